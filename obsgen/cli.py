@@ -1,0 +1,204 @@
+"""The obsgen command line. Thin: parse arguments, call the pipeline, print, choose the exit code.
+
+Exit codes: 0 ok; 1 stale output (`render --check`) or a failed validator (`check`); 2 invalid spec or
+unusable output folder. Bad input never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="obsgen",
+    help="One declarative spec in, a validated monitoring stack out.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+SpecArg = Annotated[Path, typer.Argument(help="The spec file.", show_default=True)]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Output folder.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")]
+
+def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    # colour only on a terminal; rich decides from isatty and NO_COLOR
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _fail(lines: list[str], code: int = 2) -> NoReturn:
+    err = _console(stderr=True)
+    for line in lines:
+        err.print(line, markup=False)
+    raise typer.Exit(code)
+
+
+def _load(spec_path: Path):  # type: ignore[no-untyped-def]
+    """Spec -> Model, or exit 2 listing every problem."""
+    from .model import resolve
+    from .spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(spec_path)
+    except SpecError as e:
+        n = len(e.problems)
+        _fail(e.lines() + [f"{n} problem{'s' if n != 1 else ''} in {spec_path}"])
+    return resolve(spec, spec_path.name)
+
+
+def _render(spec_path: Path) -> tuple[object, dict[str, str]]:
+    from .render import render_all
+
+    model = _load(spec_path)
+    return model, render_all(model)
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        print(f"obsgen {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument(help="Where to write the starter spec.")] = Path("obsgen.yaml"),
+         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False) -> None:
+    """Write a commented starter spec."""
+    from importlib.resources import files
+
+    if path.exists() and not force:
+        _fail([f"{path} exists; pass --force to overwrite it"])
+    text = files("obsgen.templates").joinpath("starter.yaml").read_text("utf-8")
+    path.write_text(text, "utf-8")
+    print(f"wrote {path}; next: obsgen render {path}")
+
+
+@app.command()
+def validate(spec: SpecArg = Path("obsgen.yaml"), quiet: QuietOpt = False) -> None:
+    """Load and check the spec; print every problem at once."""
+    model = _load(spec)
+    if not quiet:
+        n = len(model.services)
+        print(f"{spec}: valid ({n} service{'s' if n != 1 else ''})")
+
+
+@app.command()
+def render(
+    spec: SpecArg = Path("obsgen.yaml"),
+    output: OutOpt = Path("out"),
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the output is stale.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Validate, render and write the monitoring stack."""
+    from .write import WriteError, plan, write
+
+    model, files = _render(spec)
+    try:
+        if check:
+            changes = plan(files, output)
+            if changes.stale:
+                lines = [f"{output} is stale; run: obsgen render {spec} -o {output}"]
+                lines += [f"  {kind}: {p}" for kind, paths in
+                          (("missing", changes.added), ("differs", changes.changed), ("no longer generated", changes.removed))
+                          for p in paths]
+                _fail(lines, 1)
+            if not quiet:
+                print(f"{output} is up to date ({len(files)} files)")
+            return
+        changes = write(files, output, spec.name)
+    except WriteError as e:
+        _fail([f"obsgen: {e}"])
+    except OSError as e:
+        _fail([f"obsgen: cannot write {output}: {e.strerror or e}"])
+    if not quiet:
+        _summary(files, changes, output)
+
+
+def _summary(files: dict[str, str], changes, output: Path) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    families: dict[str, list[str]] = {}
+    for path in files:
+        families.setdefault(path.split("/")[0] if "/" in path else "(root)", []).append(path)
+    status = {p: "added" for p in changes.added} | {p: "changed" for p in changes.changed}
+    table = Table(title=f"obsgen rendered {output}", title_justify="left")
+    for col in ("component", "files", "added", "changed"):
+        table.add_column(col, justify="left" if col == "component" else "right")
+    for fam, paths in sorted(families.items()):
+        table.add_row(fam, str(len(paths)), str(sum(status.get(p) == "added" for p in paths)),
+                      str(sum(status.get(p) == "changed" for p in paths)))
+    console = _console()
+    console.print(table)
+    if changes.removed:
+        console.print(f"removed {len(changes.removed)} file(s) no longer generated", markup=False)
+
+
+@app.command()
+def diff(spec: SpecArg = Path("obsgen.yaml"), output: OutOpt = Path("out")) -> None:
+    """Show a unified diff of what render would change."""
+    from .write import WriteError
+    from .write import diff as diff_text
+
+    _model, files = _render(spec)
+    try:
+        text = diff_text(files, output)
+    except WriteError as e:
+        _fail([f"obsgen: {e}"])
+    sys.stdout.write(text)
+
+
+@app.command()
+def check(directory: Annotated[Path, typer.Argument(help="A rendered output folder.")] = Path("out")) -> None:
+    """Run every validator found on PATH over an output tree."""
+    from rich.table import Table
+
+    from .check import run_checks
+
+    if not directory.is_dir():
+        _fail([f"{directory}: not a folder; run obsgen render first"])
+    results = run_checks(directory)
+    table = Table(title=f"obsgen check {directory}", title_justify="left")
+    for col in ("validator", "target", "result"):
+        table.add_column(col)
+    colours = {"passed": "green", "failed": "red", "not found": "yellow", "skipped": "dim"}
+    for r in results:
+        table.add_row(r.tool, r.target, f"[{colours[r.status]}]{r.status}[/]")
+    console = _console()
+    console.print(table)
+    for r in results:
+        if r.status == "failed":
+            console.print(f"\n{r.tool} {r.target}:\n{r.output.rstrip()}", markup=False)
+    raise typer.Exit(1 if any(r.status == "failed" for r in results) else 0)
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema."""
+    from .schema import schema_text
+
+    sys.stdout.write(schema_text())
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # a bug in obsgen, not bad input: say so briefly
+        if os.environ.get("OBSGEN_DEBUG"):
+            raise
+        print(f"obsgen: internal error: {type(e).__name__}: {e} (set OBSGEN_DEBUG=1 for details)",
+              file=sys.stderr)
+        sys.exit(3)
+

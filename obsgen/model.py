@@ -1,0 +1,327 @@
+"""resolve(spec) -> Model: the one place where defaults, classes, conventions and names are decided.
+
+Renderers read the Model and never re-derive any of this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from . import naming
+from .spec.models import Alert, Health, Logs, MetricConventions, Scrape, Service, Spec, Stack, Threshold
+from .spec.validate import INDICATOR_KIND
+from .units import duration_seconds, fmt, parse_quantity
+
+QUANTILES = {"latency_p50": "0.5", "latency_p90": "0.9", "latency_p95": "0.95", "latency_p99": "0.99"}
+STACK_JOBS = ("prometheus", "alertmanager", "grafana", "loki", "fluentd")
+
+
+@dataclass(frozen=True)
+class ThresholdModel:
+    alert: str
+    indicator: str | None  # None for a custom expression
+    expr: str  # PromQL giving the compared value (for a custom threshold: the user's expression)
+    record: str | None  # custom thresholds are recorded first so their alert logic is testable alone
+    direction: str  # "above" | "below"
+    target: Decimal | None
+    warning: Decimal | None
+    critical: Decimal | None
+    kind: str  # "ratio" | "duration" | "number"
+    unit: str  # Grafana unit
+    for_: str
+    summary: str
+    description: str
+    runbook_url: str | None
+
+    @property
+    def op(self) -> str:
+        return ">" if self.direction == "above" else "<"
+
+    def levels(self) -> list[tuple[str, Decimal]]:
+        return [(sev, v) for sev, v in (("warning", self.warning), ("critical", self.critical)) if v is not None]
+
+
+@dataclass(frozen=True)
+class SloModel:
+    service: str
+    name: str
+    id: str  # "<service>-<slo>", a label on every SLO series
+    description: str
+    sli_type: str
+    objective: Decimal  # percent, as written: 99.9
+    period: str  # "30d"
+    period_days: int
+    errors_query: str  # PromQL with {{window}} for the range
+    total_query: str | None  # None for a ratio SLI
+    ratio_query: str | None  # ratio SLIs: an error ratio with {{window}}
+    page: bool
+    ticket: bool
+    min_request_rate: Decimal
+    latency_threshold: Decimal | None = None  # seconds, latency SLIs
+
+    @property
+    def target(self) -> Decimal:
+        return self.objective / 100
+
+    @property
+    def budget(self) -> Decimal:
+        return 1 - self.objective / 100
+
+
+@dataclass(frozen=True)
+class ServiceModel:
+    name: str
+    camel: str
+    title: str
+    description: str
+    team: str | None
+    job: str
+    selector: str  # `job="<name>"`, the label matcher of every query about this service
+    metrics: MetricConventions
+    scrape: Scrape | None
+    health: Health | None
+    labels: dict[str, str]  # on every alert: service, team, and the spec's extra labels
+    runbook_pattern: str | None
+    dashboard_uid: str
+    dashboard_url: str | None
+    thresholds: list[ThresholdModel]
+    alerts: list[Alert]
+    slos: list[SloModel]
+    logs: Logs | None
+
+    def runbook_url(self, alert: str, override: str | None = None) -> str | None:
+        pattern = override or self.runbook_pattern
+        if not pattern:
+            return None
+        return pattern.replace("{service}", self.name).replace("{alert}", alert)
+
+    # PromQL building blocks from the service's metric conventions
+    def requests(self, extra: str = "") -> str:
+        sel = self.selector + (f",{extra}" if extra else "")
+        return f"{self.metrics.requests_total}{{{sel}}}"
+
+    def error_requests(self) -> str:
+        m = self.metrics
+        return self.requests(f'{m.status_label}=~"{m.error_status}"')
+
+    def histogram(self, suffix: str, extra: str = "") -> str:
+        sel = self.selector + (f",{extra}" if extra else "")
+        return f"{self.metrics.duration_histogram}_{suffix}{{{sel}}}"
+
+
+@dataclass(frozen=True)
+class Model:
+    spec: Spec
+    project: str
+    environment: str
+    services: list[ServiceModel]
+    scrape_interval: str
+    evaluation_interval: str
+    source: str  # the spec's file name, for "generated from" headers
+    teams: list[str] = field(default_factory=list)
+
+    @property
+    def stack(self) -> Stack:
+        return self.spec.stack
+
+    def service(self, name: str) -> ServiceModel:
+        return next(s for s in self.services if s.name == name)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def resolve(spec: Spec, source: str = "obsgen.yaml") -> Model:
+    services = [_service(spec, svc) for svc in spec.services]
+    teams = sorted({s.team for s in services if s.team})
+    return Model(
+        spec=spec,
+        project=spec.project.name,
+        environment=spec.project.environment,
+        services=services,
+        scrape_interval=spec.defaults.scrape_interval,
+        evaluation_interval=spec.defaults.evaluation_interval,
+        source=source,
+        teams=teams,
+    )
+
+
+def _metrics(spec: Spec, svc: Service) -> MetricConventions:
+    overrides = {k: v for k, v in svc.metrics.model_dump().items() if v is not None}
+    return spec.defaults.metrics.model_copy(update=overrides)
+
+
+def _service(spec: Spec, svc: Service) -> ServiceModel:
+    labels = {"service": svc.name}
+    if svc.team:
+        labels["team"] = svc.team
+    labels.update(svc.labels)
+    dash_uid = naming.uid(spec.project.name, svc.name)
+    dash_url = None
+    if spec.project.grafana_url:
+        dash_url = f"{spec.project.grafana_url.rstrip('/')}/d/{dash_uid}"
+    base = ServiceModel(
+        name=svc.name,
+        camel=naming.camel(svc.name),
+        title=svc.name.replace("-", " ").title(),
+        description=svc.description or f"The {svc.name} service.",
+        team=svc.team,
+        job=svc.name,
+        selector=f'job="{svc.name}"',
+        metrics=_metrics(spec, svc),
+        scrape=svc.scrape,
+        health=svc.health,
+        labels=labels,
+        runbook_pattern=svc.runbook_url or spec.project.runbook_url,
+        dashboard_uid=dash_uid,
+        dashboard_url=dash_url,
+        thresholds=[],
+        alerts=list(svc.alerts),
+        slos=[],
+        logs=svc.logs,
+    )
+    base.thresholds.extend(_threshold(spec, base, th) for th in svc.thresholds)
+    base.slos.extend(_slos(spec, svc, base))
+    return base
+
+
+def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
+    values = {k: parse_quantity(getattr(th, k)).value if getattr(th, k) is not None else None
+              for k in ("target", "warning", "critical")}
+    if th.indicator:
+        kind, direction = INDICATOR_KIND[th.indicator]
+        direction = th.direction or direction
+    else:
+        # a custom expression compares what its values say: durations, percentages or plain numbers
+        kinds = {parse_quantity(getattr(th, k)).kind for k in ("target", "warning", "critical")
+                 if getattr(th, k) is not None}
+        kind = "duration" if "duration" in kinds else "ratio" if kinds == {"percent"} else "number"
+        w, c = values["warning"], values["critical"]
+        direction = th.direction or ("below" if w is not None and c is not None and c < w else "above")
+    name = th.name or naming.threshold_alert_name(svc.name, th.indicator or "", direction)
+    window = "5m"
+    if th.indicator == "error_rate":
+        expr = (f"sum(rate({svc.error_requests()}[{window}])) / sum(rate({svc.requests()}[{window}]))")
+        unit, what = "percentunit", "Error ratio"
+    elif th.indicator == "availability":
+        expr = (f"1 - (sum(rate({svc.error_requests()}[{window}])) / sum(rate({svc.requests()}[{window}])))")
+        unit, what = "percentunit", "Availability"
+    elif th.indicator == "request_rate":
+        expr = f"sum(rate({svc.requests()}[{window}]))"
+        unit, what = "reqps", "Request rate"
+    elif th.indicator in QUANTILES:
+        q = QUANTILES[th.indicator]
+        expr = f"histogram_quantile({q}, sum by (le) (rate({svc.histogram('bucket')}[{window}])))"
+        unit, what = "s", f"P{th.indicator[len('latency_p'):]} latency"
+    else:
+        assert th.expr is not None
+        expr = th.expr.strip()
+        unit, what = th.unit or "short", naming.snake(name).replace("_", " ")
+    if kind == "ratio":
+        shown = "{{ $value | humanizePercentage }}"
+    elif kind == "duration":
+        shown = "{{ $value | humanizeDuration }}"
+    else:
+        shown = "{{ $value | humanize }}"
+    word = "above" if direction == "above" else "below"
+    summary = th.summary or (
+        f"{what} of {svc.name} is {word} its threshold." if th.indicator
+        else f"{name} is {word} its threshold."
+    )
+    levels = ", ".join(f"{k} {show(kind, v)}" for k, v in values.items() if v is not None)
+    description = th.description or f"{what} of {svc.name} is {shown} ({levels})."
+    return ThresholdModel(
+        alert=name,
+        indicator=th.indicator,
+        expr=expr,
+        record=None if th.indicator else f"service:{naming.snake(name)}:value",
+        direction=direction,
+        target=values["target"],
+        warning=values["warning"],
+        critical=values["critical"],
+        kind=kind,
+        unit=unit,
+        for_=th.for_ or spec.defaults.threshold_for,
+        summary=summary,
+        description=description,
+        runbook_url=svc.runbook_url(name, th.runbook_url),
+    )
+
+
+def show(kind: str, value: Decimal) -> str:
+    """A threshold as a person reads it: 0.005 -> `0.5%`, 0.2 (seconds) -> `200ms`."""
+    if kind == "ratio":
+        return f"{fmt(value * 100)}%"
+    if kind == "duration":
+        return f"{fmt(value * 1000)}ms" if value < 1 else f"{fmt(value)}s"
+    return fmt(value)
+
+
+def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list:  # type: ignore[type-arg]
+    """The service's SLOs: its class's, then its own (an own SLO of the same name replaces the class's)."""
+    from .spec.models import Sli, Slo
+
+    own = {s.name: s for s in svc.slos}
+    merged: list[Slo] = []
+    if svc.class_:
+        cls = spec.slo_classes[svc.class_]
+        if cls.availability is not None:
+            merged.append(Slo(name="availability", objective=cls.availability, period=cls.period,
+                              sli=Sli(type="availability")))
+        if cls.latency is not None:
+            merged.append(Slo(name="latency", objective=cls.latency.objective, period=cls.period,
+                              sli=Sli(type="latency", threshold=cls.latency.threshold)))
+    merged = [own.pop(s.name, s) for s in merged] + [s for s in svc.slos if s.name in own]
+    out = []
+    for slo in merged:
+        period = slo.period or spec.defaults.slo_period
+        errors, total, ratio, le = _sli_queries(model, slo)
+        out.append(SloModel(
+            service=svc.name,
+            name=slo.name,
+            id=f"{svc.name}-{slo.name}",
+            description=slo.description or _slo_description(slo),
+            sli_type=slo.sli.type,
+            objective=Decimal(str(slo.objective)),
+            period=period,
+            period_days=int(duration_seconds(period) // 86400),
+            errors_query=errors,
+            total_query=total,
+            ratio_query=ratio,
+            page=slo.alerting.page,
+            ticket=slo.alerting.ticket,
+            min_request_rate=Decimal(str(slo.min_request_rate if slo.min_request_rate is not None
+                                         else spec.defaults.min_request_rate)),
+            latency_threshold=le,
+        ))
+    return out
+
+
+def le_label(seconds: Decimal) -> str:
+    """A bucket boundary as Prometheus 3 writes `le` (floats: `0.1`, `1.0`, `2.5`)."""
+    text = fmt(seconds)
+    return text if "." in text else text + ".0"
+
+
+def _slo_description(slo) -> str:  # type: ignore[no-untyped-def]
+    if slo.sli.type == "availability":
+        return f"{slo.objective:g}% of requests succeed."
+    if slo.sli.type == "latency":
+        return f"{slo.objective:g}% of requests are faster than {slo.sli.threshold}."
+    return f"{slo.objective:g}% of events are good."
+
+
+def _sli_queries(svc: ServiceModel, slo) -> tuple[str, str | None, str | None, Decimal | None]:  # type: ignore[no-untyped-def]
+    w = "{{window}}"
+    sli = slo.sli
+    if sli.type == "availability":
+        return (f"sum(rate({svc.error_requests()}[{w}]))", f"sum(rate({svc.requests()}[{w}]))", None, None)
+    if sli.type == "latency":
+        le = parse_quantity(sli.threshold).value
+        total = f"sum(rate({svc.histogram('count')}[{w}]))"
+        good = f"sum(rate({svc.histogram('bucket', f'le={chr(34)}{le_label(le)}{chr(34)}')}[{w}]))"
+        return (f"{total} - {good}", total, None, le)
+    if sli.type == "events":
+        return (sli.events.errors.strip(), sli.events.total.strip(), None, None)
+    return ("", None, sli.expr.strip(), None)

@@ -1,0 +1,179 @@
+"""Alertmanager: alertmanager.yml (receivers, routing tree, inhibition, quiet hours) and templates.
+
+Every channel is one receiver of the same name. An alert that must reach several channels walks
+sibling routes joined by `continue: true`, so `amtool config routes test` names each channel it reaches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import slo
+from ..model import Model
+from ..spec.models import Route, Spec
+from . import templates
+from .common import dump_yaml
+
+NULL_RECEIVER = "obsgen-null"  # receives Watchdog when no dead man's switch is configured
+QUIET_HOURS = "business-hours"
+SEVERITIES = ("critical", "warning", "info")
+
+
+def render(model: Model) -> dict[str, str]:
+    return {
+        "alertmanager/alertmanager.yml": dump_yaml(config(model), model.source),
+        "alertmanager/templates/obsgen.tmpl": templates.render("alertmanager.tmpl.j2", project=model.project),
+    }
+
+
+def config(model: Model) -> dict[str, Any]:
+    spec = model.spec
+    cfg: dict[str, Any] = {"global": _global(spec), "templates": ["templates/*.tmpl"], "route": route(spec)}
+    if spec.routing.inhibit:
+        cfg["inhibit_rules"] = inhibit_rules(model)
+    cfg["receivers"] = receivers(spec)
+    if spec.routing.quiet_hours:
+        q = spec.routing.quiet_hours
+        start, end = q.times.split("-")
+        cfg["time_intervals"] = [{
+            "name": QUIET_HOURS,
+            "time_intervals": [{
+                "weekdays": q.weekdays.split(","),
+                "times": [{"start_time": start, "end_time": end}],
+                "location": q.timezone,
+            }],
+        }]
+    return cfg
+
+
+def _global(spec: Spec) -> dict[str, Any]:
+    out: dict[str, Any] = {"resolve_timeout": "5m"}
+    if spec.email:
+        e = spec.email
+        out["smtp_smarthost"] = e.smarthost
+        out["smtp_from"] = e.from_
+        if e.auth_username:
+            out["smtp_auth_username"] = e.auth_username
+        if e.auth_password_file:
+            out["smtp_auth_password_file"] = e.auth_password_file
+        out["smtp_require_tls"] = e.require_tls
+    return out
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def _fanout(matchers: list[str], channels: list[str], *, last_continues: bool = False,
+            extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One route per channel; all but the last continue so the alert reaches every channel."""
+    routes = []
+    for i, ch in enumerate(channels):
+        r: dict[str, Any] = {"receiver": ch, "matchers": list(matchers)}
+        r.update(extra or {})
+        if i < len(channels) - 1 or last_continues:
+            r["continue"] = True
+        routes.append(r)
+    return routes
+
+
+def _custom(route: Route) -> list[dict[str, Any]]:
+    extra = {"group_by": route.group_by} if route.group_by else None
+    return _fanout([m.strip() for m in route.matchers], route.receivers, last_continues=route.continue_,
+                   extra=extra)
+
+
+def route(spec: Spec) -> dict[str, Any]:
+    r = spec.routing
+    quiet = set()
+    if r.quiet_hours:
+        applies = r.quiet_hours.applies_to
+        quiet = {applies} if isinstance(applies, str) else set(applies)
+
+    def timed(severity: str) -> dict[str, Any] | None:
+        return {"active_time_intervals": [QUIET_HOURS]} if severity in quiet else None
+
+    routes: list[dict[str, Any]] = [{
+        "receiver": r.watchdog or NULL_RECEIVER,
+        "matchers": ['alertname="Watchdog"'],
+        "group_wait": "0s",
+        "group_interval": "1m",
+        "repeat_interval": "5m",
+    }]
+    for custom in r.routes:
+        routes.extend(_custom(custom))
+    for team, by_severity in sorted(r.teams.items()):
+        for severity in SEVERITIES:
+            if severity in by_severity:
+                routes.extend(_fanout([f'team="{team}"', f'severity="{severity}"'], by_severity[severity],
+                                      extra=timed(severity)))
+    for severity in SEVERITIES:
+        if severity in r.severity:
+            routes.extend(_fanout([f'severity="{severity}"'], r.severity[severity], extra=timed(severity)))
+    return {
+        "receiver": r.default,
+        "group_by": list(r.group_by),
+        "group_wait": r.group_wait,
+        "group_interval": r.group_interval,
+        "repeat_interval": r.repeat_interval,
+        "routes": routes,
+    }
+
+
+def inhibit_rules(model: Model) -> list[dict[str, Any]]:
+    rules = [
+        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity=~"warning|info"'],
+         "equal": ["alertname", "service"]},
+        {"source_matchers": ['severity="warning"'], "target_matchers": ['severity="info"'],
+         "equal": ["alertname", "service"]},
+    ]
+    return rules + slo.inhibit_rules(model)
+
+
+# --------------------------------------------------------------------------- receivers
+
+_T = '{{{{ template "obsgen.{}" . }}}}'
+
+
+def _receiver(name: str, ch: Any) -> dict[str, Any]:
+    common = {"send_resolved": ch.send_resolved}
+    if ch.type == "slack":
+        cfg = {**common, "api_url_file": ch.api_url_file, "channel": ch.channel,
+               "title": _T.format("title"), "text": _T.format("text")}
+        return {"name": name, "slack_configs": [cfg]}
+    if ch.type == "email":
+        cfg = {**common, "to": ", ".join(ch.to), "headers": {"Subject": _T.format("title")},
+               "text": _T.format("text")}
+        return {"name": name, "email_configs": [cfg]}
+    if ch.type == "pagerduty":
+        key = {"routing_key_file": ch.routing_key_file} if ch.routing_key_file else {
+            "service_key_file": ch.service_key_file}
+        cfg = {**common, **key, "description": _T.format("title"),
+               "severity": '{{ if .CommonLabels.severity }}{{ .CommonLabels.severity }}{{ else }}critical{{ end }}',
+               "details": {"summary": _T.format("text")}}
+        return {"name": name, "pagerduty_configs": [cfg]}
+    if ch.type == "webhook":
+        target = {"url": ch.url} if ch.url else {"url_file": ch.url_file}
+        cfg = {**common, **target}
+        if ch.max_alerts:
+            cfg["max_alerts"] = ch.max_alerts
+        return {"name": name, "webhook_configs": [cfg]}
+    if ch.type == "opsgenie":
+        cfg = {**common, "api_key_file": ch.api_key_file, "message": _T.format("title"),
+               "description": _T.format("text"),
+               "priority": '{{ if eq .CommonLabels.severity "critical" }}P1{{ else if eq .CommonLabels.severity '
+                           '"warning" }}P3{{ else }}P5{{ end }}'}
+        if ch.api_url:
+            cfg["api_url"] = ch.api_url
+        return {"name": name, "opsgenie_configs": [cfg]}
+    if ch.type == "msteams":
+        cfg = {**common, "webhook_url_file": ch.webhook_url_file, "title": _T.format("title"),
+               "text": _T.format("text")}
+        return {"name": name, "msteams_configs": [cfg]}
+    raise AssertionError(f"unhandled channel type {ch.type}")
+
+
+def receivers(spec: Spec) -> list[dict[str, Any]]:
+    out = [_receiver(name, ch) for name, ch in sorted(spec.channels.items())]
+    if not spec.routing.watchdog:
+        out.append({"name": NULL_RECEIVER})
+    return out

@@ -1,0 +1,326 @@
+"""Prometheus: prometheus.yml, rules/<service>.yml, rules/_stack.yml and the promtool tests.
+
+The data builders (`config`, `service_rule_groups`, `stack_rule_groups`) are public so the Kubernetes
+renderer can wrap the same rules and scrape targets into prometheus-operator objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import slo
+from ..model import Model, ServiceModel, ThresholdModel
+from ..units import fmt
+from . import prometheus_tests
+from .common import dump_yaml
+
+Rule = dict[str, Any]
+Group = dict[str, Any]
+
+ALERTMANAGER_PORT = 9093
+BLACKBOX_JOB = "blackbox-http"
+# Components of the stack and the exporters: job name -> address inside compose / the cluster.
+STACK_TARGETS = {
+    "prometheus": "localhost:9090",
+    "grafana": "grafana:3000",
+    "loki": "loki:3100",
+    "fluentd": "fluentd:24231",
+}
+EXPORTER_TARGETS = {
+    "node": ("node-exporter", "node-exporter:9100"),
+    "cadvisor": ("cadvisor", "cadvisor:8080"),
+    "postgres": ("postgres-exporter", "postgres-exporter:9187"),
+    "redis": ("redis-exporter", "redis-exporter:9121"),
+    "nginx": ("nginx-exporter", "nginx-exporter:9113"),
+    "blackbox": ("blackbox-exporter", "blackbox-exporter:9115"),
+}
+
+
+def render(model: Model) -> dict[str, str]:
+    files = {"prometheus/prometheus.yml": dump_yaml(config(model), model.source)}
+    for svc in model.services:
+        groups = service_rule_groups(model, svc)
+        files[f"prometheus/rules/{svc.name}.yml"] = dump_yaml({"groups": groups}, model.source)
+        files[f"prometheus/tests/{svc.name}.test.yml"] = dump_yaml(
+            prometheus_tests.service_tests(model, svc), model.source)
+    files["prometheus/rules/_stack.yml"] = dump_yaml({"groups": stack_rule_groups(model)}, model.source)
+    files["prometheus/tests/_stack.test.yml"] = dump_yaml(prometheus_tests.stack_tests(model), model.source)
+    return files
+
+
+# --------------------------------------------------------------------------- prometheus.yml
+
+
+def alertmanager_targets(model: Model) -> list[str]:
+    """Every Alertmanager replica: Prometheus must send each alert to all of them."""
+    n = model.stack.alertmanager.replicas
+    if n == 1:
+        return [f"alertmanager:{ALERTMANAGER_PORT}"]
+    return [f"alertmanager-{i}.alertmanager:{ALERTMANAGER_PORT}" for i in range(n)]
+
+
+def exporters(model: Model) -> list[str]:
+    """Exporter types in use; blackbox joins when a service has an HTTP health check."""
+    kinds = {e if isinstance(e, str) else e.type for e in model.stack.exporters}
+    if any(s.health for s in model.services):
+        kinds.add("blackbox")
+    return sorted(kinds)
+
+
+def config(model: Model) -> dict[str, Any]:
+    spec = model.spec
+    external = {"environment": model.environment, **spec.project.external_labels}
+    glob: dict[str, Any] = {
+        "scrape_interval": model.scrape_interval,
+        "evaluation_interval": model.evaluation_interval,
+    }
+    if spec.defaults.scrape_timeout:
+        glob["scrape_timeout"] = spec.defaults.scrape_timeout
+    glob["external_labels"] = dict(sorted(external.items()))
+    cfg: dict[str, Any] = {
+        "global": glob,
+        "rule_files": ["rules/*.yml"],
+        "alerting": {
+            "alertmanagers": [{
+                "api_version": "v2",
+                "static_configs": [{"targets": alertmanager_targets(model)}],
+            }],
+        },
+        "scrape_configs": scrape_configs(model),
+    }
+    if spec.stack.prometheus.remote_write:
+        cfg["remote_write"] = [_remote_write(rw) for rw in spec.stack.prometheus.remote_write]
+    return cfg
+
+
+def scrape_configs(model: Model) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = []
+    stack_jobs = dict(STACK_TARGETS)
+    if not any(s.logs for s in model.services):
+        stack_jobs.pop("fluentd")
+    for job, target in stack_jobs.items():
+        jobs.append({"job_name": job, "static_configs": [{"targets": [target]}]})
+    jobs.append({"job_name": "alertmanager", "static_configs": [{"targets": alertmanager_targets(model)}]})
+    for kind in exporters(model):
+        job, target = EXPORTER_TARGETS[kind]
+        jobs.append({"job_name": job, "static_configs": [{"targets": [target]}]})
+    probes = [s for s in model.services if s.health]
+    if probes:
+        jobs.append(_blackbox_job(probes))
+    jobs.sort(key=lambda j: j["job_name"])
+    jobs.extend(_service_job(model, svc) for svc in model.services if svc.scrape)
+    return jobs
+
+
+def _blackbox_job(services: list[ServiceModel]) -> dict[str, Any]:
+    # The classic blackbox pattern: the probed URL becomes ?target=, the exporter is scraped.
+    return {
+        "job_name": BLACKBOX_JOB,
+        "metrics_path": "/probe",
+        "params": {"module": ["http_2xx"]},
+        "static_configs": [
+            {"targets": [svc.health.http], "labels": {"service": svc.name}}  # type: ignore[union-attr]
+            for svc in services
+        ],
+        "relabel_configs": [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": EXPORTER_TARGETS["blackbox"][1]},
+        ],
+    }
+
+
+def _service_job(model: Model, svc: ServiceModel) -> dict[str, Any]:
+    scrape = svc.scrape
+    assert scrape is not None
+    job: dict[str, Any] = {"job_name": svc.job}
+    if scrape.interval:
+        job["scrape_interval"] = scrape.interval
+    if scrape.path != "/metrics":
+        job["metrics_path"] = scrape.path
+    if scrape.scheme != "http":
+        job["scheme"] = scrape.scheme
+    labels = {"service": svc.name, **({"team": svc.team} if svc.team else {}), **scrape.labels}
+    if scrape.static is not None:
+        job["static_configs"] = [{"targets": list(scrape.static), "labels": labels}]
+    if scrape.kubernetes is not None:
+        k = scrape.kubernetes
+        job["kubernetes_sd_configs"] = [{"role": "pod", "namespaces": {"names": [k.namespace]}}]
+        relabel: list[dict[str, Any]] = [
+            {"source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(name)}"], "regex": value,
+             "action": "keep"}
+            for name, value in sorted(k.pod_labels.items())
+        ]
+        if k.port:
+            relabel.append({"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": k.port,
+                            "action": "keep"})
+        relabel += [
+            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Completed",
+             "action": "drop"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ]
+        relabel += [{"target_label": name, "replacement": value} for name, value in labels.items()]
+        job["relabel_configs"] = relabel
+    return job
+
+
+def _sanitize(label: str) -> str:
+    """Kubernetes label names as service discovery exposes them (`app.kubernetes.io/name` -> `app_kubernetes_io_name`)."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in label)
+
+
+def _remote_write(rw: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": rw.name, "url": rw.url}
+    headers = dict(rw.headers)
+    if rw.tenant:
+        headers["THANOS-TENANT" if rw.kind == "thanos" else "X-Scope-OrgID"] = rw.tenant
+    if headers:
+        out["headers"] = dict(sorted(headers.items()))
+    if rw.basic_auth:
+        out["basic_auth"] = {"username": rw.basic_auth.username, "password_file": rw.basic_auth.password_file}
+    if rw.bearer_token_file:
+        out["authorization"] = {"type": "Bearer", "credentials_file": rw.bearer_token_file}
+    return out
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _annotations(svc: ServiceModel, alert: str, summary: str, description: str | None,
+                 runbook: str | None) -> dict[str, str]:
+    out = {"summary": summary}
+    if description:
+        out["description"] = description
+    if runbook:
+        out["runbook_url"] = runbook
+    if svc.dashboard_url:
+        out["dashboard_url"] = svc.dashboard_url
+    return out
+
+
+def threshold_rules(svc: ServiceModel, th: ThresholdModel) -> list[Rule]:
+    """Warning and critical variants of one threshold, sharing the alert name."""
+    rules: list[Rule] = []
+    value = th.expr
+    if th.record:
+        rules.append({"record": th.record, "expr": th.expr, "labels": {"service": svc.name}})
+        value = f'{th.record}{{service="{svc.name}"}}'
+    elif any(op in th.expr for op in (" - ", " + ", " / ", " * ")) and not th.expr.startswith("("):
+        value = f"({th.expr})"
+    for severity, level in th.levels():
+        rules.append({
+            "alert": th.alert,
+            "expr": f"{value} {th.op} {fmt(level)}",
+            "for": th.for_,
+            "labels": {"severity": severity, **svc.labels},
+            "annotations": _annotations(svc, th.alert, th.summary, th.description, th.runbook_url),
+        })
+    return rules
+
+
+def service_down_rules(svc: ServiceModel) -> list[Rule]:
+    from ..naming import health_alert, service_down_alert
+
+    rules: list[Rule] = []
+    if svc.scrape:
+        name = service_down_alert(svc.name)
+        rules.append({
+            "alert": name,
+            "expr": f"up{{{svc.selector}}} == 0",
+            "for": "2m",
+            "labels": {"severity": "critical", **svc.labels},
+            "annotations": _annotations(
+                svc, name, f"A target of {svc.name} is down.",
+                "{{ $labels.instance }} of " + svc.name + " has not answered Prometheus' scrapes for 2 minutes.",
+                svc.runbook_url(name)),
+        })
+    if svc.health:
+        name = health_alert(svc.name)
+        rules.append({
+            "alert": name,
+            "expr": f'probe_success{{job="{BLACKBOX_JOB}",service="{svc.name}"}} == 0',
+            "for": "2m",
+            "labels": {"severity": "critical", **svc.labels},
+            "annotations": _annotations(
+                svc, name, f"The health check of {svc.name} is failing.",
+                "{{ $labels.instance }} has failed its HTTP health check for 2 minutes.",
+                svc.runbook_url(name)),
+        })
+    return rules
+
+
+def service_rule_groups(model: Model, svc: ServiceModel) -> list[Group]:
+    groups: list[Group] = []
+    rules = service_down_rules(svc)
+    for th in svc.thresholds:
+        rules.extend(threshold_rules(svc, th))
+    if rules:
+        groups.append({"name": f"{svc.name}-thresholds", "rules": rules})
+    if svc.alerts:
+        groups.append({"name": f"{svc.name}-alerts", "rules": [_free_alert(svc, a) for a in svc.alerts]})
+    groups.extend(slo.rule_groups(model, svc))
+    return groups
+
+
+def _free_alert(svc: ServiceModel, a: Any) -> Rule:
+    rule: Rule = {"alert": a.name, "expr": a.expr.strip()}
+    if a.for_:
+        rule["for"] = a.for_
+    if a.keep_firing_for:
+        rule["keep_firing_for"] = a.keep_firing_for
+    rule["labels"] = {"severity": a.severity, **svc.labels, **a.labels}
+    rule["annotations"] = _annotations(svc, a.name, a.summary, a.description, svc.runbook_url(a.name, a.runbook_url))
+    return rule
+
+
+# Alerts on the monitoring stack itself (names follow the upstream mixins where they exist).
+STACK_ALERTS: list[tuple[str, str, str, str, str, str, str]] = [
+    # name, service, severity, for, expr, summary, description
+    ("Watchdog", "prometheus", "info", "0s", "vector(1)",
+     "Always firing: proves the whole alerting pipeline works.",
+     "This alert always fires. If it stops arriving, Prometheus or Alertmanager is broken."),
+    ("MonitoringTargetDown", "prometheus", "warning", "5m",
+     'up{job=~"prometheus|alertmanager|grafana|loki|fluentd|.*-exporter"} == 0',
+     "A component of the monitoring stack is down.",
+     "{{ $labels.job }} at {{ $labels.instance }} has not answered scrapes for 5 minutes."),
+    ("PrometheusRuleFailures", "prometheus", "critical", "15m",
+     "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
+     "Prometheus is failing to evaluate rules.",
+     "{{ $value | humanize }} rule evaluations failed in rule group {{ $labels.rule_group }}."),
+    ("PrometheusConfigReloadFailed", "prometheus", "warning", "10m",
+     "max_over_time(prometheus_config_last_reload_successful[5m]) == 0",
+     "Prometheus could not reload its configuration.",
+     "The last configuration reload of {{ $labels.instance }} failed."),
+    ("PrometheusNotConnectedToAlertmanagers", "prometheus", "warning", "10m",
+     "max_over_time(prometheus_notifications_alertmanagers_discovered[5m]) < 1",
+     "Prometheus is not connected to any Alertmanager.",
+     "{{ $labels.instance }} has discovered no Alertmanager to send alerts to."),
+    ("PrometheusNotificationsFailing", "prometheus", "critical", "15m",
+     "rate(prometheus_notifications_errors_total[5m]) / rate(prometheus_notifications_sent_total[5m]) > 0.01",
+     "Prometheus fails to send alerts to Alertmanager.",
+     "{{ $value | humanizePercentage }} of alerts sent by {{ $labels.instance }} to {{ $labels.alertmanager }} failed."),
+    ("AlertmanagerConfigReloadFailed", "alertmanager", "critical", "10m",
+     "max_over_time(alertmanager_config_last_reload_successful[5m]) == 0",
+     "Alertmanager could not reload its configuration.",
+     "The last configuration reload of {{ $labels.instance }} failed."),
+    ("AlertmanagerNotificationsFailing", "alertmanager", "critical", "5m",
+     "rate(alertmanager_notifications_failed_total[5m]) / rate(alertmanager_notifications_total[5m]) > 0.01",
+     "Alertmanager fails to deliver notifications.",
+     "{{ $value | humanizePercentage }} of notifications to {{ $labels.integration }} failed."),
+]
+
+
+def stack_rule_groups(model: Model) -> list[Group]:
+    rules: list[Rule] = []
+    for name, service, severity, for_, expr, summary, description in STACK_ALERTS:
+        rule: Rule = {"alert": name, "expr": expr}
+        if for_ != "0s":
+            rule["for"] = for_
+        rule["labels"] = {"severity": severity, "service": service}
+        rule["annotations"] = {"summary": summary, "description": description}
+        if model.spec.project.runbook_url:
+            rule["annotations"]["runbook_url"] = (
+                model.spec.project.runbook_url.replace("{service}", service).replace("{alert}", name))
+        rules.append(rule)
+    return [{"name": "monitoring-stack", "rules": rules}]

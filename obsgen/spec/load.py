@@ -1,0 +1,144 @@
+"""Safe YAML loading that remembers where every node came from.
+
+The YAML is composed into nodes (never constructed into arbitrary objects), then turned into plain
+data by hand so that every mapping key and value keeps its line and column, duplicate keys are
+refused, and aliases cannot expand into a billion nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from .errors import Mark, Path, Problem, SpecError
+
+try:  # the C parser is much faster on large specs; the pure one is a fine fallback
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_NODES = 500_000  # after alias expansion: a 1,000-service spec is ~60k nodes
+
+
+@dataclass
+class Loaded:
+    filename: str
+    data: Any
+    marks: dict[Path, Mark] = field(default_factory=dict)
+
+    def mark_for(self, path: Path) -> Mark | None:
+        """The closest known place for a path: itself, or the nearest parent that exists."""
+        p = tuple(path)
+        while True:
+            if p in self.marks:
+                return self.marks[p]
+            if not p:
+                return None
+            p = p[:-1]
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.marks: dict[Path, Mark] = {}
+        self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        self.count = 0
+
+    def fail(self, node: yaml.Node | None, path: Path, message: str) -> SpecError:
+        return SpecError(self.filename, [Problem(path, message, _mark(node) if node else None)])
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.fail(node, path, f"the spec expands to more than {MAX_NODES} nodes "
+                                        "(aliases that expand too far are refused)")
+        self.marks.setdefault(path, _mark(node))
+        if isinstance(node, yaml.MappingNode):
+            self.constructor.flatten_mapping(node)  # resolves `<<` merge keys
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.fail(key_node, path, "mapping keys must be plain scalars")
+                key = self.constructor.construct_object(key_node)
+                if isinstance(key, (list, dict)) or key is None:
+                    raise self.fail(key_node, path, "mapping keys must be plain scalars")
+                key = str(key) if not isinstance(key, str) else key
+                if key in out:
+                    raise self.fail(key_node, path + (key,), f"duplicate key {key!r}")
+                self.marks[path + (key,)] = _mark(key_node)
+                out[key] = self.build(value_node, path + (key,))
+                # a scalar value's own place is more precise than its key's
+                if isinstance(value_node, yaml.ScalarNode):
+                    self.marks[path + (key,)] = _mark(value_node)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        value = self.constructor.construct_object(node)
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            value = node.value  # dates and binaries stay the text the user wrote
+        return value
+
+
+def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
+    if isinstance(text, bytes):
+        if len(text) > MAX_BYTES:
+            raise SpecError(filename, [Problem((), f"the spec is {len(text) / 1e6:.1f} MB; "
+                                                     f"specs larger than {MAX_BYTES // 2**20} MiB are refused")])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = text[: e.start].count(b"\n") + 1
+            col = e.start - (text.rfind(b"\n", 0, e.start) + 1) + 1
+            raise SpecError(filename, [Problem((), f"the spec is not UTF-8 (byte 0x{text[e.start]:02x})",
+                                               Mark(line, col))]) from None
+    if len(text) > MAX_BYTES:
+        raise SpecError(filename, [Problem((), f"the spec is larger than {MAX_BYTES // 2**20} MiB")])
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        m = e.problem_mark or e.context_mark
+        mark = Mark(m.line + 1, m.column + 1) if m else None
+        msg = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
+        raise SpecError(filename, [Problem((), f"YAML syntax error: {msg}", mark)]) from None
+    except yaml.YAMLError as e:
+        raise SpecError(filename, [Problem((), f"YAML error: {e}")]) from None
+    if node is None:
+        raise SpecError(filename, [Problem((), "the spec is empty; `obsgen init` writes a starter spec")])
+    builder = _Builder(filename)
+    data = builder.build(node, ())
+    if not isinstance(data, dict):
+        raise SpecError(filename, [Problem((), "the spec must be a mapping (version, project, services, ...)",
+                                           _mark(node))])
+    return Loaded(filename, data, builder.marks)
+
+
+def load_file(path: str | FsPath) -> Loaded:
+    p = FsPath(path)
+    name = str(path)
+    try:
+        if p.is_dir():
+            raise SpecError(name, [Problem((), "is a folder; name the spec file")])
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError(name, [Problem((), f"the spec is {size / 1e6:.1f} MB; "
+                                               f"specs larger than {MAX_BYTES // 2**20} MiB are refused")])
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(name, [Problem((), "no such file; `obsgen init` writes a starter spec")]) from None
+    except OSError as e:
+        raise SpecError(name, [Problem((), f"cannot read the spec: {e.strerror}")]) from None
+    return load_text(raw, name)

@@ -1,0 +1,294 @@
+"""Checks across fields and references: what pydantic cannot see field by field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..naming import alert_name_problem, health_alert, service_down_alert, threshold_alert_name
+from ..units import duration_seconds, parse_quantity
+from .errors import Path
+from .models import Spec, Threshold
+
+MATCHER_RE = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*$')
+TARGET_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+
+Found = Iterator[tuple[Path, str]]
+
+# What kind of value each built-in indicator compares, and which way is worse.
+INDICATOR_KIND = {
+    "error_rate": ("ratio", "above"),
+    "availability": ("ratio", "below"),
+    "request_rate": ("number", "below"),
+    **{f"latency_p{q}": ("duration", "above") for q in (50, 90, 95, 99)},
+}
+
+
+def check_spec(spec: Spec) -> list[tuple[Path, str]]:
+    return list(_check(spec))
+
+
+def _check(spec: Spec) -> Found:
+    yield from _check_services(spec)
+    yield from _check_channels(spec)
+    yield from _check_routing(spec)
+    yield from _check_stack(spec)
+    if spec.project.runbook_url:
+        yield from _check_pattern(spec.project.runbook_url, ("project", "runbook_url"))
+
+
+def _check_pattern(pattern: str, path: Path) -> Found:
+    for name in re.findall(r"{([^{}]*)}", pattern):
+        if name not in ("service", "alert"):
+            yield path, f"unknown placeholder {{{name}}}; use {{service}} and {{alert}}"
+
+
+def _objective(value: float, path: Path) -> Found:
+    if not 0 < value < 100:
+        yield path, f"must be above 0 and below 100 (a percentage of good events), got {value:g}"
+
+
+def _period(value: str | None, path: Path) -> Found:
+    if value is None:
+        return
+    seconds = duration_seconds(value)
+    if seconds <= 0 or seconds % 86400:
+        yield path, f"an SLO period is a whole number of days (7d, 28d, 30d), got {value!r}"
+
+
+def _check_services(spec: Spec) -> Found:
+    seen_services: dict[str, int] = {}
+    seen_alerts: dict[str, Path] = {}
+
+    def alert(name: str, path: Path, service: str | None) -> Found:
+        problem = alert_name_problem(name, service)
+        if problem:
+            yield path, problem
+        elif name in seen_alerts and seen_alerts[name] != path:
+            yield path, f"alert name {name!r} is already used at {_fmt(seen_alerts[name])}"
+        else:
+            seen_alerts[name] = path
+
+    for cname, cls in spec.slo_classes.items():
+        base: Path = ("slo_classes", cname)
+        if cls.availability is not None:
+            yield from _objective(cls.availability, base + ("availability",))
+        if cls.latency is not None:
+            yield from _objective(cls.latency.objective, base + ("latency", "objective"))
+            yield from _latency_threshold(cls.latency.threshold, base + ("latency", "threshold"))
+        yield from _period(cls.period, base + ("period",))
+    yield from _period(spec.defaults.slo_period, ("defaults", "slo_period"))
+
+    for i, svc in enumerate(spec.services):
+        base = ("services", i)
+        if svc.name in seen_services:
+            yield base + ("name",), f"service {svc.name!r} is already defined at services[{seen_services[svc.name]}]"
+        seen_services.setdefault(svc.name, i)
+        if svc.class_ is not None and svc.class_ not in spec.slo_classes:
+            known = ", ".join(sorted(spec.slo_classes)) or "none defined"
+            yield base + ("class",), f"unknown SLO class {svc.class_!r} (slo_classes: {known})"
+        if svc.runbook_url:
+            yield from _check_pattern(svc.runbook_url, base + ("runbook_url",))
+        if svc.scrape is not None:
+            for j, target in enumerate(svc.scrape.static or []):
+                if not TARGET_RE.match(target):
+                    yield base + ("scrape", "static", j), f"{target!r} is not host:port"
+            if svc.scrape.static is None and svc.scrape.kubernetes is None:
+                yield base + ("scrape",), "name `static` targets or a `kubernetes` namespace to scrape"
+        if svc.scrape is not None or svc.health is not None:
+            yield from alert(service_down_alert(svc.name), base + ("name",), svc.name)
+        if svc.health is not None:
+            yield from _url(svc.health.http, base + ("health", "http"))
+            yield from alert(health_alert(svc.name), base + ("health",), svc.name)
+
+        slo_names: set[str] = set()
+        for j, slo in enumerate(svc.slos):
+            sbase = base + ("slos", j)
+            if slo.name in slo_names:
+                yield sbase + ("name",), f"SLO {slo.name!r} is defined twice in this service"
+            slo_names.add(slo.name)
+            yield from _objective(slo.objective, sbase + ("objective",))
+            yield from _period(slo.period, sbase + ("period",))
+            sli = slo.sli
+            if sli.type == "latency":
+                if sli.threshold is None:
+                    yield sbase + ("sli", "threshold"), "a latency SLI needs `threshold` (a bucket boundary, e.g. 100ms)"
+                else:
+                    yield from _latency_threshold(sli.threshold, sbase + ("sli", "threshold"))
+            if sli.type == "events":
+                if sli.events is None:
+                    yield sbase + ("sli", "events"), "an events SLI needs `events: {errors: ..., total: ...}`"
+                else:
+                    for k in ("errors", "total"):
+                        if "{{window}}" not in getattr(sli.events, k):
+                            yield sbase + ("sli", "events", k), "must contain {{window}} where the range goes, e.g. [{{window}}]"
+            if sli.type == "ratio" and not sli.expr:
+                yield sbase + ("sli", "expr"), "a ratio SLI needs `expr`, an expression that is an error ratio"
+            if sli.type == "ratio" and sli.expr and "{{window}}" not in sli.expr:
+                yield sbase + ("sli", "expr"), "must contain {{window}} where the range goes, e.g. [{{window}}]"
+            extra = {"availability": ("threshold", "events", "expr"), "latency": ("events", "expr"),
+                     "events": ("threshold", "expr"), "ratio": ("threshold", "events")}[sli.type]
+            for k in extra:
+                if getattr(sli, k) is not None:
+                    yield sbase + ("sli", k), f"does not apply to a {sli.type} SLI"
+
+        for j, th in enumerate(svc.thresholds):
+            tbase = base + ("thresholds", j)
+            name = yield from _check_threshold(th, svc.name, tbase)
+            if name:
+                yield from alert(name, tbase + (("name",) if th.name else ("indicator",)), svc.name)
+
+        for j, al in enumerate(svc.alerts):
+            yield from alert(al.name, base + ("alerts", j, "name"), svc.name)
+            if al.runbook_url:
+                yield from _check_pattern(al.runbook_url, base + ("alerts", j, "runbook_url"))
+        if svc.logs is not None:
+            src = svc.logs.source
+            if (src.tail is None) == (not src.forward):
+                yield base + ("logs", "source"), "name either `tail: <glob>` or `forward: true`"
+            for j, la in enumerate(svc.logs.alerts):
+                yield from alert(la.name, base + ("logs", "alerts", j, "name"), svc.name)
+
+    for team in spec.routing.teams:
+        if team not in {s.team for s in spec.services if s.team}:
+            yield ("routing", "teams", team), f"no service has team {team!r}"
+
+
+def _latency_threshold(raw: object, path: Path) -> Found:
+    try:
+        q = parse_quantity(raw)
+    except ValueError as e:
+        yield path, str(e)
+        return
+    if q.kind not in ("duration", "number") or q.value <= 0:
+        yield path, f"a latency threshold is a positive duration such as 100ms, got {raw!r}"
+
+
+def _check_threshold(th: Threshold, service: str, path: Path):  # type: ignore[no-untyped-def]
+    """Yields problems; returns the alert name the threshold will get (None if it has none)."""
+    if (th.indicator is None) == (th.expr is None):
+        yield path, "give either a built-in `indicator` or a custom `expr` (with a `name`)"
+        return None
+    if th.expr is not None and not th.name:
+        yield path + ("name",), "a custom `expr` needs a `name` for its alert"
+        return None
+    values = {k: getattr(th, k) for k in ("target", "warning", "critical") if getattr(th, k) is not None}
+    if "warning" not in values and "critical" not in values:
+        yield path, "give at least one of `warning` or `critical`"
+        return None
+    kind, direction = INDICATOR_KIND.get(th.indicator or "", ("number", th.direction or "above"))
+    parsed: dict[str, Decimal] = {}
+    for key, raw in values.items():
+        q = parse_quantity(raw)
+        if kind == "duration" and q.kind == "percent":
+            yield path + (key,), f"{th.indicator} compares a duration (e.g. 200ms), got {raw!r}"
+            continue
+        if kind == "ratio" and q.kind == "duration":
+            yield path + (key,), f"{th.indicator} compares a ratio (e.g. 0.5%), got {raw!r}"
+            continue
+        if kind == "ratio" and not 0 <= q.value <= 1:
+            yield path + (key,), f"{th.indicator} is a ratio between 0% and 100%, got {raw!r}"
+            continue
+        parsed[key] = q.value
+    if th.direction is None and th.indicator is None and "warning" in parsed and "critical" in parsed:
+        direction = "above" if parsed["critical"] >= parsed["warning"] else "below"
+    if th.direction is not None:
+        direction = th.direction
+    order = [parsed[k] for k in ("target", "warning", "critical") if k in parsed]
+    ok = all(a < b for a, b in zip(order, order[1:])) if direction == "above" else all(
+        a > b for a, b in zip(order, order[1:]))
+    if len(order) == len(values) and not ok:
+        word = "rise" if direction == "above" else "fall"
+        yield path, (f"target, warning and critical must {word} in that order for direction "
+                     f"{direction!r} (higher is worse: {direction == 'above'}), got "
+                     + ", ".join(f"{k}={values[k]}" for k in ("target", "warning", "critical") if k in values))
+    if th.name:
+        return th.name
+    assert th.indicator is not None
+    return threshold_alert_name(service, th.indicator, direction)
+
+
+def _url(url: str, path: Path) -> Found:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        yield path, f"{url!r} is not an http(s) URL"
+    elif parts.username or parts.password:
+        yield path, "credentials in a URL would be written into the output; use a *_file field"
+
+
+def _check_channels(spec: Spec) -> Found:
+    for name, ch in spec.channels.items():
+        base: Path = ("channels", name)
+        if ch.type == "email" and spec.email is None:
+            yield base, "email channels need the top-level `email` block (smarthost, from)"
+        if ch.type == "pagerduty" and (ch.routing_key_file is None) == (ch.service_key_file is None):
+            yield base, "name exactly one of `routing_key_file` (Events API v2) or `service_key_file`"
+        if ch.type == "webhook":
+            if (ch.url is None) == (ch.url_file is None):
+                yield base, "name exactly one of `url` or `url_file`"
+            elif ch.url is not None:
+                yield from _url(ch.url, base + ("url",))
+
+
+def _check_routing(spec: Spec) -> Found:
+    r = spec.routing
+    channels = spec.channels
+
+    def ref(name: str, path: Path) -> Found:
+        if name not in channels:
+            yield path, f"unknown channel {name!r} (channels: {', '.join(sorted(channels))})"
+
+    yield from ref(r.default, ("routing", "default"))
+    if r.watchdog:
+        yield from ref(r.watchdog, ("routing", "watchdog"))
+    for sev, names in r.severity.items():
+        for j, n in enumerate(names):
+            yield from ref(n, ("routing", "severity", sev, j))
+    for team, by_sev in r.teams.items():
+        for sev, names in by_sev.items():
+            for j, n in enumerate(names):
+                yield from ref(n, ("routing", "teams", team, sev, j))
+    for i, route in enumerate(r.routes):
+        for j, m in enumerate(route.matchers):
+            if not MATCHER_RE.match(m):
+                yield ("routing", "routes", i, "matchers", j), f'{m!r} is not a matcher like alertname=~"Cpu.*"'
+        for j, n in enumerate(route.receivers):
+            yield from ref(n, ("routing", "routes", i, "receivers", j))
+    for j, label in enumerate(r.group_by):
+        if label != "..." and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", label):
+            yield ("routing", "group_by", j), f"{label!r} is not a label name"
+    q = r.quiet_hours
+    if q is not None:
+        qbase: Path = ("routing", "quiet_hours")
+        try:
+            ZoneInfo(q.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            yield qbase + ("timezone",), f"unknown time zone {q.timezone!r} (e.g. Europe/Berlin, UTC)"
+        for part in q.weekdays.split(","):
+            for day in part.split(":"):
+                if day not in WEEKDAYS:
+                    yield qbase + ("weekdays",), f"{day!r} is not a weekday (monday ... sunday)"
+        start, end = q.times.split("-")
+        for t in (start, end):
+            hh, mm = int(t[:2]), int(t[3:])
+            if hh > 24 or mm > 59 or (hh == 24 and mm):
+                yield qbase + ("times",), f"{t!r} is not a time of day"
+        if start >= end:
+            yield qbase + ("times",), "the start of business hours must come before their end"
+
+
+def _check_stack(spec: Spec) -> Found:
+    for i, rw in enumerate(spec.stack.prometheus.remote_write):
+        yield from _url(rw.url, ("stack", "prometheus", "remote_write", i, "url"))
+    if not spec.stack.deploy:
+        yield ("stack", "deploy"), "name at least one deploy target: compose, kubernetes"
+
+
+def _fmt(path: Path) -> str:
+    from .errors import format_path
+
+    return format_path(path)
