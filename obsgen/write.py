@@ -171,10 +171,15 @@ def _in_place(out: Path, files: dict[str, str], removed: list[str]) -> None:
             target = out / path
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".obsgen-tmp", dir=target.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            staged.append((Path(tmp), target))
+            try:
+                f = os.fdopen(fd, "w", encoding="utf-8")
+            except BaseException:
+                os.close(fd)
+                raise
+            with f:
                 f.write(text)
             os.chmod(tmp, 0o644)
-            staged.append((Path(tmp), target))
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

@@ -1,0 +1,48 @@
+# obsgen — every target installs what it needs first, so a fresh clone runs `make render` or `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TOOLS  := .tools/bin
+export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(BIN):$(PATH)
+
+SPEC ?= examples/quickstart.yaml
+OUT  ?= out
+
+.PHONY: install tools render check test lint schema bench examples clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	touch $@
+
+tools: $(TOOLS)/.installed
+$(TOOLS)/.installed: scripts/install-tools.sh
+	bash scripts/install-tools.sh
+	touch $@
+
+render: install
+	$(BIN)/obsgen render $(SPEC) -o $(OUT)
+
+check: render tools
+	$(BIN)/obsgen check $(OUT)
+
+lint: install
+	$(BIN)/ruff check obsgen tests bench
+	$(BIN)/mypy obsgen
+
+test: install tools lint
+	$(BIN)/pytest -q
+
+schema: install
+	$(BIN)/obsgen schema > specs/obsgen.schema.json
+
+bench: install tools
+	$(BIN)/python bench/bench.py
+
+examples: install
+	$(BIN)/python scripts/render-examples.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
