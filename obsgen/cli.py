@@ -9,11 +9,17 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from . import __version__
+
+if TYPE_CHECKING:  # imported lazily at run time: `--help` and `validate` stay fast
+    from rich.console import Console
+
+    from .model import Model
+    from .write import Changes
 
 app = typer.Typer(
     name="obsgen",
@@ -28,7 +34,7 @@ SpecArg = Annotated[Path, typer.Argument(help="The spec file.", show_default=Tru
 OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Output folder.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")]
 
-def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
+def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     # colour only on a terminal; rich decides from isatty and NO_COLOR
@@ -42,7 +48,7 @@ def _fail(lines: list[str], code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load(spec_path: Path):  # type: ignore[no-untyped-def]
+def _load(spec_path: Path) -> Model:
     """Spec -> Model, or exit 2 listing every problem."""
     from .model import resolve
     from .spec import SpecError, load_spec
@@ -55,7 +61,7 @@ def _load(spec_path: Path):  # type: ignore[no-untyped-def]
     return resolve(spec, spec_path.name)
 
 
-def _render(spec_path: Path) -> tuple[object, dict[str, str]]:
+def _render(spec_path: Path) -> tuple[Model, dict[str, str]]:
     from .render import render_all
 
     model = _load(spec_path)
@@ -125,7 +131,7 @@ def render(
         _summary(files, changes, output)
 
 
-def _summary(files: dict[str, str], changes, output: Path) -> None:  # type: ignore[no-untyped-def]
+def _summary(files: dict[str, str], changes: Changes, output: Path) -> None:
     from rich.table import Table
 
     families: dict[str, list[str]] = {}

@@ -170,8 +170,8 @@ def _in_place(out: Path, files: dict[str, str], removed: list[str]) -> None:
         for path, text in files.items():
             target = out / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".obsgen-tmp", dir=target.parent)
-            staged.append((Path(tmp), target))
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".obsgen-tmp", dir=target.parent)
+            staged.append((Path(tmp_name), target))
             try:
                 f = os.fdopen(fd, "w", encoding="utf-8")
             except BaseException:
@@ -179,7 +179,7 @@ def _in_place(out: Path, files: dict[str, str], removed: list[str]) -> None:
                 raise
             with f:
                 f.write(text)
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp_name, 0o644)
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
@@ -187,9 +187,9 @@ def _in_place(out: Path, files: dict[str, str], removed: list[str]) -> None:
     manifest = [(t, d) for t, d in staged if d.name == MANIFEST]
     for tmp, target in [s for s in staged if s not in manifest] + manifest:  # the manifest last
         os.replace(tmp, target)
-    for path in removed:
-        (out / path).unlink(missing_ok=True)
-        parent = (out / path).parent
+    for rel in removed:
+        (out / rel).unlink(missing_ok=True)
+        parent = (out / rel).parent
         while parent != out and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent

@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-
 from conftest import EXAMPLES, ROOT, obsgen
+
 from obsgen import __version__
 from obsgen.schema import schema_text
 

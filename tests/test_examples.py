@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES, obsgen, require_tool, run
+
 from obsgen.check import run_checks
 
 

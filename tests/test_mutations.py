@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from conftest import EXAMPLES, require_tool, run, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, require_tool, run, write_tree
 from obsgen.model import resolve
 from obsgen.render import render_all
 from obsgen.spec import SpecError, load_spec_text

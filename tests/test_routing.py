@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import EXAMPLES, run
+
 from obsgen.spec import load_spec
 from obsgen.spec.models import Spec
 

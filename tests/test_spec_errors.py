@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import obsgen, tree_digest
 
 BASE = """\
@@ -50,7 +49,7 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("too-large", BASE + "# " + "x" * (5 * 1024 * 1024) + "\n", "MB"),
     ("alias-bomb", "version: 1\n" + "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
         f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
-        for p, c in zip("abcdefg", "bcdefgh")), "expands to more than"),
+        for p, c in zip("abcdefg", "bcdefgh", strict=True)), "expands to more than"),
     ("duplicate-key", edit("    team: web", "    team: web\n    team: ops"), "duplicate key 'team'"),
     ("unknown-top-key", BASE + "servces: []\n", "servces: unknown field"),
     ("unknown-service-key", edit("    team: web", "    teem: web"), "services[0].teem: unknown field"),

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES, ROOT, obsgen, tree_digest
+
 from obsgen import write as writer
 from obsgen.write import MANIFEST, WriteError, plan, write
 

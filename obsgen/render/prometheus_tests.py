@@ -42,7 +42,7 @@ def service_tests(model: Model, svc: ServiceModel) -> dict[str, Any]:
 
 def _go_g(v: float) -> str:
     """Go's `%.4g` (same as C's for finite numbers)."""
-    return "%.4g" % v
+    return f"{v:.4g}"
 
 
 def humanize(v: float) -> str:

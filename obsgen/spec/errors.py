@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Union
 
-PathElem = Union[str, int]
+PathElem = str | int
 Path = tuple[PathElem, ...]
 
 

@@ -89,15 +89,16 @@ class _Builder:
 
 def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
     if isinstance(text, bytes):
-        if len(text) > MAX_BYTES:
-            raise SpecError(filename, [Problem((), f"the spec is {len(text) / 1e6:.1f} MB; "
+        raw = text
+        if len(raw) > MAX_BYTES:
+            raise SpecError(filename, [Problem((), f"the spec is {len(raw) / 1e6:.1f} MB; "
                                                      f"specs larger than {MAX_BYTES // 2**20} MiB are refused")])
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            line = text[: e.start].count(b"\n") + 1
-            col = e.start - (text.rfind(b"\n", 0, e.start) + 1) + 1
-            raise SpecError(filename, [Problem((), f"the spec is not UTF-8 (byte 0x{text[e.start]:02x})",
+            line = raw[: e.start].count(b"\n") + 1
+            col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+            raise SpecError(filename, [Problem((), f"the spec is not UTF-8 (byte 0x{raw[e.start]:02x})",
                                                Mark(line, col))]) from None
     if len(text) > MAX_BYTES:
         raise SpecError(filename, [Problem((), f"the spec is larger than {MAX_BYTES // 2**20} MiB")])
