@@ -29,7 +29,7 @@ check: render tools
 	$(BIN)/obsgen check $(OUT)
 
 lint: install
-	$(BIN)/ruff check obsgen tests bench
+	$(BIN)/ruff check obsgen tests bench scripts
 	$(BIN)/mypy obsgen
 
 test: install tools lint

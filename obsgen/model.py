@@ -8,8 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from . import naming
-from .spec.models import Alert, Health, Logs, MetricConventions, Scrape, Service, Spec, Stack, Threshold
+from . import logql, naming
+from .spec.models import (
+    Alert,
+    Health,
+    LevelDurations,
+    Logs,
+    MetricConventions,
+    Panel,
+    Scrape,
+    Service,
+    Sli,
+    Slo,
+    Spec,
+    Stack,
+    Threshold,
+)
 from .spec.validate import INDICATOR_KIND
 from .units import duration_seconds, fmt, parse_quantity
 
@@ -29,10 +43,15 @@ class ThresholdModel:
     critical: Decimal | None
     kind: str  # "ratio" | "duration" | "number"
     unit: str  # Grafana unit
-    for_: str
+    for_: str  # the critical level's `for` (the only level's when there is one)
     summary: str
     description: str
     runbook_url: str | None
+    for_levels: dict[str, str] = field(default_factory=dict)  # severity -> `for`, every level present
+
+    def for_of(self, severity: str) -> str:
+        """`for` of one level: warning and critical may wait for different times."""
+        return self.for_levels.get(severity, self.for_)
 
     @property
     def op(self) -> str:
@@ -70,6 +89,19 @@ class SloModel:
 
 
 @dataclass(frozen=True)
+class LogAlertModel:
+    """A LogQL alert for the Loki ruler: the spec's log alerts and the default error-lines alert."""
+
+    alert: str
+    expr: str  # LogQL including the comparison with the threshold
+    for_: str | None
+    severity: str
+    summary: str
+    description: str
+    runbook_url: str | None
+
+
+@dataclass(frozen=True)
 class ServiceModel:
     name: str
     camel: str
@@ -89,6 +121,10 @@ class ServiceModel:
     alerts: list[Alert]
     slos: list[SloModel]
     logs: Logs | None
+    down_for: str = "2m"  # how long a target or health probe may fail before <Service>Down fires
+    log_tag: str | None = None  # Fluentd tag of the service's log events
+    log_alerts: list[LogAlertModel] = field(default_factory=list)
+    panels: list[Panel] = field(default_factory=list)  # the spec's extra dashboard panels
 
     def runbook_url(self, alert: str, override: str | None = None) -> str | None:
         pattern = override or self.runbook_pattern
@@ -180,10 +216,49 @@ def _service(spec: Spec, svc: Service) -> ServiceModel:
         alerts=list(svc.alerts),
         slos=[],
         logs=svc.logs,
+        down_for=svc.scrape.down_for if svc.scrape else "2m",
+        log_tag=(svc.logs.source.tag or f"logs.{svc.name}") if svc.logs else None,
+        panels=list(svc.panels),
     )
     base.thresholds.extend(_threshold(spec, base, th) for th in svc.thresholds)
     base.slos.extend(_slos(spec, svc, base))
+    base.log_alerts.extend(_log_alerts(spec, base))
     return base
+
+
+def _log_alerts(spec: Spec, svc: ServiceModel) -> list[LogAlertModel]:
+    """The default error-lines alert (JSON logs with a level), then the spec's own log alerts."""
+    logs = svc.logs
+    if logs is None:
+        return []
+    out = []
+    if logs.error_lines_per_minute is not None and logs.source.format == "json":
+        name = naming.error_logs_alert(svc.name)
+        limit = fmt(Decimal(str(logs.error_lines_per_minute)))
+        rate = logql.error_lines_per_minute({"service": svc.name}, logs.level_key, logs.error_levels,
+                                            level_is_label="level" in logs.labels)
+        out.append(LogAlertModel(
+            alert=name,
+            expr=f"{rate} > {limit}",
+            for_=spec.defaults.threshold_for,
+            severity="warning",
+            summary=f"{svc.name} logs more error-level lines than usual.",
+            description=(f"{svc.name} logs {{{{ $value | humanize }}}} error-level lines per minute "
+                         f"(threshold {limit})."),
+            runbook_url=svc.runbook_url(name),
+        ))
+    for la in logs.alerts:
+        above = fmt(Decimal(str(la.above)))
+        out.append(LogAlertModel(
+            alert=la.name,
+            expr=f"({la.logql.strip()}) > {above}",  # parentheses keep a user's `a or b` together
+            for_=la.for_,
+            severity=la.severity,
+            summary=la.summary,
+            description=la.description or f"{la.name} is {{{{ $value | humanize }}}} (threshold {above}).",
+            runbook_url=svc.runbook_url(la.name),
+        ))
+    return out
 
 
 def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
@@ -231,6 +306,8 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
     )
     levels = ", ".join(f"{k} {show(kind, v)}" for k, v in values.items() if v is not None)
     description = th.description or f"{what} of {svc.name} is {shown} ({levels})."
+    for_levels = _for_levels(th, spec.defaults.threshold_for, [k for k in ("warning", "critical") if values[k]
+                                                                is not None])
     return ThresholdModel(
         alert=name,
         indicator=th.indicator,
@@ -242,11 +319,18 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         critical=values["critical"],
         kind=kind,
         unit=unit,
-        for_=th.for_ or spec.defaults.threshold_for,
+        for_=for_levels["critical" if "critical" in for_levels else "warning"],
+        for_levels=for_levels,
         summary=summary,
         description=description,
         runbook_url=svc.runbook_url(name, th.runbook_url),
     )
+
+
+def _for_levels(th: Threshold, default: str, levels: list[str]) -> dict[str, str]:
+    if isinstance(th.for_, LevelDurations):
+        return {lv: getattr(th.for_, lv) or default for lv in levels}
+    return {lv: th.for_ or default for lv in levels}
 
 
 def show(kind: str, value: Decimal) -> str:
@@ -258,10 +342,8 @@ def show(kind: str, value: Decimal) -> str:
     return fmt(value)
 
 
-def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list:  # type: ignore[type-arg]
+def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
     """The service's SLOs: its class's, then its own (an own SLO of the same name replaces the class's)."""
-    from .spec.models import Sli, Slo
-
     own = {s.name: s for s in svc.slos}
     merged: list[Slo] = []
     if svc.class_:
@@ -304,7 +386,7 @@ def le_label(seconds: Decimal) -> str:
     return text if "." in text else text + ".0"
 
 
-def _slo_description(slo) -> str:  # type: ignore[no-untyped-def]
+def _slo_description(slo: Slo) -> str:
     if slo.sli.type == "availability":
         return f"{slo.objective:g}% of requests succeed."
     if slo.sli.type == "latency":
@@ -312,7 +394,7 @@ def _slo_description(slo) -> str:  # type: ignore[no-untyped-def]
     return f"{slo.objective:g}% of events are good."
 
 
-def _sli_queries(svc: ServiceModel, slo) -> tuple[str, str | None, str | None, Decimal | None]:  # type: ignore[no-untyped-def]
+def _sli_queries(svc: ServiceModel, slo: Slo) -> tuple[str, str | None, str | None, Decimal | None]:
     w = "{{window}}"
     sli = slo.sli
     if sli.type == "availability":
@@ -323,5 +405,7 @@ def _sli_queries(svc: ServiceModel, slo) -> tuple[str, str | None, str | None, D
         good = f"sum(rate({svc.histogram('bucket', f'le={chr(34)}{le_label(le)}{chr(34)}')}[{w}]))"
         return (f"{total} - {good}", total, None, le)
     if sli.type == "events":
+        assert sli.events is not None  # validate.py requires it
         return (sli.events.errors.strip(), sli.events.total.strip(), None, None)
+    assert sli.expr is not None
     return ("", None, sli.expr.strip(), None)

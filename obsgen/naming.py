@@ -43,6 +43,11 @@ def health_alert(service: str) -> str:
     return camel(service) + "HealthCheckFailing"
 
 
+def error_logs_alert(service: str) -> str:
+    """The default LogQL alert on error-level log lines."""
+    return camel(service) + "ErrorLogsHigh"
+
+
 def alert_name_problem(name: str, service: str | None = None) -> str | None:
     """Why an alert name breaks the conventions (monitoring-mixin guidelines), or None."""
     if not ALERT_NAME_RE.match(name):
@@ -55,9 +60,9 @@ def alert_name_problem(name: str, service: str | None = None) -> str | None:
 
 
 def uid(*parts: str) -> str:
-    """Deterministic, readable uid of at most 40 characters (Grafana's limit)."""
+    """Deterministic, readable uid of 8 to 40 characters (Grafana's limits)."""
     base = "-".join(parts)
-    if len(base) <= 40:
+    if 8 <= len(base) <= 40:
         return base
     digest = hashlib.sha256(base.encode()).hexdigest()[:8]
     return base[:31].rstrip("-") + "-" + digest

@@ -68,7 +68,7 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutations_never_crash_and_valid_ones_render_valid_output(data: dict[str, Any]) -> None:
     text = yaml.safe_dump(data, allow_unicode=True)

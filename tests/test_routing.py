@@ -42,7 +42,7 @@ def expected_receivers(spec: Spec, labels: dict[str, str]) -> list[str]:
         return reached + r.teams[team][severity]
     if severity in r.severity:
         return reached + r.severity[severity]
-    return reached + [r.default]
+    return reached or [r.default]  # a matched custom route, even one that continues, stops the default
 
 
 def label_sets(spec: Spec) -> list[dict[str, str]]:

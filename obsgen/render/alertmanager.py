@@ -154,6 +154,8 @@ def _receiver(name: str, ch: Any) -> dict[str, Any]:
     if ch.type == "webhook":
         target = {"url": ch.url} if ch.url else {"url_file": ch.url_file}
         cfg = {**common, **target}
+        if ch.bearer_token_file:
+            cfg["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": ch.bearer_token_file}}
         if ch.max_alerts:
             cfg["max_alerts"] = ch.max_alerts
         return {"name": name, "webhook_configs": [cfg]}

@@ -212,7 +212,7 @@ def threshold_rules(svc: ServiceModel, th: ThresholdModel) -> list[Rule]:
         rules.append({
             "alert": th.alert,
             "expr": f"{value} {th.op} {fmt(level)}",
-            "for": th.for_,
+            "for": th.for_of(severity),
             "labels": {"severity": severity, **svc.labels},
             "annotations": _annotations(svc, th.alert, th.summary, th.description, th.runbook_url),
         })
@@ -223,16 +223,17 @@ def service_down_rules(svc: ServiceModel) -> list[Rule]:
     from ..naming import health_alert, service_down_alert
 
     rules: list[Rule] = []
+    down_for = svc.down_for
     if svc.scrape:
         name = service_down_alert(svc.name)
         rules.append({
             "alert": name,
             "expr": f"up{{{svc.selector}}} == 0",
-            "for": "2m",
+            "for": down_for,
             "labels": {"severity": "critical", **svc.labels},
             "annotations": _annotations(
                 svc, name, f"A target of {svc.name} is down.",
-                "{{ $labels.instance }} of " + svc.name + " has not answered Prometheus' scrapes for 2 minutes.",
+                "{{ $labels.instance }} of " + svc.name + f" has not answered Prometheus' scrapes for {down_for}.",
                 svc.runbook_url(name)),
         })
     if svc.health:
@@ -240,11 +241,11 @@ def service_down_rules(svc: ServiceModel) -> list[Rule]:
         rules.append({
             "alert": name,
             "expr": f'probe_success{{job="{BLACKBOX_JOB}",service="{svc.name}"}} == 0',
-            "for": "2m",
+            "for": down_for,
             "labels": {"severity": "critical", **svc.labels},
             "annotations": _annotations(
                 svc, name, f"The health check of {svc.name} is failing.",
-                "{{ $labels.instance }} has failed its HTTP health check for 2 minutes.",
+                "{{ $labels.instance }} has failed its HTTP health check for " + down_for + ".",
                 svc.runbook_url(name)),
         })
     return rules

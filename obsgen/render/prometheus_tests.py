@@ -206,10 +206,10 @@ def _phase_values(th: ThresholdModel) -> dict[str, Decimal]:
 def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
     if th.indicator in QUANTILES and th.direction != "above":
         return []
-    for_s = int(duration_seconds(th.for_))
-    # rate() needs two samples, so a rate is first true one step in; then `for` must pass
-    fires_at = (0 if th.record else STEP) + for_s
-    eval_at = fires_at + 2 * STEP
+    # rate() needs two samples, so a rate is first true one step in; then each level's `for` must pass
+    first_true = 0 if th.record else STEP
+    fires_at = {sev: first_true + int(duration_seconds(th.for_of(sev))) for sev, _ in th.levels()}
+    eval_at = max(fires_at.values()) + 2 * STEP
     steps = eval_at // STEP + 5
     tests: list[TestGroup] = []
     for phase, value in _phase_values(th).items():
@@ -217,7 +217,7 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
         if made is None:
             return []
         series, actual = made
-        expected = []
+        expected: dict[str, dict[str, Any]] = {}
         for severity, level in th.levels():
             crossed = actual > float(level) if th.direction == "above" else actual < float(level)
             if not crossed:
@@ -234,12 +234,16 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
                 annotations["runbook_url"] = th.runbook_url
             if svc.dashboard_url:
                 annotations["dashboard_url"] = svc.dashboard_url
-            expected.append({"exp_labels": labels, "exp_annotations": annotations})
-        checks = [{"eval_time": format_duration(eval_at), "alertname": th.alert, "exp_alerts": expected}]
-        if expected and for_s >= STEP:
-            # not before `for` has passed: still pending one evaluation before it fires
-            checks.insert(0, {"eval_time": format_duration(fires_at - STEP), "alertname": th.alert,
-                              "exp_alerts": []})
+            expected[severity] = {"exp_labels": labels, "exp_annotations": annotations}
+        checks = []
+        for sev in sorted(expected, key=fires_at.__getitem__):
+            if fires_at[sev] - first_true >= STEP:
+                # not before its `for` has passed: one step earlier only the faster levels fire
+                t = fires_at[sev] - STEP
+                checks.append({"eval_time": format_duration(t), "alertname": th.alert,
+                               "exp_alerts": [e for s, e in expected.items() if fires_at[s] <= t]})
+        checks.append({"eval_time": format_duration(eval_at), "alertname": th.alert,
+                       "exp_alerts": list(expected.values())})
         what = {"ok": "stays silent inside the target", "warning": "fires warning only",
                 "critical": "fires critical (and warning)"}[phase]
         if phase == "critical" and th.critical is None:
@@ -270,20 +274,26 @@ def _down_tests(svc: ServiceModel) -> list[TestGroup]:
     if svc.health:
         cases.append((health_alert(svc.name), "probe_success",
                       {"job": "blackbox-http", "service": svc.name, "instance": svc.health.http}))
+    down_for = svc.down_for
+    fails_at = 5 * STEP  # up for five samples, then down
+    fires_at = fails_at + int(duration_seconds(down_for))
     for alert, metric, labels in cases:
         sel = ",".join(f'{k}="{v}"' for k, v in labels.items())
         exp_labels = {**labels, "severity": "critical", **svc.labels}
         rules_annotations = _down_annotations(svc, alert, metric, labels)
+        checks: list[dict[str, Any]] = [
+            {"eval_time": format_duration(fails_at - STEP), "alertname": alert, "exp_alerts": []}]
+        if fires_at - STEP > fails_at:
+            checks.append({"eval_time": format_duration(fires_at - STEP), "alertname": alert, "exp_alerts": []})
+        checks.append({"eval_time": format_duration(fires_at + STEP), "alertname": alert,
+                       "exp_alerts": [{"exp_labels": exp_labels, "exp_annotations": rules_annotations}]})
+        what = "scrapes" if metric == "up" else "probes"
         tests.append({
-            "name": f"{alert}: fires after 2m of failed {'scrapes' if metric == 'up' else 'probes'}, silent while up",
-            "interval": "1m",
-            "input_series": [{"series": f"{metric}{{{sel}}}", "values": "1x4 0x6"}],
-            "alert_rule_test": [
-                {"eval_time": "4m", "alertname": alert, "exp_alerts": []},
-                {"eval_time": "6m", "alertname": alert, "exp_alerts": []},
-                {"eval_time": "8m", "alertname": alert,
-                 "exp_alerts": [{"exp_labels": exp_labels, "exp_annotations": rules_annotations}]},
-            ],
+            "name": f"{alert}: fires after {down_for} of failed {what}, silent while up",
+            "interval": format_duration(STEP),
+            "input_series": [{"series": f"{metric}{{{sel}}}",
+                              "values": f"1x4 0x{(fires_at - fails_at) // STEP + 3}"}],
+            "alert_rule_test": checks,
         })
     return tests
 

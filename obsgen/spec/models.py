@@ -7,7 +7,7 @@ single field live here; checks across fields and references live in `validate.py
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +17,8 @@ SLUG_RE = r"^[a-z][a-z0-9-]{0,62}$"
 LABEL_NAME_RE = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 ALERT_NAME_RE = re.compile(r"^([A-Z]+[a-z0-9]+)+$")
 Severity = Literal["critical", "warning", "info"]
+LogOutput = Literal["loki", "elasticsearch"]
+DeployTarget = Literal["compose", "kubernetes"]
 
 
 def _duration(value: str) -> str:
@@ -44,7 +46,7 @@ Slug = Annotated[str, Field(pattern=SLUG_RE)]
 LabelName = Annotated[str, Field(pattern=LABEL_NAME_RE)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 Labels = dict[LabelName, LabelValue]
-QuantityValue = Annotated[Union[float, int, str], AfterValidator(_quantity)]
+QuantityValue = Annotated[float | int | str, AfterValidator(_quantity)]
 FilePath = Annotated[str, Field(min_length=1, pattern=r"^/")]
 
 
@@ -173,6 +175,7 @@ class Scrape(Base):
     path: str = "/metrics"
     scheme: Literal["http", "https"] = "http"
     interval: Duration | None = None
+    down_for: Duration = Field("2m", description="`for` of the <Service>Down alert (failed scrapes).")
 
 
 Indicator = Literal[
@@ -186,6 +189,13 @@ Indicator = Literal[
 ]
 
 
+class LevelDurations(Base):
+    """A `for` per level, when warning and critical must hold for different times."""
+
+    warning: Duration | None = None
+    critical: Duration | None = None
+
+
 class Threshold(Base):
     indicator: Indicator | None = None
     name: str | None = Field(None, description="Alert name (required with expr).")
@@ -195,7 +205,10 @@ class Threshold(Base):
     warning: QuantityValue | None = None
     critical: QuantityValue | None = None
     direction: Literal["above", "below"] | None = None
-    for_: Duration | None = Field(None, alias="for")
+    for_: Duration | LevelDurations | None = Field(
+        None, alias="for",
+        description="How long a level must hold before it fires: one duration, or `{warning: 15m, critical: 5m}`.",
+    )
     summary: str | None = None
     description: str | None = None
     runbook_url: str | None = None
@@ -218,6 +231,14 @@ class LogSource(Base):
     forward: bool = Field(False, description="Receive from the Docker fluentd logging driver.")
     format: Literal["json", "text"] = "json"
     time_key: str = "timestamp"
+    time_format: str | None = Field(
+        None, description="strptime format of `time_key` (e.g. `%Y-%m-%d %H:%M:%S`, read as UTC); ISO 8601 when unset."
+    )
+    tag: str | None = Field(
+        None, pattern=r"^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$",
+        description="Fluentd tag of the service's events, `logs.<service>` when unset. With `forward`, the "
+                    "containers' Docker logging driver must send this tag (log-opt `tag`).",
+    )
 
 
 class LogAlert(Base):
@@ -245,6 +266,15 @@ class Health(Base):
     http: str
 
 
+class Panel(Base):
+    """An extra dashboard panel for a metric the thresholds and SLOs do not draw (tokens, active users)."""
+
+    title: str = Field(min_length=1)
+    expr: str = Field(min_length=1, description="PromQL; use `$__rate_interval` as the range of rate().")
+    unit: str = Field("short", description="Grafana unit, e.g. short, ops, s, bytes, percentunit.")
+    description: str | None = None
+
+
 class Service(Base):
     name: Slug
     description: str | None = None
@@ -257,6 +287,7 @@ class Service(Base):
     alerts: list[Alert] = Field(default_factory=list)
     logs: Logs | None = None
     health: Health | None = None
+    panels: list[Panel] = Field(default_factory=list, description="Extra panels on the service's dashboard.")
     labels: Labels = Field(default_factory=dict, description="Extra labels on every alert of the service.")
     runbook_url: str | None = None
 
@@ -310,7 +341,11 @@ class WebhookChannel(_Channel):
     type: Literal["webhook"]
     url: str | None = None
     url_file: FilePath | None = None
+    bearer_token_file: FilePath | None = Field(
+        None, description="File holding the token sent as `Authorization: Bearer` (http_config.authorization)."
+    )
     max_alerts: int = Field(0, ge=0)
+    literal_secrets = {"bearer_token": "bearer_token_file"}
 
 
 class OpsgenieChannel(_Channel):
@@ -327,7 +362,7 @@ class MsTeamsChannel(_Channel):
 
 
 Channel = Annotated[
-    Union[SlackChannel, EmailChannel, PagerDutyChannel, WebhookChannel, OpsgenieChannel, MsTeamsChannel],
+    SlackChannel | EmailChannel | PagerDutyChannel | WebhookChannel | OpsgenieChannel | MsTeamsChannel,
     Field(discriminator="type"),
 ]
 
@@ -408,9 +443,17 @@ class AlertmanagerStack(Base):
     replicas: int = Field(1, ge=1, le=7)
 
 
+GrafanaIniName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$")]
+
+
 class GrafanaStack(Base):
     admin_user: str = "admin"
     admin_password_file: FilePath | None = None
+    settings: dict[GrafanaIniName, dict[GrafanaIniName, str | int | bool]] = Field(
+        default_factory=dict,
+        description="grafana.ini settings by section, e.g. `{security: {allow_embedding: true}}`; set as "
+                    "GF_<SECTION>_<KEY> environment variables. Secrets do not belong here: use *_file fields.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -432,7 +475,7 @@ class Elasticsearch(Base):
 
 
 class FluentdStack(Base):
-    outputs: list[Literal["loki", "elasticsearch"]] = Field(default_factory=lambda: ["loki"])
+    outputs: list[LogOutput] = Field(default_factory=lambda: list[LogOutput](["loki"]))
     elasticsearch: Elasticsearch = Field(default_factory=Elasticsearch)
 
 
@@ -452,7 +495,7 @@ class KubernetesStack(Base):
 
 
 class Stack(Base):
-    deploy: list[Literal["compose", "kubernetes"]] = Field(default_factory=lambda: ["compose"])
+    deploy: list[DeployTarget] = Field(default_factory=lambda: list[DeployTarget](["compose"]))
     publish_address: str = "127.0.0.1"
     prometheus: PrometheusStack = Field(default_factory=PrometheusStack)
     alertmanager: AlertmanagerStack = Field(default_factory=AlertmanagerStack)

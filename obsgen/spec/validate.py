@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from decimal import Decimal
+from fractions import Fraction
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..naming import alert_name_problem, health_alert, service_down_alert, threshold_alert_name
+from ..naming import (
+    alert_name_problem,
+    error_logs_alert,
+    health_alert,
+    service_down_alert,
+    threshold_alert_name,
+)
+from ..slo_math import ALERT_SUFFIXES, longest_window, seconds, slo_alert_name, tiers, window_problems
 from ..units import duration_seconds, parse_quantity
 from .errors import Path
-from .models import Spec, Threshold
+from .models import LABEL_NAME_RE, LevelDurations, Logs, Service, Spec, Threshold
 
 MATCHER_RE = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*$')
 TARGET_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+ES_INDEX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}$")
 WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 Found = Iterator[tuple[Path, str]]
@@ -60,6 +69,55 @@ def _period(value: str | None, path: Path) -> Found:
         yield path, f"an SLO period is a whole number of days (7d, 28d, 30d), got {value!r}"
 
 
+def _check_slo_windows(spec: Spec) -> Found:
+    windows = spec.defaults.slo_windows
+    for key, message in window_problems(windows):
+        yield ("defaults", "slo_windows", key), message
+    for cname, cls in spec.slo_classes.items():
+        enabled = (True, True)
+        if cls.availability is not None:
+            yield from _slo_fit(spec, cls.availability, cls.period, ("slo_classes", cname), enabled)
+        if cls.latency is not None:
+            yield from _slo_fit(spec, cls.latency.objective, cls.period, ("slo_classes", cname, "latency"), enabled)
+
+
+def _slo_fit(spec: Spec, objective: float, period: str | None, path: Path, enabled: tuple[bool, bool]) -> Found:
+    """The SLO's period holds its longest window, and each alerting tier can fire at all."""
+    windows = spec.defaults.slo_windows
+    period = period or spec.defaults.slo_period
+    if not 0 < objective < 100 or window_problems(windows) or seconds(period) <= 0 or seconds(period) % 86400:
+        return  # reported elsewhere
+    longest = longest_window(windows)
+    if seconds(period) < seconds(longest):
+        yield path + ("period",), (f"the SLO period {period} is shorter than the longest alerting window "
+                                   f"{longest} (defaults.slo_windows)")
+        return
+    budget = 1 - Decimal(str(objective)) / 100
+    for t in tiers(windows, period):
+        if not enabled[t.tier == "ticket"]:
+            continue
+        if t.factor * Fraction(budget) >= 1:
+            yield path + ("objective",), (
+                f"with an objective of {objective:g}% the {t.key} tier could never fire: it needs an error "
+                f"ratio of {float(t.factor) * float(budget):.4g} (burn rate {float(t.factor):.4g} × budget "
+                f"{budget}), above 100%; raise the objective or switch the tier off in `alerting`")
+
+
+def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str, Path]]:
+    """The alert names the SLO engine will give this service's SLOs (class ones too), with their places."""
+    own = {slo.name: j for j, slo in enumerate(svc.slos)}
+    names: list[tuple[str, Path]] = []
+    cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
+    if cls is not None:
+        for name, present in (("availability", cls.availability is not None), ("latency", cls.latency is not None)):
+            if present and name not in own:
+                names.append((name, base + ("class",)))
+    names += [(name, base + ("slos", j, "name")) for name, j in own.items()]
+    for slo, path in names:
+        for kind in ALERT_SUFFIXES:
+            yield slo_alert_name(svc.name, slo, kind), path
+
+
 def _check_services(spec: Spec) -> Found:
     seen_services: dict[str, int] = {}
     seen_alerts: dict[str, Path] = {}
@@ -82,6 +140,7 @@ def _check_services(spec: Spec) -> Found:
             yield from _latency_threshold(cls.latency.threshold, base + ("latency", "threshold"))
         yield from _period(cls.period, base + ("period",))
     yield from _period(spec.defaults.slo_period, ("defaults", "slo_period"))
+    yield from _check_slo_windows(spec)
 
     for i, svc in enumerate(spec.services):
         base = ("services", i)
@@ -113,7 +172,10 @@ def _check_services(spec: Spec) -> Found:
             slo_names.add(slo.name)
             yield from _objective(slo.objective, sbase + ("objective",))
             yield from _period(slo.period, sbase + ("period",))
+            yield from _slo_fit(spec, slo.objective, slo.period, sbase, (slo.alerting.page, slo.alerting.ticket))
             sli = slo.sli
+            if sli.type == "ratio" and slo.min_request_rate is not None:
+                yield sbase + ("min_request_rate",), "a ratio SLI has no request rate to guard pages with"
             if sli.type == "latency":
                 if sli.threshold is None:
                     yield sbase + ("sli", "threshold"), "a latency SLI needs `threshold` (a bucket boundary, e.g. 100ms)"
@@ -136,6 +198,9 @@ def _check_services(spec: Spec) -> Found:
                 if getattr(sli, k) is not None:
                     yield sbase + ("sli", k), f"does not apply to a {sli.type} SLI"
 
+        for slo_alert, path in _slo_alert_names(spec, svc, base):
+            yield from alert(slo_alert, path, svc.name)
+
         for j, th in enumerate(svc.thresholds):
             tbase = base + ("thresholds", j)
             name = yield from _check_threshold(th, svc.name, tbase)
@@ -150,12 +215,47 @@ def _check_services(spec: Spec) -> Found:
             src = svc.logs.source
             if (src.tail is None) == (not src.forward):
                 yield base + ("logs", "source"), "name either `tail: <glob>` or `forward: true`"
+            yield from _check_logs(svc.logs, base + ("logs",))
+            if svc.logs.error_lines_per_minute is not None and src.format == "json":
+                yield from alert(error_logs_alert(svc.name), base + ("logs", "error_lines_per_minute"), svc.name)
             for j, la in enumerate(svc.logs.alerts):
                 yield from alert(la.name, base + ("logs", "alerts", j, "name"), svc.name)
 
+    yield from _check_log_tags(spec)
     for team in spec.routing.teams:
         if team not in {s.team for s in spec.services if s.team}:
             yield ("routing", "teams", team), f"no service has team {team!r}"
+
+
+def _check_logs(logs: Logs, path: Path) -> Found:
+    if not re.match(LABEL_NAME_RE, logs.level_key):
+        yield path + ("level_key",), (f"{logs.level_key!r} must be a plain JSON key (letters, digits, _) "
+                                      "so LogQL can filter on it")
+    for j, label in enumerate(logs.labels):
+        if label.startswith("__"):
+            yield path + ("labels", j), f"{label!r}: Loki reserves label names starting with __"
+    if logs.error_lines_per_minute is not None and logs.source.format == "json" and not logs.error_levels:
+        yield path + ("error_levels",), ("name the levels that count as errors, or set "
+                                         "`error_lines_per_minute: null` to switch the default alert off")
+    for j, la in enumerate(logs.alerts):
+        if not la.summary.rstrip().endswith(".") or "{{" in la.summary:
+            yield path + ("alerts", j, "summary"), ("a summary is a static sentence ending with a period; "
+                                                    "put {{ $value }} and {{ $labels }} in `description`")
+
+
+def _check_log_tags(spec: Spec) -> Found:
+    """Fluentd routes by tag: two services sharing one would swap logs, `fluent.*` is Fluentd's own."""
+    seen: dict[str, int] = {}
+    for i, svc in enumerate(spec.services):
+        if svc.logs is None:
+            continue
+        tag = svc.logs.source.tag or f"logs.{svc.name}"
+        path: Path = ("services", i, "logs", "source", "tag")
+        if tag == "fluent" or tag.startswith("fluent."):
+            yield path, f"{tag!r}: tags starting with `fluent.` are Fluentd's own log events"
+        elif tag in seen:
+            yield path, f"tag {tag!r} is already used by services[{seen[tag]}]"
+        seen.setdefault(tag, i)
 
 
 def _latency_threshold(raw: object, path: Path) -> Found:
@@ -168,7 +268,7 @@ def _latency_threshold(raw: object, path: Path) -> Found:
         yield path, f"a latency threshold is a positive duration such as 100ms, got {raw!r}"
 
 
-def _check_threshold(th: Threshold, service: str, path: Path):  # type: ignore[no-untyped-def]
+def _check_threshold(th: Threshold, service: str, path: Path) -> Generator[tuple[Path, str], None, str | None]:
     """Yields problems; returns the alert name the threshold will get (None if it has none)."""
     if (th.indicator is None) == (th.expr is None):
         yield path, "give either a built-in `indicator` or a custom `expr` (with a `name`)"
@@ -180,6 +280,10 @@ def _check_threshold(th: Threshold, service: str, path: Path):  # type: ignore[n
     if "warning" not in values and "critical" not in values:
         yield path, "give at least one of `warning` or `critical`"
         return None
+    if isinstance(th.for_, LevelDurations):
+        for level in ("warning", "critical"):
+            if getattr(th.for_, level) is not None and level not in values:
+                yield path + ("for", level), f"there is no `{level}` level to wait for"
     kind, direction = INDICATOR_KIND.get(th.indicator or "", ("number", th.direction or "above"))
     parsed: dict[str, Decimal] = {}
     for key, raw in values.items():
@@ -199,8 +303,8 @@ def _check_threshold(th: Threshold, service: str, path: Path):  # type: ignore[n
     if th.direction is not None:
         direction = th.direction
     order = [parsed[k] for k in ("target", "warning", "critical") if k in parsed]
-    ok = all(a < b for a, b in zip(order, order[1:])) if direction == "above" else all(
-        a > b for a, b in zip(order, order[1:]))
+    ok = all(a < b for a, b in zip(order, order[1:], strict=False)) if direction == "above" else all(
+        a > b for a, b in zip(order, order[1:], strict=False))
     if len(order) == len(values) and not ok:
         word = "rise" if direction == "above" else "fall"
         yield path, (f"target, warning and critical must {word} in that order for direction "
@@ -284,8 +388,20 @@ def _check_routing(spec: Spec) -> Found:
 def _check_stack(spec: Spec) -> Found:
     for i, rw in enumerate(spec.stack.prometheus.remote_write):
         yield from _url(rw.url, ("stack", "prometheus", "remote_write", i, "url"))
+    if duration_seconds(spec.stack.loki.retention) < 86400:
+        yield ("stack", "loki", "retention"), "Loki keeps logs at least 24h (its index period); use 24h or more"
+    prefix = spec.stack.fluentd.elasticsearch.index_prefix
+    if prefix is not None and not ES_INDEX_RE.match(prefix):
+        yield ("stack", "fluentd", "elasticsearch", "index_prefix"), (
+            f"{prefix!r} is not an Elasticsearch index prefix (lowercase letters, digits, ., _ and -)")
     if not spec.stack.deploy:
         yield ("stack", "deploy"), "name at least one deploy target: compose, kubernetes"
+    for section, keys in spec.stack.grafana.settings.items():
+        for key in keys:
+            if re.search(r"password|secret|token|api_key", key):
+                yield ("stack", "grafana", "settings", section, key), (
+                    f"{key!r} looks like a secret, which would be written into the output; "
+                    "use stack.grafana.admin_password_file or a secret the deployment provides")
 
 
 def _fmt(path: Path) -> str:

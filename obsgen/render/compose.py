@@ -1,0 +1,396 @@
+"""docker-compose.yml: the whole stack on one host, running the files the other renderers generate.
+
+Also home of the runtime facts both deploy targets share (images, ports, paths inside containers, the
+secret files a spec names), so compose and Kubernetes can never disagree about them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+
+from ..model import Model
+from . import alertmanager, fluentd, loki, prometheus
+from .common import HEADER, dump_yaml
+from .grafana import DASHBOARDS_DIR
+
+# Pinned images, the one place to bump them. Each comment says what a healthcheck can use inside it.
+IMAGES = {
+    "prometheus": "prom/prometheus:v3.5.3",  # 3.5 LTS, as promtool in .tools; busybox: wget
+    "alertmanager": "prom/alertmanager:v0.33.1",  # as amtool in .tools; busybox: wget
+    "grafana": "grafana/grafana:12.4.0",  # Alpine: busybox wget
+    "loki": "grafana/loki:3.7.2",  # distroless since 3.6: no shell; `loki -health` probes /ready
+    "node": "prom/node-exporter:v1.9.1",  # busybox: wget
+    "cadvisor": "gcr.io/cadvisor/cadvisor:v0.55.1",  # Alpine: wget
+    "postgres": "quay.io/prometheuscommunity/postgres-exporter:v0.18.1",  # busybox: wget, sh
+    "redis": "oliver006/redis_exporter:v1.69.0",  # FROM scratch: no healthcheck possible
+    "nginx": "nginx/nginx-prometheus-exporter:1.5.1",  # FROM scratch: no healthcheck possible
+    "blackbox": "prom/blackbox-exporter:v0.28.0",  # busybox: wget
+    "tempo": "grafana/tempo:2.9.0",  # distroless: no healthcheck possible
+    "jaeger": "jaegertracing/jaeger:2.11.0",  # all-in-one, in-memory storage
+}
+FLUENTD_IMAGE = "obsgen/{project}-fluentd:local"  # built from fluentd/Dockerfile
+
+PORTS = {"prometheus": 9090, "alertmanager": prometheus.ALERTMANAGER_PORT, "grafana": 3000, "loki": loki.HTTP_PORT,
+         "fluentd": fluentd.METRICS_PORT, "tempo": 3200, "jaeger": 16686}
+ALERTMANAGER_CLUSTER_PORT = 9094
+OTLP_PORTS = (4317, 4318)
+
+# Paths inside the containers.
+PROMETHEUS_DIR = "/etc/prometheus"  # rule_files: rules/*.yml is relative to the config file
+PROMETHEUS_DATA = "/prometheus"
+ALERTMANAGER_DIR = "/etc/alertmanager"  # templates: templates/*.tmpl is relative to the config file
+ALERTMANAGER_DATA = "/alertmanager"
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
+GRAFANA_DATA = "/var/lib/grafana"
+FLUENTD_CONF_DIR = "/fluentd/etc"  # the fluentd image reads /fluentd/etc/fluent.conf
+TEMPO_CONFIG = "/etc/tempo/tempo.yml"
+TEMPO_DATA = "/var/tempo"
+
+SECRETS_DIR_VAR = "${OBSGEN_SECRETS_DIR:-./secrets}"
+
+
+def render(model: Model) -> dict[str, str]:
+    if "compose" not in model.stack.deploy:
+        return {}
+    return {"docker-compose.yml": _header(model) + dump_yaml(compose(model))}
+
+
+def _header(model: Model) -> str:
+    return HEADER.format(spec=model.source) + (
+        "# Start with `docker compose up -d` in this folder. Secret files are read from $OBSGEN_SECRETS_DIR\n"
+        "# (default ./secrets): keep that folder out of version control and readable by the containers' users.\n"
+    )
+
+
+# --------------------------------------------------------------------------- shared runtime facts
+
+
+def alertmanager_replicas(model: Model) -> list[str]:
+    """Host names of the Alertmanager replicas, as `prometheus.alertmanager_targets` names them."""
+    return [target.rsplit(":", 1)[0] for target in prometheus.alertmanager_targets(model)]
+
+
+def alertmanager_services(model: Model) -> list[str]:
+    """Compose service (and StatefulSet pod) name of each replica: `alertmanager` or `alertmanager-<i>`."""
+    return [host.split(".")[0] for host in alertmanager_replicas(model)]
+
+
+def alertmanager_args(model: Model, replica: str | None) -> list[str]:
+    """Flags of one replica; `replica=None` lists every replica as a peer (a StatefulSet's shared args)."""
+    args = [f"--config.file={ALERTMANAGER_DIR}/alertmanager.yml", f"--storage.path={ALERTMANAGER_DATA}"]
+    if model.spec.project.alertmanager_url:
+        args.append(f"--web.external-url={model.spec.project.alertmanager_url}")
+    replicas = alertmanager_replicas(model)
+    if len(replicas) == 1:
+        return [*args, "--cluster.listen-address="]  # a single replica gossips with nobody
+    args.append(f"--cluster.listen-address=0.0.0.0:{ALERTMANAGER_CLUSTER_PORT}")
+    args += [f"--cluster.peer={peer}:{ALERTMANAGER_CLUSTER_PORT}" for peer in replicas if peer != replica]
+    return args
+
+
+def prometheus_args(model: Model) -> list[str]:
+    return [
+        f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
+        f"--storage.tsdb.path={PROMETHEUS_DATA}",
+        f"--storage.tsdb.retention.time={model.stack.prometheus.retention}",
+        "--web.enable-lifecycle",  # POST /-/reload after a new render
+    ]
+
+
+def _file_paths(data: Any) -> set[str]:
+    """Every `*_file` value in a rendered config: the secret files that config reads."""
+    if isinstance(data, dict):
+        found = {v for k, v in data.items() if k.endswith("_file") and isinstance(v, str)}
+        return found.union(*(_file_paths(v) for v in data.values()))
+    if isinstance(data, list):
+        return set().union(*(_file_paths(v) for v in data))
+    return set()
+
+
+def secret_files(model: Model) -> dict[str, list[str]]:
+    """Secret files each component reads, by component, from the configs as rendered."""
+    stack = model.stack
+    es = stack.fluentd.elasticsearch
+    out = {
+        "alertmanager": sorted(_file_paths(alertmanager.config(model))),
+        "prometheus": sorted(_file_paths(prometheus.config(model))),
+        "grafana": [stack.grafana.admin_password_file] if stack.grafana.admin_password_file else [],
+        "fluentd": [es.password_file] if "elasticsearch" in stack.fluentd.outputs and es.password_file else [],
+        "postgres-exporter": sorted({e.dsn_file for e in stack.exporters if not isinstance(e, str) and e.dsn_file}),
+    }
+    return {component: paths for component, paths in out.items() if paths}
+
+
+def secret_keys(model: Model) -> dict[str, str]:
+    """Path of each secret file -> its name (a compose secret, a key of a Kubernetes Secret)."""
+    paths = sorted({p for paths in secret_files(model).values() for p in paths})
+    keys: dict[str, str] = {}
+    for path in paths:
+        key = re.sub(r"[^A-Za-z0-9._-]", "-", posixpath.basename(path)) or "secret"
+        if key in keys.values():  # same file name in two folders: the folder tells them apart
+            key = re.sub(r"[^A-Za-z0-9._-]", "-", path.strip("/"))
+        keys[path] = key
+    return keys
+
+
+def exporter_specs(model: Model) -> dict[str, Any]:
+    """Exporter kind -> its spec entry (None when the spec names the kind only)."""
+    specs: dict[str, Any] = {kind: None for kind in prometheus.exporters(model)}
+    for e in model.stack.exporters:
+        if not isinstance(e, str):
+            specs[e.type] = e
+    return specs
+
+
+def exporter_env(kind: str, spec: Any) -> dict[str, str]:
+    target = spec.target if spec is not None else None
+    if kind == "redis" and target:
+        return {"REDIS_ADDR": target if "://" in target else f"redis://{target}"}
+    return {}
+
+
+def exporter_args(kind: str, spec: Any) -> list[str]:
+    target = spec.target if spec is not None else None
+    if kind == "nginx" and target:
+        return [f"--nginx.scrape-uri={target if '://' in target else f'http://{target}/stub_status'}"]
+    if kind == "node":
+        return ["--path.rootfs=/host"]
+    return []
+
+
+def exporter_port(kind: str) -> int:
+    return int(prometheus.EXPORTER_TARGETS[kind][1].rsplit(":", 1)[1])
+
+
+def grafana_env(model: Model) -> dict[str, str]:
+    """Grafana's environment: obsgen's fixed settings, then the spec's grafana.ini settings (which win)."""
+    g = model.stack.grafana
+    env = {"GF_SECURITY_ADMIN_USER": g.admin_user, "GF_USERS_ALLOW_SIGN_UP": "false",
+           "GF_ANALYTICS_REPORTING_ENABLED": "false", "GF_ANALYTICS_CHECK_FOR_UPDATES": "false"}
+    if g.admin_password_file:
+        env["GF_SECURITY_ADMIN_PASSWORD__FILE"] = g.admin_password_file
+    if model.spec.project.grafana_url:
+        env["GF_SERVER_ROOT_URL"] = model.spec.project.grafana_url
+    for section, keys in sorted(g.settings.items()):
+        for key, value in sorted(keys.items()):
+            env[grafana_env_name(section, key)] = _ini_value(value)
+    # Compose interpolates `$` in environment values and Kubernetes expands `$(VAR)`; `$$` is a literal
+    # `$` in both.
+    return {name: value.replace("$", "$$") for name, value in env.items()}
+
+
+def grafana_env_name(section: str, key: str) -> str:
+    """GF_<SECTION>_<KEY>, upper-cased with `.` and `-` as `_`: how Grafana maps grafana.ini to the environment."""
+    return re.sub(r"[.-]", "_", f"GF_{section}_{key}".upper())
+
+
+def _ini_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):  # before int: a bool is an int
+        return "true" if value else "false"
+    return str(value)
+
+
+def has_log_rules(model: Model) -> bool:
+    """Whether the Loki renderer writes rule files (loki/rules/ exists only then)."""
+    return any(svc.log_alerts for svc in model.services)
+
+
+def uses_logs(model: Model) -> bool:
+    return any(s.logs for s in model.services)
+
+
+def uses_forward(model: Model) -> bool:
+    return any(s.logs and s.logs.source.forward for s in model.services)
+
+
+def tempo_config() -> dict[str, Any]:
+    return {
+        "server": {"http_listen_port": PORTS["tempo"]},
+        "distributor": {"receivers": {"otlp": {"protocols": {
+            "grpc": {"endpoint": f"0.0.0.0:{OTLP_PORTS[0]}"}, "http": {"endpoint": f"0.0.0.0:{OTLP_PORTS[1]}"}}}}},
+        "storage": {"trace": {"backend": "local", "local": {"path": f"{TEMPO_DATA}/traces"},
+                              "wal": {"path": f"{TEMPO_DATA}/wal"}}},
+    }
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def _bind(source: str, target: str) -> dict[str, Any]:
+    return {"type": "bind", "source": source, "target": target, "read_only": True}
+
+
+def _volume(name: str, target: str) -> dict[str, Any]:
+    return {"type": "volume", "source": name, "target": target}
+
+
+def _wget(port: int, path: str) -> dict[str, Any]:
+    return _check(["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{path}"])
+
+
+def _check(test: list[str]) -> dict[str, Any]:
+    return {"test": test, "interval": "30s", "timeout": "5s", "retries": 3, "start_period": "30s"}
+
+
+def _healthy(*names: str) -> dict[str, Any]:
+    return {name: {"condition": "service_healthy"} for name in names}
+
+
+class _Compose:
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.publish = model.stack.publish_address
+        self.keys = secret_keys(model)
+        self.secrets = secret_files(model)
+        self.services: dict[str, dict[str, Any]] = {}
+        self.volumes: dict[str, dict[str, Any]] = {}
+
+    def service(self, name: str, svc: dict[str, Any], *, volume: str | None = None) -> None:
+        if volume:
+            self.volumes[f"{name}-data"] = {}
+            svc.setdefault("volumes", []).append(_volume(f"{name}-data", volume))
+        self.services[name] = {**svc, "restart": "unless-stopped"}
+
+    def port(self, host: int, container: int) -> str:
+        return f"{self.publish}:{host}:{container}" if self.publish else f"{host}:{container}"
+
+    def secret_refs(self, component: str) -> list[dict[str, Any]]:
+        return [{"source": self.keys[p], "target": p} for p in self.secrets.get(component, [])]
+
+    def build(self) -> dict[str, Any]:
+        self.prometheus()
+        self.alertmanagers()
+        self.grafana()
+        self.loki()
+        if uses_logs(self.model):
+            self.fluentd()
+        for kind, spec in exporter_specs(self.model).items():
+            self.exporter(kind, spec)
+        if self.model.stack.tracing != "none":
+            self.tracing(self.model.stack.tracing)
+        out: dict[str, Any] = {"services": dict(sorted(self.services.items())),
+                               "volumes": dict(sorted(self.volumes.items()))}
+        if self.keys:
+            out["secrets"] = {key: {"file": f"{SECRETS_DIR_VAR}/{key}"} for key in sorted(self.keys.values())}
+        if self.model.stack.tracing == "tempo":
+            out["configs"] = {"tempo": {"content": dump_yaml(tempo_config())}}
+        return out
+
+    def prometheus(self) -> None:
+        svc: dict[str, Any] = {
+            "image": IMAGES["prometheus"],
+            "command": prometheus_args(self.model),
+            "volumes": [_bind("./prometheus/prometheus.yml", f"{PROMETHEUS_DIR}/prometheus.yml"),
+                        _bind("./prometheus/rules", f"{PROMETHEUS_DIR}/rules")],
+            "ports": [self.port(PORTS["prometheus"], PORTS["prometheus"])],
+            "healthcheck": _wget(PORTS["prometheus"], "/-/ready"),
+            "depends_on": _healthy(*alertmanager_services(self.model)),
+        }
+        if refs := self.secret_refs("prometheus"):
+            svc["secrets"] = refs
+        self.service("prometheus", svc, volume=PROMETHEUS_DATA)
+
+    def alertmanagers(self) -> None:
+        port = PORTS["alertmanager"]
+        replicas = alertmanager_replicas(self.model)
+        for i, host in enumerate(replicas):
+            name = host.split(".")[0]
+            svc: dict[str, Any] = {
+                "image": IMAGES["alertmanager"],
+                "command": alertmanager_args(self.model, host),
+                "volumes": [_bind("./alertmanager/alertmanager.yml", f"{ALERTMANAGER_DIR}/alertmanager.yml"),
+                            _bind("./alertmanager/templates", f"{ALERTMANAGER_DIR}/templates")],
+                "ports": [self.port(port + i * 100, port)],  # replica i on 9093, 9193, ...
+                "healthcheck": _wget(port, "/-/ready"),
+            }
+            if len(replicas) > 1:
+                # `alertmanager-<i>.alertmanager` is how Prometheus and the peers address a replica (the
+                # pod DNS of the Kubernetes StatefulSet); `alertmanager` reaches any replica (Grafana, Loki).
+                svc["networks"] = {"default": {"aliases": [host, "alertmanager"]}}
+            if refs := self.secret_refs("alertmanager"):
+                svc["secrets"] = refs
+            self.service(name, svc, volume=ALERTMANAGER_DATA)
+
+    def grafana(self) -> None:
+        svc: dict[str, Any] = {
+            "image": IMAGES["grafana"],
+            "environment": grafana_env(self.model),
+            "volumes": [_bind("./grafana/provisioning", GRAFANA_PROVISIONING),
+                        _bind("./grafana/dashboards", DASHBOARDS_DIR)],
+            "ports": [self.port(PORTS["grafana"], PORTS["grafana"])],
+            "healthcheck": _wget(PORTS["grafana"], "/api/health"),
+            "depends_on": _healthy("prometheus", "loki"),
+        }
+        if refs := self.secret_refs("grafana"):
+            svc["secrets"] = refs
+        self.service("grafana", svc, volume=GRAFANA_DATA)
+
+    def loki(self) -> None:
+        self.service("loki", {
+            "image": IMAGES["loki"],
+            "command": [f"-config.file={loki.CONFIG_PATH}"],
+            "volumes": [_bind("./loki/loki.yml", loki.CONFIG_PATH),
+                        *([_bind("./loki/rules", loki.RULES_DIR)] if has_log_rules(self.model) else [])],
+            "ports": [self.port(PORTS["loki"], PORTS["loki"])],
+            "healthcheck": _check(["CMD", "/usr/bin/loki", "-health"]),
+            "depends_on": _healthy(*alertmanager_services(self.model)[:1]),
+        }, volume=loki.DATA_DIR)
+
+    def fluentd(self) -> None:
+        metrics = f"http://127.0.0.1:{fluentd.METRICS_PORT}{fluentd.METRICS_PATH}"
+        svc: dict[str, Any] = {
+            "image": FLUENTD_IMAGE.format(project=self.model.project),
+            "build": {"context": "./fluentd"},
+            "volumes": [_bind("./fluentd/fluent.conf", f"{FLUENTD_CONF_DIR}/fluent.conf"),
+                        *(_bind(d, d) for d in fluentd.tailed_dirs(self.model))],
+            # the image has Ruby but neither wget nor curl
+            "healthcheck": _check(["CMD", "ruby", "-rnet/http", "-e",
+                                   f"exit Net::HTTP.get_response(URI('{metrics}')).is_a?(Net::HTTPSuccess)"]),
+            "depends_on": _healthy("loki"),
+        }
+        if uses_forward(self.model):
+            svc["ports"] = [self.port(fluentd.FORWARD_PORT, fluentd.FORWARD_PORT)]
+        if refs := self.secret_refs("fluentd"):
+            svc["secrets"] = refs
+        self.service("fluentd", svc, volume=fluentd.STATE_DIR)
+
+    def exporter(self, kind: str, spec: Any) -> None:
+        name = prometheus.EXPORTER_TARGETS[kind][0]
+        svc: dict[str, Any] = {"image": IMAGES[kind]}
+        if args := exporter_args(kind, spec):
+            svc["command"] = args
+        if env := exporter_env(kind, spec):
+            svc["environment"] = env
+        if kind in ("node", "postgres", "blackbox"):
+            svc["healthcheck"] = _wget(exporter_port(kind), "/metrics")
+        if kind == "cadvisor":
+            svc["healthcheck"] = _wget(exporter_port(kind), "/healthz")
+        if kind == "node":
+            svc.update(pid="host", volumes=[{**_bind("/", "/host"), "bind": {"propagation": "rslave"}}])
+        if kind == "cadvisor":
+            svc.update(privileged=True, devices=["/dev/kmsg"], volumes=[
+                _bind("/", "/rootfs"), _bind("/sys", "/sys"), _bind("/var/lib/docker", "/var/lib/docker"),
+                _bind("/dev/disk", "/dev/disk"), {"type": "bind", "source": "/var/run", "target": "/var/run"}])
+        if kind == "postgres" and (refs := self.secret_refs("postgres-exporter")):
+            # postgres_exporter reads no DSN file: the busybox shell hands the file's content over
+            svc.update(secrets=refs, entrypoint=["/bin/sh", "-c",
+                                                 f'DATA_SOURCE_NAME="$(cat {refs[0]["target"]})" '
+                                                 'exec /bin/postgres_exporter'])
+        self.service(name, svc)
+
+    def tracing(self, kind: str) -> None:
+        svc: dict[str, Any] = {
+            "image": IMAGES[kind],
+            "ports": [self.port(PORTS[kind], PORTS[kind]), *(self.port(p, p) for p in OTLP_PORTS)],
+        }
+        if kind == "tempo":
+            svc.update(command=[f"-config.file={TEMPO_CONFIG}"], configs=[{"source": "tempo", "target": TEMPO_CONFIG}])
+            self.service(kind, svc, volume=TEMPO_DATA)
+        else:
+            self.service(kind, svc)
+
+
+def compose(model: Model) -> dict[str, Any]:
+    return _Compose(model).build()

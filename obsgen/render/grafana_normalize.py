@@ -1,0 +1,140 @@
+"""The one place where grafanalib 0.7.1's dashboard JSON becomes modern Grafana JSON.
+
+grafanalib writes an old format (schemaVersion 12, `style`, empty `rows`, datasources as bare strings,
+threshold bases as the string "null", targets without datasources). `normalize` rewrites a serialized
+dashboard so that every generated dashboard has: a given deterministic uid, `id` null, a current
+schemaVersion, `{type, uid}` datasource references, a `datasource` template variable, `$__rate_interval`
+in every rate/irate/increase, sequential unique panel ids, `editable: false`, tags and the project
+name as title prefix. It checks, too, what it cannot repair: titles, descriptions, units.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from grafanalib._gen import DashboardEncoder
+
+from .grafana_panels import DATASOURCE_TYPES, PROM
+
+SCHEMA_VERSION = 39  # Grafana 10.4 / 11; newer Grafana migrates forward on load
+DATASOURCE_VARIABLE = {
+    "name": "datasource",
+    "label": "Data source",
+    "type": "datasource",
+    "query": "prometheus",
+    "current": {"selected": False, "text": "Prometheus", "value": "prometheus"},
+    "hide": 0,
+    "includeAll": False,
+    "multi": False,
+    "options": [],
+    "refresh": 1,
+    "regex": "",
+    "skipUrlSync": False,
+}
+# Panel types that show numbers and therefore must name a unit (grafana/dashboard-linter's list).
+UNIT_PANEL_TYPES = {"stat", "timeseries", "gauge", "table", "bargauge", "graph", "singlestat"}
+
+_DASHBOARD_DROP = ("__inputs", "rows", "style", "sharedCrosshair", "hideControls", "gnetId")
+_PANEL_DROP = ("span", "height", "minSpan", "error", "editable", "cacheTimeout", "hideTimeOverride",
+               "repeatDirection", "maxPerRow", "columns", "fontSize", "color", "thresholds",
+               "maxDataPoints")  # grafanalib caps at 100 points; Grafana's default follows the panel width
+_TARGET_DROP = ("target", "metric", "step", "intervalFactor", "query", "interval")
+# rate(x[5m]) -> rate(x[$__rate_interval]); a subquery's `[1h:5m]` is left alone (it has a colon).
+_RATE_RANGE = re.compile(r"\b(rate|irate|increase)(\s*\((?:[^()\[\]]|\([^()]*\))*)\[[^\]:]+\]")
+
+
+def to_json(dashboard: Any) -> dict[str, Any]:
+    """A grafanalib Dashboard as plain data (what its own encoder would write)."""
+    return json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+
+
+def normalize(data: dict[str, Any], *, uid: str, project: str, tags: list[str]) -> dict[str, Any]:
+    for key in _DASHBOARD_DROP:
+        data.pop(key, None)
+    prefix = f"{project} / "
+    if not data["title"].startswith(prefix):
+        data["title"] = prefix + data["title"]
+    data.update(uid=uid, id=None, schemaVersion=SCHEMA_VERSION, editable=False, graphTooltip=1,
+                tags=sorted(set(tags) | set(data.get("tags") or [])), version=1)
+    data["timepicker"] = {"refresh_intervals": data["timepicker"]["refresh_intervals"]}
+    data["templating"]["list"] = _variables(data["templating"]["list"])
+    ids = iter(range(1, 1_000_000))
+    data["panels"] = [_panel(p, ids, data["title"]) for p in data["panels"]]
+    return data
+
+
+def ref(datasource: str) -> dict[str, str]:
+    return {"type": DATASOURCE_TYPES[datasource], "uid": datasource}
+
+
+def _variables(variables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = [dict(DATASOURCE_VARIABLE)]
+    for var in variables:
+        if var["name"] == "datasource":
+            continue
+        var = {k: v for k, v in var.items() if v is not None and k not in ("useTags", "tagsQuery", "tagValuesQuery")}
+        if isinstance(var.get("datasource"), str):
+            var["datasource"] = ref(var["datasource"])
+        if var.get("includeAll") and var["current"].get("value") is None:
+            var["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
+        if var["type"] != "interval":
+            for key in ("auto", "auto_min", "auto_count"):
+                var.pop(key, None)
+        out.append(var)
+    return out
+
+
+def _panel(panel: dict[str, Any], ids: Any, dashboard: str) -> dict[str, Any]:
+    for key in _PANEL_DROP:
+        panel.pop(key, None)
+    panel = {k: v for k, v in panel.items() if v is not None and v != ""}
+    panel["id"] = next(ids)
+    if panel["type"] == "row":
+        row = {k: panel[k] for k in ("type", "title", "collapsed", "gridPos", "id")}
+        return {**row, "panels": [_panel(p, ids, dashboard) for p in panel.get("panels", [])]}
+    datasource = panel.get("datasource")
+    if isinstance(datasource, str):
+        panel["datasource"] = ref(datasource)
+    for target in panel.get("targets", []):
+        _target(target, datasource)
+    defaults = panel.get("fieldConfig", {}).get("defaults", {})
+    for key in ("min", "max", "decimals", "color"):
+        if defaults.get(key) is None:
+            defaults.pop(key, None)
+    custom = defaults.get("custom", {})
+    for key in ("axisSoftMin", "axisSoftMax"):
+        if custom.get(key) is None:
+            custom.pop(key, None)
+    if "thresholds" in defaults:
+        defaults["thresholds"]["steps"] = [
+            {"color": s["color"], "value": None if s["index"] == 0 else s["value"]}
+            for s in defaults["thresholds"]["steps"]
+        ]
+    _check(panel, dashboard)
+    return panel
+
+
+def _target(target: dict[str, Any], datasource: str | None) -> None:
+    for key in _TARGET_DROP:
+        target.pop(key, None)
+    source = target.get("datasource") or datasource
+    if isinstance(source, str):
+        target["datasource"] = ref(source)
+    if source == PROM:
+        target["expr"] = _RATE_RANGE.sub(r"\1\2[$__rate_interval]", target["expr"])
+        target["range"] = not target["instant"]
+    else:
+        target.pop("format", None)
+        target.pop("instant", None)
+        target["queryType"] = "range"
+
+
+def _check(panel: dict[str, Any], dashboard: str) -> None:
+    """Problems no rewrite can fix are bugs in the builders: fail the render, never ship them."""
+    what = f"dashboard {dashboard!r}, panel {panel.get('title')!r}"
+    if not panel.get("title") or not panel.get("description"):
+        raise ValueError(f"{what}: every panel needs a title and a description")
+    if panel["type"] in UNIT_PANEL_TYPES and not panel["fieldConfig"]["defaults"].get("unit"):
+        raise ValueError(f"{what}: a {panel['type']} panel needs a unit")

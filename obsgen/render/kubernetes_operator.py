@@ -1,0 +1,248 @@
+"""prometheus-operator mode of kubernetes/: the rules, scrape targets and routing as custom resources.
+
+A kube-prometheus-stack release already runs Prometheus, Alertmanager and node-exporter; obsgen adds
+PrometheusRule, PodMonitor/ServiceMonitor/Probe/ScrapeConfig and AlertmanagerConfig objects labelled
+`release: <release>` so that release picks them up, built from the very data the raw configs are
+dumped from (the same rule groups, scrape jobs and routing tree). `prometheus` and `alertmanager`
+ExternalName Services point at the release's, so Grafana, Loki and the stack's own configs keep
+their addresses.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..spec.models import Spec
+from . import alertmanager, prometheus
+from .compose import PORTS, exporter_specs, uses_logs
+
+if TYPE_CHECKING:
+    from .kubernetes import Kustomization
+
+Obj = dict[str, Any]
+MONITORING = "monitoring.coreos.com"
+MATCHER_RE = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+# Our Services carry the metrics port under these names (kubernetes.py).
+STACK_PORTS = {"grafana": "http", "loki": "http", "fluentd": "metrics"}
+
+
+def add(k: Kustomization) -> None:
+    release = k.model.stack.kubernetes.release
+    k.add("prometheus-rules", prometheus_rules(k, release))
+    k.add("monitors", monitors(k, release))
+    k.add("alertmanager-config", [alertmanager_config(k, release)])
+    k.config_map("alertmanager-templates", {
+        p: t for p, t in alertmanager.render(k.model).items() if p.startswith("alertmanager/templates/")},
+        stable_name=True)
+    k.add("kube-prometheus-stack", release_services(k, release))
+
+
+def cr(kind: str, name: str, release: str, spec: Obj, version: str = "v1") -> Obj:
+    return {"apiVersion": f"{MONITORING}/{version}", "kind": kind,
+            "metadata": {"name": name, "labels": {"release": release}}, "spec": spec}
+
+
+def release_fullname(release: str) -> str:
+    """kube-prometheus-stack's `fullname` template: the Services are `<fullname>-prometheus` and so on."""
+    name = "kube-prometheus-stack"
+    full = release if name in release else f"{release}-{name}"
+    return full[:26].rstrip("-")
+
+
+def release_services(k: Kustomization, release: str) -> list[Obj]:
+    full = release_fullname(release)
+    return [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": {"release": release}},
+             "spec": {"type": "ExternalName", "externalName": f"{full}-{name}.{k.ns}.svc.cluster.local",
+                      "ports": [{"name": "web", "port": PORTS[name]}]}}
+            for name in ("prometheus", "alertmanager")]
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def prometheus_rules(k: Kustomization, release: str) -> list[Obj]:
+    model = k.model
+    out = [cr("PrometheusRule", f"{model.project}-{svc.name}", release,
+              {"groups": prometheus.service_rule_groups(model, svc)}) for svc in model.services]
+    out.append(cr("PrometheusRule", f"{model.project}-stack", release,
+                  {"groups": prometheus.stack_rule_groups(model)}))
+    return [r for r in out if r["spec"]["groups"]]
+
+
+# --------------------------------------------------------------------------- scrape targets
+
+
+def monitors(k: Kustomization, release: str) -> list[Obj]:
+    """One object per scrape job of prometheus.yml that kube-prometheus-stack does not scrape itself."""
+    jobs = {j["job_name"]: j for j in prometheus.scrape_configs(k.model)}
+    out: list[Obj] = []
+    stack = ["grafana", "loki", *(["fluentd"] if uses_logs(k.model) else [])]
+    stack += [prometheus.EXPORTER_TARGETS[kind][0] for kind in exporter_specs(k.model) if kind != "node"]
+    for name in stack:
+        out.append(cr("ServiceMonitor", name, release, {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+            "endpoints": [{"port": STACK_PORTS.get(name, "metrics")}]}))  # job label: the Service's name
+    for svc in k.model.services:
+        if svc.health:
+            out.append(probe(svc, release))
+        if svc.scrape:
+            out.append(service_monitor(svc, jobs[svc.job], release))
+    return out
+
+
+def probe(svc: Any, release: str) -> Obj:
+    return cr("Probe", f"{svc.name}-health", release, {
+        "jobName": prometheus.BLACKBOX_JOB,
+        "prober": {"url": prometheus.EXPORTER_TARGETS["blackbox"][1]},
+        "module": "http_2xx",
+        "targets": {"staticConfig": {"static": [svc.health.http], "labels": {"service": svc.name}}},
+    })
+
+
+def _labels(job: Obj) -> dict[str, str]:
+    """The labels a service's scrape job attaches (static labels or relabel replacements)."""
+    if "static_configs" in job:
+        return dict(job["static_configs"][0].get("labels", {}))
+    return {r["target_label"]: r["replacement"] for r in job["relabel_configs"]
+            if "replacement" in r and "source_labels" not in r}
+
+
+def service_monitor(svc: Any, job: Obj, release: str) -> Obj:
+    scrape = svc.scrape
+    endpoint: Obj = {"path": scrape.path}
+    if scrape.interval:
+        endpoint["interval"] = scrape.interval
+    if scrape.scheme != "http":
+        endpoint["scheme"] = scrape.scheme
+    labels = {"job": svc.job, **_labels(job)}  # the rules select job="<service>"
+    if scrape.kubernetes is not None:
+        kube = scrape.kubernetes
+        if kube.port:
+            endpoint["port"] = kube.port
+        endpoint["relabelings"] = [{"targetLabel": name, "replacement": value} for name, value in labels.items()]
+        return cr("PodMonitor", svc.name, release, {
+            "namespaceSelector": {"matchNames": [kube.namespace]},
+            "selector": {"matchLabels": dict(sorted(kube.pod_labels.items()))},
+            "podMetricsEndpoints": [endpoint]})
+    # Static targets live outside Kubernetes' discovery: ScrapeConfig (monitoring.coreos.com/v1alpha1).
+    spec: Obj = {"jobName": svc.job, "metricsPath": scrape.path,
+                 "staticConfigs": [{"targets": list(scrape.static), "labels": _labels(job)}]}
+    if scrape.interval:
+        spec["scrapeInterval"] = scrape.interval
+    if scrape.scheme != "http":
+        spec["scheme"] = scrape.scheme.upper()
+    return cr("ScrapeConfig", svc.name, release, spec, version="v1alpha1")
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def matcher(text: str) -> Obj:
+    m = MATCHER_RE.match(text)
+    if not m:
+        raise ValueError(f"cannot read matcher {text!r}")
+    return {"name": m.group(1), "matchType": m.group(2), "value": m.group(3)}
+
+
+def _route(r: Obj) -> Obj:
+    out: Obj = {"receiver": r["receiver"]}
+    names = {"group_by": "groupBy", "group_wait": "groupWait", "group_interval": "groupInterval",
+             "repeat_interval": "repeatInterval", "continue": "continue",
+             "active_time_intervals": "activeTimeIntervals"}
+    out.update({camel: r[key] for key, camel in names.items() if key in r})
+    if "matchers" in r:
+        out["matchers"] = [matcher(m) for m in r["matchers"]]
+    if "routes" in r:
+        out["routes"] = [_route(child) for child in r["routes"]]
+    return out
+
+
+class _Receivers:
+    """alertmanager.receivers() in AlertmanagerConfig's schema; *_file paths become SecretKeySelectors."""
+
+    def __init__(self, k: Kustomization, spec: Spec) -> None:
+        self.keys = k.keys
+        self.users = k.secret_users
+        self.spec = spec
+
+    def secret(self, path: str) -> Obj:
+        self.users.add("alertmanager")
+        return {"name": "alertmanager-secrets", "key": self.keys[path]}
+
+    def convert(self, receiver: Obj) -> Obj:
+        out: Obj = {"name": receiver["name"]}
+        for field, configs in receiver.items():
+            if field != "name":
+                camel = {"msteams_configs": "msteamsConfigs"}.get(field, _camel(field))
+                out[camel] = [getattr(self, field)(c) for c in configs]
+        return out
+
+    def _common(self, c: Obj, *names: str) -> Obj:
+        out = {"sendResolved": c["send_resolved"]}
+        out.update({_camel(n): c[n] for n in names if n in c})
+        return out
+
+    def slack_configs(self, c: Obj) -> Obj:
+        return {**self._common(c, "channel", "title", "text"), "apiURL": self.secret(c["api_url_file"])}
+
+    def email_configs(self, c: Obj) -> Obj:
+        out = self._common(c, "to", "text")
+        out["headers"] = [{"key": k, "value": v} for k, v in c["headers"].items()]
+        e = self.spec.email
+        if e:
+            out.update(smarthost=e.smarthost, **{"from": e.from_}, requireTLS=e.require_tls)
+            if e.auth_username:
+                out["authUsername"] = e.auth_username
+            if e.auth_password_file:
+                out["authPassword"] = self.secret(e.auth_password_file)
+        return out
+
+    def pagerduty_configs(self, c: Obj) -> Obj:
+        out = self._common(c, "description", "severity")
+        out["details"] = [{"key": k, "value": v} for k, v in c["details"].items()]
+        if "routing_key_file" in c:
+            out["routingKey"] = self.secret(c["routing_key_file"])
+        else:
+            out["serviceKey"] = self.secret(c["service_key_file"])
+        return out
+
+    def webhook_configs(self, c: Obj) -> Obj:
+        out = self._common(c, "url", "max_alerts")
+        if "url_file" in c:
+            out["urlSecret"] = self.secret(c["url_file"])
+        return out
+
+    def opsgenie_configs(self, c: Obj) -> Obj:
+        return {**self._common(c, "message", "description", "priority", "api_url"),
+                "apiKey": self.secret(c["api_key_file"])}
+
+    def msteams_configs(self, c: Obj) -> Obj:
+        return {**self._common(c, "title", "text"), "webhookUrl": self.secret(c["webhook_url_file"])}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    special = {"url": "URL", "tls": "TLS"}
+    return head + "".join(special.get(w, w.capitalize()) for w in rest)
+
+
+def alertmanager_config(k: Kustomization, release: str) -> Obj:
+    model = k.model
+    cfg = alertmanager.config(model)
+    spec: Obj = {"route": _route(cfg["route"]),
+                 "receivers": [_Receivers(k, model.spec).convert(r) for r in cfg["receivers"]]}
+    if "inhibit_rules" in cfg:
+        spec["inhibitRules"] = [
+            {"sourceMatch": [matcher(m) for m in r["source_matchers"]],
+             "targetMatch": [matcher(m) for m in r["target_matchers"]], "equal": r["equal"]}
+            for r in cfg["inhibit_rules"]]
+    if "time_intervals" in cfg:
+        # AlertmanagerConfig has no `location`: these times are read in UTC by the release's Alertmanager.
+        spec["muteTimeIntervals"] = [
+            {"name": t["name"], "timeIntervals": [
+                {"weekdays": i["weekdays"],
+                 "times": [{"startTime": x["start_time"], "endTime": x["end_time"]} for x in i["times"]]}
+                for i in t["time_intervals"]]}
+            for t in cfg["time_intervals"]]
+    return cr("AlertmanagerConfig", model.project, release, spec, version="v1alpha1")

@@ -1,0 +1,297 @@
+"""SLO engine: multiwindow multi-burn-rate recording rules, alerts, inhibitions and dashboard metadata.
+
+Method: Google SRE Workbook, "Alerting on SLOs". Cost: the SLI's error and total rates are read from the
+raw series once, over 5m; every longer window and the period are derived from those two recordings
+(traffic-weighted: errors summed over the window divided by requests summed over it), so a 3d window
+reads one recorded series instead of three days of every raw series of the service.
+
+A plain average of 5m rates over a window W blurs both of its edges by the 5m the rates span: the
+newest minutes count only partly, minutes from before W still count. The derived window therefore
+sums the 5m rates over `W - 5m` (whose rates reach back exactly to the window's start) and adds the
+newest 5m rate for half the base window (the part that sum under-counts); errors never count
+fewer than the last 5m alone hold. Traffic is counted the same way, so a constant error ratio comes
+out unchanged, an outage's first minutes show up as fast as in a raw `rate()`, and errors older than
+the window never count. The generated promtool tests (`slo_proofs.py`) and `bench/bench_slo.py`
+check this against the Workbook's bounds and against the raw shape.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from .model import Model, ServiceModel, SloModel
+from .slo_math import BASE_SECONDS, BASE_WINDOW, Tier, exact, norm, seconds, slo_alert_name, tiers
+from .units import fmt, format_duration
+
+ERRORS = "slo:sli_errors:rate5m"  # errors per second over 5m (not for ratio SLIs)
+TOTAL = "slo:sli_total:rate5m"  # requests (events) per second over 5m (not for ratio SLIs)
+OBJECTIVE = "slo:objective:ratio"
+ERROR_BUDGET = "slo:error_budget:ratio"
+TIME_PERIOD = "slo:time_period:days"
+CURRENT_BURN_RATE = "slo:current_burn_rate:ratio"
+PERIOD_BURN_RATE = "slo:period_burn_rate:ratio"
+BUDGET_REMAINING = "slo:period_error_budget_remaining:ratio"
+SLO_LABELS = ("service", "slo", "slo_id")  # on every SLO series, identical across rules
+
+Rule = dict[str, Any]
+
+
+def record_name(window: str) -> str:
+    """`slo:sli_error:ratio_rate<window>`: the SLI's error ratio over a window (`5m`, `1h`, `30d`...)."""
+    return f"slo:sli_error:ratio_rate{norm(window)}"
+
+
+def slo_tiers(model: Model, slo: SloModel) -> list[Tier]:
+    return tiers(model.spec.defaults.slo_windows, slo.period)
+
+
+def enabled_tiers(model: Model, slo: SloModel) -> list[Tier]:
+    return [t for t in slo_tiers(model, slo) if (slo.page if t.tier == "page" else slo.ticket)]
+
+
+def windows(model: Model, slo: SloModel) -> list[str]:
+    """Every window an SLO records, shortest first: 5m, the tiers' windows, the period."""
+    found = {BASE_WINDOW, norm(slo.period)}
+    for t in slo_tiers(model, slo):
+        found.update((t.long, t.short))
+    return sorted(found, key=seconds)
+
+
+def labels(slo: SloModel) -> dict[str, str]:
+    return {"service": slo.service, "slo": slo.name, "slo_id": slo.id}
+
+
+def sel(metric: str, slo: SloModel) -> str:
+    return f'{metric}{{slo_id="{slo.id}"}}'
+
+
+def alert_names(svc: ServiceModel, slo: SloModel) -> dict[str, str]:
+    """burn (page and ticket share it), absent, exhausted."""
+    return {kind: slo_alert_name(svc.name, slo.name, kind) for kind in ("burn", "absent", "exhausted")}
+
+
+# --------------------------------------------------------------------------- recordings
+
+
+def _sli(query: str, window: str) -> str:
+    return query.replace("{{window}}", window)
+
+
+def _base_rules(slo: SloModel) -> list[Rule]:
+    if slo.ratio_query is not None:
+        return [{"record": record_name(BASE_WINDOW), "expr": f"avg({_sli(slo.ratio_query, BASE_WINDOW)})"}]
+    assert slo.total_query is not None
+    errors = _sli(slo.errors_query, BASE_WINDOW)
+    total = _sli(slo.total_query, BASE_WINDOW)
+    if slo.sli_type == "events":
+        errors, total = f"sum({errors})", f"sum({total})"
+    if slo.sli_type != "latency":
+        # no error series yet means no errors; a latency SLI's missing bucket must stay visible (absent alert)
+        errors = f"{errors} or vector(0)"
+    return [
+        {"record": ERRORS, "expr": errors},
+        {"record": TOTAL, "expr": total},
+        {"record": record_name(BASE_WINDOW), "expr": f"{sel(ERRORS, slo)} / {sel(TOTAL, slo)}"},
+    ]
+
+
+def _derived(model: Model, slo: SloModel, window: str) -> str:
+    """Error ratio over `window` from the 5m recordings (see the module docstring for the correction).
+
+    Sums of per-second rates times the evaluation interval are counts; over a window that does not hold
+    history yet (new rules) they count what there is, as a raw `rate()` would."""
+    w = seconds(window)
+    inner = format_duration(w - BASE_SECONDS)
+    step, half = str(seconds(model.evaluation_interval)), str(BASE_SECONDS // 2)
+
+    def count(metric: str) -> str:
+        s = sel(metric, slo)
+        return f"sum_over_time({s}[{inner}]) * {step} + {s} * {half}"
+
+    errors_metric = record_name(BASE_WINDOW) if slo.ratio_query is not None else ERRORS
+    last = f"{sel(errors_metric, slo)} * {BASE_SECONDS}"
+    errors = f"({count(errors_metric)} >= {last} or {last})"
+    ratio_total = f"count_over_time({sel(errors_metric, slo)}[{inner}]) * {step} + {half}"
+    total = f"({ratio_total})" if slo.ratio_query is not None else f"({count(TOTAL)})"
+    return f"{errors}\n/\n{total}"
+
+
+def _naive(slo: SloModel, window: str) -> str:
+    """The shape Sloth generates: every window a rate() over the raw series. Only `bench/bench_slo.py` uses it."""
+    if slo.ratio_query is not None:
+        return f"avg({_sli(slo.ratio_query, window)})"
+    assert slo.total_query is not None
+    return f"({_sli(slo.errors_query, window)})\n/\n({_sli(slo.total_query, window)})"
+
+
+def recording_rules(model: Model, slo: SloModel, naive: bool = False) -> list[Rule]:
+    rules = _base_rules(slo)
+    period = norm(slo.period)
+    for window in windows(model, slo):
+        if window == BASE_WINDOW:
+            continue
+        if naive and window == period:  # Sloth also derives the period from its 5m ratio
+            r5m = sel(record_name(BASE_WINDOW), slo)
+            expr = f"sum_over_time({r5m}[{period}]) / count_over_time({r5m}[{period}])"
+        else:
+            expr = _naive(slo, window) if naive else _derived(model, slo, window)
+        rules.append({"record": record_name(window), "expr": expr})
+    budget = exact(slo.budget)
+    rules += [
+        {"record": OBJECTIVE, "expr": f"vector({exact(slo.target)})"},
+        {"record": ERROR_BUDGET, "expr": f"vector({budget})"},
+        {"record": TIME_PERIOD, "expr": f"vector({slo.period_days})"},
+        {"record": CURRENT_BURN_RATE, "expr": f"{sel(record_name(BASE_WINDOW), slo)} / {budget}"},
+        {"record": PERIOD_BURN_RATE, "expr": f"{sel(record_name(period), slo)} / {budget}"},
+        {"record": BUDGET_REMAINING, "expr": f"1 - {sel(PERIOD_BURN_RATE, slo)}"},
+    ]
+    for rule in rules:
+        rule["labels"] = labels(slo)
+    return rules
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def threshold(slo: SloModel, tier: Tier) -> str:
+    """The error ratio a tier compares both its windows with: factor × budget, exactly."""
+    return exact(tier.factor * Fraction(slo.budget))
+
+
+def _condition(slo: SloModel, tier: Tier) -> str:
+    t = threshold(slo, tier)
+    return f"{sel(record_name(tier.short), slo)} > {t} and {sel(record_name(tier.long), slo)} > {t}"
+
+
+def _annotations(svc: ServiceModel, alert: str, summary: str, description: str) -> dict[str, str]:
+    out = {"summary": summary, "description": description}
+    runbook = svc.runbook_url(alert)
+    if runbook:
+        out["runbook_url"] = runbook
+    if svc.dashboard_url:
+        out["dashboard_url"] = svc.dashboard_url
+    return out
+
+
+def _alert(svc: ServiceModel, slo: SloModel, name: str, expr: str, severity: str, tier: str,
+           summary: str, description: str, for_: str | None = None) -> Rule:
+    rule: Rule = {"alert": name, "expr": expr}
+    if for_:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity, "tier": tier, **svc.labels, **labels(slo)}
+    rule["annotations"] = _annotations(svc, name, summary, description)
+    return rule
+
+
+def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str, name: str) -> Rule:
+    ts = [t for t in slo_tiers(model, slo) if t.tier == tier]
+    expr = "\n or\n".join(f"({_condition(slo, t)})" for t in ts)
+    guard = slo.min_request_rate > 0 and slo.total_query is not None and tier == "page"
+    if guard:  # low-traffic guard: a handful of failed requests at night does not page anyone
+        expr = f"(\n{expr}\n)\nand {sel(TOTAL, slo)} >= {fmt(slo.min_request_rate)}"
+    speeds = " or ".join(f"{exact(t.factor)}× ({t.long} and {t.short})" for t in ts)
+    spent = " / ".join(f"{fmt(t.share)}% in {t.long}" for t in ts)
+    what = f"the {slo.name} SLO of {svc.name} ({fmt(slo.objective)}% over {slo.period})"
+    speed = "fast" if tier == "page" else "steadily"
+    return _alert(
+        svc, slo, name, expr, "critical" if tier == "page" else "warning", tier,
+        summary=f"The {slo.name} SLO of {svc.name} is burning its error budget {speed}.",
+        description=(f"Error ratio {{{{ $value | humanizePercentage }}}} over the short window of {what}; "
+                     f"this {tier} fires above {speeds} the budget rate, i.e. {spent} of the error budget."
+                     + (f" Silent below {fmt(slo.min_request_rate)} requests/s." if guard else "")),
+    )
+
+
+def alert_rules(model: Model, svc: ServiceModel, slo: SloModel) -> list[Rule]:
+    if not (slo.page or slo.ticket):
+        return []
+    names = alert_names(svc, slo)
+    rules = [_burn_alert(model, svc, slo, tier, names["burn"])
+             for tier, on in (("page", slo.page), ("ticket", slo.ticket)) if on]
+    if slo.ticket:
+        rules.append(_alert(
+            svc, slo, names["exhausted"], f"{sel(BUDGET_REMAINING, slo)} <= 0", "warning", "ticket",
+            summary=f"The {slo.name} SLO of {svc.name} has used up its error budget.",
+            description=(f"{{{{ $value | humanizePercentage }}}} of the error budget of the {slo.name} SLO "
+                         f"({fmt(slo.objective)}% over {slo.period}) remains."),
+            for_="5m",
+        ))
+    rules.append(_alert(
+        svc, slo, names["absent"], f"absent({sel(record_name(BASE_WINDOW), slo)})", "warning", "ticket",
+        summary=f"The SLI of the {slo.name} SLO of {svc.name} has no data.",
+        description=(f"The {slo.name} SLO cannot be evaluated: its SLI query returns nothing "
+                     "(metrics missing, renamed, or a latency threshold that is not a bucket boundary)."),
+        for_="10m",
+    ))
+    return rules
+
+
+# --------------------------------------------------------------------------- the renderers' contract
+
+
+def rule_groups(model: Model, svc: ServiceModel, naive: bool = False) -> list[dict[str, Any]]:
+    """Per SLO: `<service>-slo-<slo>-recordings` and `<service>-slo-<slo>-alerts`."""
+    groups = []
+    for slo in svc.slos:
+        groups.append({"name": f"{svc.name}-slo-{slo.name}-recordings",
+                       "rules": recording_rules(model, slo, naive)})
+        alerts = alert_rules(model, svc, slo)
+        if alerts:
+            groups.append({"name": f"{svc.name}-slo-{slo.name}-alerts", "rules": alerts})
+    return groups
+
+
+def test_cases(model: Model, svc: ServiceModel) -> list[dict[str, Any]]:
+    from .slo_proofs import proofs
+
+    return [group for slo in svc.slos for group in proofs(model, svc, slo)]
+
+
+def inhibit_rules(model: Model) -> list[dict[str, Any]]:
+    """A page of an SLO silences the tickets of the same SLO."""
+    if not any(slo.page and slo.ticket for svc in model.services for slo in svc.slos):
+        return []
+    return [{"source_matchers": ['tier="page"'], "target_matchers": ['tier="ticket"'],
+             "equal": list(SLO_LABELS)}]
+
+
+# --------------------------------------------------------------------------- dashboard metadata
+
+
+def dashboard_meta(model: Model, svc: ServiceModel) -> list[dict[str, Any]]:
+    """What an SLO dashboard draws, per SLO, as ready PromQL: no re-deriving of names or thresholds."""
+    out = []
+    for slo in svc.slos:
+        period = norm(slo.period)
+        out.append({
+            "id": slo.id,
+            "service": svc.name,
+            "slo": slo.name,
+            "description": slo.description,
+            "sli_type": slo.sli_type,
+            "objective_percent": fmt(slo.objective),
+            "objective_ratio": exact(slo.target),
+            "error_budget_ratio": exact(slo.budget),
+            "period": period,
+            "period_days": slo.period_days,
+            "selector": f'slo_id="{slo.id}"',
+            "queries": {
+                "error_ratio": {w: sel(record_name(w), slo) for w in windows(model, slo)},
+                "availability_period": f"1 - {sel(record_name(period), slo)}",
+                "availability_5m": f"1 - {sel(record_name(BASE_WINDOW), slo)}",
+                "objective": sel(OBJECTIVE, slo),
+                "error_budget": sel(ERROR_BUDGET, slo),
+                "budget_remaining": sel(BUDGET_REMAINING, slo),
+                "current_burn_rate": sel(CURRENT_BURN_RATE, slo),
+                "period_burn_rate": sel(PERIOD_BURN_RATE, slo),
+                "request_rate": None if slo.ratio_query is not None else sel(TOTAL, slo),
+                "error_rate": None if slo.ratio_query is not None else sel(ERRORS, slo),
+            },
+            "tiers": [{"tier": t.tier, "key": t.key, "long": t.long, "short": t.short,
+                       "budget_share_percent": fmt(t.share), "burn_rate": exact(t.factor),
+                       "error_ratio_threshold": threshold(slo, t), "enabled": t in enabled_tiers(model, slo)}
+                      for t in slo_tiers(model, slo)],
+            "alerts": alert_names(svc, slo),
+        })
+    return out
