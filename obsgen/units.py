@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 # Prometheus' own duration grammar: units in descending order, each at most once.
 _DURATION_RE = re.compile(
@@ -22,6 +23,7 @@ def is_duration(text: str) -> bool:
     return bool(text) and (text == "0" or (_DURATION_RE.match(text) is not None and text != ""))
 
 
+@lru_cache(maxsize=4096)  # a few dozen distinct durations, asked for hundreds of thousands of times
 def duration_seconds(text: str) -> Decimal:
     """`1h30m` -> 5400; `200ms` -> 0.2. Raises ValueError on anything Prometheus would refuse."""
     if text == "0":
@@ -37,6 +39,7 @@ def duration_seconds(text: str) -> Decimal:
     return total
 
 
+@lru_cache(maxsize=4096)
 def format_duration(seconds: Decimal | int) -> str:
     """Shortest Prometheus duration for a whole number of milliseconds: 5400 -> `1h30m`."""
     ms = int(Decimal(seconds) * 1000)

@@ -117,3 +117,20 @@ def test_output_is_identical_under_different_hash_seeds(spec: Path, tmp_path: Pa
         obsgen("render", str(spec), "-o", str(out), "--quiet", env={"PYTHONHASHSEED": seed}, check=True)
         outs.append(tree_digest(out))
     assert outs[0] == outs[1]
+
+
+def test_output_readme_says_what_was_generated(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    obsgen("render", str(QUICKSTART), "-o", str(out), "--quiet", check=True)
+    text = (out / "README.md").read_text()
+    from obsgen.spec import load_spec
+
+    spec = load_spec(QUICKSTART)
+    assert "from `quickstart.yaml`" in text
+    for svc in spec.services:
+        assert f"| {svc.name} |" in text
+    for ch in spec.channels.values():
+        for field in ("api_url_file", "routing_key_file", "api_key_file", "webhook_url_file"):
+            if getattr(ch, field, None):
+                assert f"`{getattr(ch, field)}`" in text
+    assert "docker compose up -d" in text

@@ -18,7 +18,7 @@ from grafanalib import core as g
 
 from .. import naming
 from .. import slo as slo_engine
-from ..model import QUANTILES, Model, ServiceModel, SloModel, ThresholdModel
+from ..model import QUANTILES, Model, ServiceModel, SloModel, ThresholdModel, show
 from ..slo_math import exact, norm, seconds
 from ..spec.models import Panel
 from ..units import fmt
@@ -37,7 +37,6 @@ from .grafana_panels import (
     Query,
     link,
     logs,
-    show_value,
     stat,
     steps,
     table,
@@ -436,7 +435,7 @@ def _slo_row(model: Model, grid: Grid, svc: ServiceModel, slo: SloModel) -> None
         f"SLI over {period}", f"Share of good events over the SLO period ({period}); objective {objective}.",
         Query(f"1 - {q(slo_engine.record_name(period))}"), "percentunit", thresholds=sli_steps)
     budget = stat(
-        "Error budget remaining", f"Share of the {period} error budget ({show_value(slo.budget, 'ratio')} "
+        "Error budget remaining", f"Share of the {period} error budget ({show('ratio', slo.budget)} "
         "of events) still unspent; below 0 the SLO is missed for this period.",
         Query(q(slo_engine.BUDGET_REMAINING)), "percentunit",
         thresholds=steps(RED, (Decimal(0), ORANGE), (Decimal("0.25"), GREEN)))

@@ -12,8 +12,7 @@ from decimal import Decimal
 
 from grafanalib import core as g
 
-from ..model import ThresholdModel
-from ..units import fmt
+from ..model import ThresholdModel, show
 
 # Datasource names the builders use -> (plugin type, uid). `${datasource}` is the dashboard's
 # Prometheus variable; the others are the fixed uids of grafana/provisioning/datasources.
@@ -55,21 +54,12 @@ def threshold_steps(th: ThresholdModel | None) -> list[g.Threshold]:
     return steps(colors[0], *((v, colors[i + 1]) for i, (v, _) in enumerate(levels)))
 
 
-def show_value(value: Decimal, kind: str) -> str:
-    """A threshold as a person reads it: 0.005 ratio -> `0.5%`, 0.075 s -> `75ms`."""
-    if kind == "ratio":
-        return f"{fmt(value * 100)}%"
-    if kind == "duration":
-        return f"{fmt(value * 1000)}ms" if value < 1 else f"{fmt(value)}s"
-    return fmt(value)
-
-
 def threshold_text(th: ThresholdModel | None) -> str:
     if th is None:
         return " The spec sets no threshold for it."
     word = "above" if th.direction == "above" else "below"
-    parts = [f"{sev} {word} {show_value(v, th.kind)}" for sev, v in th.levels()]
-    target = f"; target {show_value(th.target, th.kind)}" if th.target is not None else ""
+    parts = [f"{sev} {word} {show(th.kind, v)}" for sev, v in th.levels()]
+    target = f"; target {show(th.kind, th.target)}" if th.target is not None else ""
     return f" Lines mark the alert {th.alert}: {', '.join(parts)}{target}."
 
 

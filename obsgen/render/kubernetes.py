@@ -67,10 +67,11 @@ UIDS = {"prometheus": 65534, "alertmanager": 65534, "grafana": 472, "loki": 1000
         "tempo": 10001, "jaeger": 10001}
 
 
-def render(model: Model) -> dict[str, str]:
+def render(model: Model, rendered: dict[str, str]) -> dict[str, str]:
+    """`rendered` holds the other families' files: their configs are packed into ConfigMaps, not rebuilt."""
     if "kubernetes" not in model.stack.deploy:
         return {}
-    return Kustomization(model).files()
+    return Kustomization(model, rendered).files()
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -175,8 +176,9 @@ def dump_all(objects: list[Obj], source: str) -> str:
 class Kustomization:
     """Collects files, ConfigMap generators and Secrets while each component adds its objects."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, rendered: dict[str, str]) -> None:
         self.model = model
+        self.rendered = rendered
         self.ns = model.stack.kubernetes.namespace
         self.operator = model.stack.kubernetes.prometheus_operator
         self.out: dict[str, str] = {}
@@ -204,6 +206,10 @@ class Kustomization:
             gen["options"] = {"disableNameSuffixHash": True}
         self.generators.append(gen)
         return name
+
+    def rendered_under(self, folder: str) -> dict[str, str]:
+        """Files another family rendered below `folder/`."""
+        return {p: t for p, t in self.rendered.items() if p.startswith(folder + "/")}
 
     def config_maps(self, prefix: str, files: dict[str, str]) -> list[str]:
         return [self.config_map(f"{prefix}-{dns_name(p)}", {p: t}) for p, t in sorted(files.items())]
@@ -298,9 +304,7 @@ class Kustomization:
         src = self.model.source
         config = self.config_map("prometheus-config", {
             "prometheus/prometheus.yml": dump_yaml(self.prometheus_config(), src)})
-        rules = {f"prometheus/rules/{svc.name}.yml": dump_yaml(
-            {"groups": prometheus.service_rule_groups(self.model, svc)}, src) for svc in self.model.services}
-        rules["prometheus/rules/_stack.yml"] = dump_yaml({"groups": prometheus.stack_rule_groups(self.model)}, src)
+        rules = self.rendered_under("prometheus/rules")
         rule_maps = self.config_maps("prometheus-rules", rules)
         secret_volumes, secret_mounts = self.secret_mounts("prometheus")
         port = PORTS["prometheus"]
@@ -337,8 +341,7 @@ class Kustomization:
         src = self.model.source
         config = self.config_map("alertmanager-config", {
             "alertmanager/alertmanager.yml": dump_yaml(alertmanager.config(self.model), src)})
-        templates = self.config_map("alertmanager-templates", {
-            p: t for p, t in alertmanager.render(self.model).items() if p.startswith("alertmanager/templates/")})
+        templates = self.config_map("alertmanager-templates", self.rendered_under("alertmanager/templates"))
         replicas = alertmanager_replicas(self.model)
         port = PORTS["alertmanager"]
         args = alertmanager_args(self.model, None)
@@ -369,7 +372,7 @@ class Kustomization:
         self.add("alertmanager", objects)
 
     def grafana(self) -> None:
-        files = grafana.render(self.model)
+        files = self.rendered_under("grafana")
         datasources = self.config_map("grafana-datasources", {
             p: t for p, t in files.items() if p.startswith("grafana/provisioning/datasources/")})
         providers = self.config_map("grafana-dashboard-providers", {
@@ -400,7 +403,7 @@ class Kustomization:
         ])
 
     def loki(self) -> None:
-        files = loki.render(self.model)
+        files = self.rendered_under("loki")
         config = self.config_map("loki-config", {"loki/loki.yml": files["loki/loki.yml"]})
         rules = self.config_maps("loki-rules", {p: t for p, t in files.items() if p.startswith("loki/rules/")})
         port = PORTS["loki"]
@@ -421,7 +424,7 @@ class Kustomization:
 
     def fluentd(self) -> None:
         config = self.config_map("fluentd-config", {
-            "fluentd/fluent.conf": fluentd.render(self.model)["fluentd/fluent.conf"]})
+            "fluentd/fluent.conf": self.rendered["fluentd/fluent.conf"]})
         ports = {"metrics": fluentd.METRICS_PORT, "forward": fluentd.FORWARD_PORT}
         secret_volumes, secret_mounts = self.secret_mounts("fluentd")
         logs = [(f"logs-{i}", d) for i, d in enumerate(fluentd.tailed_dirs(self.model))]

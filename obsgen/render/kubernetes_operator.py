@@ -32,9 +32,7 @@ def add(k: Kustomization) -> None:
     k.add("prometheus-rules", prometheus_rules(k, release))
     k.add("monitors", monitors(k, release))
     k.add("alertmanager-config", [alertmanager_config(k, release)])
-    k.config_map("alertmanager-templates", {
-        p: t for p, t in alertmanager.render(k.model).items() if p.startswith("alertmanager/templates/")},
-        stable_name=True)
+    k.config_map("alertmanager-templates", k.rendered_under("alertmanager/templates"), stable_name=True)
     k.add("kube-prometheus-stack", release_services(k, release))
 
 
