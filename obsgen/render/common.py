@@ -21,7 +21,7 @@ class _Dumper(_Base):
         return True
 
 
-def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+def _str(dumper: _Dumper, data: str) -> yaml.Node:
     if "\n" in data:
         # block literal keeps multi-line PromQL and templates readable
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
