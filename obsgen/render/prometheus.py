@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import slo
 from ..model import Model, ServiceModel, ThresholdModel
+from ..naming import health_alert, service_down_alert
 from ..units import fmt
 from . import prometheus_tests
 from .common import dump_yaml
@@ -220,8 +221,6 @@ def threshold_rules(svc: ServiceModel, th: ThresholdModel) -> list[Rule]:
 
 
 def service_down_rules(svc: ServiceModel) -> list[Rule]:
-    from ..naming import health_alert, service_down_alert
-
     rules: list[Rule] = []
     down_for = svc.down_for
     if svc.scrape:

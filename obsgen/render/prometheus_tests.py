@@ -280,7 +280,7 @@ def _down_tests(svc: ServiceModel) -> list[TestGroup]:
     for alert, metric, labels in cases:
         sel = ",".join(f'{k}="{v}"' for k, v in labels.items())
         exp_labels = {**labels, "severity": "critical", **svc.labels}
-        rules_annotations = _down_annotations(svc, alert, metric, labels)
+        rules_annotations = _down_annotations(svc, alert, labels)
         checks: list[dict[str, Any]] = [
             {"eval_time": format_duration(fails_at - STEP), "alertname": alert, "exp_alerts": []}]
         if fires_at - STEP > fails_at:
@@ -298,8 +298,8 @@ def _down_tests(svc: ServiceModel) -> list[TestGroup]:
     return tests
 
 
-def _down_annotations(svc: ServiceModel, alert: str, metric: str, labels: dict[str, str]) -> dict[str, str]:
-    from .prometheus import service_down_rules
+def _down_annotations(svc: ServiceModel, alert: str, labels: dict[str, str]) -> dict[str, str]:
+    from .prometheus import service_down_rules  # here, not at the top: prometheus.py imports this module
 
     rule = next(r for r in service_down_rules(svc) if r["alert"] == alert)
     out = {}
@@ -311,7 +311,7 @@ def _down_annotations(svc: ServiceModel, alert: str, metric: str, labels: dict[s
 
 
 def stack_tests(model: Model) -> dict[str, Any]:
-    from .prometheus import stack_rule_groups
+    from .prometheus import stack_rule_groups  # here, not at the top: prometheus.py imports this module
 
     rules = {r["alert"]: r for g in stack_rule_groups(model) for r in g["rules"]}
 
