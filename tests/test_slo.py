@@ -145,6 +145,18 @@ def test_rules_have_identical_slo_labels_and_convention_names() -> None:
     assert {r["labels"]["severity"] for r in indexing} == {"warning"}, "page switched off but rendered"
 
 
+def test_windows_are_derived_from_the_5m_recordings_only() -> None:
+    """Item 7: no window above 5m reads a raw series; the newest rate's weight is exact at any interval."""
+    m = model_of(SPEC.replace("defaults: {", "defaults: {evaluation_interval: 20s, "))
+    for svc in m.services:
+        for r in (r for g in slo.rule_groups(m, svc) for r in g["rules"] if "record" in r):
+            if r["record"].startswith("slo:sli_error:ratio_rate") and r["record"] != slo.record_name("5m"):
+                metrics = set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", r["expr"]))
+                assert metrics <= {slo.ERRORS, slo.TOTAL, slo.record_name("5m")}, r["expr"]
+                assert r["expr"].count("sum_over_time(") + r["expr"].count("count_over_time(") == 2, r["expr"]
+                assert " * 7.5" in r["expr"], r["expr"]  # 150 s of the newest 5m rate, in 20 s samples
+
+
 def test_inhibition_silences_the_ticket_of_the_same_slo() -> None:
     assert slo.inhibit_rules(model_of(SPEC)) == [
         {"source_matchers": ['tier="page"'], "target_matchers": ['tier="ticket"'],
