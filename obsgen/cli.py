@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import typer
+# obsgen uses no pydantic plugins; not scanning every installed package for them keeps start-up short
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+import typer  # noqa: E402  (after the setting above: typer imports pydantic)
 
 from . import __version__
 
