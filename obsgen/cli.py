@@ -89,7 +89,10 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the starter s
     if path.exists() and not force:
         _fail([f"{path} exists; pass --force to overwrite it"])
     text = files("obsgen.templates").joinpath("starter.yaml").read_text("utf-8")
-    path.write_text(text, "utf-8")
+    try:
+        path.write_text(text, "utf-8")
+    except OSError as e:
+        _fail([f"obsgen: cannot write {path}: {e.strerror or e}"])
     print(f"wrote {path}; next: obsgen render {path}")
 
 

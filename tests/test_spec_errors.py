@@ -145,7 +145,7 @@ def test_bad_spec(name: str, text: str | bytes, fragment: str, good_output: Path
     # every message starts with the file, and with line:col wherever the problem has a place in the text
     assert first.startswith(str(spec))
     if name not in ("empty-file", "only-comment", "too-large"):
-        assert re.match(re.escape(str(spec)) + r":\d+:\d+ ", first), first
+        assert re.match(re.escape(str(spec)) + r":\d+:\d+[ :]", first), first
     assert tree_digest(good_output) == before
     assert proc.stdout == ""
 

@@ -37,6 +37,8 @@ class Problem:
 
     def render(self, filename: str) -> str:
         where = filename if self.mark is None else f"{filename}:{self.mark.line}:{self.mark.col}"
+        if not self.path:  # a problem with the file as a whole
+            return f"{where}: {self.message}"
         return f"{where} {format_path(self.path)}: {self.message}"
 
 
