@@ -1,0 +1,148 @@
+"""A YAML emitter for the plain data renderers build (dicts, lists, str, int, float, bool, None).
+
+PyYAML turns every value into a node object before its (C) emitter writes it; for a thousand services'
+rules and tests that representation step was most of the render time. Plain data needs none of it:
+this writes block YAML directly. A string is written plain only when PyYAML's own resolver reads it back
+as that same string; otherwise it is quoted, or written as a literal block when it spans lines.
+Round-tripping through `yaml.safe_load` is tested on every rendered file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+_RESOLVER = yaml.resolver.Resolver()
+_STR_TAG = "tag:yaml.org,2002:str"
+# characters that would start some other YAML construct, or end a plain scalar early
+_BAD_FIRST = set(",[]{}#&*!|>'\"%@`")
+_BAD_FIRST_ALONE = set("-?:")  # fine when a non-space follows: `-5m`, `--config.file=...`
+_BAD_INSIDE = re.compile(r": |:$| #|\t")
+
+
+@lru_cache(maxsize=65536)
+def scalar(text: str) -> str:
+    """A one-line YAML scalar for a string (not a block): plain, single- or double-quoted."""
+    if (
+        text
+        and text[0] not in _BAD_FIRST
+        and not (text[0] in _BAD_FIRST_ALONE and (len(text) == 1 or text[1] == " "))
+        and text == text.strip()
+        and text.isprintable()
+        and not _BAD_INSIDE.search(text)
+        and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
+    ):
+        return text
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
+    return '"' + "".join(_escape(c) for c in text) + '"'
+
+
+# What YAML allows unescaped in a double-quoted scalar (its printable set, less line breaks).
+_YAML_PRINTABLE = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
+
+
+def _escape(c: str) -> str:
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    if _YAML_PRINTABLE.match(c):
+        return c
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def _literal_ok(text: str) -> bool:
+    lines = text.split("\n")
+    return (
+        not text.startswith((" ", "\n"))
+        and not text.endswith("\n\n")
+        and all(line.isprintable() and line == line.rstrip() for line in lines)
+    )
+
+
+def _number(value: int | float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value).lower()
+    # YAML 1.1 reads `1e-05` as a string: write `1.0e-05`, as PyYAML does
+    return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+
+
+def _inline(value: Any) -> str | None:
+    """The value written on its key's line, or None when it needs lines of its own."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return _number(value)
+    if isinstance(value, str):
+        if "\n" in value and _literal_ok(value):
+            return None
+        return scalar(value)
+    if isinstance(value, dict) and not value:
+        return "{}"
+    if isinstance(value, list) and not value:
+        return "[]"
+    if isinstance(value, (dict, list)):
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} as YAML")
+
+
+def _block(text: str, indent: str) -> str:
+    chomp = "" if text.endswith("\n") else "-"
+    body = text[:-1] if text.endswith("\n") else text
+    return f"|{chomp}\n" + "\n".join(indent + line if line else "" for line in body.split("\n"))
+
+
+def _write(value: Any, indent: str, out: list[str]) -> None:
+    """Lines of a dict or list at `indent` (both non-empty)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"mapping keys must be strings, got {type(key).__name__}")
+            _entry(out, indent, scalar(key) + ":", item, indent)
+    else:
+        for item in value:
+            _entry(out, indent, "-", item, indent + "  ", in_list=True)
+
+
+def _entry(out: list[str], indent: str, lead: str, item: Any, child: str, in_list: bool = False) -> None:
+    inline = _inline(item)
+    if inline is not None:
+        out.append(f"{indent}{lead} {inline}")
+    elif isinstance(item, str):
+        out.append(f"{indent}{lead} {_block(item, child + ('' if in_list else '  '))}")
+    elif isinstance(item, dict):
+        if in_list:  # "- first: 1" then the other keys under it
+            sub: list[str] = []
+            _write(item, child, sub)
+            out.append(f"{indent}- {sub[0][len(child):]}")
+            out.extend(sub[1:])
+        else:
+            out.append(f"{indent}{lead}")
+            _write(item, child + "  ", out)
+    else:  # a list: indentless under a key (as libyaml writes it), nested under a list item
+        out.append(f"{indent}{lead}")
+        _write(item, child if not in_list else child, out)
+
+
+def dump(data: dict[str, Any] | list[Any]) -> str:
+    out: list[str] = []
+    if isinstance(data, (dict, list)) and data:
+        _write(data, "", out)
+        return "\n".join(out) + "\n"
+    inline = _inline(data)
+    assert inline is not None
+    return inline + "\n"
