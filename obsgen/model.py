@@ -28,7 +28,6 @@ from .spec.validate import INDICATOR_KIND
 from .units import duration_seconds, fmt, parse_quantity
 
 QUANTILES = {"latency_p50": "0.5", "latency_p90": "0.9", "latency_p95": "0.95", "latency_p99": "0.99"}
-STACK_JOBS = ("prometheus", "alertmanager", "grafana", "loki", "fluentd")
 
 
 @dataclass(frozen=True)
@@ -160,9 +159,6 @@ class Model:
     @property
     def stack(self) -> Stack:
         return self.spec.stack
-
-    def service(self, name: str) -> ServiceModel:
-        return next(s for s in self.services if s.name == name)
 
 
 # --------------------------------------------------------------------------- resolution
