@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(BIN):$(PATH)
 SPEC ?= examples/quickstart.yaml
 OUT  ?= out
 
-.PHONY: install tools render check test lint schema bench examples clean
+.PHONY: install tools render check test lint schema bench bench-slo-server examples clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -40,6 +40,10 @@ schema: install
 
 bench: install tools
 	$(BIN)/python bench/bench.py
+
+# SLO rule cost on a real Prometheus with 3 days of history (about 5 minutes)
+bench-slo-server: install tools
+	$(BIN)/python bench/bench_slo_server.py --seconds 60
 
 examples: install
 	$(BIN)/python scripts/render-examples.py

@@ -160,6 +160,9 @@ class Model:
     def stack(self) -> Stack:
         return self.spec.stack
 
+    def service(self, name: str) -> ServiceModel:
+        return next(s for s in self.services if s.name == name)
+
 
 # --------------------------------------------------------------------------- resolution
 
