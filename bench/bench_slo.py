@@ -129,7 +129,7 @@ def main() -> None:
 
     svc = model.service("api")
     groups = [(model, g) for s in svc.slos for g in proofs(model, svc, s, instances=args.instances)]
-    groups += [(minutely, g) for g in steady_state(minutely, 1)]
+    groups += [(minutely, g) for g in steady_state(minutely, args.instances)]
     rules = {id(model): shapes(model), id(minutely): shapes(minutely)}
     print(f"SLO rules of one service (2 SLOs), {args.instances} instances × good/bad series, "
           f"evaluation every {model.evaluation_interval}; promtool {tool}")

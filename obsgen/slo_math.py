@@ -8,6 +8,7 @@ exact (`Fraction`), printed with `exact()`: 14.4 × 0.001 is written `0.0144`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -54,14 +55,19 @@ def factor(share_percent: Decimal | float, period: str, long: str) -> Fraction:
 
 def tiers(windows: object, period: str) -> list[Tier]:
     """The four tiers of a spec's `defaults.slo_windows` (long, short, share) for one SLO period."""
+    return list(_tiers(tuple(tuple(getattr(windows, key)) for key in TIER_KEYS), period))
+
+
+@lru_cache(maxsize=256)  # asked for by every SLO's rules, tests and dashboard: a spec has few distinct ones
+def _tiers(windows: tuple[tuple[str, str, float], ...], period: str) -> tuple[Tier, ...]:
     out = []
-    for key in TIER_KEYS:
-        long, short, share = getattr(windows, key)
+    for key, (long, short, share) in zip(TIER_KEYS, windows):
         out.append(Tier(key=key, tier=key.split("_")[0], long=norm(long), short=norm(short),
                         share=Decimal(str(share)), factor=factor(share, period, long)))
-    return out
+    return tuple(out)
 
 
+@lru_cache(maxsize=4096)
 def exact(value: Fraction | Decimal | int) -> str:
     """A number as PromQL reads it: exact when its decimal expansion ends, else 17 significant digits."""
     fr = Fraction(value)

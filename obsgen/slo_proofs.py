@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 from fractions import Fraction
 from math import ceil
@@ -153,25 +154,31 @@ class Scenario:
 
     def values(self, counts: str) -> str:
         """promtool expanding notation of a counter: `0+aXn b+cXm ...`, continuous across phases."""
-        per_step = self.rate * self.step
-        parts, last, first = [], Decimal(0), True
-        for duration, ratio in self.phases:
-            share = {"errors": ratio, "good": 1 - ratio, "total": Fraction(1)}[counts]
-            inc = per_step * Decimal(share.numerator) / Decimal(share.denominator)
-            n = duration // self.step
-            start = last if first else last + inc
-            times = n if first else n - 1
-            if times >= 0:
-                parts.append(f"{fmt(start)}+{fmt(inc)}x{times}")
-                last = start + inc * times
-            first = False
-        return " ".join(parts)
+        return _values(self.step, tuple(self.phases), self.rate, counts)
+
+
+@lru_cache(maxsize=1024)  # services sharing an SLO's numbers share their scenarios
+def _values(step: int, phases: tuple[tuple[int, Fraction], ...], rate: Decimal, counts: str) -> str:
+    per_step = rate * step
+    parts, last, first = [], Decimal(0), True
+    for duration, ratio in phases:
+        share = {"errors": ratio, "good": 1 - ratio, "total": Fraction(1)}[counts]
+        inc = per_step * Decimal(share.numerator) / Decimal(share.denominator)
+        n = duration // step
+        start = last if first else last + inc
+        times = n if first else n - 1
+        if times >= 0:
+            parts.append(f"{fmt(start)}+{fmt(inc)}x{times}")
+            last = start + inc * times
+        first = False
+    return " ".join(parts)
 
 
 def _input(cs: list[Counter], sc: Scenario) -> list[dict[str, str]]:
     return [{"series": c.series(), "values": sc.values(c.counts)} for c in cs]
 
 
+@lru_cache(maxsize=4096)
 def _dur(s: Fraction | int) -> str:
     return format_duration(Decimal(ceil(Fraction(s) * 1000)) / 1000)
 

@@ -53,6 +53,7 @@ def format_duration(seconds: Decimal | int) -> str:
     return out
 
 
+@lru_cache(maxsize=4096, typed=True)  # hot when rendering many services with the same numbers
 def fmt(value: Decimal | int | float) -> str:
     """Print a number exactly and briefly: Decimal('0.0010') -> `0.001`, 1E+3 -> `1000`."""
     d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)

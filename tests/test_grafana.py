@@ -348,6 +348,18 @@ def test_one_dashboard_per_service_plus_overview_and_stack(rendered: dict[str, s
     assert {"_overview", "_stack-health"} <= names and len(names) >= 3
 
 
+def test_dashboard_keys_are_sorted(rendered: dict[str, str]) -> None:
+    """Every mapping's keys in order (diff-friendly), whatever `normalize` added after grafanalib."""
+    def keys_in_order(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        assert keys == sorted(keys), f"{path}: {keys}"
+        return dict(pairs)
+
+    for path, text in rendered.items():
+        if path.endswith(".json"):
+            json.loads(text, object_pairs_hook=keys_in_order)
+
+
 def test_render_is_deterministic(small_spec: Path) -> None:
     assert grafana.render(_model(small_spec)) == grafana.render(_model(small_spec))
 

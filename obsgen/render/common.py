@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import pydantic_core
 
 from . import yamlout
 
@@ -16,4 +17,8 @@ def dump_yaml(data: Any, spec: str | None = None) -> str:
 
 
 def dump_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """JSON text of plain data, indented by two, keys in insertion order (callers that want them sorted
+    build their mappings sorted). Written by pydantic's Rust serializer: Python's encoder is pure Python
+    whenever it indents, and was half the time of rendering a thousand dashboards. The text is what
+    `json.dumps(indent=2, ensure_ascii=False)` writes, but for the spelling of some float exponents."""
+    return pydantic_core.to_json(data, indent=2).decode() + "\n"

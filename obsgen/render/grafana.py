@@ -8,7 +8,7 @@ with grafanalib, then made modern JSON by `grafana_normalize.normalize`, the one
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -153,11 +153,12 @@ def stack_uid(model: Model) -> str:
     return naming.uid(f"{model.project}_stack-health")
 
 
-def dashboards(model: Model) -> list[tuple[str, dict[str, Any]]]:
-    out = [(svc.name, service_dashboard(model, svc)) for svc in model.services]
-    out.append(("_overview", overview_dashboard(model)))
-    out.append(("_stack-health", stack_dashboard(model)))
-    return out
+def dashboards(model: Model) -> Iterator[tuple[str, dict[str, Any]]]:
+    """One at a time: `render` serializes each before the next is built (a thousand at once is 2M nodes)."""
+    for svc in model.services:
+        yield svc.name, service_dashboard(model, svc)
+    yield "_overview", overview_dashboard(model)
+    yield "_stack-health", stack_dashboard(model)
 
 
 def _dashboard(model: Model, title: str, description: str, grid: Grid, uid: str, tags: list[str],
