@@ -6,6 +6,7 @@ unusable output folder. Bad input never shows a traceback.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -203,6 +204,9 @@ def schema() -> None:
 
 
 def main() -> None:
+    # One short run that allocates millions of objects and frees them by reference counting: the cycle
+    # collector's passes over them were a sixth of rendering a thousand services, and freed about 15 MB.
+    gc.disable()
     try:
         app()
     except KeyboardInterrupt:

@@ -8,9 +8,9 @@ exact (`Fraction`), printed with `exact()`: 14.4 × 0.001 is written `0.0144`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from functools import lru_cache
 
 from .naming import MAX_ALERT_NAME, camel
 from .units import duration_seconds, format_duration
@@ -61,7 +61,7 @@ def tiers(windows: object, period: str) -> list[Tier]:
 @lru_cache(maxsize=256)  # asked for by every SLO's rules, tests and dashboard: a spec has few distinct ones
 def _tiers(windows: tuple[tuple[str, str, float], ...], period: str) -> tuple[Tier, ...]:
     out = []
-    for key, (long, short, share) in zip(TIER_KEYS, windows):
+    for key, (long, short, share) in zip(TIER_KEYS, windows, strict=True):
         out.append(Tier(key=key, tier=key.split("_")[0], long=norm(long), short=norm(short),
                         share=Decimal(str(share)), factor=factor(share, period, long)))
     return tuple(out)

@@ -113,10 +113,26 @@ def _foreign(out: Path, owned: dict[str, str]) -> list[str]:
     return sorted(found)
 
 
-def _write_tree(root: Path, files: dict[str, str]) -> None:
+def _write_tree(root: Path, files: dict[str, str], old: Path, unchanged: set[str]) -> None:
+    """Write `files` under `root`; a file `old` already holds with the same text is hard-linked instead.
+
+    Linking keeps an unchanged file's inode and mtime (make, and config watchers, see no change) and is
+    far cheaper than creating a file on some filesystems: re-rendering a thousand services mostly
+    changes nothing."""
+    made: set[Path] = set()
     for path, text in files.items():
         target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        if path in unchanged:
+            source = old / path
+            try:
+                if not source.is_symlink():
+                    os.link(source, target)
+                    continue
+            except OSError:
+                pass  # no hard links here (or the file just vanished): write it
         target.write_text(text, "utf-8")
 
 
@@ -134,16 +150,16 @@ def write(files: dict[str, str], out: Path, source: str) -> Changes:
     everything = {**files, MANIFEST: manifest_text(files, source)}
     out.parent.mkdir(parents=True, exist_ok=True)
     if not foreign:
-        _swap(out, everything)
+        _swap(out, everything, set(changes.unchanged))
     else:
         _in_place(out, everything, changes.removed)
     return changes
 
 
-def _swap(out: Path, files: dict[str, str]) -> None:
+def _swap(out: Path, files: dict[str, str], unchanged: set[str]) -> None:
     new = Path(tempfile.mkdtemp(prefix=f".{out.name}.obsgen-new-", dir=out.parent))
     try:
-        _write_tree(new, files)
+        _write_tree(new, files, out, unchanged)
         new.chmod(0o755)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.obsgen-old-", dir=out.parent))

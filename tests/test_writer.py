@@ -53,8 +53,8 @@ def test_a_failure_while_writing_leaves_the_old_output(tmp_path: Path, monkeypat
     before = tree_digest(out)
     real = writer._write_tree
 
-    def half_then_fail(root: Path, files: dict[str, str]) -> None:
-        real(root, dict(list(files.items())[:1]))
+    def half_then_fail(root: Path, files: dict[str, str], old: Path, unchanged: set[str]) -> None:
+        real(root, dict(list(files.items())[:1]), old, unchanged)
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(writer, "_write_tree", half_then_fail)
@@ -62,6 +62,24 @@ def test_a_failure_while_writing_leaves_the_old_output(tmp_path: Path, monkeypat
         write({"a.yml": "new\n", "b.yml": "new\n"}, out, "spec.yaml")
     assert tree_digest(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left behind
+
+
+def test_unchanged_files_are_linked_not_rewritten(tmp_path: Path) -> None:
+    """A re-render links files whose text is unchanged (same inode and mtime); the rest are new files."""
+    out = tmp_path / "out"
+    write({"same.yml": "same\n", "edited.yml": "gen\n", "changed.yml": "v1\n"}, out, "spec.yaml")
+    (out / "edited.yml").write_text("edited by hand\n")
+    before = {p.name: p.stat() for p in out.iterdir()}
+    changes = write({"same.yml": "same\n", "edited.yml": "gen\n", "changed.yml": "v2\n"}, out, "spec.yaml")
+    after = {p.name: p.stat() for p in out.iterdir()}
+    assert changes.unchanged == ["same.yml"] and sorted(changes.changed) == ["changed.yml", "edited.yml"]
+    assert after["same.yml"].st_ino == before["same.yml"].st_ino
+    assert after["same.yml"].st_mtime_ns == before["same.yml"].st_mtime_ns
+    for name in ("edited.yml", "changed.yml"):
+        assert after[name].st_ino != before[name].st_ino
+    assert (out / "edited.yml").read_text() == "gen\n" and (out / "changed.yml").read_text() == "v2\n"
+    assert all(st.st_nlink == 1 for st in after.values())  # the old tree is gone, nothing shares the files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_in_place_update_failure_leaves_the_old_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
