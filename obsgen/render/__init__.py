@@ -5,8 +5,8 @@ Packaging families come after them and are given what the others rendered as wel
 lists them. They never render a config a second time.
 
 Because renderers are pure, a large spec's Grafana dashboards (the largest family) are rendered in a
-forked process while this one renders the other families: the same bytes, in about half the time on
-two cores.
+forked process while this one renders the other families: the same bytes, sooner wherever a second
+core is free.
 """
 
 from __future__ import annotations

@@ -79,6 +79,11 @@ def _number(value: int | float) -> str:
 
 def _inline(value: Any) -> str | None:
     """The value written on its key's line, or None when it needs lines of its own."""
+    kind = type(value)  # exact types first: most values are strings, and this runs for every one
+    if kind is str:
+        return None if "\n" in value and _literal_ok(value) else scalar(value)
+    if kind is dict or kind is list:
+        return None if value else "{}" if kind is dict else "[]"
     if value is None:
         return "null"
     if value is True:
