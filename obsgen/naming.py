@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 from .spec.models import ALERT_NAME_RE
 
@@ -20,6 +21,7 @@ INDICATOR_WORDS = {
 }
 
 
+@lru_cache(maxsize=8192)  # every alert name of every service starts with it
 def camel(slug: str) -> str:
     """`api-gateway` -> `ApiGateway`."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", slug) if part)

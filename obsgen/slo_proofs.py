@@ -229,10 +229,9 @@ def _group(name: str, cs: list[Counter], sc: Scenario, checks: list[dict[str, An
     return {"name": name, "interval": _dur(sc.step), "input_series": _input(cs, sc), "promql_expr_test": checks}
 
 
-def _outage(model, svc, slo, cs, eval_s, step, rate, what):
-    """One input, two bounds: when the page fires after a total outage starts, and clears after it ends."""
-    page = [t for t in enabled_tiers(model, slo) if t.tier == "page"]
-    budget = Fraction(slo.budget)
+# The timings depend on numbers only (tiers, budget, intervals): services that share them share these.
+@lru_cache(maxsize=256)
+def _outage_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int) -> tuple[Any, ...]:
     fast = min(page, key=lambda t: t.long_seconds * t.factor * budget)
     detect = fast.long_seconds * fast.factor * budget
     warm = _on_grid(fast.long_seconds + BASE_SECONDS, step)  # the fast tier's long window holds good traffic
@@ -241,6 +240,14 @@ def _outage(model, svc, slo, cs, eval_s, step, rate, what):
     slowest = max(page, key=lambda t: t.short_seconds * (1 - t.factor * budget))
     settle = slowest.short_seconds * (1 - slowest.factor * budget)
     resolved = _on_grid(warm + duration + settle + 2 * eval_s, eval_s)
+    return fast, detect, warm, deadline, duration, slowest, settle, resolved
+
+
+def _outage(model, svc, slo, cs, eval_s, step, rate, what):
+    """One input, two bounds: when the page fires after a total outage starts, and clears after it ends."""
+    page = tuple(t for t in enabled_tiers(model, slo) if t.tier == "page")
+    budget = Fraction(slo.budget)
+    fast, detect, warm, deadline, duration, slowest, settle, resolved = _outage_times(page, budget, eval_s, step)
     sc = Scenario(step, [(warm, Fraction(0)), (duration, Fraction(1)), (resolved - warm - duration + step,
                                                                         Fraction(0))], rate)
     page_alert = _alerts(alert_names(svc, slo)["burn"], slo, ', tier="page"')
@@ -266,23 +273,31 @@ def _opens(t: Tier, warm: int, burn: Fraction) -> Fraction:
     return max(window(t.short_seconds), window(t.long_seconds))
 
 
-def _ticket(model, svc, slo, cs, eval_s, step, rate, what):
-    ts = enabled_tiers(model, slo)
+@lru_cache(maxsize=256)
+def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int) -> tuple[Any, ...] | None:
     tickets = [t for t in ts if t.tier == "ticket"]
     pages = [t.factor for t in ts if t.tier == "page"]
     lo, hi = min(t.factor for t in tickets), min(pages, default=None)
     burn = Fraction(2)
     if not (lo < burn and (hi is None or burn < hi)):
         if hi is not None and hi <= lo:
-            return []
+            return None
         burn = (lo + hi) / 2 if hi is not None else lo * 2
-    budget = Fraction(slo.budget)
     if burn * budget >= 1:
-        return []
+        return None
     warm = _on_grid(TICKET_WARM_UP, step)
     opener = min((t for t in tickets if t.factor < burn), key=lambda t: _opens(t, warm, burn))
     opens = _opens(opener, warm, burn)
     deadline = _on_grid(warm + opens * Fraction(21, 20) + 2 * eval_s, eval_s)
+    return burn, warm, opener, opens, deadline
+
+
+def _ticket(model, svc, slo, cs, eval_s, step, rate, what):
+    budget = Fraction(slo.budget)
+    times = _ticket_times(tuple(enabled_tiers(model, slo)), budget, eval_s, step)
+    if times is None:
+        return []
+    burn, warm, opener, opens, deadline = times
     sc = Scenario(step, [(warm, Fraction(0)), (deadline - warm + step, burn * budget)], rate)
     name = alert_names(svc, slo)["burn"]
     return [_group(

@@ -112,35 +112,43 @@ def _block(text: str, indent: str) -> str:
 
 
 def _write(value: Any, indent: str, out: list[str]) -> None:
-    """Lines of a dict or list at `indent` (both non-empty)."""
+    """Lines of a dict or list at `indent` (both non-empty). Hot: one call per mapping or list of a
+    thousand services' rules, so plain string values take the shortest path."""
+    append = out.append
+    child = indent + "  "
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str and not isinstance(key, str):
                 raise TypeError(f"mapping keys must be strings, got {type(key).__name__}")
-            _entry(out, indent, scalar(key) + ":", item, indent)
-    else:
-        for item in value:
-            _entry(out, indent, "-", item, indent + "  ", in_list=True)
-
-
-def _entry(out: list[str], indent: str, lead: str, item: Any, child: str, in_list: bool = False) -> None:
-    inline = _inline(item)
-    if inline is not None:
-        out.append(f"{indent}{lead} {inline}")
-    elif isinstance(item, str):
-        out.append(f"{indent}{lead} {_block(item, child + ('' if in_list else '  '))}")
-    elif isinstance(item, dict):
-        if in_list:  # "- first: 1" then the other keys under it
-            sub: list[str] = []
-            _write(item, child, sub)
-            out.append(f"{indent}- {sub[0][len(child):]}")
-            out.extend(sub[1:])
-        else:
-            out.append(f"{indent}{lead}")
-            _write(item, child + "  ", out)
-    else:  # a list: indentless under a key (as libyaml writes it), nested under a list item
-        out.append(f"{indent}{lead}")
-        _write(item, child if not in_list else child, out)
+            lead = f"{indent}{scalar(key)}:"
+            if type(item) is str and "\n" not in item:
+                append(f"{lead} {scalar(item)}")
+                continue
+            inline = _inline(item)
+            if inline is not None:
+                append(f"{lead} {inline}")
+            elif isinstance(item, str):
+                append(f"{lead} {_block(item, child)}")
+            elif isinstance(item, dict):
+                append(lead)
+                _write(item, child, out)
+            else:  # a list under a key is indentless, as libyaml writes it
+                append(lead)
+                _write(item, indent, out)
+        return
+    for item in value:
+        inline = _inline(item)
+        if inline is not None:
+            append(f"{indent}- {inline}")
+        elif isinstance(item, str):
+            append(f"{indent}- {_block(item, child)}")
+        elif isinstance(item, dict):  # "- first: 1" then the other keys under it
+            first = len(out)
+            _write(item, child, out)
+            out[first] = f"{indent}- {out[first][len(child):]}"
+        else:  # a list in a list: its items under the dash's child indent
+            append(f"{indent}-")
+            _write(item, child, out)
 
 
 def dump(data: dict[str, Any] | list[Any]) -> str:
