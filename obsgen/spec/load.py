@@ -28,60 +28,67 @@ MAX_NODES = 500_000  # after alias expansion: a 1,000-service spec is ~60k nodes
 class Loaded:
     filename: str
     data: Any
-    marks: dict[Path, Mark] = field(default_factory=dict)
+    marks: dict[Path, yaml.Mark] = field(default_factory=dict)  # PyYAML's own (0-based) marks
 
     def mark_for(self, path: Path) -> Mark | None:
         """The closest known place for a path: itself, or the nearest parent that exists."""
         p = tuple(path)
         while True:
             if p in self.marks:
-                return self.marks[p]
+                return _mark(self.marks[p])
             if not p:
                 return None
             p = p[:-1]
 
 
-def _mark(node: yaml.Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+def _mark(mark: yaml.Mark) -> Mark:
+    return Mark(mark.line + 1, mark.column + 1)
+
+
+_STR = "tag:yaml.org,2002:str"
 
 
 class _Builder:
     def __init__(self, filename: str):
         self.filename = filename
-        self.marks: dict[Path, Mark] = {}
+        self.marks: dict[Path, yaml.Mark] = {}
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
         self.count = 0
 
     def fail(self, node: yaml.Node | None, path: Path, message: str) -> SpecError:
-        return SpecError(self.filename, [Problem(path, message, _mark(node) if node else None)])
+        return SpecError(self.filename, [Problem(path, message, _mark(node.start_mark) if node else None)])
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR:  # most scalars: skip PyYAML's generic construction
+            return node.value
+        return self.constructor.construct_object(node)
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise self.fail(node, path, f"the spec expands to more than {MAX_NODES} nodes "
                                         "(aliases that expand too far are refused)")
-        self.marks.setdefault(path, _mark(node))
+        self.marks.setdefault(path, node.start_mark)
         if isinstance(node, yaml.MappingNode):
             self.constructor.flatten_mapping(node)  # resolves `<<` merge keys
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail(key_node, path, "mapping keys must be plain scalars")
-                key = self.constructor.construct_object(key_node)
+                key = self.scalar(key_node)
                 if isinstance(key, (list, dict)) or key is None:
                     raise self.fail(key_node, path, "mapping keys must be plain scalars")
                 key = str(key) if not isinstance(key, str) else key
                 if key in out:
                     raise self.fail(key_node, path + (key,), f"duplicate key {key!r}")
-                self.marks[path + (key,)] = _mark(key_node)
-                out[key] = self.build(value_node, path + (key,))
+                child = path + (key,)
+                out[key] = self.build(value_node, child)
                 # a scalar value's own place is more precise than its key's
-                if isinstance(value_node, yaml.ScalarNode):
-                    self.marks[path + (key,)] = _mark(value_node)
+                self.marks[child] = (value_node if isinstance(value_node, yaml.ScalarNode) else key_node).start_mark
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        value = self.constructor.construct_object(node)
+        value = self.scalar(node)
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             value = node.value  # dates and binaries stay the text the user wrote
         return value
@@ -123,7 +130,7 @@ def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
     data = builder.build(node, ())
     if not isinstance(data, dict):
         raise SpecError(filename, [Problem((), "the spec must be a mapping (version, project, services, ...)",
-                                           _mark(node))])
+                                           _mark(node.start_mark))])
     return Loaded(filename, data, builder.marks)
 
 
