@@ -281,3 +281,16 @@ def test_a_wrong_objective_fails_the_proofs(promtool: str, tmp_path: Path, rules
     proc = run(promtool, "test", "rules", str(path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert failing_check in proc.stderr, proc.stderr
+
+
+def test_slos_without_proofs_are_named_in_the_output_readme() -> None:
+    from obsgen.render import readme
+
+    ratio = SPEC.replace("        alerting: {page: false}\n", "        alerting: {page: false}\n"
+                         "      - name: freshness\n        objective: 99\n"
+                         "        sli: {expr: 'avg(avg_over_time(index_stale[{{window}}]))'}\n")
+    m = model_of(ratio)
+    assert proof_gap(m.service("search"), m.service("search").slos[-1]) is not None
+    text = readme.render(m, {})["README.md"]
+    assert "- search / freshness: a ratio SLI is an arbitrary expression" in text
+    assert "except the SLOs below" not in readme.render(model_of(SPEC), {})["README.md"]

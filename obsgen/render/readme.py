@@ -6,6 +6,7 @@ from collections import Counter
 
 from .. import __version__
 from ..model import Model
+from ..slo_proofs import proof_gap
 from . import templates
 from .compose import secret_keys
 
@@ -26,5 +27,7 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         folders=sorted(folders.items()),
         deploy=model.stack.deploy,
         secrets=sorted(secret_keys(model)),
+        unproven=[(svc.name, slo.name, gap) for svc in model.services for slo in svc.slos
+                  if (gap := proof_gap(svc, slo)) is not None],
     )
     return {PATH: text}
