@@ -114,26 +114,31 @@ def _foreign(out: Path, owned: dict[str, str]) -> list[str]:
 
 
 def _write_tree(root: Path, files: dict[str, str], old: Path, unchanged: set[str]) -> None:
-    """Write `files` under `root`; a file `old` already holds with the same text is hard-linked instead.
+    """Write `files` under `root`, hard-linking where the text already is on disk: a file `old` holds
+    unchanged, or a copy of another file of this render (the Kubernetes ConfigMap sources are the
+    very texts of the other families, and half the bytes of a large render).
 
-    Linking keeps an unchanged file's inode and mtime (make, and config watchers, see no change) and is
-    far cheaper than creating a file on some filesystems: re-rendering a thousand services mostly
-    changes nothing."""
+    Linking keeps an unchanged file's inode and mtime (make, and config watchers, see no change) and
+    writes nothing: re-rendering a thousand services mostly changes nothing. Where hard links are not
+    supported, files are written."""
     made: set[Path] = set()
+    written: dict[int, Path] = {}  # id() of a text (alive in `files` meanwhile) -> its first file here
     for path, text in files.items():
         target = root / path
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
             made.add(target.parent)
-        if path in unchanged:
-            source = old / path
+        source = old / path if path in unchanged else written.get(id(text))
+        if source is not None:
             try:
                 if not source.is_symlink():
                     os.link(source, target)
+                    written.setdefault(id(text), target)
                     continue
             except OSError:
                 pass  # no hard links here (or the file just vanished): write it
         target.write_text(text, "utf-8")
+        written.setdefault(id(text), target)
 
 
 def write(files: dict[str, str], out: Path, source: str) -> Changes:

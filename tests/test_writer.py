@@ -82,6 +82,20 @@ def test_unchanged_files_are_linked_not_rewritten(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_a_text_rendered_twice_is_written_once(tmp_path: Path) -> None:
+    """Kubernetes ConfigMap sources repeat other families' files: one inode, the same bytes at both paths."""
+    rules = "groups: []\n" * 1000
+    out = tmp_path / "out"
+    write({"prometheus/rules/a.yml": rules, "kubernetes/config/prometheus/rules/a.yml": rules,
+           "other.yml": "x: 1\n"}, out, "spec.yaml")
+    a, b = out / "prometheus/rules/a.yml", out / "kubernetes/config/prometheus/rules/a.yml"
+    assert a.read_text() == b.read_text() == rules
+    assert a.stat().st_ino == b.stat().st_ino and a.stat().st_nlink == 2
+    assert (out / "other.yml").stat().st_nlink == 1
+    assert plan({"prometheus/rules/a.yml": rules, "kubernetes/config/prometheus/rules/a.yml": rules,
+                 "other.yml": "x: 1\n"}, out).stale is False
+
+
 def test_in_place_update_failure_leaves_the_old_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
     write({"a.yml": "old\n", "b.yml": "old\n"}, out, "spec.yaml")
