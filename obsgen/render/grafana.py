@@ -64,14 +64,16 @@ INDICATORS = {  # indicator -> (panel title, unit)
 }
 
 
-def render(model: Model) -> dict[str, str]:
-    files = {
-        "grafana/provisioning/datasources/datasources.yml":
-            dump_yaml(escape_provisioning(datasources(model)), spec=model.source),
-        "grafana/provisioning/dashboards/dashboards.yml":
-            dump_yaml(escape_provisioning(dashboard_providers(model)), spec=model.source),
-    }
-    for stem, dashboard in dashboards(model):
+def render(model: Model, services: slice = slice(None)) -> dict[str, str]:
+    """Everything, or (for `render_all` to share the work between processes) the service dashboards of
+    `services` only; the slice from 0 also renders provisioning and the overview and stack dashboards."""
+    files: dict[str, str] = {}
+    if not services.start:
+        files["grafana/provisioning/datasources/datasources.yml"] = \
+            dump_yaml(escape_provisioning(datasources(model)), spec=model.source)
+        files["grafana/provisioning/dashboards/dashboards.yml"] = \
+            dump_yaml(escape_provisioning(dashboard_providers(model)), spec=model.source)
+    for stem, dashboard in dashboards(model, services):
         files[f"grafana/dashboards/{stem}.json"] = dump_json(dashboard)
     return files
 
@@ -153,12 +155,13 @@ def stack_uid(model: Model) -> str:
     return naming.uid(f"{model.project}_stack-health")
 
 
-def dashboards(model: Model) -> Iterator[tuple[str, dict[str, Any]]]:
+def dashboards(model: Model, services: slice = slice(None)) -> Iterator[tuple[str, dict[str, Any]]]:
     """One at a time: `render` serializes each before the next is built (a thousand at once is 2M nodes)."""
-    for svc in model.services:
+    for svc in model.services[services]:
         yield svc.name, service_dashboard(model, svc)
-    yield "_overview", overview_dashboard(model)
-    yield "_stack-health", stack_dashboard(model)
+    if not services.start:
+        yield "_overview", overview_dashboard(model)
+        yield "_stack-health", stack_dashboard(model)
 
 
 def _dashboard(model: Model, title: str, description: str, grid: Grid, uid: str, tags: list[str],
