@@ -12,9 +12,10 @@ dashboards: the same bytes, sooner wherever a second core is free.
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import import_module
-from multiprocessing import get_all_start_methods, get_context
+from multiprocessing import get_context
 
 from ..model import Model
 
@@ -47,7 +48,8 @@ def _render_forked(services: slice) -> dict[str, str]:
 
 
 def _fork_pays(model: Model) -> bool:
-    return (len(model.services) >= FORK_FROM_SERVICES and "fork" in get_all_start_methods()
+    # Linux only: forking is what makes the model free to share, and elsewhere it is unsafe (macOS) or absent.
+    return (len(model.services) >= FORK_FROM_SERVICES and sys.platform == "linux"
             and len(os.sched_getaffinity(0)) > 1 and os.environ.get("OBSGEN_JOBS") != "1")
 
 
