@@ -113,7 +113,7 @@ def _block(text: str, indent: str) -> str:
 
 def _write(value: Any, indent: str, out: list[str]) -> None:
     """Lines of a dict or list at `indent` (both non-empty). Hot: one call per mapping or list of a
-    thousand services' rules, so plain string values take the shortest path."""
+    thousand services' rules."""
     append = out.append
     child = indent + "  "
     if isinstance(value, dict):
@@ -121,9 +121,6 @@ def _write(value: Any, indent: str, out: list[str]) -> None:
             if type(key) is not str and not isinstance(key, str):
                 raise TypeError(f"mapping keys must be strings, got {type(key).__name__}")
             lead = f"{indent}{scalar(key)}:"
-            if type(item) is str and "\n" not in item:
-                append(f"{lead} {scalar(item)}")
-                continue
             inline = _inline(item)
             if inline is not None:
                 append(f"{lead} {inline}")
