@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from obsgen import slo  # noqa: E402
 from obsgen.model import Model, resolve  # noqa: E402
 from obsgen.render.common import dump_yaml  # noqa: E402
-from obsgen.slo_proofs import Counter, Scenario, _alerts, _fires, _input, _never, counters, proofs  # noqa: E402
+from obsgen.slo_proofs import Counter, Scenario, _fires, _input, _never, counters, proofs, slo_alerts  # noqa: E402
 from obsgen.spec import load_spec_text  # noqa: E402
 
 SPEC = """\
@@ -89,11 +89,11 @@ def steady_state(model: Model, instances: int) -> list[dict]:
         cs = [Counter({**c.labels, "instance": f"i{i}"}, c.counts) for c in counters(svc, s) or [] for i in range(instances)]
         end = 3 * 86400 + 600
         sc = Scenario(60, [(end + 60, 2 * Fraction(s.budget))], Decimal(10) / instances)
-        burn = slo.alert_names(svc, s)["burn"]
+        alerts = slo_alerts(model, svc, s)
         out.append({"name": f"{s.name} SLO steady state: 3d at 2× the budget rate opens the ticket, never pages",
                     "interval": "1m", "input_series": _input(cs, sc),
-                    "promql_expr_test": [_fires(_alerts(burn, s, ', tier="ticket"'), end),
-                                         _never(_alerts(burn, s, ', tier="page"'), end)]})
+                    "promql_expr_test": [_fires(alerts["ticket"].selector, end, alerts["ticket"].labels),
+                                         _never(alerts["page"].selector, end)]})
     return out
 
 

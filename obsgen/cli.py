@@ -136,6 +136,21 @@ def render(
         _fail([f"obsgen: cannot write {output}: {e.strerror or e}"])
     if not quiet:
         _summary(files, changes, output)
+        _coverage(files, output)
+
+
+def _coverage(files: dict[str, str], output: Path) -> None:
+    """One line: how many alerts the generated tests prove (the output README lists the others)."""
+    import json
+
+    from . import coverage
+    from .render.proof import PATH
+
+    counts = json.loads(files[PATH])["summary"]
+    text = coverage.line(counts)
+    if counts["unproven"] or counts["accepted"]:
+        text += f" (why: {output / 'README.md'})"
+    print(text)
 
 
 def _summary(files: dict[str, str], changes: Changes, output: Path) -> None:
@@ -172,27 +187,46 @@ def diff(spec: SpecArg = Path("obsgen.yaml"), output: OutOpt = Path("out")) -> N
 
 
 @app.command()
-def check(directory: Annotated[Path, typer.Argument(help="A rendered output folder.")] = Path("out")) -> None:
-    """Run every validator found on PATH over an output tree."""
+def check(
+    directory: Annotated[Path, typer.Argument(help="A rendered output folder.")] = Path("out"),
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Also fail on an unproven alert, a skipped check, a missing validator, an unchecked file.")
+    ] = False,
+    allow_missing: Annotated[bool, typer.Option(
+        "--allow-missing", help="Do not fail because a validator is not installed (ignored with --strict).")] = False,
+    live: Annotated[bool, typer.Option(
+        "--live", help="Also run the real Alertmanager on 127.0.0.1 and prove delivery, inhibition, quiet hours.")
+    ] = False,
+) -> None:
+    """Run the real validators and obsgen's proofs over an output tree; say what was not checked."""
     from rich.table import Table
 
-    from .check import run_checks
+    from .check import UNPROVEN, exit_code, run_checks, unchecked_files
 
     if not directory.is_dir():
         _fail([f"{directory}: not a folder; run obsgen render first"])
-    results = run_checks(directory)
+    results = run_checks(directory, live=live)
+    unchecked = unchecked_files(directory, results)
     table = Table(title=f"obsgen check {directory}", title_justify="left")
     for col in ("validator", "target", "result"):
         table.add_column(col)
-    colours = {"passed": "green", "failed": "red", "not found": "yellow", "skipped": "dim"}
+    colours = {"passed": "green", "failed": "red", "not found": "yellow", "skipped": "yellow", UNPROVEN: "yellow"}
     for r in results:
         table.add_row(r.tool, r.target, f"[{colours[r.status]}]{r.status}[/]")
     console = _console()
     console.print(table)
     for r in results:
-        if r.status == "failed":
-            console.print(f"\n{r.tool} {r.target}:\n{r.output.rstrip()}", markup=False)
-    raise typer.Exit(1 if any(r.status == "failed" for r in results) else 0)
+        if r.status != "passed" and r.output:
+            console.print(f"\n{r.tool} {r.target} ({r.status}):\n{r.output.rstrip()}", markup=False)
+    if unchecked:
+        console.print(f"\nnot checked by anything ({len(unchecked)} files):", markup=False)
+        for f in unchecked:
+            console.print(f"  {f}", markup=False)
+    code = exit_code(results, unchecked, strict, allow_missing)
+    missing = [r for r in results if r.status == "not found"]
+    if missing and code:
+        console.print("\nvalidators not installed (install them, or pass --allow-missing):", markup=False)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -27,6 +27,8 @@ the windows alone); with 20 instances, 0.35 (0.22).
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -191,12 +193,20 @@ def _alert(svc: ServiceModel, slo: SloModel, name: str, expr: str, severity: str
     return rule
 
 
+def guard_bound(slo: SloModel) -> Decimal:
+    """What the low-traffic guard compares the recorded total with: `min_request_rate` per second, or per
+    5m when the SLI counts with `increase()` (an events SLI may), whose total is then events per 5m."""
+    assert slo.total_query is not None
+    per_5m = re.search(r"\bincrease\s*\(", slo.total_query) is not None
+    return slo.min_request_rate * BASE_SECONDS if per_5m else slo.min_request_rate
+
+
 def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str, name: str) -> Rule:
     ts = [t for t in slo_tiers(model, slo) if t.tier == tier]
     expr = "\n or\n".join(f"({_condition(slo, t)})" for t in ts)
     guard = slo.min_request_rate > 0 and slo.total_query is not None and tier == "page"
     if guard:  # low-traffic guard: a handful of failed requests at night does not page anyone
-        expr = f"(\n{expr}\n)\nand {sel(TOTAL, slo)} >= {fmt(slo.min_request_rate)}"
+        expr = f"(\n{expr}\n)\nand {sel(TOTAL, slo)} >= {fmt(guard_bound(slo))}"
     speeds = " or ".join(f"{exact(t.factor)}× ({t.long} and {t.short})" for t in ts)
     spent = " / ".join(f"{fmt(t.share)}% in {t.long}" for t in ts)
     what = f"the {slo.name} SLO of {svc.name} ({fmt(slo.objective)}% over {slo.period})"

@@ -7,13 +7,27 @@ names) are fed through the service's real rule file, and the `ALERTS` series pro
   (long window × factor × budget) plus two evaluation intervals;
 - errors at 2× the budget rate (or between the ticket and page factors when 2× is not) open the
   ticket and never page;
-- errors at half the budget rate (or half the lowest factor) fire nothing at all;
+- half the requests failing from the start (more when a page threshold or the budget is not below a
+  half), then the raw series stopping after 5m, prove three alerts with one input: `BudgetExhausted`
+  (the period window holds only these errors) is silent until its `for` has passed and fires after it;
+  `SliAbsent` fires once the 5m rates have run out and its `for` has passed, not before; and with a
+  low-traffic guard (`min_request_rate`), this traffic at half that rate never pages, although every
+  window's error ratio is above every page threshold (the outage proof runs above that rate, and pages);
+- errors at half the budget rate (or half the lowest factor) fire nothing at all: no burn-rate tier,
+  most of the budget remains, the SLI has data;
 - after an outage ends, the page resolves within what its short windows imply: short × (1 - factor ×
   budget), plus two evaluation intervals.
 
 Times are exact on the evaluation grid; every group's `name` states the bound it asserts and why.
-SLIs whose input obsgen cannot synthesize (ratio SLIs, events queries that are not a plain
-`rate()`/`increase()` of one selector) get no proofs; `proof_gap()` says why.
+A firing check is a plain `ALERTS{alertname=..., alertstate="firing", ...}` selector whose expected sample
+is the alert's whole label set (the rule's `labels:` and those of the series its expression returns); a
+silent check is `ALERTS{...}` or `max_over_time(ALERTS{...}[range])` expecting no sample. `obsgen.coverage`
+counts proofs in exactly these forms.
+
+The input is read from the SLI's own queries: a plain `sum(rate(<selector>[{{window}}]))` (also
+`increase()`, `sum by (...)`, any of `=`, `!=`, `=~`, `!~`), one metric for errors and total or two; label
+values that pass each matcher come from `label_values`. Ratio SLIs and queries of any other shape get no
+proofs; `proof_gap()` says which part of which query obsgen could not read.
 """
 
 from __future__ import annotations
@@ -26,18 +40,36 @@ from functools import lru_cache
 from math import ceil
 from typing import Any
 
-from .model import Model, ServiceModel, SloModel
-from .slo import alert_names, enabled_tiers
-from .slo_math import BASE_SECONDS, Tier, exact, seconds
-from .units import fmt, format_duration
+from . import label_values
+from .model import Model, ServiceModel, SloModel, le_label
+from .slo import alert_names, alert_rules, enabled_tiers, labels, record_name
+from .slo_math import BASE_SECONDS, BASE_WINDOW, Tier, exact, seconds
+from .units import duration_seconds, fmt, format_duration
 
-ERROR_VALUES = ("500", "503", "5xx", "error", "ERROR", "failure", "false", "429", "timeout", "1")
 TICKET_WARM_UP = 3600  # seconds of good traffic before the ticket scenario's errors start
 QUIET_FOR = 3600  # seconds the half-budget scenario runs
-GOOD_VALUES = ("200", "ok", "success", "true", "2xx", "0", "good")
-_SELECTOR = re.compile(
-    r"\b(?:rate|increase)\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^{}]*\})?\s*\[\{\{window\}\}\]\s*\)")
-_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|!~|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+ABSENT_AFTER = BASE_SECONDS  # seconds the raw series exist in the SLI-absent scenario: one full 5m window
+FUNCTIONS = ("rate", "increase")  # what an SLI query may take of its counters, for obsgen to feed them
+_NEGATE = {"=": "!=", "!=": "=", "=~": "!~", "!~": "=~"}
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+def _quote(value: str) -> str:
+    """A label value as a PromQL string literal."""
+    if "\\" in value or '"' in value or "\n" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{value}"'
+
+
+def _metric(labels: dict[str, str]) -> str:
+    """`name{a="b", ...}` (the name from `__name__`), as promtool reads series and expected samples."""
+    return _metric_of(tuple(labels.items()))
+
+
+@lru_cache(maxsize=8192)  # every group of an SLO names the same series and alerts
+def _metric_of(items: tuple[tuple[str, str], ...]) -> str:
+    rest = ", ".join(f"{k}={_quote(v)}" for k, v in items if k != "__name__")
+    return f"{dict(items)['__name__']}{{{rest}}}"
 
 
 @dataclass(frozen=True)
@@ -48,93 +80,256 @@ class Counter:
     counts: str  # "errors" | "good" | "total"
 
     def series(self) -> str:
-        rest = ", ".join(f'{k}="{v}"' for k, v in self.labels.items() if k != "__name__")
-        return f"{self.labels['__name__']}{{{rest}}}"
+        return _metric(self.labels)
 
 
-def _pick(pattern: str, candidates: tuple[str, ...], match: bool) -> str | None:
-    return next((c for c in candidates if (re.fullmatch(pattern, c) is not None) == match), None)
+# --------------------------------------------------------------------------- reading the SLI's queries
 
 
-def _selector_labels(query: str) -> dict[str, str] | None:
-    """Labels of a series that the query's single `rate(<selector>[{{window}}])` reads, or None."""
-    found = _SELECTOR.findall(query)
-    if len(found) != 1:
-        return None
-    name, braces = found[0]
-    out = {"__name__": name}
-    body = (braces or "{}")[1:-1].strip()
-    pos = 0
-    while pos < len(body):
-        m = _MATCHER.match(body, pos)
-        if m is None:
-            return None
-        label, op, value = m.groups()
-        if op == "=":
-            out[label] = value
-        elif op == "=~" and (pick := _pick(value, ERROR_VALUES + GOOD_VALUES, True)) is not None:
-            out[label] = pick
+class Unreadable(Exception):
+    """A query (or a matcher in it) obsgen cannot synthesize input for; the message says which part."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    """`rate(<selector>[{{window}}])` (or `increase`): the function and the matchers, `__name__` included."""
+
+    func: str
+    matchers: tuple[tuple[str, str, str], ...]  # (label, op, value), the value unescaped
+
+    def reads(self, series: dict[str, str]) -> bool:
+        """Prometheus' semantics: a missing label is the empty string, regexes are anchored."""
+        return all(_holds(op, series.get(label, ""), value) for label, op, value in self.matchers)
+
+
+def _holds(op: str, actual: str, value: str) -> bool:
+    if op in ("=", "!="):
+        return (actual == value) == (op == "=")
+    return label_values.fullmatch(value, actual) == (op == "=~")
+
+
+_TOKEN = re.compile(r"""\s*(?:
+    (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
+  | (?P<window>\[\s*\{\{window\}\}\s*\])
+  | (?P<op>=~|!~|!=|=)
+  | (?P<punct>[(){},])
+  | (?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)
+)""", re.X)
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
+            "'": "'", '"': '"'}
+
+
+def _unquote(literal: str) -> str:
+    """A PromQL string literal's value (Go's escapes; backquotes are raw)."""
+    if literal[0] == "`":
+        return literal[1:-1]
+    body, out, i = literal[1:-1], [], 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            i += 2
+        elif e in "xuU":
+            width = {"x": 2, "u": 4, "U": 8}[e]
+            digits = body[i + 2:i + 2 + width]
+            if len(digits) != width or not all(d in "0123456789abcdefABCDEF" for d in digits):
+                raise Unreadable(f"the escape `\\{e}{digits}` in {literal} is not valid")
+            out.append(chr(int(digits, 16)))
+            i += 2 + width
+        elif e in "01234567" and re.fullmatch("[0-7]{3}", body[i + 1:i + 4]):
+            out.append(chr(int(body[i + 1:i + 4], 8)))
+            i += 4
         else:
-            return None
-        pos = m.end()
-    return out
+            raise Unreadable(f"the escape `\\{e}` in {literal} is not valid in PromQL")
+    return "".join(out)
 
 
-def _reads(query: str, labels: dict[str, str]) -> bool:
-    """Whether the query's selector matches a series with these labels."""
-    own = _selector_labels(query)
-    if own is None or own["__name__"] != labels["__name__"]:
-        return False
-    body = (_SELECTOR.findall(query)[0][1] or "{}")[1:-1]
-    return all(re.fullmatch(v, labels.get(k, "")) if op == "=~" else labels.get(k, "") == v
-               for k, op, v in _MATCHER.findall(body))
+class _Reader:
+    """Recursive descent over the few PromQL shapes obsgen can feed."""
+
+    def __init__(self, query: str) -> None:
+        self.query, self.pos = query, 0
+
+    def peek(self) -> tuple[str, str, int]:
+        """(kind, text, end) of the next token; kind "end" at the end, "bad" where nothing fits."""
+        if not self.query[self.pos:].strip():
+            return "end", "", len(self.query)
+        m = _TOKEN.match(self.query, self.pos)
+        if m is None:
+            return "bad", self.query[self.pos:].strip(), len(self.query)
+        kind = m.lastgroup or "bad"
+        return kind, m.group(kind), m.end()
+
+    def fail(self, expected: str) -> Unreadable:
+        rest = self.query[self.pos:].strip()
+        where = f"`{rest}`" if rest else "the end"
+        return Unreadable(f"expected {expected} at {where}")
+
+    def take(self, kind: str, text: str | None = None, expected: str = "") -> str:
+        k, t, end = self.peek()
+        if k != kind or (text is not None and t != text):
+            raise self.fail(expected or f"`{text}`")
+        self.pos = end
+        return t
+
+    def at(self, kind: str, text: str) -> bool:
+        k, t, _ = self.peek()
+        return k == kind and t == text
+
+    def grouping(self) -> None:
+        """`by (a, b)` or `without (...)`: which labels the sum keeps does not change what it counts."""
+        if self.at("name", "by") or self.at("name", "without"):
+            self.take("name")
+            self.take("punct", "(")
+            while not self.at("punct", ")"):
+                self.take("name", expected="a label name")
+                if not self.at("punct", ")"):
+                    self.take("punct", ",", "`,` or `)`")
+            self.take("punct", ")")
+
+    def query_(self) -> Selector:
+        if self.at("name", "sum"):
+            self.take("name")
+            self.grouping()
+            self.take("punct", "(")
+            sel = self.call()
+            self.take("punct", ")")
+            self.grouping()
+        else:
+            sel = self.call()
+        if self.peek()[0] != "end":
+            raise self.fail("the end of the query")
+        return sel
+
+    def call(self) -> Selector:
+        k, func, _ = self.peek()
+        if k != "name" or func not in FUNCTIONS:
+            raise self.fail("`rate(` or `increase(`")
+        self.take("name")
+        self.take("punct", "(")
+        matchers: list[tuple[str, str, str]] = []
+        if self.peek()[0] == "name":
+            matchers.append(("__name__", "=", self.take("name")))
+        if self.at("punct", "{"):
+            self.take("punct", "{")
+            while not self.at("punct", "}"):
+                label = self.take("name", expected="a label matcher")
+                op = self.take("op", expected="`=`, `!=`, `=~` or `!~`")
+                matchers.append((label, op, _unquote(self.take("string", expected="a quoted value"))))
+                if not self.at("punct", "}"):
+                    self.take("punct", ",", "`,` or `}`")
+            self.take("punct", "}")
+        if not matchers:
+            raise self.fail("a metric name or `{`")
+        self.take("window", expected="`[{{window}}]`")
+        self.take("punct", ")")
+        return Selector(func, tuple(matchers))
+
+
+@lru_cache(maxsize=4096)
+def read_query(query: str) -> Selector:
+    """The selector of `sum(rate(<selector>[{{window}}]))` and the like; Unreadable saying which part."""
+    return _Reader(query).query_()
+
+
+def _series(matchers: tuple[tuple[str, str, str], ...], base: dict[str, str],
+            present: tuple[str, ...] = ()) -> dict[str, str]:
+    """Labels of a series every matcher passes: `base`'s where they pass, a label of only negative matchers
+    left out (unless named in `present`), and otherwise a value from `label_values`."""
+    by_label: dict[str, list[tuple[str, str]]] = {}
+    for name, op, v in matchers:
+        by_label.setdefault(name, []).append((op, v))
+    out: dict[str, str] = {}
+    for label in dict.fromkeys([*base, *by_label]):
+        cons = by_label.get(label, [])
+        keep = base.get(label)
+        if keep is not None and all(_holds(op, keep, v) for op, v in cons):
+            value: str | None = keep
+        elif label not in present and all(op in ("!=", "!~") for op, _ in cons) and \
+                all(_holds(op, "", v) for op, v in cons):
+            value = ""
+        else:
+            try:
+                value = label_values.satisfying(cons)
+            except ValueError as err:
+                raise Unreadable(f"the regex of `{label}`: {err}") from None
+        if value is None:
+            shown = ", ".join(f"{label}{op}{_quote(v)}" for op, v in cons)
+            raise Unreadable(f"no value of `{label}` passes {shown}")
+        if value:
+            out[label] = value
+    if not _METRIC_NAME.match(out.get("__name__", "")):
+        raise Unreadable("its matchers name no metric")
+    return {"__name__": out.pop("__name__"), **out}
+
+
+def _two_queries(errors_q: str, total_q: str, where: tuple[str, str]) -> list[Counter]:
+    """Series whose counts make `errors_q` count the errors and `total_q` every event."""
+    read = []
+    for query, what in zip((errors_q, total_q), where, strict=True):
+        try:
+            read.append(read_query(query))
+        except Unreadable as err:
+            raise Unreadable(f"{what} `{query}`: {err}") from None
+    errors, total = read
+    if errors.func != total.func:
+        raise Unreadable(f"{where[0]} reads {errors.func}() and {where[1]} {total.func}(): their quotient "
+                         "is no error ratio")
+    for sel, what in ((errors, where[0]), (total, where[1])):
+        try:
+            _series(sel.matchers, {})
+        except Unreadable as err:
+            raise Unreadable(f"{what}: {err}") from None
+    try:
+        both = _series(errors.matchers + total.matchers, {})
+    except Unreadable:  # no series is read by both: the errors are counted apart from the total
+        return [Counter(_series(errors.matchers, {}), "errors"), Counter(_series(total.matchers, {}), "total")]
+    # the total reads the error series too: add a good series that only the total reads
+    for label, op, value in sorted(errors.matchers, key=lambda m: m[0] == "__name__"):
+        try:
+            good = _series(total.matchers + ((label, _NEGATE[op], value),), both, present=(label,))
+        except Unreadable:
+            continue
+        if total.reads(good) and not errors.reads(good):
+            return [Counter(both, "errors"), Counter(good, "good")]
+    raise Unreadable(f"every series {where[1]} reads is one {where[0]} reads too: no event could be good")
+
+
+def _counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
+    """The raw series of the SLI, or why obsgen cannot make them."""
+    m = svc.metrics
+    if slo.sli_type == "ratio" or slo.total_query is None:
+        return "a ratio SLI is an arbitrary expression; obsgen cannot synthesize its input"
+    if slo.sli_type == "latency":
+        assert slo.latency_threshold is not None
+        return [Counter({"__name__": f"{m.duration_histogram}_count", "job": svc.job}, "total"),
+                Counter({"__name__": f"{m.duration_histogram}_bucket", "job": svc.job,
+                         "le": le_label(slo.latency_threshold)}, "good")]
+    if slo.sli_type == "availability":
+        where = (f"the error query (`status_label: {m.status_label}`, `error_status: {m.error_status}`)",
+                 "the request query")
+    else:
+        where = ("sli.events.errors", "sli.events.total")
+    try:
+        return _two_queries(slo.errors_query, slo.total_query, where)
+    except Unreadable as err:
+        return str(err)
 
 
 def counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | None:
-    job = {"job": svc.job}
-    m = svc.metrics
-    if slo.sli_type == "availability":
-        bad = _pick(m.error_status, ERROR_VALUES, True)
-        good = _pick(m.error_status, GOOD_VALUES, False)
-        if bad is None or good is None:
-            return None
-        name = {"__name__": m.requests_total, **job}
-        return [Counter({**name, m.status_label: good}, "good"), Counter({**name, m.status_label: bad}, "errors")]
-    if slo.sli_type == "latency":
-        assert slo.latency_threshold is not None
-        from .model import le_label
-
-        return [Counter({"__name__": f"{m.duration_histogram}_count", **job}, "total"),
-                Counter({"__name__": f"{m.duration_histogram}_bucket", **job,
-                         "le": le_label(slo.latency_threshold)}, "good")]
-    if slo.sli_type == "events" and slo.total_query is not None:
-        return _event_counters(slo.errors_query, slo.total_query)
-    return None
-
-
-def _event_counters(errors_q: str, total_q: str) -> list[Counter] | None:
-    errors, total = _selector_labels(errors_q), _selector_labels(total_q)
-    if errors is None or total is None or not _reads(errors_q, errors) or not _reads(total_q, total):
-        return None
-    if not _reads(total_q, errors):  # separate counters: one of errors, one of every event
-        return None if _reads(errors_q, total) else [Counter(errors, "errors"), Counter(total, "total")]
-    # the total selector also reads the error series: add a good series the errors selector skips
-    for label in (k for k in errors if k not in total and k != "__name__"):
-        for value in GOOD_VALUES:
-            good = {**errors, label: value}
-            if not _reads(errors_q, good) and _reads(total_q, good):
-                return [Counter(errors, "errors"), Counter(good, "good")]
-    return None
+    found = _counters(svc, slo)
+    return None if isinstance(found, str) else found
 
 
 def proof_gap(svc: ServiceModel, slo: SloModel) -> str | None:
     """Why an SLO gets no generated proofs (None when it gets them)."""
-    if counters(svc, slo) is not None:
-        return None
-    if slo.sli_type == "ratio":
-        return "a ratio SLI is an arbitrary expression; obsgen cannot synthesize its input"
-    return ("the SLI must read `rate(<selector>[{{window}}])` once for errors and once for total, "
-            "with `=` (or `=~` matching a usual value) matchers, for obsgen to synthesize its input")
+    found = _counters(svc, slo)
+    return found if isinstance(found, str) else None
 
 
 # --------------------------------------------------------------------------- input series
@@ -188,41 +383,92 @@ def _on_grid(s: Fraction | int, grid: int) -> int:
     return ceil(Fraction(s) / grid) * grid
 
 
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True)
+class SloAlert:
+    """One alert rule of an SLO: its `ALERTS` selector and the whole label set of its firing series."""
+
+    name: str
+    selector: str
+    labels: dict[str, str]  # __name__, alertname, alertstate, the rule's labels, the expression's labels
+    for_s: int  # the rule's `for`, in seconds
+
+
+def slo_alerts(model: Model, svc: ServiceModel, slo: SloModel) -> dict[str, SloAlert]:
+    """`page` and `ticket` (the burn-rate tiers), `exhausted` and `absent`: those the rule file has."""
+    names = alert_names(svc, slo)
+    kinds = {names["exhausted"]: "exhausted", names["absent"]: "absent"}
+    out = {}
+    for rule in alert_rules(model, svc, slo):
+        kind = kinds.get(rule["alert"], rule["labels"]["tier"])
+        # burn-rate and budget alerts return the recorded SLO series; absent() returns its equality matchers
+        returned = {"slo_id": slo.id} if kind == "absent" else labels(slo)
+        full = {"__name__": "ALERTS", "alertname": rule["alert"], "alertstate": "firing",
+                **returned, **rule["labels"]}
+        extra = f", tier={_quote(rule['labels']['tier'])}" if kind in ("page", "ticket") else ""
+        out[kind] = SloAlert(rule["alert"], _alerts(rule["alert"], slo, extra), full,
+                             int(duration_seconds(rule.get("for", "0s"))))
+    return out
+
+
 def _alerts(name: str, slo: SloModel, extra: str = "") -> str:
-    return f'ALERTS{{alertname="{name}", slo_id="{slo.id}", alertstate="firing"{extra}}}'
+    return f'ALERTS{{alertname="{name}", alertstate="firing", slo_id={_quote(slo.id)}{extra}}}'
 
 
-def _fires(expr: str, at: int) -> dict[str, Any]:
-    return {"expr": f"count({expr})", "eval_time": _dur(at), "exp_samples": [{"labels": "{}", "value": 1}]}
+def _fires(expr: str, at: int, alert_labels: dict[str, str]) -> dict[str, Any]:
+    """At `at`, the selector returns exactly the alert's series, with every label it must carry."""
+    return {"expr": expr, "eval_time": _dur(at), "exp_samples": [{"labels": _metric(alert_labels), "value": 1}]}
 
 
 def _never(expr: str, at: int) -> dict[str, Any]:
+    """Not firing at any evaluation up to `at`."""
     return {"expr": f"max_over_time({expr}[{_dur(at)}])", "eval_time": _dur(at), "exp_samples": []}
+
+
+def _silent(expr: str, at: int) -> dict[str, Any]:
+    """Not firing at `at`."""
+    return {"expr": expr, "eval_time": _dur(at), "exp_samples": []}
 
 
 # --------------------------------------------------------------------------- the proofs
 
 
+@dataclass(frozen=True)
+class _Ctx:
+    model: Model
+    svc: ServiceModel
+    slo: SloModel
+    cs: list[Counter]
+    eval_s: int
+    step: int
+    rate: Decimal  # requests per second of each counter's share
+    instances: int
+    what: str  # how group names start
+    alerts: dict[str, SloAlert]
+
+    @property
+    def every(self) -> str:
+        return f"{self.model.evaluation_interval} evaluation interval"
+
+
 def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1) -> list[dict[str, Any]]:
     """Test groups for one SLO; `instances` spreads the same traffic over that many series (bench)."""
     cs = counters(svc, slo)
-    tiers = enabled_tiers(model, slo)
-    if cs is None or not tiers:
+    if cs is None or not enabled_tiers(model, slo):
         return []
     if instances > 1:
         cs = [Counter({**c.labels, "instance": f"i{i}"}, c.counts) for c in cs for i in range(instances)]
-    eval_s = seconds(model.evaluation_interval)
-    step = min(seconds(model.scrape_interval), 60)
-    rate = max(Decimal(10), slo.min_request_rate * 10) / instances
-    what = f"{slo.name} SLO ({fmt(slo.objective)}% over {slo.period})"
-    ctx = (model, svc, slo, cs, eval_s, step, rate, what)
+    ctx = _Ctx(model, svc, slo, cs, seconds(model.evaluation_interval), min(seconds(model.scrape_interval), 60),
+               max(Decimal(10), slo.min_request_rate * 10) / instances, instances,
+               f"{slo.name} SLO ({fmt(slo.objective)}% over {slo.period})", slo_alerts(model, svc, slo))
     groups = []
     if slo.page:
-        groups += _outage(*ctx)
+        groups += _outage(ctx)
     if slo.ticket:
-        groups += _ticket(*ctx)
-    groups += _quiet(*ctx)
-    return groups
+        groups += _ticket(ctx)
+    return groups + _stop(ctx) + _quiet(ctx)
 
 
 def _group(name: str, cs: list[Counter], sc: Scenario, checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -243,23 +489,31 @@ def _outage_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: i
     return fast, detect, warm, deadline, duration, slowest, settle, resolved
 
 
-def _outage(model, svc, slo, cs, eval_s, step, rate, what):
+def _guarded(slo: SloModel) -> bool:
+    """Whether the page carries the low-traffic guard (as `slo._burn_alert` decides)."""
+    return slo.min_request_rate > 0 and slo.total_query is not None
+
+
+def _outage(c: _Ctx) -> list[dict[str, Any]]:
     """One input, two bounds: when the page fires after a total outage starts, and clears after it ends."""
-    page = tuple(t for t in enabled_tiers(model, slo) if t.tier == "page")
-    budget = Fraction(slo.budget)
-    fast, detect, warm, deadline, duration, slowest, settle, resolved = _outage_times(page, budget, eval_s, step)
-    sc = Scenario(step, [(warm, Fraction(0)), (duration, Fraction(1)), (resolved - warm - duration + step,
-                                                                        Fraction(0))], rate)
-    page_alert = _alerts(alert_names(svc, slo)["burn"], slo, ', tier="page"')
+    page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
+    budget = Fraction(c.slo.budget)
+    fast, detect, warm, deadline, duration, slowest, settle, resolved = _outage_times(page, budget, c.eval_s,
+                                                                                      c.step)
+    sc = Scenario(c.step, [(warm, Fraction(0)), (duration, Fraction(1)),
+                           (resolved - warm - duration + c.step, Fraction(0))], c.rate)
+    a = c.alerts["page"]
+    guard = (f" (at {fmt(c.rate * c.instances)}/s, above the low-traffic guard's {fmt(c.slo.min_request_rate)}/s)"
+             if _guarded(c.slo) else "")
     return [_group(
-        f"{what}: a total outage pages within {_dur(detect + 2 * eval_s)} = {fast.long} × "
+        f"{c.what}: a total outage{guard} pages within {_dur(detect + 2 * c.eval_s)} = {fast.long} × "
         f"{exact(fast.factor)} × {exact(budget)} (the Workbook's detection time of the fast page tier: "
-        f"long window × factor × budget) + 2 × {model.evaluation_interval} evaluation interval; after "
-        f"{_dur(duration)} the outage ends and the page resolves within {_dur(settle + 2 * eval_s)} = "
+        f"long window × factor × budget) + 2 × {c.every}; after "
+        f"{_dur(duration)} the outage ends and the page resolves within {_dur(settle + 2 * c.eval_s)} = "
         f"{slowest.short} × (1 - {exact(slowest.factor)} × {exact(budget)}) (from then on its slowest short "
-        f"window holds too few errors) + 2 × {model.evaluation_interval}",
-        cs, sc, [_never(page_alert, warm), _fires(page_alert, deadline), _fires(page_alert, warm + duration),
-                 {"expr": f"count({page_alert})", "eval_time": _dur(resolved), "exp_samples": []}],
+        f"window holds too few errors) + 2 × {c.model.evaluation_interval}",
+        c.cs, sc, [_never(a.selector, warm), _fires(a.selector, deadline, a.labels),
+                   _fires(a.selector, warm + duration, a.labels), _silent(a.selector, resolved)],
     )]
 
 
@@ -292,32 +546,107 @@ def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int
     return burn, warm, opener, opens, deadline
 
 
-def _ticket(model, svc, slo, cs, eval_s, step, rate, what):
-    budget = Fraction(slo.budget)
-    times = _ticket_times(tuple(enabled_tiers(model, slo)), budget, eval_s, step)
+def _ticket(c: _Ctx) -> list[dict[str, Any]]:
+    budget = Fraction(c.slo.budget)
+    times = _ticket_times(tuple(enabled_tiers(c.model, c.slo)), budget, c.eval_s, c.step)
     if times is None:
         return []
     burn, warm, opener, opens, deadline = times
-    sc = Scenario(step, [(warm, Fraction(0)), (deadline - warm + step, burn * budget)], rate)
-    name = alert_names(svc, slo)["burn"]
+    sc = Scenario(c.step, [(warm, Fraction(0)), (deadline - warm + c.step, burn * budget)], c.rate)
+    ticket = c.alerts["ticket"]
+    checks = [_fires(ticket.selector, deadline, ticket.labels)]
+    if "page" in c.alerts:
+        checks.append(_never(c.alerts["page"].selector, deadline))
     return [_group(
-        f"{what}: after {_dur(warm)} of good traffic, errors at {exact(burn)}× the budget rate open the ticket "
-        f"within {_dur(opens * Fraction(21, 20) + 2 * eval_s)} ({_dur(opens)} until its {opener.long} and "
-        f"{opener.short} windows average above {exact(opener.factor)}×, + 5 % + 2 × {model.evaluation_interval})"
+        f"{c.what}: after {_dur(warm)} of good traffic, errors at {exact(burn)}× the budget rate open the ticket "
+        f"within {_dur(opens * Fraction(21, 20) + 2 * c.eval_s)} ({_dur(opens)} until its {opener.long} and "
+        f"{opener.short} windows average above {exact(opener.factor)}×, + 5 % + 2 × {c.every})"
         f" and never page ({exact(burn)}× is below every page factor)",
-        cs, sc, [_fires(_alerts(name, slo, ', tier="ticket"'), deadline),
-                 _never(_alerts(name, slo, ', tier="page"'), deadline)],
+        c.cs, sc, checks,
     )]
 
 
-def _quiet(model, svc, slo, cs, eval_s, step, rate, what):
-    ts = enabled_tiers(model, slo)
+@lru_cache(maxsize=256)
+def _stop_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int, exhausted_for: int | None,
+                absent_for: int) -> tuple[Any, ...]:
+    # half the requests fail, or more when a page threshold or the budget is not below a half: the error ratio
+    # must be above every page threshold (for the guard) and above the budget (to exhaust it)
+    top = max([t.factor * budget for t in page] + [budget])
+    share = Fraction(1, 2) if top < Fraction(1, 2) else (top + 1) / 2
+    first = _on_grid(step, eval_s)  # the first 5m rate needs two samples, one step apart
+    spent = _on_grid(first + (exhausted_for or 0) + 2 * eval_s, eval_s)
+    # the series stop once the budget proof is done and the 5m window has been full (rates last 5m longer)
+    stop = _on_grid(max(ABSENT_AFTER, spent + step + eval_s - BASE_SECONDS), step)
+    gone = stop + BASE_SECONDS - step  # from here the 5m window holds fewer than two samples: no rate
+    no_data = _on_grid(gone, eval_s)  # the first evaluation without the SLI
+    quiet = no_data + absent_for - eval_s
+    fires = _on_grid(gone + absent_for + 2 * eval_s, eval_s)
+    return share, share / budget, first, spent, stop, gone, no_data, quiet, fires
+
+
+def _stop(c: _Ctx) -> list[dict[str, Any]]:
+    """One input for three proofs: errors over the budget from the start, then the raw series stop.
+
+    - BudgetExhausted: the period window holds only these errors, so the budget is spent from the first
+      5m rate on: silent until its `for` has passed, firing after it;
+    - SliAbsent: once the 5m rates run out the SLI has no data: silent until its `for` has passed, then firing;
+    - the low-traffic guard: at half `min_request_rate`, the page never fires, although the error ratio is
+      above every page threshold in every window (the outage proof pages above that rate)."""
+    page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
+    exhausted, absent = c.alerts.get("exhausted"), c.alerts["absent"]
+    share, burn, first, spent, stop, gone, no_data, quiet, fires = _stop_times(
+        page, Fraction(c.slo.budget), c.eval_s, c.step, exhausted and exhausted.for_s, absent.for_s)
+    guarded = "page" in c.alerts and _guarded(c.slo)
+    per_s = c.slo.min_request_rate / 2 if guarded else c.rate * c.instances
+    checks: list[tuple[int, dict[str, Any]]] = []
+    parts = []
+    if exhausted is not None:
+        a = exhausted
+        checks += [(a.for_s, _never(a.selector, a.for_s)), (spent, _fires(a.selector, spent, a.labels))]
+        parts.append(f"the period window holds only these errors, {exact(burn)}× the budget, so {a.name} is "
+                     f"pending from the first 5m rate ({_dur(first)}), silent until its `for` of {_dur(a.for_s)} "
+                     f"has passed and firing by {_dur(spent)} (+ 2 × {c.every})")
+    a = absent
+    checks += [(quiet, _never(a.selector, quiet)), (fires, _fires(a.selector, fires, a.labels))]
+    parts.append(f"their 5m rates run out at {_dur(gone)} (fewer than two samples in the window), so {a.name} "
+                 f"stays silent until {_dur(quiet)} (its `for` of {_dur(a.for_s)} from the first evaluation "
+                 f"without data, {_dur(no_data)}) and fires by {_dur(fires)} (+ 2 × {c.every})")
+    if guarded:
+        p = c.alerts["page"]
+        ratio = {"__name__": record_name(BASE_WINDOW), **labels(c.slo)}
+        at = _on_grid(BASE_SECONDS, c.eval_s)
+        checks += [(at, {"expr": f"{record_name(BASE_WINDOW)}{{slo_id={_quote(c.slo.id)}}}", "eval_time": _dur(at),
+                         "exp_samples": [{"labels": _metric(ratio), "value": float(share)}]}),
+                   (fires, _never(p.selector, fires))]
+        parts.append(f"at {fmt(per_s)}/s, half the low-traffic guard's {fmt(c.slo.min_request_rate)}/s, the page "
+                     f"never fires, although until {_dur(gone)} every window's error ratio is {exact(share)}, above "
+                     f"every page threshold (without the guard it would page at its first evaluation)")
+    sc = Scenario(c.step, [(stop, share)], per_s / c.instances)
+    return [_group(
+        f"{c.what}: {exact(share)} of the requests fail from the start{f' at {fmt(per_s)}/s' if guarded else ''}, "
+        f"and the raw series stop after {_dur(stop)}: " + "; ".join(parts),
+        c.cs, sc, [check for _, check in sorted(checks, key=lambda tc: tc[0])],
+    )]
+
+
+@lru_cache(maxsize=256)
+def _quiet_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int) -> tuple[Fraction, Fraction, int, Fraction]:
     low = min(t.factor for t in ts)
     q = min(Fraction(1, 2), low / 2)
-    end = _on_grid(QUIET_FOR, eval_s)
-    sc = Scenario(step, [(end + step, q * Fraction(slo.budget))], rate)
+    return low, q, _on_grid(QUIET_FOR, eval_s), q * budget
+
+
+def _quiet(c: _Ctx) -> list[dict[str, Any]]:
+    low, q, end, ratio = _quiet_times(tuple(enabled_tiers(c.model, c.slo)), Fraction(c.slo.budget), c.eval_s)
+    sc = Scenario(c.step, [(end + c.step, ratio)], c.rate)
     return [_group(
-        f"{what}: errors at {exact(q)}× the budget rate from the start fire no SLO alert at all within "
-        f"{_dur(end)} (every window then holds {exact(q)}×, below the lowest factor {exact(low)}×)",
-        cs, sc, [_never(f'ALERTS{{slo_id="{slo.id}", alertstate="firing"}}', end)],
+        f"{c.what}: errors at {exact(q)}× the budget rate from the start fire no SLO alert at all within "
+        f"{_dur(end)} (every window then holds {exact(q)}×, below the lowest factor {exact(low)}×, and "
+        f"{exact(1 - q)} of the period's budget remains)",
+        c.cs, sc, [_silent_all(c.slo, end)],
     )]
+
+
+def _silent_all(slo: SloModel, at: int) -> dict[str, Any]:
+    """No alert of the SLO (burn rate, budget, absent) fires at any evaluation up to `at`."""
+    return _never(f"ALERTS{{slo_id={_quote(slo.id)}, alertstate=\"firing\"}}", at)

@@ -11,7 +11,7 @@
 #                                     as `alertmanager`)
 #   .tools/node_modules/@grafana/lezer-logql
 #                                     Grafana's LogQL lezer grammar (npm, pinned),
-#                                     used by scripts/logql_check.mjs
+#                                     used by obsgen/logql_check.mjs
 #
 # Why Debian sid and not bookworm's own packages: bookworm ships Prometheus 2.42,
 # whose promtool rejects kubernetes_sd_configs features the generated configs
@@ -186,7 +186,24 @@ install_prom_tools() {
     "$WORK/newbin/$b" --version >/dev/null 2>&1 || die "$b from Debian $got does not run here: $("$WORK/newbin/$b" --version 2>&1 | head -n 3)"
   done
   for b in "${PROM_BINS[@]}"; do mv -f "$WORK/newbin/$b" "$BIN/$b"; done
+  # Debian's alertmanager reads its built-in notification templates from the package's data folder and
+  # refuses to start without them: keep the package's copies beside the binaries for am_assets_ok.
+  mkdir -p "$TOOLS/share/alertmanager"
+  cp -f "$WORK"/x/usr/share/prometheus/alertmanager/*.tmpl "$TOOLS/share/alertmanager/" 2>/dev/null || true
   echo "debian $got $MIRROR: $PKGS_USED" > "$BIN/.source"
+}
+
+# The templates go where the Debian build reads them (the one path outside .tools/ this script writes, and
+# only when it is missing: it is what installing the package would have put there).
+AM_ASSETS=/usr/share/prometheus/alertmanager
+install_am_assets() {
+  [ -f "$AM_ASSETS/default.tmpl" ] && return 0
+  ls "$TOOLS"/share/alertmanager/*.tmpl >/dev/null 2>&1 || return 0  # not a Debian build: nothing to place
+  if mkdir -p "$AM_ASSETS" 2>/dev/null && cp -n "$TOOLS"/share/alertmanager/*.tmpl "$AM_ASSETS/"; then
+    say "placed alertmanager's templates in $AM_ASSETS"
+  else
+    say "note: cannot write $AM_ASSETS; the alertmanager server will not start (amtool works)"
+  fi
 }
 
 # ---- LogQL grammar from npm ---------------------------------------------------
@@ -223,10 +240,10 @@ EOF
 check_logql_checker() {
   local out
   out="$(printf '%s' '["sum(count_over_time({a=\"b\"}[1m])) > 50", "rate({app=\"x\"}[5m]) > "]' |
-         node "$ROOT/scripts/logql_check.mjs" 2>&1)" || die "scripts/logql_check.mjs failed: $out"
+         node "$ROOT/obsgen/logql_check.mjs" 2>&1)" || die "obsgen/logql_check.mjs failed: $out"
   case "$out" in
     *'"ok":true'*'"ok":false'*) ;;
-    *) die "scripts/logql_check.mjs gave unexpected results: $out" ;;
+    *) die "obsgen/logql_check.mjs gave unexpected results: $out" ;;
   esac
 }
 
@@ -241,8 +258,13 @@ if [ $need_prom = 1 ] || [ $need_logql = 1 ]; then
   LOG="$WORK/log"
 fi
 [ $need_prom = 1 ] && install_prom_tools
+if [ ! -d "$TOOLS/share/alertmanager" ]; then  # installed before the templates were kept: fetch them once
+  [ -n "$WORK" ] || { WORK="$(mktemp -d "${TMPDIR:-/tmp}/obsgen-tools.XXXXXX")"; LOG="$WORK/log"; }
+  install_prom_tools
+fi
+install_am_assets
 [ $need_logql = 1 ] && install_logql
-if [ -f "$ROOT/scripts/logql_check.mjs" ]; then check_logql_checker; fi
+if [ -f "$ROOT/obsgen/logql_check.mjs" ]; then check_logql_checker; fi
 
 ver() { "$BIN/$1" --version 2>&1 | awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "version") { print $(i + 1); exit } }'; }
 for b in "${PROM_BINS[@]}"; do

@@ -1,7 +1,7 @@
 """Deploy targets: docker-compose.yml and kubernetes/, checked with the real tools on rendered trees.
 
 check-jsonschema (Compose Specification), kubectl kustomize, kubernetes-validate --strict, the
-prometheus-operator CRD schemas from ../shared, and promtool on the rules inside PrometheusRules.
+prometheus-operator CRD schemas vendored in obsgen/crds, and promtool on the rules inside PrometheusRules.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
+from obsgen import crds
+from obsgen.crds import Loader
 from obsgen.model import resolve
 from obsgen.render import kubernetes_operator, render_all
 from obsgen.spec import load_spec
@@ -25,19 +26,6 @@ from obsgen.spec import load_spec
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv/bin"
 SKETCH = ROOT.parent / "shared/design/obsgen-spec-sketch.yaml"
-CRDS = ROOT.parent / "shared/schemas/prometheus-operator"
-
-
-class Loader(yaml.SafeLoader):
-    """YAML 1.1 tags a bare `=` (kustomize's output of a matchType, the CRDs' enums) as `value`: a string."""
-
-
-def _value_as_str(loader: yaml.SafeLoader, node: yaml.Node) -> str:
-    assert isinstance(node, yaml.ScalarNode)
-    return str(loader.construct_scalar(node))
-
-
-Loader.add_constructor("tag:yaml.org,2002:value", _value_as_str)
 
 
 def tool(name: str) -> str:
@@ -112,8 +100,9 @@ def full_spec(operator: bool, paths: dict[str, str] = SECRET_PATHS) -> str:
                   "auth_password_file": paths["smtp"]},
         "routing": {"default": "mail", "severity": {"critical": ["pager", "slack"], "warning": ["slack"]},
                     "teams": {"data": {"critical": ["pager"]}},
+                    # operator mode: AlertmanagerConfig has no time zone, so only a fixed offset converts to UTC
                     "quiet_hours": {"applies_to": "warning", "weekdays": "monday:friday", "times": "09:00-18:00",
-                                    "timezone": "Europe/Berlin"}},
+                                    "timezone": "Asia/Kolkata" if operator else "Europe/Berlin"}},
         "stack": {
             "deploy": ["compose", "kubernetes"],
             "prometheus": {"remote_write": [{"name": "mimir", "url": "https://mimir.example.com/api/v1/push",
@@ -462,37 +451,6 @@ def test_no_secret_value_in_any_output(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- prometheus-operator
 
 
-def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    if not CRDS.is_dir():
-        pytest.skip(f"{CRDS} absent: the prometheus-operator CRDs live beside the project only in CI and dev")
-    out = {}
-    for path in sorted(CRDS.glob("*.yaml")):
-        crd = yaml.load(path.read_text(), Loader=Loader)
-        for version in crd["spec"]["versions"]:
-            out[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = \
-                _strict(version["schema"]["openAPIV3Schema"])
-    return out
-
-
-def _strict(schema: Any) -> Any:
-    """The API server's strict field validation: unknown fields are errors, not silently pruned."""
-    if isinstance(schema, list):
-        return [_strict(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: _strict(v) for k, v in schema.items()}
-    if "properties" in out and "additionalProperties" not in out \
-            and not out.get("x-kubernetes-preserve-unknown-fields"):
-        out["additionalProperties"] = False
-    return out
-
-
-def _go_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
-    """`pattern` with Go's inline `(?i)` anywhere (Python only accepts global flags at the start)."""
-    if isinstance(instance, str) and not re.search(pattern.replace("(?i)", ""), instance, re.IGNORECASE):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
 def operator_tree(tmp_path: Path) -> Path:
     spec = tmp_path / "obsgen.yaml"
     spec.write_text(full_spec(True))
@@ -502,23 +460,17 @@ def operator_tree(tmp_path: Path) -> Path:
 
 
 def test_custom_resources_validate_against_crds(tmp_path: Path) -> None:
-    schemas = _crd_schemas()
-    validator_cls = jsonschema.validators.extend(jsonschema.Draft7Validator, {"pattern": _go_pattern})
     objects = [o for o in kustomize(operator_tree(tmp_path)) if o["apiVersion"].startswith("monitoring.coreos.com/")]
     kinds = {o["kind"] for o in objects}
-    assert {"PrometheusRule", "PodMonitor", "ServiceMonitor", "Probe", "AlertmanagerConfig"} <= kinds
-    unchecked = set()
+    assert {"PrometheusRule", "PodMonitor", "ServiceMonitor", "Probe", "ScrapeConfig", "AlertmanagerConfig"} <= kinds
     for obj in objects:
-        schema = schemas.get((obj["apiVersion"], obj["kind"]))
-        if schema is None:
-            unchecked.add(obj["kind"])
-            continue
-        errors = sorted(validator_cls(schema).iter_errors(obj), key=lambda e: list(e.path))
-        assert not errors, f"{obj['kind']}/{obj['metadata']['name']}: " + "; ".join(
-            f"{list(e.path)}: {e.message}" for e in errors[:5])
+        found = crds.object_problems(obj)
+        assert found is not None, f"no vendored schema for {obj['apiVersion']} {obj['kind']}"
+        errors, unchecked = found
+        assert not errors and not unchecked, f"{obj['kind']}/{obj['metadata']['name']}: {errors + unchecked}"
         assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    # ScrapeConfig (static targets) has no CRD in ../shared/schemas yet
-    assert unchecked <= {"ScrapeConfig"}, unchecked
+    results = crds.check_custom_resources(objects)
+    assert {r.target.split()[0] for r in results} == kinds and all(r.status == "passed" for r in results), results
 
 
 def test_prometheus_rules_pass_promtool(tmp_path: Path) -> None:

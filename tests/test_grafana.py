@@ -159,7 +159,7 @@ def _logql_check(exprs: list[str]) -> list[dict[str, Any]]:
     module = ROOT / ".tools/node_modules/@grafana/lezer-logql"
     if node is None or not module.exists():
         _tool(Path("/nonexistent"), "node and @grafana/lezer-logql")
-    proc = subprocess.run([str(node), str(ROOT / "scripts/logql_check.mjs")], input=json.dumps(exprs),
+    proc = subprocess.run([str(node), str(ROOT / "obsgen/logql_check.mjs")], input=json.dumps(exprs),
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)
 

@@ -1,7 +1,7 @@
 """Logs: loki.yml, the Loki ruler's LogQL alerts, fluent.conf and the Fluentd Dockerfile.
 
 Loki and Fluentd cannot be installed here, so their configs are read back by checks written from their
-documentation: a JSON Schema of the loki.yml fields obsgen uses, and tests/fluentconf.py, which parses
+documentation: a JSON Schema of the loki.yml fields obsgen uses, and obsgen/fluentconf.py, which parses
 fluent.conf the way Fluentd's own parser does. LogQL goes through Grafana's grammar (node), and the rule
 files through promtool (with LogQL swapped for PromQL) since they share Prometheus' rule-file shape.
 """
@@ -22,6 +22,7 @@ from conftest import ROOT, require_tool, run
 from fluentconf import Element, parse, ruby_single_quoted_value, ruby_string_end, tag_matches
 
 from obsgen import logql
+from obsgen.file_checks import LOKI_SCHEMA
 from obsgen.model import Model, resolve
 from obsgen.naming import MAX_ALERT_NAME, camel
 from obsgen.render import fluentd, loki
@@ -88,7 +89,7 @@ def rendered(model: Model) -> dict[str, str]:
 
 def logql_verdicts(exprs: list[str]) -> list[dict[str, Any]]:
     node = require_tool("node")
-    proc = subprocess.run([node, str(ROOT / "scripts/logql_check.mjs")], input=json.dumps(exprs),
+    proc = subprocess.run([node, str(ROOT / "obsgen/logql_check.mjs")], input=json.dumps(exprs),
                           capture_output=True, text=True, timeout=120)
     if proc.returncode == 3:  # the grammar is not installed
         if os.environ.get("CI") == "true":
@@ -105,49 +106,7 @@ def loki_rules(files: dict[str, str]) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- loki.yml
 
-def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": required or list(props),
-            "additionalProperties": False}
-
-
-STR, BOOL, INT = {"type": "string"}, {"type": "boolean"}, {"type": "integer"}
-DURATION = {"type": "string", "pattern": r"^(\d+(ms|s|m|h|d|w|y))+$"}
-KVSTORE = _obj({"kvstore": _obj({"store": {"enum": ["inmemory", "memberlist", "consul", "etcd"]}})})
-# The loki.yml fields obsgen writes, as Loki 3.x's configuration reference types them
-# (grafana/loki docs/sources/shared/configuration.md). Unknown keys are errors: Loki refuses them too.
-LOKI_SCHEMA = _obj({
-    "auth_enabled": BOOL,
-    "server": _obj({"http_listen_port": INT, "grpc_listen_port": INT,
-                    "log_level": {"enum": ["debug", "info", "warn", "error"]}}),
-    "common": _obj({
-        "instance_addr": STR, "path_prefix": STR, "replication_factor": INT, "ring": KVSTORE,
-        "storage": _obj({"filesystem": _obj({"chunks_directory": STR, "rules_directory": STR})}),
-    }),
-    "schema_config": _obj({"configs": {"type": "array", "minItems": 1, "items": _obj({
-        "from": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
-        "store": {"enum": ["tsdb", "boltdb-shipper"]},
-        "object_store": {"enum": ["filesystem", "s3", "gcs", "azure", "swift"]},
-        "schema": {"enum": ["v11", "v12", "v13"]},
-        "index": _obj({"prefix": STR, "period": {"const": "24h"}}),
-    })}}),
-    "limits_config": _obj({
-        "retention_period": DURATION, "reject_old_samples": BOOL, "reject_old_samples_max_age": DURATION,
-        "max_line_size": {"type": ["string", "integer"], "pattern": r"^\d+(KB|MB)?$"},
-        "max_line_size_truncate": BOOL, "allow_structured_metadata": BOOL, "volume_enabled": BOOL,
-    }),
-    "compactor": _obj({"working_directory": STR, "compaction_interval": DURATION, "retention_enabled": BOOL,
-                       "retention_delete_delay": DURATION, "delete_request_store": STR},
-                      required=["working_directory", "retention_enabled"]),
-    "ruler": _obj({
-        "storage": _obj({"type": {"const": "local"}, "local": _obj({"directory": STR})}),
-        "rule_path": STR, "alertmanager_url": {"type": "string", "pattern": "^https?://"},
-        "enable_alertmanager_v2": BOOL, "enable_api": BOOL, "ring": KVSTORE,
-        "external_url": {"type": "string", "pattern": "^https?://"},
-        "external_labels": {"type": "object", "additionalProperties": STR,
-                            "propertyNames": {"pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"}},
-    }, required=["storage", "rule_path", "alertmanager_url", "enable_alertmanager_v2"]),
-    "analytics": _obj({"reporting_enabled": BOOL}),
-})
+# LOKI_SCHEMA (obsgen.file_checks): the loki.yml fields obsgen writes, as Loki 3.x types them.
 
 
 def test_loki_config_matches_the_schema_and_works_on_loki_3(model: Model) -> None:

@@ -65,7 +65,20 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
             parent.append(copy.deepcopy(parent[key]))
         elif action == "rename" and isinstance(parent, dict):
             parent[str(key) + draw(st.sampled_from(["s", "_", "x"]))] = parent.pop(key)
+        if len(path) > 3 and path[0] == "services" and path[2] == "alerts":
+            _drop_alert_tests(data, path[1])
     return data
+
+
+def _drop_alert_tests(data: dict[str, Any], service: Any) -> None:
+    """A spec's own alert tests are the user's claims about the alert as written: a mutated alert may
+    rightly falsify them, so they leave with the mutation (the generated tests stay)."""
+    services = data.get("services")
+    if isinstance(services, list) and isinstance(service, int) and service < len(services) \
+            and isinstance(services[service], dict) and isinstance(services[service].get("alerts"), list):
+        for alert in services[service]["alerts"]:
+            if isinstance(alert, dict):
+                alert.pop("tests", None)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

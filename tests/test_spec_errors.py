@@ -109,6 +109,8 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("bad-timezone", BASE + "  quiet_hours: {timezone: Mars/Olympus}\n", "routing.quiet_hours.timezone"),
     ("bad-route-matcher", BASE + "  routes: [{matchers: ['alertname ~ Cpu'], receivers: [hook]}]\n",
      "routing.routes[0].matchers[0]"),
+    ("repeated-group-by", BASE + "  group_by: [alertname, service, alertname]\n",
+     "routing.group_by[2]: 'alertname' is listed twice"),
 ]
 
 

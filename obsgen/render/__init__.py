@@ -26,6 +26,8 @@ FAMILIES: list[tuple[str, str]] = [
     ("fluentd", "obsgen.render.fluentd"),
     ("grafana", "obsgen.render.grafana"),
     ("compose", "obsgen.render.compose"),
+    ("proof", "obsgen.render.proof"),
+    ("routes", "obsgen.render.routes"),
 ]
 PACKAGING: list[tuple[str, str]] = [
     ("kubernetes", "obsgen.render.kubernetes"),

@@ -6,15 +6,26 @@ PrometheusRule, PodMonitor/ServiceMonitor/Probe/ScrapeConfig and AlertmanagerCon
 dumped from (the same rule groups, scrape jobs and routing tree). `prometheus` and `alertmanager`
 ExternalName Services point at the release's, so Grafana, Loki and the stack's own configs keep
 their addresses.
+
+Under the release's `alertmanagerConfigMatcherStrategy` OnNamespace (the operator's default) the operator
+adds `namespace="<this namespace>"` to the AlertmanagerConfig's route, so every alert must carry that label:
+the PrometheusRules set it on each alert and Loki's ruler adds it as an external label. It replaces the
+`namespace` of the alert's series (a PodMonitor target's), as the operator's own `enforcedNamespaceLabel`
+would; annotations still read the series' value through `$labels`. AlertmanagerConfig time intervals have no
+`location`, so quiet hours in a zone with one UTC offset all year are converted to UTC (validation refuses
+the others in this mode).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..spec.models import Spec
-from . import alertmanager, prometheus
+from ..spec.validate import WEEK, fixed_utc_offset
+from . import alertmanager, loki, prometheus
+from .common import dump_yaml
 from .compose import PORTS, exporter_specs, uses_logs
 
 if TYPE_CHECKING:
@@ -25,10 +36,17 @@ MONITORING = "monitoring.coreos.com"
 MATCHER_RE = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 # Our Services carry the metrics port under these names (kubernetes.py).
 STACK_PORTS = {"grafana": "http", "loki": "http", "fluentd": "metrics"}
+# Says which strategy the routing was built and proven for; the operator ignores it.
+STRATEGY_ANNOTATION = "obsgen/alertmanager-config-matcher-strategy"
 
 
 def add(k: Kustomization) -> None:
     release = k.model.stack.kubernetes.release
+    if namespace_matched(k):
+        # Loki's ruler sends to the release's Alertmanager too (the `alertmanager` ExternalName Service)
+        cfg = loki.config(k.model)
+        cfg["ruler"]["external_labels"] = {**cfg["ruler"].get("external_labels", {}), "namespace": k.ns}
+        k.rendered["loki/loki.yml"] = dump_yaml(cfg, k.model.source)
     k.add("prometheus-rules", prometheus_rules(k, release))
     k.add("monitors", monitors(k, release))
     k.add("alertmanager-config", [alertmanager_config(k, release)])
@@ -59,12 +77,26 @@ def release_services(k: Kustomization, release: str) -> list[Obj]:
 # --------------------------------------------------------------------------- rules
 
 
+def namespace_matched(k: Kustomization) -> bool:
+    """Whether the operator will route only alerts labelled `namespace=<k.ns>` to the AlertmanagerConfig
+    (in the release's namespace, OnNamespaceExceptForAlertmanagerNamespace adds no matcher)."""
+    return k.model.stack.kubernetes.alertmanager_config_matcher_strategy == "OnNamespace"
+
+
+def _namespaced(groups: list[Obj], ns: str) -> list[Obj]:
+    return [{**g, "rules": [{**r, "labels": {**r.get("labels", {}), "namespace": ns}} if "alert" in r else r
+                            for r in g["rules"]]} for g in groups]
+
+
 def prometheus_rules(k: Kustomization, release: str) -> list[Obj]:
     model = k.model
     out = [cr("PrometheusRule", f"{model.project}-{svc.name}", release,
               {"groups": prometheus.service_rule_groups(model, svc)}) for svc in model.services]
     out.append(cr("PrometheusRule", f"{model.project}-stack", release,
                   {"groups": prometheus.stack_rule_groups(model)}))
+    if namespace_matched(k):
+        for r in out:
+            r["spec"]["groups"] = _namespaced(r["spec"]["groups"], k.ns)
     return [r for r in out if r["spec"]["groups"]]
 
 
@@ -209,6 +241,10 @@ class _Receivers:
         out = self._common(c, "url", "max_alerts")
         if "url_file" in c:
             out["urlSecret"] = self.secret(c["url_file"])
+        auth = c.get("http_config", {}).get("authorization")
+        if auth:  # the bearer token, by Secret like every other credential
+            out["httpConfig"] = {"authorization": {"type": auth["type"],
+                                                   "credentials": self.secret(auth["credentials_file"])}}
         return out
 
     def opsgenie_configs(self, c: Obj) -> Obj:
@@ -236,11 +272,76 @@ def alertmanager_config(k: Kustomization, release: str) -> Obj:
              "targetMatch": [matcher(m) for m in r["target_matchers"]], "equal": r["equal"]}
             for r in cfg["inhibit_rules"]]
     if "time_intervals" in cfg:
-        # AlertmanagerConfig has no `location`: these times are read in UTC by the release's Alertmanager.
+        # AlertmanagerConfig has no `location`: the release's Alertmanager reads these times in UTC.
         spec["muteTimeIntervals"] = [
             {"name": t["name"], "timeIntervals": [
-                {"weekdays": i["weekdays"],
-                 "times": [{"startTime": x["start_time"], "endTime": x["end_time"]} for x in i["times"]]}
-                for i in t["time_intervals"]]}
+                {"weekdays": u["weekdays"],
+                 "times": [{"startTime": x["start_time"], "endTime": x["end_time"]} for x in u["times"]]}
+                for i in t["time_intervals"] for u in in_utc(i)]}
             for t in cfg["time_intervals"]]
-    return cr("AlertmanagerConfig", model.project, release, spec, version="v1alpha1")
+    obj = cr("AlertmanagerConfig", model.project, release, spec, version="v1alpha1")
+    obj["metadata"]["annotations"] = {STRATEGY_ANNOTATION: model.stack.kubernetes.alertmanager_config_matcher_strategy}
+    return obj
+
+
+# --------------------------------------------------------------------------- quiet hours in UTC
+
+DAY = 24 * 60  # minutes
+
+
+def _minutes(hhmm: str) -> int:
+    return int(hhmm[:2]) * 60 + int(hhmm[3:])
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def weekday_set(ranges: list[str]) -> set[int]:
+    """Alertmanager's weekday ranges (`monday:friday`, `sunday`) as day numbers, sunday = 0."""
+    days: set[int] = set()
+    for r in ranges:
+        first, _, last = r.partition(":")
+        days.update(range(WEEK.index(first), WEEK.index(last or first) + 1))
+    return days
+
+
+def weekday_ranges(days: set[int]) -> list[str]:
+    """The shortest list of Alertmanager weekday ranges (never wrapping past saturday) covering `days`."""
+    out, run = [], []
+    for d in range(8):
+        if d < 7 and d in days:
+            run.append(d)
+        elif run:
+            out.append(WEEK[run[0]] if len(run) == 1 else f"{WEEK[run[0]]}:{WEEK[run[-1]]}")
+            run = []
+    return out
+
+
+def utc_intervals(weekdays: list[str], times: list[tuple[str, str]], offset: timedelta) -> list[Obj]:
+    """Time intervals at a fixed UTC `offset` as the same instants in UTC: times shift by the offset, and a
+    range that crosses midnight splits into the part before it (on the previous days) and after it."""
+    shift = int(offset.total_seconds() // 60)
+    pieces: dict[tuple[int, int], set[int]] = {}
+    for day in weekday_set(weekdays):
+        for start, end in times:
+            begin, stop = day * DAY + _minutes(start) - shift, day * DAY + _minutes(end) - shift
+            while begin < stop:  # cut at UTC midnights; the week wraps around
+                cut = min(stop, (begin // DAY + 1) * DAY)
+                pieces.setdefault((begin % DAY, (cut - 1) % DAY + 1), set()).add(begin // DAY % 7)
+                begin = cut
+    by_days: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+    for (start_m, end_m), days in sorted(pieces.items()):
+        by_days.setdefault(tuple(weekday_ranges(days)), []).append((start_m, end_m))
+    return [{"weekdays": list(days), "times": [{"start_time": _hhmm(a), "end_time": _hhmm(b)} for a, b in spans]}
+            for days, spans in sorted(by_days.items(), key=lambda item: item[1][0])]
+
+
+def in_utc(interval: Obj) -> list[Obj]:
+    """One time interval of alertmanager.yml (with `location`) as the intervals of the same instants in UTC."""
+    zone = interval.get("location", "UTC")
+    offset = fixed_utc_offset(zone)
+    if offset is None:  # validation refuses such a zone in operator mode
+        raise ValueError(f"{zone} has no fixed UTC offset")
+    times = [(t["start_time"], t["end_time"]) for t in interval["times"]]
+    return utc_intervals(interval["weekdays"], times, offset)

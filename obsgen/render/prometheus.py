@@ -1,7 +1,8 @@
 """Prometheus: prometheus.yml, rules/<service>.yml, rules/_stack.yml and the promtool tests.
 
 The data builders (`config`, `service_rule_groups`, `stack_rule_groups`) are public so the Kubernetes
-renderer can wrap the same rules and scrape targets into prometheus-operator objects.
+renderer can wrap the same rules and scrape targets into prometheus-operator objects. The stack's own
+alerts and their tests live in `stack_alerts`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from .. import slo
 from ..model import Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
 from ..units import fmt
-from . import prometheus_tests
+from . import prometheus_tests, stack_alerts
 from .common import dump_yaml
+from .stack_alerts import STACK_ALERTS as STACK_ALERTS  # public here too: the spec's checks read the names
+from .stack_alerts import stack_rule_groups  # public here too: the Kubernetes renderer wraps the rules
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
@@ -45,7 +48,7 @@ def render(model: Model) -> dict[str, str]:
         files[f"prometheus/tests/{svc.name}.test.yml"] = dump_yaml(
             prometheus_tests.service_tests(model, svc), model.source)
     files["prometheus/rules/_stack.yml"] = dump_yaml({"groups": stack_rule_groups(model)}, model.source)
-    files["prometheus/tests/_stack.test.yml"] = dump_yaml(prometheus_tests.stack_tests(model), model.source)
+    files["prometheus/tests/_stack.test.yml"] = dump_yaml(stack_tests(model), model.source)
     return files
 
 
@@ -274,53 +277,16 @@ def _free_alert(svc: ServiceModel, a: Any) -> Rule:
     return rule
 
 
-# Alerts on the monitoring stack itself (names follow the upstream mixins where they exist).
-STACK_ALERTS: list[tuple[str, str, str, str, str, str, str]] = [
-    # name, service, severity, for, expr, summary, description
-    ("Watchdog", "prometheus", "info", "0s", "vector(1)",
-     "Always firing: proves the whole alerting pipeline works.",
-     "This alert always fires. If it stops arriving, Prometheus or Alertmanager is broken."),
-    ("MonitoringTargetDown", "prometheus", "warning", "5m",
-     'up{job=~"prometheus|alertmanager|grafana|loki|fluentd|.*-exporter"} == 0',
-     "A component of the monitoring stack is down.",
-     "{{ $labels.job }} at {{ $labels.instance }} has not answered scrapes for 5 minutes."),
-    ("PrometheusRuleFailures", "prometheus", "critical", "15m",
-     "increase(prometheus_rule_evaluation_failures_total[5m]) > 0",
-     "Prometheus is failing to evaluate rules.",
-     "{{ $value | humanize }} rule evaluations failed in rule group {{ $labels.rule_group }}."),
-    ("PrometheusConfigReloadFailed", "prometheus", "warning", "10m",
-     "max_over_time(prometheus_config_last_reload_successful[5m]) == 0",
-     "Prometheus could not reload its configuration.",
-     "The last configuration reload of {{ $labels.instance }} failed."),
-    ("PrometheusNotConnectedToAlertmanagers", "prometheus", "warning", "10m",
-     "max_over_time(prometheus_notifications_alertmanagers_discovered[5m]) < 1",
-     "Prometheus is not connected to any Alertmanager.",
-     "{{ $labels.instance }} has discovered no Alertmanager to send alerts to."),
-    ("PrometheusNotificationsFailing", "prometheus", "critical", "15m",
-     "rate(prometheus_notifications_errors_total[5m]) / rate(prometheus_notifications_sent_total[5m]) > 0.01",
-     "Prometheus fails to send alerts to Alertmanager.",
-     "{{ $value | humanizePercentage }} of alerts sent by {{ $labels.instance }} to {{ $labels.alertmanager }} failed."),
-    ("AlertmanagerConfigReloadFailed", "alertmanager", "critical", "10m",
-     "max_over_time(alertmanager_config_last_reload_successful[5m]) == 0",
-     "Alertmanager could not reload its configuration.",
-     "The last configuration reload of {{ $labels.instance }} failed."),
-    ("AlertmanagerNotificationsFailing", "alertmanager", "critical", "5m",
-     "rate(alertmanager_notifications_failed_total[5m]) / rate(alertmanager_notifications_total[5m]) > 0.01",
-     "Alertmanager fails to deliver notifications.",
-     "{{ $value | humanizePercentage }} of notifications to {{ $labels.integration }} failed."),
-]
+# --------------------------------------------------------------------------- the stack's own alerts
 
 
-def stack_rule_groups(model: Model) -> list[Group]:
-    rules: list[Rule] = []
-    for name, service, severity, for_, expr, summary, description in STACK_ALERTS:
-        rule: Rule = {"alert": name, "expr": expr}
-        if for_ != "0s":
-            rule["for"] = for_
-        rule["labels"] = {"severity": severity, "service": service}
-        rule["annotations"] = {"summary": summary, "description": description}
-        if model.spec.project.runbook_url:
-            rule["annotations"]["runbook_url"] = (
-                model.spec.project.runbook_url.replace("{service}", service).replace("{alert}", name))
-        rules.append(rule)
-    return [{"name": "monitoring-stack", "rules": rules}]
+def stack_jobs(model: Model) -> dict[str, str]:
+    """The scrape jobs of the stack's components and exporters in prometheus.yml: job -> its first target."""
+    services = {svc.job for svc in model.services if svc.scrape}
+    return {job["job_name"]: job["static_configs"][0]["targets"][0] for job in scrape_configs(model)
+            if job["job_name"] not in services and job["job_name"] != BLACKBOX_JOB}
+
+
+def stack_tests(model: Model) -> dict[str, Any]:
+    """The promtool tests of rules/_stack.yml, fed the targets prometheus.yml gives the stack's jobs."""
+    return stack_alerts.stack_tests(model, stack_jobs(model))

@@ -14,9 +14,10 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from .. import slo
+from .. import label_values, slo
 from ..model import QUANTILES, Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
+from ..spec.models import Alert
 from ..units import duration_seconds, fmt, format_duration
 
 STEP = 60  # seconds between synthesized samples
@@ -29,6 +30,8 @@ def service_tests(model: Model, svc: ServiceModel) -> dict[str, Any]:
     tests.extend(_down_tests(svc))
     for th in svc.thresholds:
         tests.extend(threshold_tests(svc, th))
+    for a in svc.alerts:
+        tests.extend(free_alert_tests(svc, a))
     tests.extend(slo.test_cases(model, svc))
     return {
         "rule_files": [f"../rules/{svc.name}.yml"],
@@ -122,15 +125,26 @@ def _series(metric: str, labels: dict[str, str], per_step: Decimal, steps: int) 
 
 
 def _status_values(svc: ServiceModel) -> tuple[str, str] | None:
-    """A status that counts as an error and one that does not, under the service's conventions."""
-    pattern = re.compile(svc.metrics.error_status)
-    bad = next((s for s in ("500", "503", "5xx", "error", "ERROR", "failure", "false") if pattern.fullmatch(s)), None)
-    good = next((s for s in ("200", "204", "2xx", "ok", "success", "true") if not pattern.fullmatch(s)), None)
-    return (bad, good) if bad and good else None
+    """A status that counts as an error and one that does not, under the service's conventions
+    (HTTP codes, gRPC codes, or whatever the `error_status` regex reads)."""
+    try:
+        bad = label_values.matching(svc.metrics.error_status)
+        good = label_values.not_matching(svc.metrics.error_status)
+    except ValueError:
+        return None
+    return (bad, good) if bad and good is not None else None
 
 
 def _job_labels(svc: ServiceModel) -> dict[str, str]:
-    return {"job": svc.job, "instance": f"{svc.name}:8080"}
+    """The labels a scraped series of the service carries: job and instance, and those prometheus.yml's
+    scrape job attaches (its static labels, or the pod's namespace and name from Kubernetes discovery)."""
+    scrape = svc.scrape
+    instance = scrape.static[0] if scrape and scrape.static else f"{svc.name}:8080"
+    labels = {"job": svc.job, "instance": instance}
+    if scrape and scrape.kubernetes is not None and not scrape.static:
+        labels.update(namespace=scrape.kubernetes.namespace, pod=f"{svc.name}-0")
+    labels.update({"service": svc.name, **({"team": svc.team} if svc.team else {}), **(scrape.labels if scrape else {})})
+    return labels
 
 
 def _input(svc: ServiceModel, th: ThresholdModel, value: Decimal, steps: int) -> tuple[list[dict[str, str]], float] | None:
@@ -203,8 +217,21 @@ def _phase_values(th: ThresholdModel) -> dict[str, Decimal]:
     return phases
 
 
+def threshold_gap(svc: ServiceModel, th: ThresholdModel) -> str | None:
+    """Why a threshold alert gets no generated tests (None when it gets them)."""
+    if th.indicator in ("error_rate", "availability") and _status_values(svc) is None:
+        m = svc.metrics
+        try:
+            label_values.matching(m.error_status)
+        except ValueError as e:
+            return f"obsgen cannot read `error_status: {m.error_status}` to make error series: {e}"
+        return (f"no value of `{m.status_label}` both matches and fails `error_status: {m.error_status}`, so "
+                "obsgen cannot make error and success series for it")
+    return None
+
+
 def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
-    if th.indicator in QUANTILES and th.direction != "above":
+    if threshold_gap(svc, th) is not None:
         return []
     # rate() needs two samples, so a rate is first true one step in; then each level's `for` must pass
     first_true = 0 if th.record else STEP
@@ -218,6 +245,8 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
             return []
         series, actual = made
         expected: dict[str, dict[str, Any]] = {}
+        # a hand-written description this generator cannot expand: assert the labels only (ALERTS)
+        labels_only = False
         for severity, level in th.levels():
             crossed = actual > float(level) if th.direction == "above" else actual < float(level)
             if not crossed:
@@ -227,15 +256,14 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
                 labels = {**labels, "service": svc.name}
             annotations = {"summary": th.summary}
             description = expand(th.description, actual, labels)
-            if description is None:
-                return []  # a hand-written description this generator cannot expand
-            annotations["description"] = description
+            labels_only = labels_only or description is None
+            annotations["description"] = description or ""
             if th.runbook_url:
                 annotations["runbook_url"] = th.runbook_url
             if svc.dashboard_url:
                 annotations["dashboard_url"] = svc.dashboard_url
             expected[severity] = {"exp_labels": labels, "exp_annotations": annotations}
-        checks = []
+        checks: list[dict[str, Any]] = []
         for sev in sorted(expected, key=fires_at.__getitem__):
             if fires_at[sev] - first_true >= STEP:
                 # not before its `for` has passed: one step earlier only the faster levels fire
@@ -248,13 +276,95 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
                 "critical": "fires critical (and warning)"}[phase]
         if phase == "critical" and th.critical is None:
             what = "fires warning well past its level"
-        tests.append({
+        group: TestGroup = {
             "name": f"{th.alert}: {what} at {_shown(th, actual)}",
             "interval": format_duration(STEP),
             "input_series": series,
-            "alert_rule_test": checks,
-        })
+        }
+        if labels_only:
+            group["promql_expr_test"] = [alerts_check(c["alertname"], c["eval_time"],
+                                                      [e["exp_labels"] for e in c["exp_alerts"]]) for c in checks]
+        else:
+            group["alert_rule_test"] = checks
+        tests.append(group)
     return tests
+
+
+def alerts_check(alert: str, eval_time: str, firing: list[dict[str, str]]) -> dict[str, Any]:
+    """A check of the `ALERTS` series: exactly these label sets of `alert` fire at `eval_time` (labels
+    asserted, annotations not: for alerts whose annotations this generator cannot expand)."""
+    def series(labels: dict[str, str]) -> str:
+        body = {"alertname": alert, "alertstate": "firing", **labels}
+        return "ALERTS{" + ", ".join(f'{k}="{_escape(v)}"' for k, v in body.items()) + "}"
+
+    return {"expr": f'ALERTS{{alertname="{alert}", alertstate="firing"}}', "eval_time": eval_time,
+            "exp_samples": [{"labels": series(labels), "value": 1} for labels in firing]}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# --------------------------------------------------------------------------- free-form alerts
+
+
+def free_alert_labels(svc: ServiceModel, a: Alert) -> dict[str, str]:
+    """The labels of a free-form alert's rule (what `prometheus.py` writes into its `labels:`)."""
+    return {"severity": a.severity, **svc.labels, **a.labels}
+
+
+def free_alert_tests(svc: ServiceModel, a: Alert) -> list[TestGroup]:
+    """The spec's own tests of a free-form alert, in promtool's terms, with the rule's labels added to
+    every expected alert (a series' label of the same name is overwritten by the rule's, as in Prometheus)."""
+    rule_labels = free_alert_labels(svc, a)
+    groups: list[TestGroup] = []
+    for i, test in enumerate(a.tests):
+        checks: list[dict[str, Any]] = []
+        samples: list[dict[str, Any]] = []
+        for c in test.alert_rule_test:
+            expected = [{**e.exp_labels, **rule_labels} for e in c.exp_alerts]
+            if all(e.exp_annotations is not None for e in c.exp_alerts):
+                checks.append({"eval_time": c.eval_time, "alertname": a.name, "exp_alerts": [
+                    {"exp_labels": labels, "exp_annotations": dict(e.exp_annotations or {})}
+                    for labels, e in zip(expected, c.exp_alerts, strict=True)]})
+            else:  # annotations not given: assert the labels through ALERTS
+                samples.append(alerts_check(a.name, c.eval_time, expected))
+        group: TestGroup = {"name": test.name or f"{a.name}: test {i + 1} of the spec",
+                            "interval": test.interval,
+                            "input_series": [{"series": s.series, "values": s.values} for s in test.input_series]}
+        if checks:
+            group["alert_rule_test"] = checks
+        if samples:
+            group["promql_expr_test"] = samples
+        groups.append(group)
+    return groups
+
+
+def free_alert_gap(a: Alert) -> str | None:
+    """Why a free-form alert is unproven (None when its tests fire it and show it silent)."""
+    if not a.tests:
+        return ("a free-form expression: obsgen cannot synthesize its input; add `tests:` to the alert "
+                "(input series and expected alerts, in promtool's terms)")
+    checks = [c for t in a.tests for c in t.alert_rule_test]
+    if not any(c.exp_alerts for c in checks):
+        return "its tests have no check where it fires (`exp_alerts` with the alert)"
+    if not any(not c.exp_alerts for c in checks):
+        return "its tests have no check where it stays silent (`exp_alerts: []`)"
+    return None
+
+
+def proof_gaps(model: Model, svc: ServiceModel) -> dict[str, str]:
+    """Alert name -> why the generated tests cannot prove it, for this service's rule file."""
+    from ..slo import alert_names
+    from ..slo_proofs import proof_gap
+
+    gaps = {th.alert: gap for th in svc.thresholds if (gap := threshold_gap(svc, th))}
+    gaps.update({a.name: gap for a in svc.alerts if (gap := free_alert_gap(a))})
+    for slo_model in svc.slos:
+        gap = proof_gap(svc, slo_model)
+        if gap:
+            gaps.update({name: gap for name in alert_names(svc, slo_model).values()})
+    return gaps
 
 
 def _shown(th: ThresholdModel, v: float) -> str:
@@ -308,55 +418,3 @@ def _down_annotations(svc: ServiceModel, alert: str, labels: dict[str, str]) -> 
         assert expanded is not None
         out[k] = expanded
     return out
-
-
-def stack_tests(model: Model) -> dict[str, Any]:
-    from .prometheus import stack_rule_groups  # here, not at the top: prometheus.py imports this module
-
-    rules = {r["alert"]: r for g in stack_rule_groups(model) for r in g["rules"]}
-
-    def expected(alert: str, labels: dict[str, str], value: float) -> dict[str, Any]:
-        rule = rules[alert]
-        annotations = {k: expand(v, value, labels) for k, v in rule["annotations"].items()}
-        return {"exp_labels": {**labels, **rule["labels"]}, "exp_annotations": annotations}
-
-    prom = {"job": "prometheus", "instance": "localhost:9090"}
-    am = {"job": "alertmanager", "instance": "alertmanager:9093"}
-    return {
-        "rule_files": ["../rules/_stack.yml"],
-        "evaluation_interval": model.evaluation_interval,
-        "tests": [
-            {"name": "Watchdog always fires",
-             "interval": "1m", "input_series": [],
-             "alert_rule_test": [{"eval_time": "1m", "alertname": "Watchdog",
-                                  "exp_alerts": [expected("Watchdog", {}, 1.0)]}]},
-            {"name": "A stack component that stops answering scrapes fires after 5m",
-             "interval": "1m",
-             "input_series": [{"series": 'up{job="loki",instance="loki:3100"}', "values": "1x2 0x10"}],
-             "alert_rule_test": [
-                 {"eval_time": "5m", "alertname": "MonitoringTargetDown", "exp_alerts": []},
-                 {"eval_time": "9m", "alertname": "MonitoringTargetDown",
-                  "exp_alerts": [expected("MonitoringTargetDown", {"job": "loki", "instance": "loki:3100"}, 0.0)]},
-             ]},
-            {"name": "A failed Prometheus config reload fires after 10m",
-             "interval": "1m",
-             "input_series": [{"series": 'prometheus_config_last_reload_successful{job="prometheus",instance="localhost:9090"}',
-                               "values": "0x20"}],
-             "alert_rule_test": [
-                 {"eval_time": "16m", "alertname": "PrometheusConfigReloadFailed",
-                  "exp_alerts": [expected("PrometheusConfigReloadFailed", prom, 0.0)]},
-             ]},
-            {"name": "Alertmanager failing half its notifications fires after 5m",
-             "interval": "1m",
-             "input_series": [
-                 {"series": 'alertmanager_notifications_failed_total{job="alertmanager",instance="alertmanager:9093",integration="slack"}',
-                  "values": "0+5x15"},
-                 {"series": 'alertmanager_notifications_total{job="alertmanager",instance="alertmanager:9093",integration="slack"}',
-                  "values": "0+10x15"},
-             ],
-             "alert_rule_test": [
-                 {"eval_time": "10m", "alertname": "AlertmanagerNotificationsFailing",
-                  "exp_alerts": [expected("AlertmanagerNotificationsFailing", {**am, "integration": "slack"}, 0.5)]},
-             ]},
-        ],
-    }

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from .. import __version__
 from ..model import Model
-from ..slo_proofs import proof_gap
-from . import templates
+from . import proof, templates
 from .compose import secret_keys
 
 PATH = "README.md"
@@ -16,6 +16,7 @@ PATH = "README.md"
 def render(model: Model, files: dict[str, str]) -> dict[str, str]:
     """Unlike the other families this one reads what they rendered, so it is called last."""
     folders = Counter(path.rsplit("/", 1)[0] + "/" if "/" in path else "./" for path in files)
+    report = json.loads(files[proof.PATH])
     text = templates.render(
         "output-README.md.j2",
         version=__version__,
@@ -26,8 +27,16 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         files=files,
         folders=sorted(folders.items()),
         deploy=model.stack.deploy,
+        operator=_operator(model),
         secrets=sorted(secret_keys(model)),
-        unproven=[(svc.name, slo.name, gap) for svc in model.services for slo in svc.slos
-                  if (gap := proof_gap(svc, slo)) is not None],
+        coverage=report["summary"],
+        unproven=[a for a in report["alerts"] if not a["proven"]],
     )
     return {PATH: text}
+
+
+def _operator(model: Model) -> dict[str, str] | None:
+    k = model.stack.kubernetes
+    if "kubernetes" not in model.stack.deploy or not k.prometheus_operator:
+        return None
+    return {"release": k.release, "namespace": k.namespace, "strategy": k.alertmanager_config_matcher_strategy}

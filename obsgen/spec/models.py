@@ -215,6 +215,35 @@ class Threshold(Base):
     runbook_url: str | None = None
 
 
+class InputSeries(Base):
+    series: str = Field(description='A series as promtool reads it, e.g. `queue_depth{job="orders"}`.')
+    values: str = Field(description="promtool's expanding notation, e.g. `0+10x30`, `1x5 0x10`, `_x3 1`.")
+
+
+class ExpectedAlert(Base):
+    exp_labels: Labels = Field(
+        default_factory=dict,
+        description="Labels the alert carries from its series (e.g. `instance`); obsgen adds the rule's own.")
+    exp_annotations: dict[str, str] | None = Field(
+        None, description="Every annotation, expanded; when omitted, only the labels are asserted.")
+
+
+class AlertCheck(Base):
+    eval_time: Duration = Field(description="When to look, from the start of the input series.")
+    exp_alerts: list[ExpectedAlert] = Field(
+        default_factory=list, description="The alerts firing at `eval_time`; empty: the alert stays silent.")
+
+
+class AlertTest(Base):
+    """A promtool unit test of a free-form alert, in promtool's terms; obsgen copies it into the generated
+    test file. An alert is proven when its tests hold a check where it fires and one where it is silent."""
+
+    name: str | None = None
+    interval: Duration = "1m"
+    input_series: list[InputSeries] = Field(default_factory=list)
+    alert_rule_test: list[AlertCheck] = Field(min_length=1)
+
+
 class Alert(Base):
     name: str
     expr: str
@@ -225,6 +254,9 @@ class Alert(Base):
     description: str | None = None
     labels: Labels = Field(default_factory=dict)
     runbook_url: str | None = None
+    tests: list[AlertTest] = Field(
+        default_factory=list,
+        description="Input series and expected alerts that prove this alert; without them it is unproven.")
 
 
 class LogSource(Base):
@@ -493,6 +525,11 @@ class KubernetesStack(Base):
     namespace: Slug = "monitoring"
     prometheus_operator: bool = False
     release: str = "kube-prometheus-stack"
+    alertmanager_config_matcher_strategy: Literal["OnNamespace", "OnNamespaceExceptForAlertmanagerNamespace", "None"] = Field(
+        "OnNamespace",
+        description="The `alertmanagerConfigMatcherStrategy` of the release's Alertmanager (operator mode). With "
+                    "OnNamespace, its default, the operator routes only alerts labelled with the namespace of the "
+                    "AlertmanagerConfig, so obsgen labels every alert with it; the route proof simulates this.")
 
 
 class Stack(Base):
@@ -511,6 +548,13 @@ class Stack(Base):
 # --------------------------------------------------------------------------- the spec
 
 
+class Proof(Base):
+    accept_unproven: dict[str, str] = Field(
+        default_factory=dict,
+        description="Alerts obsgen cannot prove, by name, with the reason they are accepted unproven; "
+                    "`obsgen check --strict` fails on any other unproven alert.")
+
+
 class Spec(Base):
     version: Literal[1]
     project: Project
@@ -521,3 +565,4 @@ class Spec(Base):
     email: Email | None = None
     routing: Routing
     stack: Stack = Field(default_factory=Stack)
+    proof: Proof = Field(default_factory=Proof)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,8 +21,12 @@ from ..naming import (
 from ..slo_math import ALERT_SUFFIXES, longest_window, seconds, slo_alert_name, tiers, window_problems
 from ..units import duration_seconds, parse_quantity
 from .errors import Path
-from .models import LABEL_NAME_RE, LevelDurations, Logs, Service, Spec, Threshold
+from .models import LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
 
+# promtool's input series: a metric with equality labels, and values in its expanding notation
+SERIES_RE = re.compile(r'^\s*[a-zA-Z_:][a-zA-Z0-9_:]*\s*(\{\s*([a-zA-Z_][a-zA-Z0-9_]*\s*=\s*"(?:[^"\\]|\\.)*"\s*,?\s*)*\})?\s*$')
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+|Inf|inf|NaN)"
+VALUES_TOKEN_RE = re.compile(rf"^(?:_|stale|{_NUMBER}|(?:{_NUMBER}|_)x\d+|{_NUMBER}[-+]{_NUMBER}x\d+)$")
 MATCHER_RE = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*$')
 TARGET_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 ES_INDEX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}$")
@@ -42,7 +48,9 @@ def check_spec(spec: Spec) -> list[tuple[Path, str]]:
 
 
 def _check(spec: Spec) -> Found:
-    yield from _check_services(spec)
+    alerts: dict[str, Path] = {}
+    yield from _check_services(spec, alerts)
+    yield from _check_proof(spec, alerts)
     yield from _check_channels(spec)
     yield from _check_routing(spec)
     yield from _check_stack(spec)
@@ -118,9 +126,9 @@ def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str
             yield slo_alert_name(svc.name, slo, kind), path
 
 
-def _check_services(spec: Spec) -> Found:
+def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
+    """Also fills `seen_alerts`: every alert name the services will get, with its place."""
     seen_services: dict[str, int] = {}
-    seen_alerts: dict[str, Path] = {}
 
     def alert(name: str, path: Path, service: str | None) -> Found:
         problem = alert_name_problem(name, service)
@@ -211,6 +219,8 @@ def _check_services(spec: Spec) -> Found:
             yield from alert(al.name, base + ("alerts", j, "name"), svc.name)
             if al.runbook_url:
                 yield from _check_pattern(al.runbook_url, base + ("alerts", j, "runbook_url"))
+            for n, test in enumerate(al.tests):
+                yield from _check_alert_test(test, base + ("alerts", j, "tests", n))
         if svc.logs is not None:
             src = svc.logs.source
             if (src.tail is None) == (not src.forward):
@@ -225,6 +235,31 @@ def _check_services(spec: Spec) -> Found:
     for team in spec.routing.teams:
         if team not in {s.team for s in spec.services if s.team}:
             yield ("routing", "teams", team), f"no service has team {team!r}"
+
+
+def _check_proof(spec: Spec, alerts: dict[str, Path]) -> Found:
+    from ..render.stack_alerts import STACK_ALERTS  # here: the renderers import this module's callers
+
+    stack_names = {a.name for a in STACK_ALERTS}
+    for name, reason in spec.proof.accept_unproven.items():
+        path: Path = ("proof", "accept_unproven", name)
+        if name not in alerts and name not in stack_names:
+            yield path, f"no alert is named {name!r}; name an alert this spec renders"
+        elif not reason.strip():
+            yield path, "say why this alert may stay unproven"
+
+
+def _check_alert_test(test: AlertTest, path: Path) -> Found:
+    for i, series in enumerate(test.input_series):
+        if not SERIES_RE.match(series.series):
+            yield path + ("input_series", i, "series"), (
+                f'{series.series!r} is not a series like queue_depth{{job="orders"}} (a metric name and '
+                'label="value" pairs in double quotes)')
+        bad = next((t for t in series.values.split() if not VALUES_TOKEN_RE.match(t)), None)
+        if bad is not None or not series.values.strip():
+            yield path + ("input_series", i, "values"), (
+                f"{bad or series.values!r} is not promtool's notation: numbers, `_` (no sample), `stale`, "
+                "or `a+bxn` / `a-bxn` / `axn` (start a, step b, n more samples)")
 
 
 def _check_logs(logs: Logs, path: Path) -> Found:
@@ -362,20 +397,44 @@ def _check_routing(spec: Spec) -> Found:
                 yield ("routing", "routes", i, "matchers", j), f'{m!r} is not a matcher like alertname=~"Cpu.*"'
         for j, n in enumerate(route.receivers):
             yield from ref(n, ("routing", "routes", i, "receivers", j))
-    for j, label in enumerate(r.group_by):
-        if label != "..." and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", label):
-            yield ("routing", "group_by", j), f"{label!r} is not a label name"
+    groupings: list[tuple[Path, list[str]]] = [(("routing", "group_by"), r.group_by)]
+    groupings += [(("routing", "routes", i, "group_by"), route.group_by) for i, route in enumerate(r.routes)
+                  if route.group_by]
+    for gpath, labels in groupings:
+        for j, label in enumerate(labels):
+            if label != "..." and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", label):
+                yield gpath + (j,), f"{label!r} is not a label name"
+            elif label in labels[:j]:
+                yield gpath + (j,), f"{label!r} is listed twice; Alertmanager refuses a repeated label"
     q = r.quiet_hours
     if q is not None:
         qbase: Path = ("routing", "quiet_hours")
+        known_zone = True
         try:
             ZoneInfo(q.timezone)
         except (ZoneInfoNotFoundError, ValueError):
+            known_zone = False
             yield qbase + ("timezone",), f"unknown time zone {q.timezone!r} (e.g. Europe/Berlin, UTC)"
         for part in q.weekdays.split(","):
             for day in part.split(":"):
                 if day not in WEEKDAYS:
                     yield qbase + ("weekdays",), f"{day!r} is not a weekday (monday ... sunday)"
+            first, _, last = part.partition(":")
+            if last and first in WEEKDAYS and last in WEEKDAYS and WEEK.index(first) > WEEK.index(last):
+                head = first if first == "saturday" else f"{first}:saturday"
+                tail = last if last == "sunday" else f"sunday:{last}"
+                yield qbase + ("weekdays",), (
+                    f"{part!r} runs backwards: Alertmanager's week runs from sunday to saturday, so write "
+                    f"{head},{tail}")
+        operator = spec.stack.kubernetes.prometheus_operator and "kubernetes" in spec.stack.deploy
+        if operator and known_zone and fixed_utc_offset(q.timezone) is None:
+            offsets = " and ".join(_fmt_offset(o) for o in utc_offsets(q.timezone))
+            yield qbase + ("timezone",), (
+                f"{q.timezone} changes its UTC offset ({offsets}), and prometheus-operator's AlertmanagerConfig "
+                "has no time zone: the release's Alertmanager reads its time intervals in UTC, so no fixed hours "
+                f"match {q.timezone}'s all year. Write the hours in UTC (`timezone: UTC`) or name a zone with "
+                "one offset all year (e.g. Etc/GMT-1 is UTC+01:00, Asia/Kolkata UTC+05:30); obsgen converts "
+                "those to UTC")
         start, end = q.times.split("-")
         for t in (start, end):
             hh, mm = int(t[:2]), int(t[3:])
@@ -383,6 +442,39 @@ def _check_routing(spec: Spec) -> Found:
                 yield qbase + ("times",), f"{t!r} is not a time of day"
         if start >= end:
             yield qbase + ("times",), "the start of business hours must come before their end"
+
+
+WEEK = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")  # Alertmanager's order
+# Quiet hours in operator mode are converted to UTC at a zone's offset: it must be the same on every day of
+# these years (sampled twice a day: daylight saving time and Ramadan changes last weeks).
+OFFSET_YEARS = (2024, 2041)
+
+
+@cache
+def utc_offsets(zone: str) -> tuple[timedelta, ...]:
+    """The distinct UTC offsets `zone` has over OFFSET_YEARS, in the order they first occur."""
+    tz = ZoneInfo(zone)
+    start = datetime(OFFSET_YEARS[0], 1, 1, tzinfo=UTC)
+    seen: dict[timedelta, None] = {}
+    for half_days in range((datetime(OFFSET_YEARS[1], 1, 1, tzinfo=UTC) - start).days * 2):
+        offset = (start + timedelta(hours=12 * half_days)).astimezone(tz).utcoffset()
+        if offset is not None:
+            seen.setdefault(offset)
+    return tuple(seen)
+
+
+def fixed_utc_offset(zone: str) -> timedelta | None:
+    """The one offset `zone` keeps all year, in whole minutes (Alertmanager's times are HH:MM); else None."""
+    offsets = utc_offsets(zone)
+    if len(offsets) == 1 and offsets[0] % timedelta(minutes=1) == timedelta(0):
+        return offsets[0]
+    return None
+
+
+def _fmt_offset(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _check_stack(spec: Spec) -> Found:

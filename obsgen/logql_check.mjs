@@ -1,22 +1,27 @@
 #!/usr/bin/env node
-// Syntax-check LogQL expressions with Grafana's lezer LogQL grammar.
+// Syntax-check LogQL expressions with Grafana's lezer LogQL grammar (used by `obsgen check`).
 //
 // Usage:  echo '["{app=\"x\"} |= \"foo\"", "rate({app=\"x\"}[5m]) >"]' \
-//           | node scripts/logql_check.mjs
+//           | node obsgen/logql_check.mjs [NODE_MODULES]
 // stdin:  a JSON array of LogQL expression strings.
-// stdout: a JSON array, same order: [{"expr": ..., "ok": true|false, "error": ...}]
-//         ("error" is present only when ok is false, e.g.
+// stdout: a JSON array, same order: [{"expr": ..., "ok": true|false, "kind": ..., "error": ...}]
+//         ("kind" is "metric" or "log" when ok is true: what the expression returns, samples or log
+//         lines; "error" is present only when ok is false, e.g.
 //          "syntax error at position 12 (line 1, col 13) near \"[5m]\"").
 // Exit:   0 when the input was read and checked (whatever the verdicts),
 //         2 on bad input, 3 when the parser is not installed (run `make tools`).
 //
-// The parser lives in ../.tools/node_modules (installed by scripts/install-tools.sh).
+// The parser is loaded from NODE_MODULES, else $OBSGEN_NODE_MODULES, else the checkout's
+// .tools/node_modules (installed by scripts/install-tools.sh). It is imported by its file path, so its
+// own imports (@lezer/lr) resolve from that node_modules, wherever this script is.
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const modDir = join(here, "..", ".tools", "node_modules", "@grafana", "lezer-logql");
+const nodeModules = resolve(process.argv[2] || process.env.OBSGEN_NODE_MODULES ||
+  join(here, "..", ".tools", "node_modules"));
+const modDir = join(nodeModules, "@grafana", "lezer-logql");
 
 let parser;
 try {
@@ -48,7 +53,10 @@ function check(expr) {
       if (node.type.isError) { errPos = node.from; return false; }
     },
   });
-  if (errPos < 0) return { expr, ok: true };
+  if (errPos < 0) {
+    const top = tree.topNode.firstChild;  // LogQL > Expr > MetricExpr | LogExpr
+    return { expr, ok: true, kind: top?.firstChild?.name === "LogExpr" ? "log" : "metric" };
+  }
   const { line, col } = lineCol(expr, errPos);
   const near = errPos >= expr.length ? "end of input" : JSON.stringify(expr.slice(errPos, errPos + 20));
   return { expr, ok: false, error: `syntax error at position ${errPos} (line ${line}, col ${col}) near ${near}` };

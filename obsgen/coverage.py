@@ -1,0 +1,180 @@
+"""Proof coverage: which alert rules the generated promtool tests show firing, and staying silent.
+
+An alert counts as proven when the test files hold, for it, a case where it fires with its labels asserted
+and a case where it is asserted not to fire. Coverage is read from the test data itself, in the two forms
+promtool compares exactly:
+
+- an `alert_rule_test` item (`alertname: X` at an `eval_time`) fires a rule of X when one of its
+  `exp_alerts` carries every label of the rule, and shows it silent when none does (promtool asserts the
+  whole set of X's alerts at that time);
+- a `promql_expr_test` item whose `expr` is a plain `ALERTS{...}` selector fires a rule when one of its
+  `exp_samples` is the alert's whole label set (`alertname`, `alertstate="firing"` and every label of the
+  rule); one whose `expr` is `ALERTS{...}` or `max_over_time(ALERTS{...}[range])` with no `exp_samples` shows
+  silent every rule the selector selects.
+
+A rule whose expression is constant (the Watchdog's `vector(1)`) can never be silent: its firing case is its
+whole proof.
+
+The same function reads the data a render builds and the files `obsgen check` loads, so what `render`
+reports and what `check` verifies cannot drift apart. Whether the tests pass is promtool's job.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ALERTS_SELECTOR = re.compile(r"^\s*(?:max_over_time\(\s*)?ALERTS\s*(\{[^{}]*\})\s*(?:\[[^\]]+\]\s*\))?\s*$")
+ALWAYS = re.compile(r"^\s*vector\(\s*1\s*\)\s*$")
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    alert: str
+    file: str  # output-relative path of the rule file
+    labels: Mapping[str, str]  # the rule's `labels:` block
+    evaluator: str = "prometheus"  # "prometheus" | "loki"
+    expr: str = ""
+
+    @property
+    def always_fires(self) -> bool:
+        """A constant expression (the Watchdog's `vector(1)`) has no input under which it is silent."""
+        return ALWAYS.match(self.expr) is not None
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+
+@dataclass
+class Proof:
+    rule: AlertRule
+    fires: list[str] = field(default_factory=list)  # names of the test groups where it fires
+    silent: list[str] = field(default_factory=list)  # ... and where it is asserted silent
+    reason: str | None = None  # why it is unproven, from the generator that could not prove it
+    accepted: str | None = None  # the spec's reason for accepting it unproven
+
+    @property
+    def proven(self) -> bool:
+        return bool(self.fires and (self.silent or self.rule.always_fires))
+
+    def why(self) -> str:
+        """The reason a person reads: the generator's, else what the tests lack."""
+        if self.reason:
+            return self.reason
+        missing = [what for what, found in (("fires", self.fires),
+                                            ("stays silent", self.silent or self.rule.always_fires)) if not found]
+        return "no generated case where it " + " and none where it ".join(missing)
+
+
+def alert_rules(groups_by_file: Mapping[str, Any], evaluator: str = "prometheus",
+                ) -> list[AlertRule]:
+    """The alerting rules of rule files ({path: groups}), in file order, then rule order."""
+    out = []
+    for path, groups in groups_by_file.items():
+        for group in groups or ():
+            for rule in group.get("rules") or ():
+                if "alert" in rule:
+                    out.append(AlertRule(str(rule["alert"]), path,
+                                         {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
+                                         evaluator, str(rule.get("expr", ""))))
+    return out
+
+
+def parse_labels(text: str) -> dict[str, str] | None:
+    """`ALERTS{a="b", c="d"}` (or `{...}`) -> {"__name__": "ALERTS", "a": "b", ...}; None if not equality-only."""
+    name, _, rest = text.strip().partition("{")
+    if not rest.endswith("}"):
+        return None
+    out = {"__name__": name.strip()} if name.strip() else {}
+    for label, op, value in _MATCHER.findall(rest[:-1]):
+        if op != "=":
+            return None
+        out[label] = re.sub(r"\\(.)", r"\1", value)
+    return out
+
+
+def _selects(selector: str, labels: Mapping[str, str]) -> bool:
+    for label, op, raw in _MATCHER.findall(selector[1:-1]):
+        value, actual = re.sub(r"\\(.)", r"\1", raw), labels.get(label, "")
+        ok = {"=": actual == value, "!=": actual != value,
+              "=~": re.fullmatch(value, actual) is not None, "!~": re.fullmatch(value, actual) is None}[op]
+        if not ok:
+            return False
+    return True
+
+
+def _carries(alert_labels: Mapping[str, str], rule: AlertRule) -> bool:
+    return alert_labels.get("alertname", rule.alert) == rule.alert and all(
+        alert_labels.get(k) == v for k, v in rule.labels.items())
+
+
+def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]]) -> list[Proof]:
+    """Each rule with the test groups that fire it and that show it silent."""
+    found = {id(r): Proof(r) for r in rules}
+    by_file: dict[str, list[AlertRule]] = {}
+    for r in rules:
+        by_file.setdefault(r.file, []).append(r)
+    for test_path, data in tests_by_file.items():
+        base = posixpath.dirname(test_path)
+        covered = [r for f in data.get("rule_files") or () for r in
+                   by_file.get(posixpath.normpath(posixpath.join(base, str(f))), ())]
+        if not covered:
+            continue
+        for group in data.get("tests") or ():
+            name = str(group.get("name", ""))
+            for item in group.get("alert_rule_test") or ():
+                alertname = str(item.get("alertname", ""))
+                expected = [{**(a.get("exp_labels") or {}), "alertname": alertname}
+                            for a in item.get("exp_alerts") or ()]
+                for r in covered:
+                    if r.alert != alertname:
+                        continue
+                    fired = any(_carries({str(k): str(v) for k, v in e.items()}, r) for e in expected)
+                    (found[id(r)].fires if fired else found[id(r)].silent).append(name)
+            for item in group.get("promql_expr_test") or ():
+                m = ALERTS_SELECTOR.match(str(item.get("expr", "")))
+                if m is None:
+                    continue
+                selector = m.group(1)
+                samples = item.get("exp_samples") or []
+                plain = str(item["expr"]).strip().startswith("ALERTS")
+                for r in covered:
+                    if not samples:
+                        if _selects(selector, {**r.labels, "alertname": r.alert, "alertstate": "firing"}):
+                            found[id(r)].silent.append(name)
+                        continue
+                    if not plain:
+                        continue
+                    for sample in samples:
+                        labels = parse_labels(str(sample.get("labels", "")))
+                        if labels and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing" \
+                                and _carries(labels, r) and labels.get("alertname") == r.alert:
+                            found[id(r)].fires.append(name)
+                            break
+    for p in found.values():  # a group counts once however many of its checks show it
+        p.fires = list(dict.fromkeys(p.fires))
+        p.silent = list(dict.fromkeys(p.silent))
+    return [found[id(r)] for r in rules]
+
+
+def summary(items: Iterable[Proof]) -> dict[str, int]:
+    items = list(items)
+    proven = sum(p.proven for p in items)
+    accepted = sum(1 for p in items if not p.proven and p.accepted)
+    return {"alerts": len(items), "proven": proven, "accepted": accepted,
+            "unproven": len(items) - proven - accepted}
+
+
+def line(counts: Mapping[str, int]) -> str:
+    """`alerts: 44, proven 44` (and what is not), as `render` prints it."""
+    text = f"alerts: {counts['alerts']}, proven {counts['proven']}"
+    if counts["accepted"]:
+        text += f", accepted unproven {counts['accepted']}"
+    if counts["unproven"]:
+        text += f", unproven {counts['unproven']}"
+    return text

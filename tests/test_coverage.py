@@ -1,0 +1,128 @@
+"""Proof coverage: what counts as an alert fired with its labels asserted, and as an alert shown silent;
+`obsgen render` reporting it, the output README listing the unproven, the spec's own alert tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT, obsgen
+
+from obsgen import coverage
+
+RULES = {"prometheus/rules/a.yml": [{"name": "g", "rules": [
+    {"record": "x:y:z", "expr": "1"},
+    {"alert": "AHigh", "expr": "x > 1", "labels": {"severity": "warning", "service": "a"}},
+    {"alert": "AHigh", "expr": "x > 2", "labels": {"severity": "critical", "service": "a"}},
+    {"alert": "Watchdog", "expr": "vector(1)", "labels": {"severity": "info"}},
+]}]}
+
+
+def _tests(*groups: dict[str, Any], rule_file: str = "../rules/a.yml") -> dict[str, Any]:
+    return {"prometheus/tests/a.test.yml": {"rule_files": [rule_file], "tests": list(groups)}}
+
+
+def _by_severity(proofs: list[coverage.Proof]) -> dict[str, coverage.Proof]:
+    return {f"{p.rule.alert}/{p.rule.severity}": p for p in proofs}
+
+
+def test_alert_rule_test_fires_one_level_and_shows_the_other_silent() -> None:
+    group = {"name": "warning only", "alert_rule_test": [
+        {"eval_time": "5m", "alertname": "AHigh",
+         "exp_alerts": [{"exp_labels": {"severity": "warning", "service": "a", "instance": "i"}}]}]}
+    found = _by_severity(coverage.proofs(coverage.alert_rules(RULES), _tests(group)))
+    assert found["AHigh/warning"].fires == ["warning only"] and not found["AHigh/warning"].silent
+    assert found["AHigh/critical"].silent == ["warning only"] and not found["AHigh/critical"].fires
+    assert not found["AHigh/warning"].proven and "stays silent" in found["AHigh/warning"].why()
+
+
+def test_both_cases_prove_and_a_constant_alert_needs_no_silent_case() -> None:
+    groups = [
+        {"name": "quiet", "alert_rule_test": [{"eval_time": "1m", "alertname": "AHigh", "exp_alerts": []}]},
+        {"name": "both", "alert_rule_test": [{"eval_time": "9m", "alertname": "AHigh", "exp_alerts": [
+            {"exp_labels": {"severity": "warning", "service": "a"}},
+            {"exp_labels": {"severity": "critical", "service": "a"}}]}]},
+        {"name": "watchdog", "alert_rule_test": [{"eval_time": "1m", "alertname": "Watchdog",
+                                                  "exp_alerts": [{"exp_labels": {"severity": "info"}}]}]},
+    ]
+    found = coverage.proofs(coverage.alert_rules(RULES), _tests(*groups))
+    assert all(p.proven for p in found), [(p.rule.alert, p.why()) for p in found if not p.proven]
+    assert coverage.summary(found) == {"alerts": 3, "proven": 3, "accepted": 0, "unproven": 0}
+
+
+def test_alerts_series_forms() -> None:
+    fires = {"expr": 'ALERTS{alertname="AHigh", alertstate="firing", severity="critical"}', "eval_time": "9m",
+             "exp_samples": [{"labels": 'ALERTS{alertname="AHigh", alertstate="firing", severity="critical", '
+                                        'service="a"}', "value": 1}]}
+    counted = {"expr": 'count(ALERTS{alertname="AHigh", alertstate="firing"})', "eval_time": "9m",
+               "exp_samples": [{"labels": "{}", "value": 1}]}
+    never = {"expr": 'max_over_time(ALERTS{service="a", alertstate="firing"}[1h])', "eval_time": "1h",
+             "exp_samples": []}
+    other = {"expr": 'ALERTS{service="b"}', "eval_time": "1h", "exp_samples": []}
+    found = _by_severity(coverage.proofs(coverage.alert_rules(RULES), _tests(
+        {"name": "fires", "promql_expr_test": [fires]}, {"name": "counted", "promql_expr_test": [counted]},
+        {"name": "never", "promql_expr_test": [never]}, {"name": "other", "promql_expr_test": [other]})))
+    assert found["AHigh/critical"].fires == ["fires"]  # a count() asserts no labels: it does not count
+    assert found["AHigh/warning"].fires == []
+    assert found["AHigh/critical"].silent == ["never"] == found["AHigh/warning"].silent  # `other` selects none
+
+
+def test_tests_of_another_rule_file_do_not_count() -> None:
+    group = {"name": "q", "alert_rule_test": [{"eval_time": "1m", "alertname": "AHigh", "exp_alerts": []}]}
+    found = coverage.proofs(coverage.alert_rules(RULES), _tests(group, rule_file="../rules/b.yml"))
+    assert not any(p.silent for p in found)
+
+
+# --------------------------------------------------------------------------- through the command line
+
+LEDGER = ROOT / "tests/fixtures/specs/ledger.yaml"
+
+
+def test_render_prints_coverage_and_readme_lists_the_unproven(tmp_path: Path) -> None:
+    spec = yaml.safe_load(LEDGER.read_text())
+    del spec["services"][3]["alerts"][1]["tests"]  # NightlySettlementFailing loses its tests
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    proc = obsgen("render", str(path), "-o", str(tmp_path / "out"), check=True)
+    report = json.loads((tmp_path / "out/proof/alerts.json").read_text())
+    counts = report["summary"]
+    assert f"alerts: {counts['alerts']}, proven {counts['proven']}" in proc.stdout
+    failing = [a for a in report["alerts"] if a["alert"] == "NightlySettlementFailing"]
+    assert failing and not failing[0]["proven"] and "add `tests:`" in failing[0]["reason"]
+    readme = (tmp_path / "out/README.md").read_text()
+    assert "| NightlySettlementFailing | warning | `prometheus/rules/nightly-settlement.yml` |" in readme
+    assert "OrdersConsumerPoisonMessages" in readme and "staging soak test" in readme  # accepted, with reason
+
+
+@pytest.mark.parametrize(("edit", "where", "message"), [
+    (lambda s: s["services"][3]["alerts"][0]["tests"][0]["input_series"][0].update(series="bad{job=x}"),
+     "services[3].alerts[0].tests[0].input_series[0].series", "is not a series"),
+    (lambda s: s["services"][3]["alerts"][0]["tests"][0]["input_series"][0].update(values="0+x3"),
+     "services[3].alerts[0].tests[0].input_series[0].values", "promtool's notation"),
+    (lambda s: s["proof"]["accept_unproven"].update(NoSuchAlert="because"),
+     "proof.accept_unproven.NoSuchAlert", "no alert is named"),
+])
+def test_bad_alert_tests_and_acceptances_are_refused(tmp_path: Path, edit: Any, where: str, message: str) -> None:
+    spec = yaml.safe_load(LEDGER.read_text())
+    edit(spec)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    proc = obsgen("validate", str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert where in proc.stderr and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_spec_alert_tests_run_in_promtool_and_catch_a_wrong_expectation(tmp_path: Path, promtool: str) -> None:
+    out = tmp_path / "out"
+    obsgen("render", str(LEDGER), "-o", str(out), "--quiet", check=True)
+    test_file = out / "prometheus/tests/nightly-settlement.test.yml"
+    ok = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    test_file.write_text(test_file.read_text().replace('team="ledger"}', 'team="payments"}'))
+    broken = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True,
+                            timeout=120)
+    assert broken.returncode == 1 and "NightlySettlementFailing" in broken.stdout + broken.stderr
