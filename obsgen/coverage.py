@@ -25,6 +25,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 ALERTS_SELECTOR = re.compile(r"^\s*(?:max_over_time\(\s*)?ALERTS\s*(\{[^{}]*\})\s*(?:\[[^\]]+\]\s*\))?\s*$")
@@ -85,6 +86,10 @@ def alert_rules(groups_by_file: Mapping[str, Any], evaluator: str = "prometheus"
     return out
 
 
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value) if "\\" in value else value
+
+
 def parse_labels(text: str) -> dict[str, str] | None:
     """`ALERTS{a="b", c="d"}` (or `{...}`) -> {"__name__": "ALERTS", "a": "b", ...}; None if not equality-only."""
     name, _, rest = text.strip().partition("{")
@@ -94,15 +99,31 @@ def parse_labels(text: str) -> dict[str, str] | None:
     for label, op, value in _MATCHER.findall(rest[:-1]):
         if op != "=":
             return None
-        out[label] = re.sub(r"\\(.)", r"\1", value)
+        out[label] = _unescape(value)
     return out
 
 
-def _selects(selector: str, labels: Mapping[str, str]) -> bool:
-    for label, op, raw in _MATCHER.findall(selector[1:-1]):
-        value, actual = re.sub(r"\\(.)", r"\1", raw), labels.get(label, "")
-        ok = {"=": actual == value, "!=": actual != value,
-              "=~": re.fullmatch(value, actual) is not None, "!~": re.fullmatch(value, actual) is None}[op]
+Matcher = tuple[str, str, str]
+
+
+def _matchers(selector: str) -> list[Matcher]:
+    return [(label, op, _unescape(raw)) for label, op, raw in _MATCHER.findall(selector[1:-1])]
+
+
+@lru_cache(maxsize=4096)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _selects(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:
+    for label, op, value in matchers:
+        actual = labels.get(label, "")
+        if op == "=":
+            ok = actual == value
+        elif op == "!=":
+            ok = actual != value
+        else:
+            ok = (_regex(value).fullmatch(actual) is not None) == (op == "=~")
         if not ok:
             return False
     return True
@@ -140,22 +161,21 @@ def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]
                 m = ALERTS_SELECTOR.match(str(item.get("expr", "")))
                 if m is None:
                     continue
-                selector = m.group(1)
                 samples = item.get("exp_samples") or []
-                plain = str(item["expr"]).strip().startswith("ALERTS")
-                for r in covered:
-                    if not samples:
-                        if _selects(selector, {**r.labels, "alertname": r.alert, "alertstate": "firing"}):
+                if not samples:
+                    matchers = _matchers(m.group(1))
+                    for r in covered:
+                        if _selects(matchers, {**r.labels, "alertname": r.alert, "alertstate": "firing"}):
                             found[id(r)].silent.append(name)
-                        continue
-                    if not plain:
-                        continue
-                    for sample in samples:
-                        labels = parse_labels(str(sample.get("labels", "")))
-                        if labels and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing" \
-                                and _carries(labels, r) and labels.get("alertname") == r.alert:
-                            found[id(r)].fires.append(name)
-                            break
+                    continue
+                if not str(item["expr"]).strip().startswith("ALERTS"):
+                    continue  # a function of ALERTS: its samples are not the alerts' label sets
+                firing = [labels for sample in samples
+                         if (labels := parse_labels(str(sample.get("labels", ""))))
+                         and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing"]
+                for r in covered:
+                    if any(labels.get("alertname") == r.alert and _carries(labels, r) for labels in firing):
+                        found[id(r)].fires.append(name)
     for p in found.values():  # a group counts once however many of its checks show it
         p.fires = list(dict.fromkeys(p.fires))
         p.silent = list(dict.fromkeys(p.silent))

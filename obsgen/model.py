@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from . import logql, naming
 from .spec.models import (
@@ -155,6 +156,9 @@ class Model:
     evaluation_interval: str
     source: str  # the spec's file name, for "generated from" headers
     teams: list[str] = field(default_factory=list)
+    # results of pure functions of this model, kept by the renderer that computes them first for another
+    # that needs them too (the proof coverage of a service's rules, counted where its tests are built)
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def stack(self) -> Stack:

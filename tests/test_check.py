@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, obsgen
+from conftest import ROOT, obsgen, require_tool
 
 from obsgen.check import UNPROVEN, exit_code, unchecked_files
 from obsgen.check_result import Result
@@ -103,3 +103,11 @@ def test_unchecked_and_skipped_fail_only_strict(tmp_path: Path) -> None:
     # a result that was not found names no files: what it would have read stays unchecked
     missing = [Result("promtool", "a/", "not found", files=())]
     assert unchecked_files(tmp_path, missing) == ["a/checked.yml", "a/copy.yml", "a/lonely.yml"]
+
+
+def test_live_check_runs_the_real_alertmanager(ledger: Path) -> None:
+    require_tool("alertmanager")
+    proc = obsgen("check", "--live", str(ledger))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if "alertmanager (live)" in line]
+    assert len(rows) == 3 and all("passed" in row for row in rows), proc.stdout

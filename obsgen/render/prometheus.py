@@ -44,9 +44,10 @@ def render(model: Model) -> dict[str, str]:
     files = {"prometheus/prometheus.yml": dump_yaml(config(model), model.source)}
     for svc in model.services:
         groups = service_rule_groups(model, svc)
+        tests = prometheus_tests.service_tests(model, svc)
         files[f"prometheus/rules/{svc.name}.yml"] = dump_yaml({"groups": groups}, model.source)
-        files[f"prometheus/tests/{svc.name}.test.yml"] = dump_yaml(
-            prometheus_tests.service_tests(model, svc), model.source)
+        files[f"prometheus/tests/{svc.name}.test.yml"] = dump_yaml(tests, model.source)
+        prometheus_tests.service_coverage(model, svc, groups, tests)  # counted now, while the data is here
     files["prometheus/rules/_stack.yml"] = dump_yaml({"groups": stack_rule_groups(model)}, model.source)
     files["prometheus/tests/_stack.test.yml"] = dump_yaml(stack_tests(model), model.source)
     return files

@@ -14,7 +14,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from .. import label_values, slo
+from .. import coverage, label_values, slo
 from ..model import QUANTILES, Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
 from ..spec.models import Alert
@@ -38,6 +38,22 @@ def service_tests(model: Model, svc: ServiceModel) -> dict[str, Any]:
         "evaluation_interval": model.evaluation_interval,
         "tests": tests,
     }
+
+
+def service_coverage(model: Model, svc: ServiceModel, groups: list[dict[str, Any]] | None = None,
+                     tests: dict[str, Any] | None = None) -> list[coverage.Proof]:
+    """Which alerts of the service's rule file its generated tests prove (`obsgen.coverage`). Counted once
+    per model: the Prometheus renderer passes the data it has just built, the proof renderer reads that."""
+    key = ("service-coverage", svc.name)
+    if key not in model.memo:
+        from .prometheus import service_rule_groups  # here: prometheus.py imports this module
+
+        rules = coverage.alert_rules({f"prometheus/rules/{svc.name}.yml":
+                                      groups if groups is not None else service_rule_groups(model, svc)})
+        model.memo[key] = coverage.proofs(rules, {f"prometheus/tests/{svc.name}.test.yml":
+                                                  tests if tests is not None else service_tests(model, svc)})
+    found: list[coverage.Proof] = model.memo[key]
+    return found
 
 
 # --------------------------------------------------------------------------- Go template functions

@@ -29,21 +29,17 @@ def report(model: Model) -> dict[str, Any]:
 
 
 def proofs(model: Model) -> list[coverage.Proof]:
-    rules: dict[str, Any] = {}
-    tests: dict[str, Any] = {}
+    items: list[coverage.Proof] = []
     gaps: dict[tuple[str, str], str] = {}
     for svc in model.services:
         path = f"prometheus/rules/{svc.name}.yml"
-        rules[path] = prometheus.service_rule_groups(model, svc)
-        tests[f"prometheus/tests/{svc.name}.test.yml"] = prometheus_tests.service_tests(model, svc)
+        items += prometheus_tests.service_coverage(model, svc)
         gaps.update({(path, alert): why for alert, why in prometheus_tests.proof_gaps(model, svc).items()})
-    rules["prometheus/rules/_stack.yml"] = prometheus.stack_rule_groups(model)
-    tests["prometheus/tests/_stack.test.yml"] = prometheus.stack_tests(model)
-    found = coverage.alert_rules(rules)
+    stack = coverage.alert_rules({"prometheus/rules/_stack.yml": prometheus.stack_rule_groups(model)})
+    items += coverage.proofs(stack, {"prometheus/tests/_stack.test.yml": prometheus.stack_tests(model)})
     loki_rules = {f"loki/rules/{loki.TENANT}/{svc.name}.yml": loki.rule_groups(svc)
                   for svc in model.services if svc.log_alerts}
-    found += coverage.alert_rules(loki_rules, evaluator="loki")
-    items = coverage.proofs(found, tests)
+    items += coverage.proofs(coverage.alert_rules(loki_rules, evaluator="loki"), {})
     accepted = model.spec.proof.accept_unproven
     for p in items:
         if not p.proven:

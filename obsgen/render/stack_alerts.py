@@ -30,7 +30,7 @@ RULE_FILE = "/etc/prometheus/rules/_stack.yml"
 
 
 class StackAlert(NamedTuple):
-    """One alert (a tuple, so `alert[0]` is its name as before) and the function building its cases."""
+    """One alert of the stack and the function building its test cases."""
 
     name: str  # as in the upstream mixins where they have one
     service: str  # the `service` label: the component it is about
