@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from . import coverage
-from .check_result import Result
+from .check_result import Result, load_yaml
 
 TIMEOUT = 300
 # Files that are documentation or obsgen's own bookkeeping, not configuration a tool reads.
@@ -116,17 +116,15 @@ def _file_checks(out: Path) -> list[Result]:
 # --------------------------------------------------------------------------- proof coverage
 
 
-def _load_yaml(path: Path) -> Any:
-    return yaml.load(path.read_text("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
 def proof_coverage(out: Path, tests_passed: bool) -> Result:
     """Count, from the rule and test files themselves, which alerts the tests fire and show silent."""
     target = "every alert rule"
     report_path = out / "proof/alerts.json"
-    rule_files = {p: (_load_yaml(out / p) or {}).get("groups") for p in _files(out, "prometheus/rules/*.yml")}
-    loki_files = {p: (_load_yaml(out / p) or {}).get("groups") for p in _files(out, "loki/rules/**/*.yml")}
-    test_files = {p: _load_yaml(out / p) or {} for p in _files(out, "prometheus/tests/*.yml")}
+    rule_files = {p: (load_yaml(out / p) or {}).get("groups") for p in _files(out, "prometheus/rules/*.yml")}
+    loki_files = {p: (load_yaml(out / p) or {}).get("groups") for p in _files(out, "loki/rules/**/*.yml")}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the tests are read here only: not kept
+    test_files = {p: yaml.load((out / p).read_text("utf-8"), Loader=loader) or {}
+                  for p in _files(out, "prometheus/tests/*.yml")}
     read = tuple(["proof/alerts.json"] if report_path.exists() else [])
     items = coverage.proofs(coverage.alert_rules(rule_files) + coverage.alert_rules(loki_files, "loki"), test_files)
     if not report_path.exists():

@@ -72,18 +72,17 @@ class Proof:
         return "no generated case where it " + " and none where it ".join(missing)
 
 
+def alerting(groups: Any) -> list[dict[str, Any]]:
+    """The alerting rules (not the recording rules) of a rule file's groups, in order."""
+    return [rule for group in groups or () for rule in group.get("rules") or () if "alert" in rule]
+
+
 def alert_rules(groups_by_file: Mapping[str, Any], evaluator: str = "prometheus",
                 ) -> list[AlertRule]:
     """The alerting rules of rule files ({path: groups}), in file order, then rule order."""
-    out = []
-    for path, groups in groups_by_file.items():
-        for group in groups or ():
-            for rule in group.get("rules") or ():
-                if "alert" in rule:
-                    out.append(AlertRule(str(rule["alert"]), path,
-                                         {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
-                                         evaluator, str(rule.get("expr", ""))))
-    return out
+    return [AlertRule(str(rule["alert"]), path, {str(k): str(v) for k, v in (rule.get("labels") or {}).items()},
+                      evaluator, str(rule.get("expr", "")))
+            for path, groups in groups_by_file.items() for rule in alerting(groups)]
 
 
 def _unescape(value: str) -> str:

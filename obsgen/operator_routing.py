@@ -44,7 +44,9 @@ from typing import Any
 import yaml
 
 from .check_result import Result
+from .coverage import alerting
 from .crds import Loader
+from .promql import quote
 from .route_proof import AmtoolError, amtool_routes, read_routes
 from .routing_intent import parse_matcher
 
@@ -85,16 +87,11 @@ BASE_CONFIG: Obj = {
 # --------------------------------------------------------------------------- the operator's transformation
 
 
-def _escape(value: str) -> str:
-    """OpenMetrics escaping, as the operator's Matcher.String() applies it."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
 def matcher_text(m: Mapping[str, Any]) -> str:
     """`{name, value, matchType}` as alertmanager.yml reads it; the deprecated `regex` flag without a
     matchType means `=~`, as the operator converts it for Alertmanager >= 0.22."""
     op = m.get("matchType") or ("=~" if m.get("regex") else "=")
-    return f'{m["name"]}{op}"{_escape(str(m.get("value", "")))}"'
+    return f'{m["name"]}{op}{quote(str(m.get("value", "")))}'
 
 
 def _namespaced(name: str, namespace: str, obj_name: str) -> str:
@@ -319,10 +316,6 @@ def _release_namespace(objects: list[Obj], fallback: str) -> str:
     return fallback
 
 
-def _alerting(groups: Any) -> list[Obj]:
-    return [r for g in groups or [] for r in g.get("rules") or [] if "alert" in r]
-
-
 def cluster_alerts(out: Path, objects: list[Obj], namespace: str) -> tuple[dict[str, list[Obj]], list[str]]:
     """Rule file of the output -> the alerting rules the cluster evaluates for it, each with the labels its
     alerts carry at Alertmanager (`labels`); and the problems pairing files with objects."""
@@ -343,7 +336,7 @@ def cluster_alerts(out: Path, objects: list[Obj], namespace: str) -> tuple[dict[
         groups = (yaml.safe_load(path.read_text("utf-8")) or {}).get("groups") or []
         obj = by_groups.get(tuple(g.get("name") for g in groups))
         if obj is None:
-            if _alerting(groups):
+            if alerting(groups):
                 problems.append(f"no PrometheusRule of the manifests holds the rule groups of {rel}")
             continue
         paired.add(id(obj))
@@ -351,9 +344,9 @@ def cluster_alerts(out: Path, objects: list[Obj], namespace: str) -> tuple[dict[
         # the operator's external label; the release's `prometheus_replica` is dropped from alerts
         added = {**external, "prometheus": f"{namespace}/{release_fullname(release)}-prometheus"}
         sources[rel] = [{**r, "labels": {**added, **(r.get("labels") or {}), "alertname": r["alert"]}}
-                        for r in _alerting(obj["spec"]["groups"])]
+                        for r in alerting(obj["spec"]["groups"])]
     for obj in rule_objects:
-        if id(obj) not in paired and _alerting(obj["spec"].get("groups")):
+        if id(obj) not in paired and alerting(obj["spec"].get("groups")):
             problems.append(f"PrometheusRule {obj['metadata']['name']} matches no rule file of the output")
     maps = [o for o in objects if o.get("kind") == "ConfigMap"]
     loki_cfg: Obj = {}
@@ -368,7 +361,7 @@ def cluster_alerts(out: Path, objects: list[Obj], namespace: str) -> tuple[dict[
         if text is None:
             problems.append(f"no loki-rules ConfigMap of the manifests holds {rel}")
             continue
-        rules = _alerting((yaml.safe_load(text) or {}).get("groups"))
+        rules = alerting((yaml.safe_load(text) or {}).get("groups"))
         sources[rel] = [{**r, "labels": {**loki_external, **(r.get("labels") or {}), "alertname": r["alert"]}}
                         for r in rules]
     return sources, problems

@@ -22,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .check_result import Result
+from .check_result import Result, load_yaml
+from .coverage import alerting
+from .promql import quote
 
 TOOL = "amtool config routes test"
 ROUTES = "proof/routes.json"
@@ -42,7 +44,7 @@ def _amtool(amtool: str, config: Path, labels: Mapping[str, str],
     if verify is not None:
         args.append(f"--verify.receivers={','.join(verify)}")
     # quoted values: amtool parses each argument as a matcher, and a bare value may hold `,` or spaces
-    args += [f'{name}="{_escape(value)}"' for name, value in sorted(labels.items())]
+    args += [f"{name}={quote(value)}" for name, value in sorted(labels.items())]
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
@@ -53,10 +55,6 @@ def _amtool(amtool: str, config: Path, labels: Mapping[str, str],
     if not lines:
         raise AmtoolError(f"amtool printed no receivers: {proc.stderr.strip()}")
     return proc.returncode == 0, lines[0].split(",")
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def amtool_routes(amtool: str, config: Path, labels: Mapping[str, str]) -> list[str]:
@@ -85,12 +83,6 @@ def describe(alert: Mapping[str, Any]) -> str:
     return f"{alert['alert']} ({alert['file']}) {{{labels}}}"
 
 
-def _load(path: Path) -> Any:
-    import yaml
-
-    return yaml.load(path.read_text("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-
-
 def _with_labels_on_disk(out: Path, alerts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
     """The alerts of routes.json with the labels their rules on disk really give them: the rule's own
     `labels:` and name over the external labels its evaluator adds (prometheus.yml, or Loki's ruler).
@@ -98,10 +90,10 @@ def _with_labels_on_disk(out: Path, alerts: list[dict[str, Any]]) -> tuple[list[
     Returns the alerts, or the reason routes.json and the rule files no longer describe the same rules."""
     external: dict[str, dict[str, Any]] = {"prometheus/": {}, "loki/": {}}
     if (out / "prometheus/prometheus.yml").is_file():
-        external["prometheus/"] = (_load(out / "prometheus/prometheus.yml").get("global") or {}).get(
+        external["prometheus/"] = ((load_yaml(out / "prometheus/prometheus.yml") or {}).get("global") or {}).get(
             "external_labels") or {}
     if (out / "loki/loki.yml").is_file():
-        external["loki/"] = (_load(out / "loki/loki.yml").get("ruler") or {}).get("external_labels") or {}
+        external["loki/"] = ((load_yaml(out / "loki/loki.yml") or {}).get("ruler") or {}).get("external_labels") or {}
     rules: dict[str, list[dict[str, Any]]] = {}
     position: dict[str, int] = {}
     found = []
@@ -110,8 +102,7 @@ def _with_labels_on_disk(out: Path, alerts: list[dict[str, Any]]) -> tuple[list[
         if path not in rules:
             if not (out / path).is_file():
                 return [], f"{path} is missing, but {ROUTES} routes its alerts; re-render the output"
-            rules[path] = [r for g in _load(out / path).get("groups") or () for r in g.get("rules") or ()
-                           if "alert" in r]
+            rules[path] = alerting((load_yaml(out / path) or {}).get("groups"))
         i = position.get(path, 0)
         position[path] = i + 1
         if i >= len(rules[path]) or rules[path][i]["alert"] != alert["alert"]:

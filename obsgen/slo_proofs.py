@@ -42,6 +42,7 @@ from typing import Any
 
 from . import label_values
 from .model import Model, ServiceModel, SloModel, le_label
+from .promql import quote
 from .slo import alert_names, alert_rules, enabled_tiers, labels, record_name
 from .slo_math import BASE_SECONDS, BASE_WINDOW, Tier, exact, seconds
 from .units import duration_seconds, fmt, format_duration
@@ -54,13 +55,6 @@ _NEGATE = {"=": "!=", "!=": "=", "=~": "!~", "!~": "=~"}
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
-def _quote(value: str) -> str:
-    """A label value as a PromQL string literal."""
-    if "\\" in value or '"' in value or "\n" in value:
-        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{value}"'
-
-
 def _metric(labels: dict[str, str]) -> str:
     """`name{a="b", ...}` (the name from `__name__`), as promtool reads series and expected samples."""
     return _metric_of(tuple(labels.items()))
@@ -68,7 +62,7 @@ def _metric(labels: dict[str, str]) -> str:
 
 @lru_cache(maxsize=8192)  # every group of an SLO names the same series and alerts
 def _metric_of(items: tuple[tuple[str, str], ...]) -> str:
-    rest = ", ".join(f"{k}={_quote(v)}" for k, v in items if k != "__name__")
+    rest = ", ".join(f"{k}={quote(v)}" for k, v in items if k != "__name__")
     return f"{dict(items)['__name__']}{{{rest}}}"
 
 
@@ -259,7 +253,7 @@ def _series(matchers: tuple[tuple[str, str, str], ...], base: dict[str, str],
             except ValueError as err:
                 raise Unreadable(f"the regex of `{label}`: {err}") from None
         if value is None:
-            shown = ", ".join(f"{label}{op}{_quote(v)}" for op, v in cons)
+            shown = ", ".join(f"{label}{op}{quote(v)}" for op, v in cons)
             raise Unreadable(f"no value of `{label}` passes {shown}")
         if value:
             out[label] = value
@@ -407,14 +401,14 @@ def slo_alerts(model: Model, svc: ServiceModel, slo: SloModel) -> dict[str, SloA
         returned = {"slo_id": slo.id} if kind == "absent" else labels(slo)
         full = {"__name__": "ALERTS", "alertname": rule["alert"], "alertstate": "firing",
                 **returned, **rule["labels"]}
-        extra = f", tier={_quote(rule['labels']['tier'])}" if kind in ("page", "ticket") else ""
+        extra = f", tier={quote(rule['labels']['tier'])}" if kind in ("page", "ticket") else ""
         out[kind] = SloAlert(rule["alert"], _alerts(rule["alert"], slo, extra), full,
                              int(duration_seconds(rule.get("for", "0s"))))
     return out
 
 
 def _alerts(name: str, slo: SloModel, extra: str = "") -> str:
-    return f'ALERTS{{alertname="{name}", alertstate="firing", slo_id={_quote(slo.id)}{extra}}}'
+    return f'ALERTS{{alertname="{name}", alertstate="firing", slo_id={quote(slo.id)}{extra}}}'
 
 
 def _fires(expr: str, at: int, alert_labels: dict[str, str]) -> dict[str, Any]:
@@ -615,7 +609,7 @@ def _stop(c: _Ctx) -> list[dict[str, Any]]:
         p = c.alerts["page"]
         ratio = {"__name__": record_name(BASE_WINDOW), **labels(c.slo)}
         at = _on_grid(BASE_SECONDS, c.eval_s)
-        checks += [(at, {"expr": f"{record_name(BASE_WINDOW)}{{slo_id={_quote(c.slo.id)}}}", "eval_time": _dur(at),
+        checks += [(at, {"expr": f"{record_name(BASE_WINDOW)}{{slo_id={quote(c.slo.id)}}}", "eval_time": _dur(at),
                          "exp_samples": [{"labels": _metric(ratio), "value": float(share)}]}),
                    (fires, _never(p.selector, fires))]
         parts.append(f"at {fmt(per_s)}/s, half the low-traffic guard's {fmt(c.slo.min_request_rate)}/s, the page "
@@ -649,4 +643,4 @@ def _quiet(c: _Ctx) -> list[dict[str, Any]]:
 
 def _silent_all(slo: SloModel, at: int) -> dict[str, Any]:
     """No alert of the SLO (burn rate, budget, absent) fires at any evaluation up to `at`."""
-    return _never(f"ALERTS{{slo_id={_quote(slo.id)}, alertstate=\"firing\"}}", at)
+    return _never(f"ALERTS{{slo_id={quote(slo.id)}, alertstate=\"firing\"}}", at)

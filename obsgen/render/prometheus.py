@@ -15,7 +15,6 @@ from ..naming import health_alert, service_down_alert
 from ..units import fmt
 from . import prometheus_tests, stack_alerts
 from .common import dump_yaml
-from .stack_alerts import STACK_ALERTS as STACK_ALERTS  # public here too: the spec's checks read the names
 from .stack_alerts import stack_rule_groups  # public here too: the Kubernetes renderer wraps the rules
 
 Rule = dict[str, Any]

@@ -17,6 +17,7 @@ from typing import Any
 from .. import coverage, label_values, slo
 from ..model import QUANTILES, Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
+from ..promql import quote
 from ..spec.models import Alert
 from ..units import duration_seconds, fmt, format_duration
 
@@ -311,14 +312,10 @@ def alerts_check(alert: str, eval_time: str, firing: list[dict[str, str]]) -> di
     asserted, annotations not: for alerts whose annotations this generator cannot expand)."""
     def series(labels: dict[str, str]) -> str:
         body = {"alertname": alert, "alertstate": "firing", **labels}
-        return "ALERTS{" + ", ".join(f'{k}="{_escape(v)}"' for k, v in body.items()) + "}"
+        return "ALERTS{" + ", ".join(f"{k}={quote(v)}" for k, v in body.items()) + "}"
 
     return {"expr": f'ALERTS{{alertname="{alert}", alertstate="firing"}}', "eval_time": eval_time,
             "exp_samples": [{"labels": series(labels), "value": 1} for labels in firing]}
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # --------------------------------------------------------------------------- free-form alerts

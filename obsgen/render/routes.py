@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import routing_intent
+from ..coverage import alerting
 from ..model import Model
 from ..spec.models import Routing
 from . import alertmanager, loki, prometheus
@@ -34,15 +35,11 @@ def rule_files(model: Model) -> Iterator[tuple[str, list[dict[str, Any]], dict[s
     prom_external = prometheus.config(model)["global"]["external_labels"]
     loki_external = loki.config(model)["ruler"].get("external_labels", {})
     for svc in model.services:
-        yield (f"prometheus/rules/{svc.name}.yml", _alerting(prometheus.service_rule_groups(model, svc)),
+        yield (f"prometheus/rules/{svc.name}.yml", alerting(prometheus.service_rule_groups(model, svc)),
                prom_external)
         if svc.log_alerts:
-            yield f"loki/rules/{loki.TENANT}/{svc.name}.yml", _alerting(loki.rule_groups(svc)), loki_external
-    yield "prometheus/rules/_stack.yml", _alerting(prometheus.stack_rule_groups(model)), prom_external
-
-
-def _alerting(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+            yield f"loki/rules/{loki.TENANT}/{svc.name}.yml", alerting(loki.rule_groups(svc)), loki_external
+    yield "prometheus/rules/_stack.yml", alerting(prometheus.stack_rule_groups(model)), prom_external
 
 
 def alert_labels(rule: dict[str, Any], external: dict[str, str]) -> dict[str, str]:
