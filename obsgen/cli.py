@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -123,7 +124,8 @@ def render(
             if changes.stale:
                 lines = [f"{output} is stale; run: obsgen render {spec} -o {output}"]
                 lines += [f"  {kind}: {p}" for kind, paths in
-                          (("missing", changes.added), ("differs", changes.changed), ("no longer generated", changes.removed))
+                          (("missing", changes.added), ("differs", changes.changed), ("no longer generated", changes.removed),
+                           ("interrupted", changes.interrupted))
                           for p in paths]
                 _fail(lines, 1)
             if not quiet:
@@ -183,6 +185,8 @@ def diff(spec: SpecArg = Path("obsgen.yaml"), output: OutOpt = Path("out")) -> N
         text = diff_text(files, output)
     except WriteError as e:
         _fail([f"obsgen: {e}"])
+    except OSError as e:
+        _fail([f"obsgen: cannot read {output}: {e.strerror or e}"])
     sys.stdout.write(text)
 
 
@@ -237,7 +241,26 @@ def schema() -> None:
     sys.stdout.write(schema_text())
 
 
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP, raised wherever the program is, so the writer cleans up as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_STOP_SIGNALS = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+
+def _stop(signum: int, _frame: object) -> None:
+    for s in _STOP_SIGNALS:  # a second signal must not interrupt the cleanup the first one started
+        signal.signal(s, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
 def main() -> None:
+    for s in _STOP_SIGNALS:
+        signal.signal(s, _stop)
     # One short run that allocates millions of objects and frees them by reference counting: the cycle
     # collector's passes over them were a sixth of rendering a thousand services, and freed about 15 MB.
     gc.disable()
@@ -245,6 +268,9 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except _Stopped as e:
+        print(f"obsgen: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
+        sys.exit(128 + e.signum)
     except Exception as e:  # a bug in obsgen, not bad input: say so briefly
         if os.environ.get("OBSGEN_DEBUG"):
             raise

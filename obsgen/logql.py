@@ -10,9 +10,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 
+from .promql import regex_literal as _re2_literal
+
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-# RE2 metacharacters; everything else is literal (RE2 refuses escapes of letters, digits and space)
-_RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
 
 
 def string(value: str) -> str:
@@ -23,7 +23,7 @@ def string(value: str) -> str:
 
 def regex_literal(value: str) -> str:
     """`value` as an RE2 pattern matching only itself."""
-    return _RE2_SPECIAL.sub(r"\\\1", value)
+    return _re2_literal(value)
 
 
 def any_of(values: Iterable[str]) -> str:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import logql, naming
+from .promql import quote
 from .spec.models import (
     Alert,
     Health,
@@ -139,7 +140,7 @@ class ServiceModel:
 
     def error_requests(self) -> str:
         m = self.metrics
-        return self.requests(f'{m.status_label}=~"{m.error_status}"')
+        return self.requests(f"{m.status_label}=~{quote(m.error_status)}")
 
     def histogram(self, suffix: str, extra: str = "") -> str:
         sel = self.selector + (f",{extra}" if extra else "")

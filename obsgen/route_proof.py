@@ -79,7 +79,7 @@ def read_routes(out: Path) -> dict[str, Any] | str:
 
 
 def describe(alert: Mapping[str, Any]) -> str:
-    labels = ", ".join(f'{k}="{v}"' for k, v in sorted(alert["labels"].items()))
+    labels = ", ".join(f"{k}={quote(v)}" for k, v in sorted(alert["labels"].items()))
     return f"{alert['alert']} ({alert['file']}) {{{labels}}}"
 
 

@@ -32,7 +32,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from .gotemplate import go_literal
 from .model import Model, ServiceModel, SloModel
+from .promql import quote
 from .slo_math import BASE_SECONDS, BASE_WINDOW, Tier, exact, norm, seconds, slo_alert_name, tiers
 from .units import fmt, format_duration
 
@@ -75,7 +77,7 @@ def labels(slo: SloModel) -> dict[str, str]:
 
 
 def sel(metric: str, slo: SloModel) -> str:
-    return f'{metric}{{slo_id="{slo.id}"}}'
+    return f"{metric}{{slo_id={quote(slo.id)}}}"
 
 
 def alert_names(svc: ServiceModel, slo: SloModel) -> dict[str, str]:
@@ -177,9 +179,9 @@ def _annotations(svc: ServiceModel, alert: str, summary: str, description: str) 
     out = {"summary": summary, "description": description}
     runbook = svc.runbook_url(alert)
     if runbook:
-        out["runbook_url"] = runbook
+        out["runbook_url"] = go_literal(runbook)
     if svc.dashboard_url:
-        out["dashboard_url"] = svc.dashboard_url
+        out["dashboard_url"] = go_literal(svc.dashboard_url)
     return out
 
 
@@ -292,7 +294,7 @@ def dashboard_meta(model: Model, svc: ServiceModel) -> list[dict[str, Any]]:
             "error_budget_ratio": exact(slo.budget),
             "period": period,
             "period_days": slo.period_days,
-            "selector": f'slo_id="{slo.id}"',
+            "selector": f"slo_id={quote(slo.id)}",
             "queries": {
                 "error_ratio": {w: sel(record_name(w), slo) for w in windows(model, slo)},
                 "availability_period": f"1 - {sel(record_name(period), slo)}",

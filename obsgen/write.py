@@ -1,28 +1,61 @@
-"""Writing an output tree: all or nothing, with a manifest of what obsgen owns.
+"""Writing an output tree: all or nothing, touching only what obsgen owns, safe against kills and
+concurrent runs.
 
 - Everything is rendered in memory before this module is called; nothing here renders.
-- A fresh or obsgen-only folder is replaced by a directory swap (the new tree is written beside it,
-  then renamed into place), so a reader sees the old output or the new one, never half of either.
-- A folder that also holds the user's own files is updated file by file (each replaced atomically),
-  stale generated files removed, and the user's files left exactly as they were.
-- A path obsgen would write that already exists but is not in the manifest is refused: obsgen never
-  overwrites a file it did not generate.
+- `-o` may be a symbolic link to a folder: it is resolved once, and the output is written into the link's
+  target (the swap happens beside the target; the link stays).
+- One run at a time per output: `write` holds an exclusive `flock` on `<parent>/.<name>.obsgen-lock`
+  (never removed: removing a lock file races) from recovery and planning to the end of writing; `plan`
+  and `diff` hold it shared. A run waits up to LOCK_TIMEOUT seconds for it, then fails with a WriteError.
+- A fresh or obsgen-only folder is replaced by a directory swap: the complete new tree is written beside
+  it and exchanged with the old one in one `renameat2(RENAME_EXCHANGE)`, so a reader (or a kill) sees the
+  old output or the new one, never half of either. Where the exchange is unsupported it is two renames;
+  a kill between them leaves the previous tree as `.<name>.obsgen-old-*`, and the next run renames it back.
+- A folder that also holds the user's own entries (any file, link or folder obsgen did not generate, or
+  an unreadable folder) is updated in place: every new file is staged beside its target, a journal
+  (`.obsgen-journal.json`) lists the renames and removals, then they are made and the journal deleted.
+  A run stopped after the journal was written is finished by the next run (`recover`), so the generated
+  files are the old set or the new one. The user's entries are never moved, hidden or removed.
+- Recovery (under the exclusive lock, before planning) also removes the temporary trees and
+  `*.obsgen-tmp` files an earlier stopped run left, matching obsgen's own name patterns only. `plan` and
+  `diff` never mutate: they only report an interrupted run as stale output.
+- obsgen writes, links, reads and removes nothing through a symbolic link: the manifest may list only
+  normalized relative paths inside the output, every folder on the way must be a real folder, and a link
+  in the way is refused, naming it. A path obsgen would write that already exists but is not in the
+  manifest is refused too: obsgen never overwrites a file it did not generate.
+- What is guarded against is the process dying (a kill, a signal, a full disk); file data is not synced
+  to disk, so a power loss may still lose recent writes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import difflib
+import errno
+import fcntl
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
-import tempfile
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
 MANIFEST = ".obsgen-manifest.json"
+JOURNAL = ".obsgen-journal.json"
+TMP_SUFFIX = ".obsgen-tmp"
+LOCK_TIMEOUT = 60.0  # seconds a run waits for another run of the same output to finish
+# a staged file's name: '.' + its target's name + '.' + 8 of [a-z0-9_] + the suffix
+_TMP_FILE = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TMP_SUFFIX))
 
 
 class WriteError(Exception):
@@ -39,17 +72,320 @@ def manifest_text(files: dict[str, str], source: str) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def read_manifest(out: Path) -> dict[str, str]:
+# --------------------------------------------------------------------------- paths obsgen may touch
+
+
+def _bad_path(rel: object, bookkeeping: bool = False) -> str | None:
+    """Why `rel` is not a normalized relative path inside an output (None if it is); the manifest's own
+    name is one only where `bookkeeping` allows it (a journal's rename of the manifest)."""
+    if not isinstance(rel, str) or not rel:
+        return "is not a file path"
+    if "\\" in rel or "\0" in rel:
+        return "holds a backslash or a NUL"
+    if rel.startswith("/"):
+        return "is absolute"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return "is not a normalized relative path (empty, '.' or '..' parts)"
+    if rel == JOURNAL or (rel == MANIFEST and not bookkeeping):
+        return "is obsgen's own bookkeeping file"
+    return None
+
+
+def _check_generated(files: dict[str, str]) -> None:
+    # Renderers make these paths; a bad one is a bug in obsgen, not bad input.
+    for path in files:
+        why = _bad_path(path)
+        if why is not None:
+            raise ValueError(f"generated path {path!r} {why}")
+
+
+class _Guard:
+    """Checks that paths under `out` pass through real folders only (lstat: a link is never followed),
+    remembering the folders already checked."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = str(out)
+        self.dirs: set[str] = {""}
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.out, rel)
+
+    def parents(self, rel: str, create: bool = False) -> bool:
+        """True when every folder above `rel` is a real folder (missing ones made if `create`); False
+        when one is missing or is a file. A symbolic link on the way is a WriteError."""
+        head = rel.rpartition("/")[0]
+        if head in self.dirs:
+            return True
+        parts = head.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub in self.dirs:
+                continue
+            full = self.path(sub)
+            try:
+                mode = os.lstat(full).st_mode
+            except FileNotFoundError:
+                if not create:
+                    return False
+                os.mkdir(full)
+                mode = stat.S_IFDIR
+            if stat.S_ISLNK(mode):
+                raise WriteError(f"{full} is a symbolic link; obsgen does not write or read through links "
+                                 "(replace it with a folder, or render into another folder)")
+            if not stat.S_ISDIR(mode):
+                if create:
+                    raise WriteError(f"{full} is not a folder, but obsgen needs a folder there")
+                return False
+            self.dirs.add(sub)
+        return True
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        """lstat of `rel` (None if it or a folder above it is missing); a link on the way is refused."""
+        if not self.parents(rel):
+            return None
+        try:
+            return os.lstat(self.path(rel))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+
+def _link_error(path: str) -> WriteError:
+    return WriteError(f"{path} is a symbolic link; obsgen does not write or read through links "
+                      "(replace it with a file, or render into another folder)")
+
+
+def _read(guard: _Guard, rel: str) -> str | None:
+    """The text at `rel`, None when there is no file; never through a link."""
+    st = guard.lstat(rel)
+    if st is None or stat.S_ISDIR(st.st_mode):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise _link_error(guard.path(rel))
+    if not stat.S_ISREG(st.st_mode):
+        return "\0(not a file)"
     try:
-        data = json.loads((out / MANIFEST).read_text("utf-8"))
-        files = data["files"]
-        if not isinstance(files, dict):
-            raise TypeError
-        return {str(k): str(v) for k, v in files.items()}
+        fd = os.open(guard.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # replaced by a link since the lstat
+            raise _link_error(guard.path(rel)) from None
+        raise
+    with open(fd, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "\0(binary)"
+
+
+def _resolve(out: Path) -> Path:
+    # `-o` through a link means its target: resolved once, everything below works on the real path.
+    return Path(os.path.realpath(out))
+
+
+# --------------------------------------------------------------------------- the manifest
+
+
+def read_manifest(out: Path) -> dict[str, str]:
+    """The files the manifest in `out` says obsgen generated ({} without one). An entry that is not a
+    normalized relative path, or that goes through or is a symbolic link, is refused (WriteError)."""
+    where = os.path.join(out, MANIFEST)
+    guard = _Guard(out)
+    try:
+        text = _read(guard, MANIFEST)
+    except WriteError:
+        raise WriteError(f"{where} is a symbolic link, not an obsgen manifest; remove it or choose another "
+                         "folder") from None
+    if text is None:
         return {}
+    try:
+        files = json.loads(text)["files"]
+        if not isinstance(files, dict):
+            raise TypeError("'files' is not a mapping")
     except (ValueError, KeyError, TypeError) as e:
-        raise WriteError(f"{out / MANIFEST} is not an obsgen manifest ({e}); remove it or choose another folder") from None
+        raise WriteError(f"{where} is not an obsgen manifest ({e}); remove it or choose another folder") from None
+    for rel in files:
+        why = _bad_path(rel)
+        if why is None:
+            try:
+                st = guard.lstat(rel)
+            except WriteError as e:
+                why = f"goes through a symbolic link ({str(e).split(';')[0]})"
+            else:
+                if st is not None and stat.S_ISLNK(st.st_mode):
+                    why = "is a symbolic link"
+        if why is not None:
+            raise WriteError(f"{where} lists {rel!r}, which {why}; obsgen only touches files inside the output: "
+                             "remove the entry (or the manifest) and render again")
+    return {str(k): str(v) for k, v in files.items()}
+
+
+# --------------------------------------------------------------------------- the lock
+
+
+def lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.obsgen-lock"
+
+
+@contextmanager
+def _locked(out: Path, shared: bool) -> Iterator[None]:
+    """Hold the output's lock: exclusive to write, shared to read. Waits up to LOCK_TIMEOUT seconds.
+
+    A reader whose folder it may not write (a read-only checkout) reads unlocked: no obsgen run can be
+    writing there either."""
+    path = lock_path(out)
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC
+    fd: int | None = None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
+    except OSError as e:
+        if not shared:
+            raise WriteError(f"cannot create the lock file {path}: {e.strerror or e}") from None
+        with suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | flags)
+    if fd is None:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WriteError(f"{out} is being written by another obsgen run (it has held {path} for "
+                                     f"{LOCK_TIMEOUT:g} s); try again when it has finished") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _trees(out: Path) -> list[tuple[str, Path]]:
+    """Temporary trees beside `out` ('new' or 'old', path), by obsgen's name pattern, real folders only."""
+    pattern = re.compile(re.escape(f".{out.name}.obsgen-") + r"(new|old)-[a-z0-9_]+")
+    try:
+        names = sorted(os.listdir(out.parent))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m and stat.S_ISDIR(os.lstat(out.parent / name).st_mode):
+            found.append((m.group(1), out.parent / name))
+    return found
+
+
+def _interrupted(out: Path) -> list[str]:
+    """What an earlier, stopped run left unfinished in the output itself (read only)."""
+    found = []
+    if not os.path.lexists(out) and any(kind == "old" for kind, _ in _trees(out)):
+        found.append(f"{out} is missing: an earlier render stopped mid-swap (the next render restores it)")
+    if _is_real_dir(out) and os.path.lexists(out / JOURNAL):
+        found.append(f"an earlier render of {out} stopped mid-update (the next render finishes it)")
+    return found
+
+
+def _read_journal(out: Path) -> tuple[list[tuple[str, str]], list[str]] | None:
+    where = out / JOURNAL
+    text = _read(_Guard(out), JOURNAL)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        renames = [(str(t), str(d)) for t, d in data["renames"]]
+        removals = [str(r) for r in data["removals"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise WriteError(f"{where} is not an obsgen journal ({e}); remove it and render again") from None
+    for tmp, target in renames:
+        if (_bad_path(tmp) or _bad_path(target, bookkeeping=True) or os.path.dirname(tmp) != os.path.dirname(target)
+                or not _TMP_FILE.fullmatch(os.path.basename(tmp))):
+            raise WriteError(f"{where} lists a rename {tmp!r} -> {target!r} obsgen never makes; remove it "
+                             "and render again")
+    for rel in removals:
+        if _bad_path(rel):
+            raise WriteError(f"{where} lists a removal of {rel!r} obsgen never makes; remove it and render again")
+    return renames, removals
+
+
+def _apply(out: Path, renames: list[tuple[str, str]], removals: list[str]) -> None:
+    """Make a journal's renames (those whose staged file is still there) and removals."""
+    guard = _Guard(out)
+    for tmp, target in renames:
+        if guard.lstat(tmp) is not None:
+            os.replace(guard.path(tmp), guard.path(target))  # replaces a link at `target`, never follows it
+    for rel in removals:
+        st = guard.lstat(rel)
+        if st is None or stat.S_ISDIR(st.st_mode):
+            continue
+        os.unlink(guard.path(rel))
+        parent = os.path.dirname(rel)
+        while parent:  # remove the folders this emptied
+            try:
+                os.rmdir(guard.path(parent))
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
+
+
+def _recover(out: Path) -> list[str]:
+    """Repair what a stopped run left (the caller holds the exclusive lock); returns what was done."""
+    done = []
+    trees = _trees(out)
+    if not os.path.lexists(out):
+        for kind, tree in trees:
+            if kind == "old":  # the two-rename swap stopped between its renames: this is the output
+                os.rename(tree, out)
+                trees.remove((kind, tree))
+                done.append(f"restored {out} from {tree.name}")
+                break
+    for _kind, tree in trees:
+        shutil.rmtree(tree, ignore_errors=True)
+        done.append(f"removed {tree.name}")
+    if not _is_real_dir(out):
+        return done
+    journal = _read_journal(out)
+    if journal is not None:
+        _apply(out, *journal)
+        os.unlink(out / JOURNAL)
+        done.append(f"finished the interrupted update of {out} ({len(journal[0])} files, "
+                    f"{len(journal[1])} removals)")
+    stray = 0
+    for root, _dirs, names in os.walk(out):  # never follows links; unreadable folders are skipped
+        for name in names:
+            path = os.path.join(root, name)
+            if _TMP_FILE.fullmatch(name) and stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)
+                stray += 1
+    if stray:
+        done.append(f"removed {stray} temporary file(s) in {out}")
+    return done
+
+
+def recover(out: Path) -> list[str]:
+    """Under the exclusive lock, repair what a stopped render left: restore an output the two-rename swap
+    left missing, finish an interrupted in-place update from its journal, and remove temporary trees and
+    files. Returns what was done ([] when nothing was left). `write` calls it first."""
+    out = _resolve(out)
+    if not out.parent.is_dir():
+        return []
+    with _locked(out, shared=False):
+        return _recover(out)
+
+
+# --------------------------------------------------------------------------- planning, --check and diff
 
 
 @dataclass
@@ -58,59 +394,114 @@ class Changes:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)  # an earlier run's unfinished work (see recover)
 
     @property
     def stale(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
+        return bool(self.added or self.changed or self.removed or self.interrupted)
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text("utf-8")
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-    except UnicodeDecodeError:
-        return "\0(binary)"
-
-
-def plan(files: dict[str, str], out: Path) -> Changes:
-    """What writing `files` into `out` would change (also the basis of --check and diff)."""
-    owned = read_manifest(out) if out.is_dir() else {}
+def _plan(files: dict[str, str], out: Path, owned: dict[str, str]) -> Changes:
+    guard = _Guard(out)
     ch = Changes()
     for path, text in files.items():
-        current = _read(out / path)
+        current = _read(guard, path)
         if current is None:
             ch.added.append(path)
         elif current != text:
             ch.changed.append(path)
         else:
             ch.unchanged.append(path)
-    ch.removed = sorted(p for p in owned if p not in files and (out / p).exists())
+    ch.removed = sorted(p for p in owned if p not in files and guard.lstat(p) is not None)
+    ch.interrupted = _interrupted(out)
     return ch
 
 
+def plan(files: dict[str, str], out: Path) -> Changes:
+    """What writing `files` into `out` would change (also the basis of --check and diff). Reads only,
+    under the shared lock."""
+    _check_generated(files)
+    out = _resolve(out)
+    with _locked(out, shared=True):
+        return _plan(files, out, read_manifest(out) if out.is_dir() else {})
+
+
 def diff(files: dict[str, str], out: Path) -> str:
-    ch = plan(files, out)
-    chunks: list[str] = []
-    for path in sorted(ch.added + ch.changed + ch.removed):
-        old = _read(out / path) or ""
-        new = files.get(path, "")
-        chunks.extend(difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True),
-            fromfile=f"a/{path}" if path not in ch.added else "/dev/null",
-            tofile=f"b/{path}" if path in files else "/dev/null"))
+    _check_generated(files)
+    out = _resolve(out)
+    with _locked(out, shared=True):
+        ch = _plan(files, out, read_manifest(out) if out.is_dir() else {})
+        guard = _Guard(out)
+        chunks: list[str] = []
+        for path in sorted(ch.added + ch.changed + ch.removed):
+            old = _read(guard, path) or ""
+            new = files.get(path, "")
+            chunks.extend(difflib.unified_diff(
+                old.splitlines(keepends=True), new.splitlines(keepends=True),
+                fromfile=f"a/{path}" if path not in ch.added else "/dev/null",
+                tofile=f"b/{path}" if path in files else "/dev/null"))
     return "".join(c if c.endswith("\n") else c + "\n" for c in chunks)
 
 
+# --------------------------------------------------------------------------- writing
+
+
 def _foreign(out: Path, owned: dict[str, str]) -> list[str]:
-    """Files under `out` that obsgen did not generate."""
-    found = []
-    for root, _dirs, names in os.walk(out):
-        for name in names:
-            rel = (Path(root) / name).relative_to(out).as_posix()
-            if rel != MANIFEST and rel not in owned:
+    """Entries under `out` that obsgen did not generate: any file, link or folder other than a generated
+    file, the manifest, or a folder holding a generated file. An unreadable folder counts as foreign."""
+    holders = {""}
+    for rel in owned:
+        parts = rel.split("/")[:-1]
+        holders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    found: list[str] = []
+
+    def scan(rel_dir: str) -> None:
+        try:
+            with os.scandir(os.path.join(out, rel_dir)) as it:
+                entries = list(it)
+        except OSError:
+            found.append(rel_dir or ".")
+            return
+        for e in entries:
+            rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
+            if e.is_symlink():
                 found.append(rel)
+            elif e.is_dir(follow_symlinks=False):
+                if rel not in holders:
+                    found.append(rel)
+                scan(rel)  # the user's files inside count too: obsgen must not overwrite them
+            elif not (e.is_file(follow_symlinks=False) and (rel in owned or rel == MANIFEST)):
+                found.append(rel)
+
+    scan("")
     return sorted(found)
+
+
+def write(files: dict[str, str], out: Path, source: str) -> Changes:
+    """Write `files` (and the manifest) into `out`: recover an earlier stopped run, then swap in a new
+    tree, or update in place when the folder holds entries of the user's. Holds the exclusive lock."""
+    _check_generated(files)
+    out = _resolve(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise WriteError(f"{out} exists and is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(out, shared=False):
+        _recover(out)
+        exists = out.is_dir()
+        owned = read_manifest(out) if exists else {}
+        foreign = _foreign(out, owned) if exists else []
+        clash = sorted(set(foreign) & set(files))
+        if clash:
+            raise WriteError(f"{out} already holds files obsgen did not generate and would overwrite: "
+                             + ", ".join(clash[:5]) + (" ..." if len(clash) > 5 else "")
+                             + "; move them away or render into another folder")
+        changes = _plan(files, out, owned)
+        everything = {**files, MANIFEST: manifest_text(files, source)}
+        if not foreign:
+            _swap(out, everything, set(changes.unchanged))
+        else:
+            _in_place(out, everything, set(changes.unchanged), changes.removed)
+    return changes
 
 
 def _write_tree(root: Path, files: dict[str, str], old: Path, unchanged: set[str]) -> None:
@@ -128,11 +519,12 @@ def _write_tree(root: Path, files: dict[str, str], old: Path, unchanged: set[str
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
             made.add(target.parent)
+        # `old` holds no link (a link is foreign, which means no swap), and plan read these files
         source = old / path if path in unchanged else written.get(id(text))
         if source is not None:
             try:
                 if not source.is_symlink():
-                    os.link(source, target)
+                    os.link(source, target, follow_symlinks=False)
                     written.setdefault(id(text), target)
                     continue
             except OSError:
@@ -141,58 +533,103 @@ def _write_tree(root: Path, files: dict[str, str], old: Path, unchanged: set[str
         written.setdefault(id(text), target)
 
 
-def write(files: dict[str, str], out: Path, source: str) -> Changes:
-    if out.exists() and not out.is_dir():
-        raise WriteError(f"{out} exists and is not a folder")
-    owned = read_manifest(out) if out.exists() else {}
-    foreign = _foreign(out, owned) if out.exists() else []
-    clash = sorted(set(foreign) & set(files))
-    if clash:
-        raise WriteError(f"{out} already holds files obsgen did not generate and would overwrite: "
-                         + ", ".join(clash[:5]) + (" ..." if len(clash) > 5 else "")
-                         + "; move them away or render into another folder")
-    changes = plan(files, out)
-    everything = {**files, MANIFEST: manifest_text(files, source)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not foreign:
-        _swap(out, everything, set(changes.unchanged))
-    else:
-        _in_place(out, everything, changes.removed)
-    return changes
+@functools.cache
+def _libc_renameat2() -> Any:
+    """libc's renameat2, or None (not Linux, no ctypes, an old libc)."""
+    if sys.platform != "linux":
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
 
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (renameat2 with RENAME_EXCHANGE); False where that is unsupported."""
+    fn = _libc_renameat2()
+    if fn is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # this kernel or filesystem cannot
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _finally(*steps: Callable[[], object]) -> None:
+    """Run every cleanup step even if a signal's exception interrupts one (it is re-raised after)."""
+    pending: BaseException | None = None
+    for step in steps:
+        for _attempt in range(3):
+            try:
+                step()
+                break
+            except BaseException as e:  # a signal mid-step: try the step again
+                pending = pending or e
+    if pending is not None:
+        raise pending
+
+
+def _token() -> str:
+    return os.urandom(4).hex()  # 8 of [0-9a-f]: within the patterns recovery matches
+
+
+# A temporary's name is chosen, and recorded for the cleanup, before it is made: a signal landing inside
+# the call that makes it then still finds it cleaned up.
 
 def _swap(out: Path, files: dict[str, str], unchanged: set[str]) -> None:
-    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.obsgen-new-", dir=out.parent))
+    new = out.parent / f".{out.name}.obsgen-new-{_token()}"
+    old: Path | None = None
+
+    def put_back() -> None:
+        if old is None or not os.path.lexists(old):
+            return
+        if not os.path.lexists(out):
+            os.rename(old, out)  # the second rename failed: the previous output returns
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+
     try:
+        os.mkdir(new, 0o700)
         _write_tree(new, files, out, unchanged)
         new.chmod(0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.obsgen-old-", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            try:
-                new.rename(out)
-            except OSError:
-                old.rename(out)  # put the previous output back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            new.rename(out)
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
+        if not os.path.lexists(out):
+            os.rename(new, out)
+        elif not _exchange(new, out):  # after an exchange `new` holds the previous output
+            old = out.parent / f".{out.name}.obsgen-old-{_token()}"
+            # a kill between these two renames leaves `old` and no `out`: the next run renames it back
+            os.rename(out, old)
+            os.rename(new, out)
+            os.rename(old, new)  # the previous output is garbage now: named so nothing restores it
+    finally:
+        _finally(put_back, lambda: shutil.rmtree(new, ignore_errors=True))
 
 
-def _in_place(out: Path, files: dict[str, str], removed: list[str]) -> None:
-    # Stage every file first (same filesystem), then rename each into place: a failure while staging
-    # leaves the output untouched.
-    staged: list[tuple[Path, Path]] = []
+def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: list[str]) -> None:
+    # Stage every changed file beside its target, then journal the renames: a stop while staging leaves
+    # the output untouched (the next run removes the staged files), one after it is finished by the next run.
+    guard = _Guard(out)
+    staged: list[tuple[str, str]] = []
+    journal_tmp: list[str] = []
+
+    def unstage() -> None:
+        for tmp in [t for t, _ in staged] + journal_tmp:
+            Path(guard.path(tmp)).unlink(missing_ok=True)
+
     try:
-        for path, text in files.items():
-            target = out / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".obsgen-tmp", dir=target.parent)
-            staged.append((Path(tmp_name), target))
+        for path, text in sorted(files.items(), key=lambda item: item[0] == MANIFEST):  # the manifest last
+            if path in unchanged:
+                continue  # keeps its inode and mtime
+            guard.parents(path, create=True)
+            head, _, name = path.rpartition("/")
+            tmp = f"{head}/" * bool(head) + f".{name}.{_token()}{TMP_SUFFIX}"
+            staged.append((tmp, path))
+            fd = _create(guard.path(tmp))
             try:
                 f = os.fdopen(fd, "w", encoding="utf-8")
             except BaseException:
@@ -200,17 +637,50 @@ def _in_place(out: Path, files: dict[str, str], removed: list[str]) -> None:
                 raise
             with f:
                 f.write(text)
-            os.chmod(tmp_name, 0o644)
+            os.chmod(guard.path(tmp), 0o644)
+        _write_journal(out, staged, removed, journal_tmp)
     except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        if os.path.lexists(out / JOURNAL):  # stopped just after the journal was written: finish below
+            _finish(out, staged, removed)
+        else:
+            _finally(unstage)
         raise
-    manifest = [(t, d) for t, d in staged if d.name == MANIFEST]
-    for tmp, target in [s for s in staged if s not in manifest] + manifest:  # the manifest last
-        os.replace(tmp, target)
-    for rel in removed:
-        (out / rel).unlink(missing_ok=True)
-        parent = (out / rel).parent
-        while parent != out and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
+    try:
+        _apply(out, staged, removed)
+    except BaseException:
+        _finish(out, staged, removed)
+        raise
+    (out / JOURNAL).unlink()
+
+
+def _create(path: str) -> int:
+    # a fresh name (tokens do not repeat in practice); never opens what is already there, nor a link
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def _finish(out: Path, renames: list[tuple[str, str]], removals: list[str]) -> None:
+    # After a stop or an error, try once more what the journal says, so the run leaves the new files;
+    # if that fails too, the journal stays and the next run finishes it.
+    with suppress(BaseException):
+        _apply(out, renames, removals)
+        (out / JOURNAL).unlink()
+
+
+def _write_journal(out: Path, renames: list[tuple[str, str]], removals: list[str], tmp: list[str]) -> None:
+    """The journal, atomically: a temporary file, synced, renamed into place."""
+    text = json.dumps({"generator": f"obsgen {__version__}", "renames": renames, "removals": removals},
+                      indent=1) + "\n"
+    tmp_name = f".{JOURNAL}.{_token()}{TMP_SUFFIX}"
+    tmp.append(tmp_name)
+    with open(_create(os.path.join(out, tmp_name)), "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(out / tmp_name, out / JOURNAL)
+    tmp.clear()
+    with suppress(OSError):  # the rename itself is durable once the folder is synced
+        dir_fd = os.open(out, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -126,3 +126,38 @@ def test_spec_alert_tests_run_in_promtool_and_catch_a_wrong_expectation(tmp_path
     broken = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True,
                             timeout=120)
     assert broken.returncode == 1 and "NightlySettlementFailing" in broken.stdout + broken.stderr
+
+
+@pytest.mark.parametrize(("expr", "from_nothing"), [
+    ("sum(orders_queue_depth) or vector(0)", True),
+    ("absent(up{job=\"orders\"})", True),
+    ("hour() > 22", True),
+    ("42", True),
+    ("time() - max(orders_last_success_timestamp_seconds)", False),  # scalar with an empty vector: nothing
+    ('sum by (le) (rate(x_bucket{path="vector(1)"}[5m]))', False),  # inside a string
+    ("max(orders_queue_depth) offset 5m", False),
+])
+def test_expressions_with_a_value_from_nothing(expr: str, from_nothing: bool) -> None:
+    from obsgen.render.prometheus_tests import yields_without_series
+
+    assert yields_without_series(expr) is from_nothing
+
+
+def test_a_custom_threshold_with_a_value_from_nothing_is_unproven_and_its_tests_pass(tmp_path: Path,
+                                                                                     promtool: str) -> None:
+    """The recording rule of `... or vector(0)` writes the sample the tests would feed: generating them
+    would make promtool fail (duplicate sample), so the alert is named unproven instead."""
+    spec = yaml.safe_load(LEDGER.read_text())
+    spec["services"][2]["thresholds"][0]["expr"] = "sum(kafka_consumergroup_lag_sum) or vector(0)"
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    obsgen("render", str(path), "-o", str(out), "--quiet", check=True)
+    name = spec["services"][2]["thresholds"][0]["name"]
+    report = json.loads((out / "proof/alerts.json").read_text())
+    lag = [a for a in report["alerts"] if a["alert"] == name]
+    assert lag and all(not a["proven"] and "absent" in a["reason"] for a in lag)
+    service = spec["services"][2]["name"]
+    proc = subprocess.run([promtool, "test", "rules", f"prometheus/tests/{service}.test.yml"], cwd=out,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -111,6 +111,17 @@ CASES: list[tuple[str, str | bytes, str]] = [
      "routing.routes[0].matchers[0]"),
     ("repeated-group-by", BASE + "  group_by: [alertname, service, alertname]\n",
      "routing.group_by[2]: 'alertname' is listed twice"),
+    ("webhook-token-in-query", edit("http://hook:9000/", "http://hook:9000/?access_token=x"),
+     "channels.hook.url: the query parameter 'access_token' looks like a secret"),
+    ("yaml-python-tag", edit("version: 1", "version: !!python/object/apply:os.system [true]"),
+     "version: YAML tag !!python/object/apply:os.system is not supported"),
+    ("yaml-merge-key", edit("  high: {availability: 99.9}", "  high: {<<: {availability: 99.9}}"),
+     "slo_classes.high: merge keys (`<<`) are not supported"),
+    ("nul-in-team", edit("    team: web", '    team: "w\\0eb"'), "services[0].team: the value contains U+0000 (NUL)"),
+    ("scrape-interval-zero", edit("version: 1", "version: 1\ndefaults: {scrape_interval: 0s}"),
+     "defaults.scrape_interval: scrape_interval must be longer than 0"),
+    ("service-named-like-stack-job", edit("  - name: api", "  - name: grafana"),
+     "services[0].name: 'grafana' is the scrape job of the stack's Grafana"),
 ]
 
 

@@ -46,3 +46,49 @@ def test_refuses_what_is_not_plain_data() -> None:
         yamlout.dump({"k": object()})
     with pytest.raises(TypeError):
         yamlout.dump({1: "x"})
+
+
+# Strings Go's YAML (yaml.v3's resolve.go, yaml.v2's YAML 1.1 booleans) reads as numbers, bools or nulls
+# when plain, strings that stay plain, and characters that are never written raw.
+GO_NON_STRINGS = ["1e3", "0o17", "09", "0x1F", "1_000", "+1", ".5", "0b101", "on", "yes", "y", "n", "N", "Off",
+                  "-0b1", "0b-1", "1.", "-.5e-3", "2024-01-01", "017", "0", "~", "<<", "1e+3", "+.inf"]
+GO_STRINGS = ["5m", "30s", "1h30m", "100ms", "v1.2", "1e", "e3", "Infinity", "+Inf", "-5m", "1.2.3", "0x", "ok"]
+UNSAFE_CHARS = ["a\x85b", "a\u2028b", "a\u2029b", "a\x7fb", "a\x9bb", "\ufeffa", "x\n\x85y", "x\ny\u2028"]
+
+
+@pytest.mark.parametrize("text", GO_NON_STRINGS)
+def test_what_go_reads_as_a_number_or_bool_is_quoted(text: str) -> None:
+    assert yamlout.go_reads_non_string(text)
+    assert yamlout.scalar(text)[0] in "'\""
+
+
+@pytest.mark.parametrize("text", GO_STRINGS)
+def test_durations_and_other_strings_stay_plain(text: str) -> None:
+    assert not yamlout.go_reads_non_string(text)
+    assert yamlout.scalar(text) == text
+
+
+@pytest.mark.parametrize("text", UNSAFE_CHARS)
+def test_line_breaks_and_controls_are_only_ever_escaped(text: str) -> None:
+    written = yamlout.dump({"k": text})
+    assert written.startswith('k: "') and written.isascii() or all(c.isprintable() for c in written[:-1])
+    assert not any(c in written for c in "\x85\u2028\u2029\x7f\x9b\ufeff")
+    assert yaml.safe_load(written) == {"k": text}
+
+
+def test_go_tools_read_every_case_back_as_that_string(tmp_path) -> None:
+    """kustomize (kyaml on yaml.v3, then sigs.k8s.io/yaml) rewrites what it reads: a plain `1e3` comes out
+    as 1000. Every case in a ConfigMap's data must come out as the string it went in as. (Not the control
+    characters: kustomize reads them escaped, then refuses DEL and C1 and writes NEL and U+2028 raw, which is
+    why validation refuses them in names, paths and labels.)"""
+    from conftest import require_tool, run
+
+    kubectl = require_tool("kubectl")
+    cases = [c for c in GO_NON_STRINGS + GO_STRINGS if c != "<<"]  # kustomize writes `<<` back plain
+    data = {f"k{i}": text for i, text in enumerate(cases)}
+    (tmp_path / "cm.yaml").write_text(yamlout.dump(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cases"}, "data": data}), "utf-8")
+    (tmp_path / "kustomization.yaml").write_text(yamlout.dump({"resources": ["cm.yaml"]}))
+    proc = run([kubectl, "kustomize", str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr
+    assert yaml.safe_load(proc.stdout)["data"] == data

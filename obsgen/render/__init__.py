@@ -12,6 +12,7 @@ dashboards: the same bytes, sooner wherever a second core is free.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import import_module
@@ -49,6 +50,23 @@ def _render_forked(services: slice) -> dict[str, str]:
     return grafana.render(_forked_model, services)
 
 
+def _die_with_parent(parent: int) -> None:
+    """The forked worker's start: it dies with this process, even one killed by SIGKILL, instead of
+    rendering on for nobody; and a SIGTERM or SIGHUP simply ends it (the parent does the cleaning up)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    if sys.platform == "linux":
+        try:
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the death signal was set
+        os._exit(1)
+
+
 def _fork_pays(model: Model) -> bool:
     # Linux only: forking is what makes the model free to share, and elsewhere it is unsafe (macOS) or absent.
     return (len(model.services) >= FORK_FROM_SERVICES and sys.platform == "linux"
@@ -70,7 +88,8 @@ def render_all(model: Model) -> dict[str, str]:
     if _fork_pays(model):
         cut = int(len(model.services) * FORKED_SHARE)
         _forked_model = model
-        pool = ProcessPoolExecutor(1, mp_context=get_context("fork"))
+        pool = ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_die_with_parent,
+                                   initargs=(os.getpid(),))
         future = pool.submit(_render_forked, slice(0, cut))
     try:
         for family, module in FAMILIES:

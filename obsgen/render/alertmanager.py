@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import slo
+from ..gotemplate import go_literal
 from ..model import Model
+from ..promql import quote
 from ..spec.models import Route, Spec
 from . import templates
 from .common import dump_yaml
@@ -104,7 +106,7 @@ def route(spec: Spec) -> dict[str, Any]:
     for team, by_severity in sorted(r.teams.items()):
         for severity in SEVERITIES:
             if severity in by_severity:
-                routes.extend(_fanout([f'team="{team}"', f'severity="{severity}"'], by_severity[severity],
+                routes.extend(_fanout([f"team={quote(team)}", f'severity="{severity}"'], by_severity[severity],
                                       extra=timed(severity)))
     for severity in SEVERITIES:
         if severity in r.severity:
@@ -137,11 +139,12 @@ _T = '{{{{ template "obsgen.{}" . }}}}'
 def _receiver(name: str, ch: Any) -> dict[str, Any]:
     common = {"send_resolved": ch.send_resolved}
     if ch.type == "slack":
-        cfg = {**common, "api_url_file": ch.api_url_file, "channel": ch.channel,
+        # channel and to are expanded as templates by Alertmanager: the spec's values are meant literally
+        cfg = {**common, "api_url_file": ch.api_url_file, "channel": go_literal(ch.channel),
                "title": _T.format("title"), "text": _T.format("text")}
         return {"name": name, "slack_configs": [cfg]}
     if ch.type == "email":
-        cfg = {**common, "to": ", ".join(ch.to), "headers": {"Subject": _T.format("title")},
+        cfg = {**common, "to": go_literal(", ".join(ch.to)), "headers": {"Subject": _T.format("title")},
                "text": _T.format("text")}
         return {"name": name, "email_configs": [cfg]}
     if ch.type == "pagerduty":

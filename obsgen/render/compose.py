@@ -6,13 +6,15 @@ secret files a spec names), so compose and Kubernetes can never disagree about t
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
+import shlex
 from typing import Any
 
 from ..model import Model
 from . import alertmanager, fluentd, loki, prometheus
-from .common import HEADER, dump_yaml
+from .common import dump_yaml, header
 from .grafana import DASHBOARDS_DIR
 
 # Pinned images, the one place to bump them. Each comment says what a healthcheck can use inside it.
@@ -31,6 +33,8 @@ IMAGES = {
     "jaeger": "jaegertracing/jaeger:2.11.0",  # all-in-one, in-memory storage
 }
 FLUENTD_IMAGE = "obsgen/{project}-fluentd:local"  # built from fluentd/Dockerfile
+# Kubernetes only: joins the parts of a file too large for one ConfigMap (the stack's images may lack a shell)
+JOIN_IMAGE = "busybox:1.37.0"
 
 PORTS = {"prometheus": 9090, "alertmanager": prometheus.ALERTMANAGER_PORT, "grafana": 3000, "loki": loki.HTTP_PORT,
          "fluentd": fluentd.METRICS_PORT, "tempo": 3200, "jaeger": 16686}
@@ -58,7 +62,7 @@ def render(model: Model) -> dict[str, str]:
 
 
 def _header(model: Model) -> str:
-    return HEADER.format(spec=model.source) + (
+    return header(model.source) + (
         "# Start with `docker compose up -d` in this folder. Secret files are read from $OBSGEN_SECRETS_DIR\n"
         "# (default ./secrets): keep that folder out of version control and readable by the containers' users.\n"
     )
@@ -128,11 +132,21 @@ def secret_keys(model: Model) -> dict[str, str]:
     paths = sorted({p for paths in secret_files(model).values() for p in paths})
     keys: dict[str, str] = {}
     for path in paths:
-        key = re.sub(r"[^A-Za-z0-9._-]", "-", posixpath.basename(path)) or "secret"
+        key = _key_name(posixpath.basename(path))
         if key in keys.values():  # same file name in two folders: the folder tells them apart
-            key = re.sub(r"[^A-Za-z0-9._-]", "-", path.strip("/"))
+            key = _key_name(path.strip("/"))
+        if key in keys.values() or len(key) > 200:
+            # names that differ only in characters a key cannot hold (`/a b`, `/a:b`): a hash of the path
+            key = f"{key[:200]}-{hashlib.sha256(path.encode()).hexdigest()[:8]}"
         keys[path] = key
+    assert len(set(keys.values())) == len(keys), "two secret files share a key"
     return keys
+
+
+def _key_name(text: str) -> str:
+    """What a Secret's key and a Compose secret's name may hold: letters, digits, `.`, `_`, `-`."""
+    key = re.sub(r"[^A-Za-z0-9._-]", "-", text)
+    return key if key.strip(".") else "secret"  # `.` and `..` are not keys
 
 
 def exporter_specs(model: Model) -> dict[str, Any]:
@@ -176,9 +190,7 @@ def grafana_env(model: Model) -> dict[str, str]:
     for section, keys in sorted(g.settings.items()):
         for key, value in sorted(keys.items()):
             env[grafana_env_name(section, key)] = _ini_value(value)
-    # Compose interpolates `$` in environment values and Kubernetes expands `$(VAR)`; `$$` is a literal
-    # `$` in both.
-    return {name: value.replace("$", "$$") for name, value in env.items()}
+    return env  # the values as Grafana must see them: each deploy target escapes its own `$`
 
 
 def grafana_env_name(section: str, key: str) -> str:
@@ -272,10 +284,13 @@ class _Compose:
             self.tracing(self.model.stack.tracing)
         out: dict[str, Any] = {"services": dict(sorted(self.services.items())),
                                "volumes": dict(sorted(self.volumes.items()))}
-        if self.keys:
-            out["secrets"] = {key: {"file": f"{SECRETS_DIR_VAR}/{key}"} for key in sorted(self.keys.values())}
         if self.model.stack.tracing == "tempo":
             out["configs"] = {"tempo": {"content": dump_yaml(tempo_config())}}
+        # Compose interpolates `$` in every value (`${X:?msg}` even aborts); `$$` is a literal `$`. What
+        # obsgen writes is meant literally, but for the secrets folder, which the user may set.
+        out = literal_dollars(out)
+        if self.keys:
+            out["secrets"] = {key: {"file": f"{SECRETS_DIR_VAR}/{key}"} for key in sorted(self.keys.values())}
         return out
 
     def prometheus(self) -> None:
@@ -374,10 +389,10 @@ class _Compose:
                 _bind("/", "/rootfs"), _bind("/sys", "/sys"), _bind("/var/lib/docker", "/var/lib/docker"),
                 _bind("/dev/disk", "/dev/disk"), {"type": "bind", "source": "/var/run", "target": "/var/run"}])
         if kind == "postgres" and (refs := self.secret_refs("postgres-exporter")):
-            # postgres_exporter reads no DSN file: the busybox shell hands the file's content over
-            svc.update(secrets=refs, entrypoint=["/bin/sh", "-c",
-                                                 f'DATA_SOURCE_NAME="$(cat {refs[0]["target"]})" '
-                                                 'exec /bin/postgres_exporter'])
+            # postgres_exporter reads no DSN file: the busybox shell hands the file's content over (the
+            # exporter comes as the script's argument, the path quoted for the shell)
+            svc.update(secrets=refs, entrypoint=["/bin/sh", "-c", dsn_script(refs[0]["target"]), "sh",
+                                                 "/bin/postgres_exporter"])
         self.service(name, svc)
 
     def tracing(self, kind: str) -> None:
@@ -394,3 +409,20 @@ class _Compose:
 
 def compose(model: Model) -> dict[str, Any]:
     return _Compose(model).build()
+
+
+def dsn_script(path: str) -> str:
+    """A `sh -c` script running its arguments with DATA_SOURCE_NAME set to the content of `path`."""
+    return f'DATA_SOURCE_NAME="$(cat {shlex.quote(path)})" exec "$@"'
+
+
+def literal_dollars(data: Any) -> Any:
+    """Every string value of `data` with `$` doubled: read literally by Compose's interpolation, and by
+    Kubernetes' `$(VAR)` expansion of command, args and env values."""
+    if isinstance(data, str):
+        return data.replace("$", "$$")
+    if isinstance(data, dict):
+        return {k: literal_dollars(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [literal_dollars(v) for v in data]
+    return data

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..model import Model, ServiceModel
 from . import loki, templates
-from .common import HEADER
+from .common import header as generated_header
 
 IMAGE = "fluent/fluentd:v1.19.2-debian-1.0"
 FORWARD_PORT = 24224  # Docker fluentd logging driver
@@ -27,7 +27,7 @@ ES_GEMS = [("elasticsearch", "~> 8.0"), ("fluent-plugin-elasticsearch", "5.4.4")
 
 
 def render(model: Model) -> dict[str, str]:
-    header = HEADER.format(spec=" ".join(model.source.splitlines())).rstrip("\n")
+    header = generated_header(model.source).rstrip("\n")
     ports = {"forward_port": FORWARD_PORT, "metrics_port": METRICS_PORT}
     return {
         "fluentd/fluent.conf": templates.render("fluent.conf.j2", header=header, **ports, **context(model)),

@@ -16,9 +16,11 @@ from urllib.parse import quote
 
 from grafanalib import core as g
 
-from .. import naming
+from .. import logql, naming
 from .. import slo as slo_engine
 from ..model import QUANTILES, Model, ServiceModel, SloModel, ThresholdModel, show
+from ..promql import quote as pql
+from ..promql import regex_literal
 from ..slo_math import exact, norm, seconds
 from ..spec.models import Panel
 from ..units import fmt
@@ -274,7 +276,7 @@ def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
         _indicator_stat(svc, "request_rate", ths.get("request_rate"), inst, []),
         _indicator_stat(svc, "error_rate", ths.get("error_rate"), inst, []),
         _indicator_stat(svc, "latency_p95", ths.get("latency_p95"), inst, []),
-        _alerts_table("Firing alerts", f'service="{svc.name}"', "alertname, severity"),
+        _alerts_table("Firing alerts", f"service={pql(svc.name)}", "alertname, severity"),
     ], h=6)
     grid.row("Traffic and errors")
     by_status = (f"sum by ({svc.metrics.status_label}) "
@@ -303,7 +305,7 @@ def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
     _saturation_row(grid, svc, inst)
     if svc.logs:
         _logs_row(grid, svc)
-    links = _common_links(model) + [_alertmanager_link(model, f'service="{svc.name}"')]
+    links = _common_links(model) + [_alertmanager_link(model, f"service={pql(svc.name)}")]
     runbooks = svc.runbook_url("")  # the pattern with no alert: the service's runbook index
     if runbooks:
         links.append(g.DashboardLink(title="Runbooks", type="link", uri=runbooks.rstrip("/"), icon="doc",
@@ -321,7 +323,7 @@ def _custom_panel(svc: ServiceModel, th: ThresholdModel) -> g.Panel:
     # The Prometheus rules record a custom expression (labelled with the service) before alerting on it;
     # the panel shows that recorded series, the very value the alert compares.
     title = naming.snake(th.alert).replace("_", " ").capitalize()
-    expr = f'{th.record}{{service="{svc.name}"}}' if th.record else th.expr
+    expr = f"{th.record}{{service={pql(svc.name)}}}" if th.record else th.expr
     return timeseries(title, f"{th.summary}{threshold_text(th)}", [Query(expr, title)], th.unit,
                       thresholds=threshold_steps(th), links=_runbook_links(th))
 
@@ -356,7 +358,7 @@ def _required_matchers(model: Model, svc: ServiceModel) -> Callable[[str], dict[
             kind = next((k for prefix, k in _EXPORTER_NAMESPACES.items()
                          if metric.startswith(prefix) and k in exporters), None)
             if kind:
-                job = f'job="{prometheus.EXPORTER_TARGETS[kind][0]}"'
+                job = f"job={pql(prometheus.EXPORTER_TARGETS[kind][0])}"
         return {"job": job, "instance": 'instance=~"$instance"'}
     return required
 
@@ -483,28 +485,21 @@ def _search_variable() -> g.Template:
     return g.Template(name="search", label="Search logs", query="", type="textbox", default="")
 
 
-def logql_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def error_lines_selector(svc: ServiceModel) -> str | None:
     """LogQL selecting the service's error-level lines, or None when the level cannot be told."""
     assert svc.logs is not None
-    regex = logql_string("|".join(_regex_escape(lv) for lv in svc.logs.error_levels))
+    levels = logql.any_of(svc.logs.error_levels)
     if "level" in svc.logs.labels:
-        return f'{{service="{svc.name}", level=~{regex}}}'
+        return logql.selector({"service": svc.name}, logql.matcher("level", "=~", levels))
     if svc.logs.source.format == "json":
-        return f'{{service="{svc.name}"}} | json | {naming.snake(svc.logs.level_key)}=~{regex}'
+        return (f"{logql.selector({'service': svc.name})} | json | "
+                f"{logql.matcher(naming.snake(svc.logs.level_key), '=~', levels)}")
     return None
-
-
-def _regex_escape(text: str) -> str:
-    return "".join("\\" + c if c in r".^$*+?()[]{}|\/" else c for c in text)
 
 
 def _logs_row(grid: Grid, svc: ServiceModel) -> None:
     assert svc.logs is not None
-    stream = f'{{service="{svc.name}"}}'
+    stream = logql.selector({"service": svc.name})
     by_level = "level" in svc.logs.labels
     grid.row("Logs")
     volume = (f"sum by (level) (count_over_time({stream} [$__auto]))" if by_level
@@ -546,7 +541,7 @@ def overview_dashboard(model: Model) -> dict[str, Any]:
             panels.append(stat(
                 "Error budget left", f"The smallest error budget remaining among {svc.name}'s SLOs "
                 f"({', '.join(s.name for s in svc.slos)}).",
-                Query(f'min({slo_engine.BUDGET_REMAINING}{{service="{svc.name}"}})'), "percentunit", links=links,
+                Query(f"min({slo_engine.BUDGET_REMAINING}{{service={pql(svc.name)}}})"), "percentunit", links=links,
                 thresholds=steps(RED, (Decimal(0), ORANGE), (Decimal("0.25"), GREEN))))
         grid.fill(panels, h=5)
     return _dashboard(model, "Overview", "Every service at a glance, coloured by the spec's thresholds; "
@@ -677,7 +672,7 @@ def stack_dashboard(model: Model) -> dict[str, Any]:
     grid = Grid()
     grid.row("Components up")
     grid.fill([stat(job.title(), f"Share of {job}'s scrape targets that answer (100% = all up).",
-                    Query(f'sum(up{{job="{job}",{inst}}}) / count(up{{job="{job}",{inst}}})'), "percentunit",
+                    Query(f"sum(up{{job={pql(job)},{inst}}}) / count(up{{job={pql(job)},{inst}}})"), "percentunit",
                     no_value="no targets", thresholds=steps(RED, (Decimal("0.5"), ORANGE), (Decimal(1), GREEN)))
                for job in jobs], h=4)
     grid.add(timeseries("Scrape targets down", "Targets of every job that fail their scrape, by job.",
@@ -685,11 +680,11 @@ def stack_dashboard(model: Model) -> dict[str, Any]:
                         thresholds=steps(GREEN, (Decimal(1), RED))), 24, 6)
     for kind, job in kinds:
         grid.row(job.title())
-        sel = f'job="{job}",{inst}'
+        sel = f"job={pql(job)},{inst}"
         grid.fill([timeseries(w.title, w.description, [Query(w.expr.replace("SEL", sel), w.legend)], w.unit,
                               thresholds=steps(GREEN, (w.bad_above, RED)) if w.bad_above is not None else None)
                    for w in _COMPONENT_WATCHES[kind]])
     return _dashboard(model, "Stack health", "The monitoring stack watching itself: Prometheus, Alertmanager, "
                       "Loki, Fluentd and Grafana, and the exporters the spec enables.", grid, stack_uid(model),
                       ["stack"], _common_links(model) + [_alertmanager_link(model)],
-                      [_instance_variable(f'job=~"{"|".join(jobs)}"')])
+                      [_instance_variable(f"job=~{pql('|'.join(regex_literal(j) for j in jobs))}")])

@@ -5,8 +5,11 @@ suffix and rolls the pods that mount it. kustomize's default load restrictor ref
 the kustomization's root, and users run plain `kubectl apply -k`; so the files a ConfigMap needs are
 rendered again under `kubernetes/config/` (the same text the other renderers produce) instead of
 being referenced as `../prometheus/...`. One ConfigMap per rule file and per dashboard, joined by
-projected volumes, keeps each ConfigMap far below the 1 MiB object limit (and the 256 KiB
-last-applied annotation of client-side apply) however many services a spec has.
+projected volumes, keeps each ConfigMap below the 1 MiB object limit and the 256 KiB of annotations that
+client-side `kubectl apply` fills with the whole object (`last-applied-configuration`). A file too large
+for that alone (the overview dashboard of some hundred services, a large prometheus.yml) is cut into
+parts, each in a ConfigMap of its own; an init container joins the parts into an emptyDir mounted where
+the file is read, so the pods see the same files either way.
 
 Secrets are referenced by name only: the manifests mount `<component>-secrets` Secrets, which the
 user creates from the files the spec names (see kustomization.yaml's header).
@@ -14,12 +17,13 @@ user creates from the files the spec names (see kustomization.yaml's header).
 
 from __future__ import annotations
 
+import json
 import posixpath
 from typing import Any
 
 from ..model import Model
 from . import alertmanager, fluentd, grafana, loki, prometheus
-from .common import HEADER, dump_yaml
+from .common import comment, dump_yaml, header
 from .compose import (
     ALERTMANAGER_CLUSTER_PORT,
     ALERTMANAGER_DATA,
@@ -28,6 +32,7 @@ from .compose import (
     GRAFANA_DATA,
     GRAFANA_PROVISIONING,
     IMAGES,
+    JOIN_IMAGE,
     OTLP_PORTS,
     PORTS,
     PROMETHEUS_DATA,
@@ -41,6 +46,7 @@ from .compose import (
     exporter_port,
     exporter_specs,
     grafana_env,
+    literal_dollars,
     prometheus_args,
     secret_files,
     secret_keys,
@@ -65,6 +71,21 @@ STORAGE = {"prometheus": "50Gi", "alertmanager": "1Gi", "grafana": "1Gi", "loki"
 # User ids of the images (the Dockerfiles' USER), so runAsNonRoot can be checked by the kubelet.
 UIDS = {"prometheus": 65534, "alertmanager": 65534, "grafana": 472, "loki": 10001, "exporter": 65534,
         "tempo": 10001, "jaeger": 10001}
+# kubectl apply refuses an object whose annotations exceed 256 KiB (262144 bytes), and client-side apply
+# copies the whole object into one; the data of a ConfigMap is kept to this much of its JSON, leaving the
+# rest for names, labels and the hash suffix.
+APPLY_ANNOTATION_LIMIT = 262144
+CONFIGMAP_DATA_BUDGET = 200 * 1024
+PART = ".part-"  # key of one part of a file too large for a ConfigMap: <file>.part-000, -001, ...
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
+# Joins parts back into whole files: run with the parts' folder and the target folder as $1 and $2. The
+# parts of a file sort in order (zero-padded), and the first truncates, so a rerun writes the same files.
+JOIN_SCRIPT = (
+    'set -e; cd "$1"; for f in *; do case "$f" in '
+    f'*{PART}000) cat "$f" > "$2/${{f%{PART}000}}" ;; '
+    f'*{PART}[0-9][0-9][0-9]) cat "$f" >> "$2/${{f%{PART}*}}" ;; '
+    '*) cat "$f" > "$2/$f" ;; esac; done'
+)
 
 
 def render(model: Model, rendered: dict[str, str]) -> dict[str, str]:
@@ -160,6 +181,41 @@ def empty_dir(volume: str) -> Obj:
     return {"name": volume, "emptyDir": {}}
 
 
+def apply_size(text: str) -> int:
+    """Bytes of `text` as a string in the JSON kubectl stores: Go's encoder writes <, > and & as \\u003c and
+    so on, and U+2028 and U+2029 escaped too."""
+    size = len(json.dumps(text, ensure_ascii=False).encode())
+    return size + 5 * sum(text.count(c) for c in "<>&") + 3 * (text.count("\u2028") + text.count("\u2029"))
+
+
+def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
+    """`text` cut at line ends into pieces of at most `budget` apply-bytes each (a longer line is cut
+    within, at a length no escaping can push over)."""
+    pieces: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if apply_size(line) > budget:
+            step = (budget - 2) // 6  # at most six bytes a character (\u001f), and the quotes
+            pieces += [line[i:i + step] for i in range(0, len(line), step)]
+        else:
+            pieces.append(line)
+    out: list[str] = []
+    size = budget + 1
+    for piece in pieces:
+        n = apply_size(piece)
+        if size + n > budget:
+            out.append("")
+            size = 2  # the quotes
+        out[-1] += piece
+        size += n - 2
+    return out
+
+
+def configmap_names(volume: Obj) -> list[str]:
+    if "configMap" in volume:
+        return [volume["configMap"]["name"]]
+    return [s["configMap"]["name"] for s in volume.get("projected", {}).get("sources", []) if "configMap" in s]
+
+
 def dns_name(path: str) -> str:
     """A file's stem as part of an object name (`_overview.json` -> `0-overview`; names start with a letter)."""
     stem = posixpath.splitext(posixpath.basename(path))[0]
@@ -167,7 +223,7 @@ def dns_name(path: str) -> str:
 
 
 def dump_all(objects: list[Obj], source: str) -> str:
-    return HEADER.format(spec=source) + "---\n".join(dump_yaml(o) for o in objects)
+    return header(source) + "---\n".join(dump_yaml(o) for o in objects)
 
 
 # --------------------------------------------------------------------------- the kustomization
@@ -187,32 +243,81 @@ class Kustomization:
         self.keys = secret_keys(model)
         self.secrets = secret_files(model)
         self.secret_users: set[str] = set()  # components whose Secret the manifests reference
+        self.parted: set[str] = set()  # ConfigMaps holding parts of files, which an init container joins
 
     # ---- helpers used by the components
 
     def add(self, name: str, objects: list[Obj]) -> None:
+        for o in objects:
+            if o["kind"] in WORKLOADS:
+                self.join_parts(o["spec"]["template"]["spec"])
         path = f"{name}.yaml"
         self.resources.append(path)
         self.out[f"{ROOT}/{path}"] = dump_all(objects, self.model.source)
 
-    def config_map(self, name: str, files: dict[str, str], *, stable_name: bool = False) -> str:
-        """A generated ConfigMap holding `files` (path relative to the output root -> text)."""
-        entries = []
+    def config_map(self, name: str, files: dict[str, str], *, stable_name: bool = False) -> list[str]:
+        """Generated ConfigMaps holding `files` (path relative to the output root -> text): one, `name`,
+        while they fit the budget; else `name`, `name.2`, ..., a file too large alone in parts."""
+        entries: list[tuple[str, str, str]] = []  # key, file under config/, text
         for path, text in sorted(files.items()):
-            self.out[f"{ROOT}/config/{path}"] = text
-            entries.append(f"{posixpath.basename(path)}=config/{path}")
-        gen: Obj = {"name": name, "files": entries}
-        if stable_name:
-            gen["options"] = {"disableNameSuffixHash": True}
-        self.generators.append(gen)
-        return name
+            key = posixpath.basename(path)
+            if apply_size(text) <= CONFIGMAP_DATA_BUDGET:
+                self.out[f"{ROOT}/config/{path}"] = text
+                entries.append((key, f"config/{path}", text))
+                continue
+            if stable_name:  # read by a Pod obsgen does not write, which cannot join parts
+                raise ValueError(f"{path} is too large for the ConfigMap {name}")
+            for i, part in enumerate(parts(text)):
+                part_path = f"{path}{PART}{i:03d}"
+                self.out[f"{ROOT}/config/{part_path}"] = part
+                entries.append((f"{key}{PART}{i:03d}", f"config/{part_path}", part))
+        groups: list[list[tuple[str, str, str]]] = [[]]
+        size = 0
+        for entry in entries:
+            n = apply_size(entry[2]) + len(entry[0]) + 4
+            if groups[-1] and size + n > CONFIGMAP_DATA_BUDGET:
+                groups.append([])
+                size = 0
+            groups[-1].append(entry)
+            size += n
+        names = []
+        for i, group in enumerate(groups):
+            # `.` is in no service's name: `<name>.2` is no other file's ConfigMap
+            gen: Obj = {"name": name if i == 0 else f"{name}.{i + 1}",
+                        "files": [f"{key}={source}" for key, source, _ in group]}
+            if stable_name:
+                gen["options"] = {"disableNameSuffixHash": True}
+            self.generators.append(gen)
+            names.append(gen["name"])
+            if any(PART in key for key, _, _ in group):
+                self.parted.add(gen["name"])
+        return names
 
     def rendered_under(self, folder: str) -> dict[str, str]:
         """Files another family rendered below `folder/`."""
         return {p: t for p, t in self.rendered.items() if p.startswith(folder + "/")}
 
     def config_maps(self, prefix: str, files: dict[str, str]) -> list[str]:
-        return [self.config_map(f"{prefix}-{dns_name(p)}", {p: t}) for p, t in sorted(files.items())]
+        return [n for p, t in sorted(files.items()) for n in self.config_map(f"{prefix}-{dns_name(p)}", {p: t})]
+
+    def join_parts(self, pod_spec: Obj) -> None:
+        """Volumes holding parts of files become emptyDirs an init container fills with the whole files."""
+        volumes = pod_spec.get("volumes", [])
+        for i, volume in enumerate(list(volumes)):
+            if not self.parted.intersection(configmap_names(volume)):
+                continue
+            name = volume["name"]
+            sources = [{"configMap": {"name": n}} for n in configmap_names(volume)]
+            volumes[i] = empty_dir(name)
+            volumes.append({"name": f"{name}-parts", "projected": {"sources": sources}})
+            pod_spec.setdefault("initContainers", []).append({
+                "name": f"join-{name}", "image": JOIN_IMAGE, "imagePullPolicy": "IfNotPresent",
+                # Kubernetes expands `$(VAR)` in a command; `$$` is a literal `$`
+                "command": literal_dollars(["/bin/sh", "-c", JOIN_SCRIPT, "join", "/parts", "/joined"]),
+                "volumeMounts": [mount(f"{name}-parts", "/parts"), mount(name, "/joined", read_only=False)],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+                "securityContext": restricted(),
+            })
 
     def secret_mounts(self, component: str) -> tuple[list[Obj], list[Obj]]:
         """Volumes and mounts placing the Secret `<component>-secrets` where the spec's *_file paths point."""
@@ -277,7 +382,7 @@ class Kustomization:
         if uses_logs(self.model):
             lines.append(f"Build fluentd/Dockerfile and push it; set its name with `kustomize edit set image "
                          f"{FLUENTD_LOCAL_IMAGE.format(project=self.model.project).split(':')[0]}=<registry/image:tag>`.")
-        return HEADER.format(spec=self.model.source) + "".join(f"# {line}\n" for line in lines)
+        return header(self.model.source) + comment(*lines)
 
     # ---- components
 
@@ -308,13 +413,14 @@ class Kustomization:
         rule_maps = self.config_maps("prometheus-rules", rules)
         secret_volumes, secret_mounts = self.secret_mounts("prometheus")
         port = PORTS["prometheus"]
-        c = container("prometheus", IMAGES["prometheus"], "prometheus", {"web": port}, args=prometheus_args(self.model),
+        c = container("prometheus", IMAGES["prometheus"], "prometheus", {"web": port},
+                      args=literal_dollars(prometheus_args(self.model)),
                       volumeMounts=[mount("config", f"{PROMETHEUS_DIR}/prometheus.yml", read_only=True)
                                     | {"subPath": "prometheus.yml"},
                                     mount("rules", f"{PROMETHEUS_DIR}/rules"),
                                     mount("data", PROMETHEUS_DATA, read_only=False), *secret_mounts],
                       **http_probes(port, "/-/ready", "/-/healthy"))
-        spec = pod([c], [config_volume("config", [config]), config_volume("rules", rule_maps), *secret_volumes],
+        spec = pod([c], [config_volume("config", config), config_volume("rules", rule_maps), *secret_volumes],
                    pod_security(UIDS["prometheus"]), serviceAccountName="prometheus")
         rules_rbac = [
             {"apiGroups": [""], "resources": ["nodes", "nodes/metrics", "services", "endpoints", "pods"],
@@ -344,7 +450,7 @@ class Kustomization:
         templates = self.config_map("alertmanager-templates", self.rendered_under("alertmanager/templates"))
         replicas = alertmanager_replicas(self.model)
         port = PORTS["alertmanager"]
-        args = alertmanager_args(self.model, None)
+        args = literal_dollars(alertmanager_args(self.model, None))  # Kubernetes expands `$(VAR)`; `$$` is `$`
         env = []
         if len(replicas) > 1:
             args.append(f"--cluster.advertise-address=[$(POD_IP)]:{ALERTMANAGER_CLUSTER_PORT}")
@@ -358,7 +464,7 @@ class Kustomization:
                       **http_probes(port, "/-/ready", "/-/healthy"))
         if env:
             c["env"] = env
-        spec = pod([c], [config_volume("config", [config]), config_volume("templates", [templates]), *secret_volumes],
+        spec = pod([c], [config_volume("config", config), config_volume("templates", templates), *secret_volumes],
                    pod_security(UIDS["alertmanager"]))
         objects = [
             # headless: `alertmanager-<i>.alertmanager` resolves to replica i (prometheus.alertmanager_targets)
@@ -382,14 +488,14 @@ class Kustomization:
         secret_volumes, secret_mounts = self.secret_mounts("grafana")
         port = PORTS["grafana"]
         c = container("grafana", IMAGES["grafana"], "grafana", {"http": port},
-                      env=[{"name": k, "value": v} for k, v in grafana_env(self.model).items()],
+                      env=[{"name": k, "value": literal_dollars(v)} for k, v in grafana_env(self.model).items()],
                       volumeMounts=[mount("datasources", f"{GRAFANA_PROVISIONING}/datasources"),
                                     mount("providers", f"{GRAFANA_PROVISIONING}/dashboards"),
                                     mount("dashboards", grafana.DASHBOARDS_DIR),
                                     mount("data", GRAFANA_DATA, read_only=False),
                                     mount("tmp", "/tmp", read_only=False), *secret_mounts],
                       **http_probes(port, "/api/health"))
-        volumes = [config_volume("datasources", [datasources]), config_volume("providers", [providers]),
+        volumes = [config_volume("datasources", datasources), config_volume("providers", providers),
                    config_volume("dashboards", dashboards),
                    {"name": "data", "persistentVolumeClaim": {"claimName": "grafana-data"}}, empty_dir("tmp"),
                    *secret_volumes]
@@ -409,7 +515,7 @@ class Kustomization:
         port = PORTS["loki"]
         mounts = [mount("config", loki.CONFIG_PATH) | {"subPath": posixpath.basename(loki.CONFIG_PATH)},
                   mount("data", loki.DATA_DIR, read_only=False), mount("tmp", "/tmp", read_only=False)]
-        volumes = [config_volume("config", [config]), empty_dir("tmp")]
+        volumes = [config_volume("config", config), empty_dir("tmp")]
         if rules:
             mounts.append(mount("rules", f"{loki.RULES_DIR}/{loki.TENANT}"))
             volumes.append(config_volume("rules", rules))
@@ -434,7 +540,7 @@ class Kustomization:
             volumeMounts=[mount("config", FLUENTD_CONF_DIR), mount("state", fluentd.STATE_DIR, read_only=False),
                           mount("tmp", "/tmp", read_only=False), *(mount(n, d) for n, d in logs), *secret_mounts],
             **http_probes(fluentd.METRICS_PORT, fluentd.METRICS_PATH))
-        volumes = [config_volume("config", [config]), empty_dir("tmp"),
+        volumes = [config_volume("config", config), empty_dir("tmp"),
                    {"name": "state", "hostPath": {"path": FLUENTD_HOST_STATE, "type": "DirectoryOrCreate"}},
                    *({"name": n, "hostPath": {"path": d, "type": "Directory"}} for n, d in logs), *secret_volumes]
         # Root (without capabilities) reads the nodes' log files and owns the hostPath state folder.
@@ -447,8 +553,8 @@ class Kustomization:
         port = exporter_port(kind)
         extra: Obj = {}
         if args := exporter_args(kind, spec_entry):
-            extra["args"] = args
-        env: list[Obj] = [{"name": k, "value": v} for k, v in exporter_env(kind, spec_entry).items()]
+            extra["args"] = literal_dollars(args)
+        env: list[Obj] = [{"name": k, "value": literal_dollars(v)} for k, v in exporter_env(kind, spec_entry).items()]
         if kind == "postgres" and self.secrets.get("postgres-exporter"):
             key = self.keys[self.secrets["postgres-exporter"][0]]
             self.secret_users.add("postgres-exporter")
@@ -489,7 +595,7 @@ class Kustomization:
             extra = {"args": [f"-config.file={TEMPO_CONFIG}"],
                      "volumeMounts": [mount("config", posixpath.dirname(TEMPO_CONFIG)),
                                       mount("data", TEMPO_DATA, read_only=False)]}
-            volumes = [config_volume("config", [config])]
+            volumes = [config_volume("config", config)]
         ready = "/ready" if kind == "tempo" else "/"
         c = container(kind, IMAGES[kind], kind, ports, **extra, **http_probes(PORTS[kind], ready))
         spec = pod([c], volumes, pod_security(UIDS[kind]))

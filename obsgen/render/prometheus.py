@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import slo
+from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
+from ..promql import quote, regex_literal
 from ..units import fmt
 from . import prometheus_tests, stack_alerts
 from .common import dump_yaml
@@ -151,12 +153,13 @@ def _service_job(model: Model, svc: ServiceModel) -> dict[str, Any]:
         k = scrape.kubernetes
         job["kubernetes_sd_configs"] = [{"role": "pod", "namespaces": {"names": [k.namespace]}}]
         relabel: list[dict[str, Any]] = [
-            {"source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(name)}"], "regex": value,
+            # relabel regexes are anchored RE2: the spec's values are meant literally
+            {"source_labels": [f"__meta_kubernetes_pod_label_{_sanitize(name)}"], "regex": regex_literal(value),
              "action": "keep"}
             for name, value in sorted(k.pod_labels.items())
         ]
         if k.port:
-            relabel.append({"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": k.port,
+            relabel.append({"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": regex_literal(k.port),
                             "action": "keep"})
         relabel += [
             {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Completed",
@@ -164,7 +167,8 @@ def _service_job(model: Model, svc: ServiceModel) -> dict[str, Any]:
             {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
             {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
         ]
-        relabel += [{"target_label": name, "replacement": value} for name, value in labels.items()]
+        # `$1` and `${name}` in a replacement are expanded; `$$` is a literal `$`
+        relabel += [{"target_label": name, "replacement": value.replace("$", "$$")} for name, value in labels.items()]
         job["relabel_configs"] = relabel
     return job
 
@@ -196,10 +200,11 @@ def _annotations(svc: ServiceModel, alert: str, summary: str, description: str |
     out = {"summary": summary}
     if description:
         out["description"] = description
+    # annotations are expanded as templates: the links are meant literally
     if runbook:
-        out["runbook_url"] = runbook
+        out["runbook_url"] = go_literal(runbook)
     if svc.dashboard_url:
-        out["dashboard_url"] = svc.dashboard_url
+        out["dashboard_url"] = go_literal(svc.dashboard_url)
     return out
 
 
@@ -209,7 +214,7 @@ def threshold_rules(svc: ServiceModel, th: ThresholdModel) -> list[Rule]:
     value = th.expr
     if th.record:
         rules.append({"record": th.record, "expr": th.expr, "labels": {"service": svc.name}})
-        value = f'{th.record}{{service="{svc.name}"}}'
+        value = f"{th.record}{{service={quote(svc.name)}}}"
     elif any(op in th.expr for op in (" - ", " + ", " / ", " * ")) and not th.expr.startswith("("):
         value = f"({th.expr})"
     for severity, level in th.levels():
@@ -242,7 +247,7 @@ def service_down_rules(svc: ServiceModel) -> list[Rule]:
         name = health_alert(svc.name)
         rules.append({
             "alert": name,
-            "expr": f'probe_success{{job="{BLACKBOX_JOB}",service="{svc.name}"}} == 0',
+            "expr": f"probe_success{{job={quote(BLACKBOX_JOB)},service={quote(svc.name)}}} == 0",
             "for": down_for,
             "labels": {"severity": "critical", **svc.labels},
             "annotations": _annotations(

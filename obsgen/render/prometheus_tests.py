@@ -9,6 +9,7 @@ the expected descriptions are expanded here with Python ports of Prometheus' hum
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from decimal import Decimal
@@ -113,12 +114,15 @@ def humanize_duration(v: float) -> str:
 
 _FUNCS = {"": lambda v: repr(v) if v != int(v) else str(int(v)), "humanize": humanize,
           "humanizePercentage": humanize_percentage, "humanizeDuration": humanize_duration}
-_TEMPLATE_RE = re.compile(r"{{\s*(\$value|\$labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*(?:\|\s*(\w+)\s*)?}}")
+_TEMPLATE_RE = re.compile(r"{{\s*(\$value|\$labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*(?:\|\s*(\w+)\s*)?}}"
+                          r'|{{ "((?:[^"\\]|\\.)*)" }}')  # a string constant: how literal `{{` is written
 
 
 def expand(template: str, value: float, labels: dict[str, str]) -> str | None:
     """Expand the template forms obsgen generates; None when the text uses anything else."""
     def sub(m: re.Match[str]) -> str:
+        if m.group(4) is not None:
+            return str(json.loads(f'"{m.group(4)}"'))
         if m.group(2):
             return labels.get(m.group(2), "")
         func = _FUNCS.get(m.group(3) or "")
@@ -126,18 +130,23 @@ def expand(template: str, value: float, labels: dict[str, str]) -> str | None:
             raise KeyError(m.group(3))
         return func(value)
 
+    out, end = [], 0
     try:
-        out = _TEMPLATE_RE.sub(sub, template)
+        for m in _TEMPLATE_RE.finditer(template):
+            out += [template[end:m.start()], sub(m)]
+            end = m.end()
     except KeyError:
         return None
-    return None if "{{" in out else out
+    out.append(template[end:])
+    # any other action between the ones expanded: not a form this knows
+    return None if any("{{" in text for text in out[::2]) else "".join(out)
 
 
 # --------------------------------------------------------------------------- synthesized input
 
 
 def _series(metric: str, labels: dict[str, str], per_step: Decimal, steps: int) -> dict[str, str]:
-    sel = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    sel = ",".join(f"{k}={quote(v)}" for k, v in labels.items())
     return {"series": f"{metric}{{{sel}}}", "values": f"0+{fmt(per_step)}x{steps}"}
 
 
@@ -183,7 +192,7 @@ def _input(svc: ServiceModel, th: ThresholdModel, value: Decimal, steps: int) ->
     if th.indicator in QUANTILES:
         return _histogram_input(svc, th, value, steps)
     # custom expression: feed the recorded value; the raw metrics are absent so the rule records nothing
-    sel = ",".join(f'{k}="{v}"' for k, v in {"service": svc.name}.items())
+    sel = ",".join(f"{k}={quote(v)}" for k, v in {"service": svc.name}.items())
     return ([{"series": f"{th.record}{{{sel}}}", "values": f"{fmt(value)}x{steps}"}], float(value))
 
 
@@ -244,7 +253,32 @@ def threshold_gap(svc: ServiceModel, th: ThresholdModel) -> str | None:
             return f"obsgen cannot read `error_status: {m.error_status}` to make error series: {e}"
         return (f"no value of `{m.status_label}` both matches and fails `error_status: {m.error_status}`, so "
                 "obsgen cannot make error and success series for it")
+    if th.record and yields_without_series(th.expr or ""):
+        return ("its expression has a value even when its series are absent (vector(), absent(), a date "
+                "function of no argument, or no series at all), so the recording rule would clash with the recorded value the tests feed; "
+                "write it as a free-form alert with `tests:`, or accept it under `proof.accept_unproven`")
     return None
+
+
+# Functions whose result is a vector without any input series (time() and pi() are scalars: with a vector
+# they give nothing, alone the expression has no series, which the check below sees), and the words of
+# PromQL that are not metric names.
+_FROM_NOTHING = re.compile(r"\b(?:vector|absent|absent_over_time)\s*\(|"
+                           r"\b(?:year|month|day_of_month|day_of_week|day_of_year|days_in_month|hour|minute)\s*\(\s*\)")
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
+             "offset", "atan2", "inf", "nan"}
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+
+
+def yields_without_series(expr: str) -> bool:
+    """Whether `expr` can have a value when none of its series exist: then a recording rule of it writes
+    a sample of its own, which a test cannot feed beside. Errs on the side of yes."""
+    bare = _STRINGS.sub('""', expr)
+    if _FROM_NOTHING.search(bare):
+        return True
+    bare = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", bare)  # matchers, ranges
+    names = [m.group(0) for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*(?!\s*\()", bare)]
+    return not [n for n in names if n.lower() not in _KEYWORDS and not re.fullmatch(r"[0-9]", n[0])]
 
 
 def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
@@ -281,12 +315,11 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
                 annotations["dashboard_url"] = svc.dashboard_url
             expected[severity] = {"exp_labels": labels, "exp_annotations": annotations}
         checks: list[dict[str, Any]] = []
-        for sev in sorted(expected, key=fires_at.__getitem__):
-            if fires_at[sev] - first_true >= STEP:
-                # not before its `for` has passed: one step earlier only the faster levels fire
-                t = fires_at[sev] - STEP
-                checks.append({"eval_time": format_duration(t), "alertname": th.alert,
-                               "exp_alerts": [e for s, e in expected.items() if fires_at[s] <= t]})
+        # not before its `for` has passed: one step earlier only the faster levels fire (one check per
+        # instant: levels with the same `for` share it)
+        for t in sorted({fires_at[sev] - STEP for sev in expected if fires_at[sev] - first_true >= STEP}):
+            checks.append({"eval_time": format_duration(t), "alertname": th.alert,
+                           "exp_alerts": [e for s, e in expected.items() if fires_at[s] <= t]})
         checks.append({"eval_time": format_duration(eval_at), "alertname": th.alert,
                        "exp_alerts": list(expected.values())})
         what = {"ok": "stays silent inside the target", "warning": "fires warning only",
@@ -314,7 +347,7 @@ def alerts_check(alert: str, eval_time: str, firing: list[dict[str, str]]) -> di
         body = {"alertname": alert, "alertstate": "firing", **labels}
         return "ALERTS{" + ", ".join(f"{k}={quote(v)}" for k, v in body.items()) + "}"
 
-    return {"expr": f'ALERTS{{alertname="{alert}", alertstate="firing"}}', "eval_time": eval_time,
+    return {"expr": f'ALERTS{{alertname={quote(alert)}, alertstate="firing"}}', "eval_time": eval_time,
             "exp_samples": [{"labels": series(labels), "value": 1} for labels in firing]}
 
 
@@ -401,7 +434,7 @@ def _down_tests(svc: ServiceModel) -> list[TestGroup]:
     fails_at = 5 * STEP  # up for five samples, then down
     fires_at = fails_at + int(duration_seconds(down_for))
     for alert, metric, labels in cases:
-        sel = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        sel = ",".join(f"{k}={quote(v)}" for k, v in labels.items())
         exp_labels = {**labels, "severity": "critical", **svc.labels}
         rules_annotations = _down_annotations(svc, alert, labels)
         checks: list[dict[str, Any]] = [

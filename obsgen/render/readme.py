@@ -8,6 +8,7 @@ from collections import Counter
 from .. import __version__
 from ..model import Model
 from . import proof, templates
+from .common import one_line
 from .compose import secret_keys
 
 PATH = "README.md"
@@ -23,6 +24,8 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         project=model.project,
         environment=model.environment,
         source=model.source,
+        # in an HTML comment: one line, and no `--` to end it early
+        source_comment=one_line(model.source).replace("--", "-\\-"),
         services=model.services,
         files=files,
         folders=sorted(folders.items()),

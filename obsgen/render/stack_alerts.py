@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from .. import real_series
+from ..gotemplate import go_literal
 from ..model import Model
+from ..promql import quote
 from ..units import duration_seconds, format_duration
 from .prometheus_tests import expand
 
@@ -55,7 +57,7 @@ class Cases:
 
     def series(self, metric: str, job: str, values: str, labels: Mapping[str, str] | None = None) -> dict[str, str]:
         body = {**self.target(job), **(labels or {})}
-        return {"series": metric + "{" + ",".join(f'{k}="{v}"' for k, v in body.items()) + "}",
+        return {"series": metric + "{" + ",".join(f"{k}={quote(v)}" for k, v in body.items()) + "}",
                 "values": values}
 
     def expected(self, alert: str, labels: Mapping[str, str], value: float) -> dict[str, Any]:
@@ -258,7 +260,7 @@ def stack_rule_groups(model: Model) -> list[Group]:
         rule["labels"] = {"severity": a.severity, "service": a.service}
         rule["annotations"] = {"summary": a.summary, "description": a.description}
         if model.spec.project.runbook_url:
-            rule["annotations"]["runbook_url"] = (
+            rule["annotations"]["runbook_url"] = go_literal(  # annotations are templates; the link is literal
                 model.spec.project.runbook_url.replace("{service}", a.service).replace("{alert}", a.name))
         rules.append(rule)
     return [{"name": GROUP, "rules": rules}]

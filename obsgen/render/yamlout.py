@@ -2,8 +2,11 @@
 
 PyYAML turns every value into a node object before its (C) emitter writes it; for a thousand services'
 rules and tests that representation step was most of the render time. Plain data needs none of it:
-this writes block YAML directly. A string is written plain only when PyYAML's own resolver reads it back
-as that same string; otherwise it is quoted, or written as a literal block when it spans lines.
+this writes block YAML directly. A string is written plain only when PyYAML's own resolver (YAML 1.1)
+and Go's yaml.v2 and yaml.v3 (every Go tool that reads these files: Prometheus, Alertmanager, Loki,
+kustomize, kubectl) all read it back as that same string; otherwise it is quoted, or written as a literal
+block when it spans lines. Characters YAML does not allow raw (DEL, C1 controls such as NEL, U+2028 and
+U+2029, which some readers take for line breaks) only ever appear escaped in a double-quoted scalar.
 Round-tripping through `yaml.safe_load` is tested on every rendered file.
 """
 
@@ -23,6 +26,33 @@ _BAD_FIRST = set(",[]{}#&*!|>'\"%@`")
 _BAD_FIRST_ALONE = set("-?:")  # fine when a non-space follows: `-5m`, `--config.file=...`
 _BAD_INSIDE = re.compile(r": |:$| #|\t")
 
+# Go's YAML resolvers (yaml.v3 resolve.go, and yaml.v2's YAML 1.1 booleans): a plain scalar starting with
+# one of these may be read as something other than a string.
+_GO_HINT = set("+-.0123456789yYnNtTfFoO~<")
+_GO_WORDS = frozenset(
+    "~ null Null NULL true True TRUE false False FALSE .nan .NaN .NAN .inf .Inf .INF +.inf +.Inf +.INF -.inf "
+    "-.Inf -.INF << y Y yes Yes YES n N no No NO on On ON off Off OFF".split())
+# strconv.ParseInt(s, 0, 64) once `_` are removed: decimal, 0x, 0o, 0b and a leading 0 (octal)
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")  # resolve.go's yamlStyleFloat
+# yaml.v3 reads what follows 0b / 0o with ParseInt, which takes a sign
+_GO_PREFIXED = re.compile(r"-?0[bo][-+]?[0-9]+")
+_GO_TIMESTAMP = re.compile(r"[0-9]{4}-")  # resolve.go tries a timestamp only after four digits and a dash
+
+
+def go_reads_non_string(text: str) -> bool:
+    """Whether Go's yaml.v2 or yaml.v3 reads `text`, written as a plain scalar, as a null, bool, number or
+    timestamp. Errs towards yes: a needlessly quoted string is still that string."""
+    if not text or text[0] not in _GO_HINT:
+        return False
+    if text in _GO_WORDS:
+        return True
+    if text[0] == ".":
+        return bool(re.fullmatch(r"\.[0-9_]*[0-9][0-9_]*(?:[eE][-+]?[0-9_]+)?", text))  # strconv.ParseFloat
+    plain = text.replace("_", "")
+    return bool(_GO_INT.fullmatch(plain) or _GO_FLOAT.fullmatch(plain) or _GO_PREFIXED.fullmatch(plain)
+                or _GO_TIMESTAMP.match(text))
+
 
 @lru_cache(maxsize=65536)
 def scalar(text: str) -> str:
@@ -35,6 +65,7 @@ def scalar(text: str) -> str:
         and text.isprintable()
         and not _BAD_INSIDE.search(text)
         and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
+        and not go_reads_non_string(text)
     ):
         return text
     if text.isprintable():

@@ -64,6 +64,10 @@ def parse(loaded: Loaded) -> Spec:
     """Validate loaded data into a Spec, or raise SpecError listing every problem with its place."""
     from .validate import check_spec
 
+    # Values the loader refused (control characters) come first; other complaints about the same
+    # value would only repeat them.
+    early = list(loaded.problems)
+    refused = {p.path for p in early}
     try:
         spec = Spec.model_validate(loaded.data)
     except ValidationError as e:
@@ -72,12 +76,12 @@ def parse(loaded: Loaded) -> Spec:
         for err in e.errors(include_url=False):
             path = _data_path(loaded.data, err["loc"])
             msg = _message(err)
-            if (path, msg) in seen:
+            if (path, msg) in seen or path in refused or (path[-1:] == ("[key]",) and path[:-1] in refused):
                 continue
             seen.add((path, msg))
             problems.append(Problem(path, msg, loaded.mark_for(path)))
-        raise SpecError(loaded.filename, problems) from None
-    problems = [Problem(p, m, loaded.mark_for(p)) for p, m in check_spec(spec)]
+        raise SpecError(loaded.filename, early + problems) from None
+    problems = early + [Problem(p, m, loaded.mark_for(p)) for p, m in check_spec(spec) if p not in refused]
     if problems:
         raise SpecError(loaded.filename, problems)
     return spec

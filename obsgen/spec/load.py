@@ -2,11 +2,16 @@
 
 The YAML is composed into nodes (never constructed into arbitrary objects), then turned into plain
 data by hand so that every mapping key and value keeps its line and column, duplicate keys are
-refused, and aliases cannot expand into a billion nodes.
+refused, and aliases cannot expand into a billion nodes. Whatever cannot be a spec value is refused
+here, at its place: other tags than YAML's plain ones, merge keys, aliases that contain themselves,
+nesting deeper than any spec needs, numbers no field can hold, and control characters.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -22,6 +27,30 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 500_000  # after alias expansion: a 1,000-service spec is ~60k nodes
+MAX_DEPTH = 32  # the deepest spec value is 9 levels down
+MAX_INT = 2**63 - 1  # no field holds more; Go's int64 cannot either
+
+# Characters no spec value may hold: C0 controls but tab and newline, DEL, C1 controls, and the line
+# and paragraph separators (YAML reads U+0085, U+2028 and U+2029 as line breaks, editors do not).
+_BAD_RAW = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_BAD_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # free text: tab and newline pass
+_BAD_ONE_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # a summary: tab passes
+_BAD_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # names, paths, URLs, labels: one line
+# Values that are multi-line by nature (free text and query expressions), by their key ...
+_MULTILINE_KEYS = frozenset({"description", "expr", "logql", "errors", "total"})
+# ... or anywhere under these keys (expected annotations, reasons)
+_MULTILINE_UNDER = frozenset({"exp_annotations", "accept_unproven"})
+# single-line free text, where a tab is harmless
+_TEXT_KEYS = frozenset({"summary", "title"})
+
+_STR = "tag:yaml.org,2002:str"
+_PREFIX = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(_PREFIX + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
+_COLLECTION_TAGS = frozenset({_PREFIX + "map", _PREFIX + "seq"})
+_MERGE = _PREFIX + "merge"
+_TIMESTAMP = _PREFIX + "timestamp"
+_NAMES = {0x00: "NUL", 0x09: "tab", 0x0A: "newline", 0x0D: "carriage return", 0x1B: "ESC", 0x7F: "DEL",
+          0x85: "NEL", 0x2028: "line separator", 0x2029: "paragraph separator"}
 
 
 @dataclass
@@ -29,6 +58,7 @@ class Loaded:
     filename: str
     data: Any
     marks: dict[Path, yaml.Mark] = field(default_factory=dict)  # PyYAML's own (0-based) marks
+    problems: list[Problem] = field(default_factory=list)  # values refused while loading (control characters)
 
     def mark_for(self, path: Path) -> Mark | None:
         """The closest known place for a path: itself, or the nearest parent that exists."""
@@ -45,61 +75,137 @@ def _mark(mark: yaml.Mark) -> Mark:
     return Mark(mark.line + 1, mark.column + 1)
 
 
-_STR = "tag:yaml.org,2002:str"
+def _char(c: str) -> str:
+    name = _NAMES.get(ord(c))
+    return f"U+{ord(c):04X}" + (f" ({name})" if name else "")
+
+
+def _short(text: str) -> str:
+    """A value as a message quotes it: a long one is cut (a number of 5,000 digits helps nobody)."""
+    return repr(text if len(text) <= 40 else text[:30] + "...")
+
+
+def _tag(tag: str) -> str:
+    return "!!" + tag[len(_PREFIX):] if tag.startswith(_PREFIX) else tag
+
+
+def _where(text: str, index: int) -> Mark:
+    line = text.count("\n", 0, index) + 1
+    return Mark(line, index - (text.rfind("\n", 0, index) + 1) + 1)
 
 
 class _Builder:
     def __init__(self, filename: str):
         self.filename = filename
         self.marks: dict[Path, yaml.Mark] = {}
+        self.problems: list[Problem] = []
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
         self.count = 0
+        self.open: set[int] = set()  # ids of the collections being built: an alias to one is a cycle
 
     def fail(self, node: yaml.Node | None, path: Path, message: str) -> SpecError:
         return SpecError(self.filename, [Problem(path, message, _mark(node.start_mark) if node else None)])
 
-    def scalar(self, node: yaml.Node) -> Any:
+    def scalar(self, node: yaml.Node, path: Path) -> Any:
         if node.tag == _STR:  # most scalars: skip PyYAML's generic construction
             return node.value
-        return self.constructor.construct_object(node)
+        if node.tag == _TIMESTAMP:  # dates stay the text the user wrote
+            return node.value
+        if node.tag not in _SCALAR_TAGS:
+            raise self.fail(node, path, f"YAML tag {_tag(node.tag)} is not supported; a spec holds plain "
+                                        "strings, numbers, booleans, lists and mappings")
+        try:
+            value = self.constructor.construct_object(node)
+        except ValueError as e:
+            if "digits" in str(e):  # Python refuses to read integers of more than 4300 digits
+                raise self.fail(node, path, "this number has thousands of digits; no field holds one "
+                                            f"larger than {MAX_INT}") from None
+            raise self.fail(node, path, f"{_short(node.value)} is not a {_tag(node.tag)}") from None
+        except (yaml.YAMLError, KeyError, TypeError):
+            raise self.fail(node, path, f"{_short(node.value)} is not a {_tag(node.tag)}") from None
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise self.fail(node, path, f"{_short(node.value)} is too large; no field holds a number above {MAX_INT}")
+        if isinstance(value, float) and value != value:
+            raise self.fail(node, path, ".nan is not a number a spec can use")
+        if isinstance(value, float) and value in (float("inf"), float("-inf")):
+            raise self.fail(node, path, f"{_short(node.value)} is infinite (or too large for a 64-bit float); "
+                                        "use a finite number")
+        return value
+
+    def text(self, value: str, node: yaml.Node, path: Path, key: bool = False) -> None:
+        """Refuse control characters; tab and newline only where free text or multi-line text is meant."""
+        last = None if key else path[-1] if path else None
+        if last in _MULTILINE_KEYS or (not key and any(p in _MULTILINE_UNDER for p in path[:-1])):
+            bad, rule = _BAD_TEXT, "tab and newline are the only control characters text may hold"
+        elif last in _TEXT_KEYS:
+            bad, rule = _BAD_ONE_LINE, "a summary or title is one line, without control characters but tab"
+        else:
+            bad, rule = _BAD_LINE, "names, paths, URLs and labels are one line, without control characters"
+        found = sorted(set(bad.findall(value)))
+        if found:
+            self.problems.append(Problem(path, f"the {'key' if key else 'value'} contains "
+                                               f"{', '.join(_char(c) for c in found)}; {rule}",
+                                         _mark(node.start_mark)))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
             raise self.fail(node, path, f"the spec expands to more than {MAX_NODES} nodes "
                                         "(aliases that expand too far are refused)")
+        if len(path) > MAX_DEPTH:
+            raise self.fail(node, path, f"the spec nests deeper than {MAX_DEPTH} levels; no field needs that")
         self.marks.setdefault(path, node.start_mark)
-        if isinstance(node, yaml.MappingNode):
-            self.constructor.flatten_mapping(node)  # resolves `<<` merge keys
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise self.fail(key_node, path, "mapping keys must be plain scalars")
-                key = self.scalar(key_node)
-                if isinstance(key, (list, dict)) or key is None:
-                    raise self.fail(key_node, path, "mapping keys must be plain scalars")
-                key = str(key) if not isinstance(key, str) else key
-                if key in out:
-                    raise self.fail(key_node, path + (key,), f"duplicate key {key!r}")
-                child = path + (key,)
-                out[key] = self.build(value_node, child)
-                # a scalar value's own place is more precise than its key's
-                self.marks[child] = (value_node if isinstance(value_node, yaml.ScalarNode) else key_node).start_mark
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        value = self.scalar(node)
-        if not isinstance(value, (str, int, float, bool)) and value is not None:
-            value = node.value  # dates and binaries stay the text the user wrote
-        return value
+        if isinstance(node, yaml.ScalarNode):
+            value = self.scalar(node, path)
+            if isinstance(value, str):
+                self.text(value, node, path)
+            return value
+        if node.tag not in _COLLECTION_TAGS:
+            raise self.fail(node, path, f"YAML tag {_tag(node.tag)} is not supported; a spec holds plain "
+                                        "strings, numbers, booleans, lists and mappings")
+        if id(node) in self.open:
+            raise self.fail(node, path, "this alias refers to a value that contains it: it would never end")
+        self.open.add(id(node))
+        try:
+            return self._mapping(node, path) if isinstance(node, yaml.MappingNode) else [
+                self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                # A merge key hides where each value came from (and which one wins): refused, not resolved.
+                raise self.fail(key_node, path, "merge keys (`<<`) are not supported: they hide where a "
+                                                "value comes from; write the keys out (an alias *name may "
+                                                "stand for a whole value)")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, path, "mapping keys must be plain scalars")
+            key = self.scalar(key_node, path)
+            if isinstance(key, (list, dict)) or key is None:
+                raise self.fail(key_node, path, "mapping keys must be plain scalars")
+            key = str(key) if not isinstance(key, str) else key
+            if key in out:
+                raise self.fail(key_node, path + (key,), f"duplicate key {key!r}")
+            child = path + (key,)
+            self.text(key, key_node, child, key=True)
+            out[key] = self.build(value_node, child)
+            # a scalar value's own place is more precise than its key's
+            self.marks[child] = (value_node if isinstance(value_node, yaml.ScalarNode) else key_node).start_mark
+        return out
+
+
+def _too_large(filename: str, size: int) -> SpecError:
+    return SpecError(filename, [Problem((), f"the spec is {size / 1e6:.1f} MB; "
+                                            f"specs larger than {MAX_BYTES // 2**20} MiB are refused")])
 
 
 def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
     if isinstance(text, bytes):
         raw = text
         if len(raw) > MAX_BYTES:
-            raise SpecError(filename, [Problem((), f"the spec is {len(raw) / 1e6:.1f} MB; "
-                                                     f"specs larger than {MAX_BYTES // 2**20} MiB are refused")])
+            raise _too_large(filename, len(raw))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -109,8 +215,12 @@ def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
                                                Mark(line, col))]) from None
     if len(text) > MAX_BYTES:
         raise SpecError(filename, [Problem((), f"the spec is larger than {MAX_BYTES // 2**20} MiB")])
-    if text.startswith("\ufeff"):
+    if text.startswith("\ufeff"):  # a UTF-8 byte order mark is allowed, as YAML allows it
         text = text[1:]
+    bad = [(m.start(), m.group()) for m in _BAD_RAW.finditer(text, 0)][:20]
+    if bad:  # before parsing: YAML would refuse some without a line, and read others as line breaks
+        raise SpecError(filename, [Problem((), f"the spec contains {_char(c)}; control characters are not "
+                                               "allowed in a spec", _where(text, i)) for i, c in bad])
     try:
         loader = _Loader(text)
         try:
@@ -122,6 +232,9 @@ def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
         mark = Mark(m.line + 1, m.column + 1) if m else None
         msg = " ".join(x for x in (e.context, e.problem) if x) or "invalid YAML"
         raise SpecError(filename, [Problem((), f"YAML syntax error: {msg}", mark)]) from None
+    except yaml.reader.ReaderError as e:  # a character YAML refuses outright: no line, only a position
+        raise SpecError(filename, [Problem((), f"the spec contains {_char(chr(e.character))}, which YAML "
+                                               "does not allow", _where(text, e.position))]) from None
     except yaml.YAMLError as e:
         raise SpecError(filename, [Problem((), f"YAML error: {e}")]) from None
     if node is None:
@@ -131,22 +244,52 @@ def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
     if not isinstance(data, dict):
         raise SpecError(filename, [Problem((), "the spec must be a mapping (version, project, services, ...)",
                                            _mark(node.start_mark))])
-    return Loaded(filename, data, builder.marks)
+    return Loaded(filename, data, builder.marks, builder.problems)
+
+
+def _read(path: str | FsPath, name: str) -> bytes:
+    """The bytes of a regular file, at most MAX_BYTES of them.
+
+    Opened without blocking (a FIFO with no writer would hang `open`), checked to be a regular file
+    before anything is read (a device such as /dev/zero never ends), and read with a bound.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise SpecError(name, [Problem((), "is a folder; name the spec file")])
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
+                    "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                    "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise SpecError(name, [Problem((), f"is {kind}; obsgen reads a spec only from a regular file")])
+        if st.st_size > MAX_BYTES:
+            raise _too_large(name, st.st_size)
+        chunks: list[bytes] = []
+        left = MAX_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        raw = b"".join(chunks)
+        if len(raw) > MAX_BYTES:  # it grew while being read
+            raise _too_large(name, len(raw))
+        return raw
+    finally:
+        os.close(fd)
 
 
 def load_file(path: str | FsPath) -> Loaded:
-    p = FsPath(path)
     name = str(path)
     try:
-        if p.is_dir():
-            raise SpecError(name, [Problem((), "is a folder; name the spec file")])
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise SpecError(name, [Problem((), f"the spec is {size / 1e6:.1f} MB; "
-                                               f"specs larger than {MAX_BYTES // 2**20} MiB are refused")])
-        raw = p.read_bytes()
+        raw = _read(path, name)
     except FileNotFoundError:
         raise SpecError(name, [Problem((), "no such file; `obsgen init` writes a starter spec")]) from None
     except OSError as e:
-        raise SpecError(name, [Problem((), f"cannot read the spec: {e.strerror}")]) from None
+        raise SpecError(name, [Problem((), f"cannot read the spec: {e.strerror or e}")]) from None
+    except ValueError:  # a NUL in the file name
+        raise SpecError(name, [Problem((), "cannot read the spec: the file name contains a NUL")]) from None
     return load_text(raw, name)

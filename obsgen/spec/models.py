@@ -8,6 +8,7 @@ thousand forward references at import, a tenth of `obsgen validate`'s time.
 """
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -22,8 +23,16 @@ LogOutput = Literal["loki", "elasticsearch"]
 DeployTarget = Literal["compose", "kubernetes"]
 
 
+# Prometheus and Alertmanager hold a duration as Go's int64 nanoseconds: about 292 years at most.
+MAX_DURATION_SECONDS = Decimal(2**63 - 1) / 10**9
+# A quantity becomes a float64 sample value in PromQL: no bigger than this, no smaller than its inverse.
+MAX_QUANTITY = Decimal("1e300")
+
+
 def _duration(value: str) -> str:
-    duration_seconds(value)  # raises ValueError with a helpful message
+    if duration_seconds(value) > MAX_DURATION_SECONDS:  # raises ValueError with a helpful message
+        raise ValueError(f"{value!r} is longer than Prometheus and Alertmanager can hold (about 292 years, "
+                         "the largest duration in Go's int64 nanoseconds)")
     return value
 
 
@@ -38,7 +47,10 @@ def _label_value(value: str) -> str:
 
 
 def _quantity(value: Any) -> Any:
-    parse_quantity(value)
+    q = parse_quantity(value).value
+    if q and not (1 / MAX_QUANTITY <= abs(q) <= MAX_QUANTITY):
+        raise ValueError(f"{value!r} is too {'large' if abs(q) > 1 else 'small'} to compare a sample with; "
+                         "use a number between 1e-300 and 1e300")
     return value
 
 
@@ -52,7 +64,8 @@ FilePath = Annotated[str, Field(min_length=1, pattern=r"^/")]
 
 
 class Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    # allow_inf_nan: no field means infinity or NaN, and the loader refuses them already
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- project & defaults
@@ -500,7 +513,7 @@ class LokiStack(Base):
 
 class Elasticsearch(Base):
     host: str = "elasticsearch"
-    port: int = 9200
+    port: int = Field(9200, ge=1, le=65535)
     scheme: Literal["http", "https"] = "http"
     index_prefix: str | None = None
     user: str | None = None

@@ -1,14 +1,20 @@
-"""Checks across fields and references: what pydantic cannot see field by field."""
+"""Checks across fields and references: what pydantic cannot see field by field.
+
+Also the values that are well typed but hostile to what obsgen writes: credentials in URLs, targets,
+headers and settings (secrets go by file), regexes RE2 refuses, broken Go templates in text Prometheus
+or Alertmanager expand, durations that must be positive, services named like the stack's scrape jobs.
+"""
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..naming import (
@@ -30,6 +36,9 @@ VALUES_TOKEN_RE = re.compile(rf"^(?:_|stale|{_NUMBER}|(?:{_NUMBER}|_)x\d+|{_NUMB
 MATCHER_RE = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*$')
 TARGET_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 ES_INDEX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}$")
+# Grafana settings whose name says they hold a secret (grafana.ini keys, any section)
+_GRAFANA_SECRET = re.compile(r"password|passwd|pwd|secret|token|api_key|access_key|private_key|connstr"
+                             r"|credentials|cert_key")
 WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 Found = Iterator[tuple[Path, str]]
@@ -54,6 +63,7 @@ def _check(spec: Spec) -> Found:
     yield from _check_channels(spec)
     yield from _check_routing(spec)
     yield from _check_stack(spec)
+    yield from _check_hostile(spec)
     if spec.project.runbook_url:
         yield from _check_pattern(spec.project.runbook_url, ("project", "runbook_url"))
 
@@ -162,14 +172,18 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
             yield from _check_pattern(svc.runbook_url, base + ("runbook_url",))
         if svc.scrape is not None:
             for j, target in enumerate(svc.scrape.static or []):
-                if not TARGET_RE.match(target):
+                if "@" in target:
+                    yield base + ("scrape", "static", j), ("credentials in a target would be written into "
+                                                           "prometheus.yml; a target is host:port")
+                elif not TARGET_RE.match(target):
                     yield base + ("scrape", "static", j), f"{target!r} is not host:port"
             if svc.scrape.static is None and svc.scrape.kubernetes is None:
                 yield base + ("scrape",), "name `static` targets or a `kubernetes` namespace to scrape"
         if svc.scrape is not None or svc.health is not None:
             yield from alert(service_down_alert(svc.name), base + ("name",), svc.name)
         if svc.health is not None:
-            yield from _url(svc.health.http, base + ("health", "http"))
+            yield from _url(svc.health.http, base + ("health", "http"),
+                            "the blackbox exporter probes it from prometheus.yml; probe an endpoint that needs none")
             yield from alert(health_alert(svc.name), base + ("health",), svc.name)
 
         slo_names: set[str] = set()
@@ -351,12 +365,8 @@ def _check_threshold(th: Threshold, service: str, path: Path) -> Generator[tuple
     return threshold_alert_name(service, th.indicator, direction)
 
 
-def _url(url: str, path: Path) -> Found:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        yield path, f"{url!r} is not an http(s) URL"
-    elif parts.username or parts.password:
-        yield path, "credentials in a URL would be written into the output; use a *_file field"
+def _url(url: str, path: Path, hint: str = "use a *_file field") -> Found:
+    yield from _url_problems(url, path, hint)
 
 
 def _check_channels(spec: Spec) -> Found:
@@ -370,7 +380,8 @@ def _check_channels(spec: Spec) -> Found:
             if (ch.url is None) == (ch.url_file is None):
                 yield base, "name exactly one of `url` or `url_file`"
             elif ch.url is not None:
-                yield from _url(ch.url, base + ("url",))
+                yield from _url(ch.url, base + ("url",), "put the whole URL in a file named by `url_file`, or "
+                                "send a token from `bearer_token_file`")
 
 
 def _check_routing(spec: Spec) -> Found:
@@ -479,7 +490,8 @@ def _fmt_offset(offset: timedelta) -> str:
 
 def _check_stack(spec: Spec) -> Found:
     for i, rw in enumerate(spec.stack.prometheus.remote_write):
-        yield from _url(rw.url, ("stack", "prometheus", "remote_write", i, "url"))
+        yield from _url(rw.url, ("stack", "prometheus", "remote_write", i, "url"),
+                        "use `basic_auth: {username, password_file}` or `bearer_token_file`")
     if duration_seconds(spec.stack.loki.retention) < 86400:
         yield ("stack", "loki", "retention"), "Loki keeps logs at least 24h (its index period); use 24h or more"
     prefix = spec.stack.fluentd.elasticsearch.index_prefix
@@ -489,11 +501,469 @@ def _check_stack(spec: Spec) -> Found:
     if not spec.stack.deploy:
         yield ("stack", "deploy"), "name at least one deploy target: compose, kubernetes"
     for section, keys in spec.stack.grafana.settings.items():
-        for key in keys:
-            if re.search(r"password|secret|token|api_key", key):
-                yield ("stack", "grafana", "settings", section, key), (
-                    f"{key!r} looks like a secret, which would be written into the output; "
-                    "use stack.grafana.admin_password_file or a secret the deployment provides")
+        for key, value in keys.items():
+            spath: Path = ("stack", "grafana", "settings", section, key)
+            secret_name = _GRAFANA_SECRET.search(key) and not key.endswith("__file")
+            if secret_name or (section == "database" and key in ("url", "connection_string")):
+                yield spath, (f"{section}.{key} looks like a secret, which would be written into the output "
+                              "(settings become the Grafana container's environment); use "
+                              "stack.grafana.admin_password_file or a secret the deployment provides")
+            elif isinstance(value, str) and re.search(r"://[^/?#\s]*@", value):
+                yield spath, ("this URL holds credentials (user@ or user:password@), which would be written "
+                              "into the output; use a secret the deployment provides")
+            elif isinstance(value, str) and "://" in value and _secret_param(value):
+                yield spath, ("this URL has a secret-looking query parameter, which would be written into the "
+                              "output; use a secret the deployment provides")
+
+
+# --------------------------------------------------------------------------- hostile and bad values
+
+# A query parameter or header with one of these in its name carries a secret (case-insensitive).
+_SECRET_NAME = re.compile(r"token|secret|passw|pwd|api_?key|api-key|access_?key|private_?key|signature|credential"
+                          r"|auth(?!or)|cookie|session|^key$|[_.-]key$|^sig$", re.I)
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$")
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:70] + "...")
+
+
+def _secret_param(url: str) -> str | None:
+    """The first query parameter of `url` whose name says it carries a secret."""
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return None
+    return next((name for name, _ in parse_qsl(query, keep_blank_values=True) if _SECRET_NAME.search(name)), None)
+
+
+def _url_problems(url: str, path: Path, hint: str, schemes: tuple[str, ...] = ("http", "https")) -> Found:
+    """A URL obsgen writes into the output: well formed, and without credentials in it."""
+    what = "an http(s) URL" if schemes == ("http", "https") else f"a URL ({', '.join(schemes)})"
+    if re.search(r"\s", url):
+        yield path, f"{_short(url)} is not {what}: it contains whitespace"
+        return
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number up to 65535
+    except ValueError as e:
+        yield path, f"{_short(url)} is not {what}: {e}"
+        return
+    if parts.scheme not in schemes or not parts.netloc:
+        yield path, f"{_short(url)} is not {what}"
+        return
+    if "@" in parts.netloc:
+        yield path, f"credentials in a URL (user@ or user:password@) would be written into the output; {hint}"
+        return
+    host = parts.netloc
+    if ":" in host and not host.endswith("]"):  # host:port, [::1]:port
+        host = host.rsplit(":", 1)[0]
+    if port == 0 or not _HOST_RE.match(host):
+        yield path, f"{_short(url)} is not {what}: {parts.netloc!r} is not a host[:port]"
+        return
+    name = _secret_param(url)
+    if name:
+        yield path, f"the query parameter {name!r} looks like a secret, which would be written into the output; {hint}"
+
+
+def _pattern_url(pattern: str, path: Path) -> Found:
+    """A runbook pattern: {service} and {alert} are substituted, the rest is a literal URL."""
+    literal = pattern.replace("{service}", "service").replace("{alert}", "alert")
+    yield from _url_problems(literal, path, "a runbook link needs none")
+    if "{{" in literal or "}}" in literal:  # the link lands in an annotation, which Prometheus expands
+        yield path, "a runbook link is a URL, not a template: {{ and }} would be expanded by Prometheus"
+
+
+def _positive(value: str | None, path: Path, what: str) -> Found:
+    if value is not None and duration_seconds(value) <= 0:
+        yield path, f"{what} must be longer than 0, got {value!r}"
+
+
+# --------------------------------------------------------------------------- Go templates
+
+# What Prometheus (and Loki's ruler) define before expanding an alert's annotations.
+PROMETHEUS_TEMPLATE_VARS = frozenset({"labels", "value", "externalLabels", "externalURL"})
+_BLOCKS = frozenset({"if", "range", "with", "block", "define"})
+_CHAR_CONST = re.compile(r"'(?:[^'\\\n]|\\(?:[abfnrtv\\'\"]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}"
+                         r"|[0-7]{3}))'")
+_ACTION_CHARS = re.compile(r"[A-Za-z0-9_.$|(),=: \t\r\n+\-\"'`]")
+_SPACE = " \t\r\n"
+
+
+def _template_message(problem: str) -> str:
+    return (f"broken Go template: {problem}; this text is expanded as a template (write a literal "
+            '{{ as {{ "{{" }})')
+
+
+def template_problem(text: str, variables: frozenset[str] = PROMETHEUS_TEMPLATE_VARS) -> str | None:
+    """The first reason Go's text/template would refuse `text`, or None.
+
+    Not a full parser: delimiters, comments, quoting, parentheses, block keywords and variables, which is
+    where hand-written annotations go wrong. Function names are not checked.
+    """
+    declared = set(variables)
+    stack: list[str] = []
+    n = len(text)
+    i = text.find("{{")
+    while i >= 0:
+        j = i + 2
+        if text.startswith("-", j) and j + 1 < n and text[j + 1] in _SPACE:
+            j += 2  # a trim marker
+        if text.startswith("/*", j):
+            end = text.find("*/", j + 2)
+            if end < 0:
+                return "a {{/* comment */}} is not closed"
+            k = end + 2
+            if not (text.startswith("}}", k) or text.startswith(" -}}", k)):
+                return "a comment must end right before }}"
+            i = text.find("{{", k)
+            continue
+        k, depth, words = j, 0, []
+        while True:
+            if k >= n:
+                return "an action {{ ... is not closed with }}"
+            if text.startswith("}}", k) or (text[k] in _SPACE and text.startswith("-}}", k + 1)):
+                break
+            c = text[k]
+            if c == '"':
+                m = re.compile(r'"(?:[^"\\\n]|\\.)*"').match(text, k)
+                if not m:
+                    return "a quoted string inside {{ }} is not closed"
+                k = m.end()
+                words.append('""')
+                continue
+            if c == "`":
+                end = text.find("`", k + 1)
+                if end < 0:
+                    return "a `raw string` inside {{ }} is not closed"
+                k = end + 1
+                words.append('""')
+                continue
+            if c == "'":
+                m = _CHAR_CONST.match(text, k)
+                if not m:
+                    return "a malformed 'character constant' inside {{ }}"
+                k = m.end()
+                words.append("''")
+                continue
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth < 0:
+                    return "a ) inside {{ }} has no ("
+            elif c == "$":
+                m = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?").match(text, k)
+                assert m is not None
+                name = m.group(1)
+                if name and re.compile(r"\s*(:=|,)").match(text, m.end()):
+                    declared.add(name)
+                elif name and name not in declared:
+                    return f"the variable ${name} is not defined (Prometheus defines $labels, $value, " \
+                           "$externalLabels and $externalURL)" if variables else f"the variable ${name} is not defined"
+                words.append(m.group())
+                k = m.end()
+                continue
+            elif not _ACTION_CHARS.match(c):
+                return f"{c!r} cannot appear inside {{{{ }}}} (outside a quoted string)"
+            words.append(c)
+            k += 1
+        if depth:
+            return "a ( inside {{ }} is not closed"
+        content = "".join(words).strip()
+        first = re.match(r"[A-Za-z_]\w*", content)
+        keyword = first.group() if first else ""
+        if not content:
+            return "an empty action {{ }}"
+        if keyword in _BLOCKS:
+            stack.append(keyword)
+        elif keyword == "else":
+            if not stack or stack[-1] not in ("if", "range", "with"):
+                return "{{ else }} outside an {{ if }}, {{ range }} or {{ with }}"
+        elif keyword == "end":
+            if not stack:
+                return "{{ end }} without an {{ if }}, {{ range }}, {{ with }} or {{ define }} to end"
+            stack.pop()
+        elif keyword in ("break", "continue") and "range" not in stack:
+            return f"{{{{ {keyword} }}}} outside a {{{{ range }}}}"
+        i = text.find("{{", k + 2)
+    if stack:
+        return f"{{{{ {stack[-1]} }}}} has no {{{{ end }}}}"
+    return None
+
+
+# --------------------------------------------------------------------------- RE2 regular expressions
+
+_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+_FLAGS = re.compile(r"([imsU]*)(?:-([imsU]+))?([:)])")
+
+
+def re2_problem(pattern: str) -> str | None:
+    """Why RE2 (the regexp engine of Prometheus, Alertmanager and Loki) would refuse `pattern`, or None.
+
+    Python's `re` is not RE2: lookarounds, backreferences, possessive quantifiers and atomic groups
+    compile here and fail there. Those are refused by name; what remains is translated to Python's
+    dialect (RE2-only forms such as \\pL, \\z, [[:alpha:]], \\Q...\\E) and compiled for its syntax.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    unsupported = "RE2 (Prometheus, Alertmanager) does not support it"
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= n:
+                return "it ends with a lone backslash"
+            d = pattern[i + 1]
+            if d in "123456789" or d == "k":
+                return f"\\{d} is a backreference; {unsupported}"
+            if d in "ZuUN":
+                return f"\\{d} is not RE2 syntax" + (r" (use \z for the end of the text)" if d == "Z" else "")
+            if d == "Q":
+                end = pattern.find("\\E", i + 2)
+                literal = pattern[i + 2:] if end < 0 else pattern[i + 2:end]
+                out.append(re.escape(literal))
+                i = n if end < 0 else end + 2
+                continue
+            if d in "pP" or (d == "x" and pattern.startswith("{", i + 2)):
+                m = re.compile(r"\{[^}]*\}|[A-Za-z]").match(pattern, i + 2)
+                if not m:
+                    return f"\\{d} needs a name, e.g. \\pL or \\p{{Greek}}"
+                out.append("a")
+                i = m.end()
+                continue
+            out.append({"z": r"\Z", "C": "."}.get(d, pattern[i:i + 2]))
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            cls = ["["]
+            if pattern.startswith("^", j):
+                cls.append("^")
+                j += 1
+            if pattern.startswith("]", j):
+                cls.append(r"\]")
+                j += 1
+            while j < n and pattern[j] != "]":
+                if pattern[j] == "\\" and j + 1 < n:
+                    if pattern[j + 1] in "pP":
+                        m = re.compile(r"\{[^}]*\}|[A-Za-z]").match(pattern, j + 2)
+                        cls.append("a")
+                        j = m.end() if m else j + 2
+                        continue
+                    cls.append(pattern[j:j + 2])
+                    j += 2
+                    continue
+                m = re.compile(r"\[:\^?[a-z]+:\]").match(pattern, j)
+                if m:
+                    cls.append("a")
+                    j = m.end()
+                    continue
+                cls.append(re.escape(pattern[j]) if pattern[j] == "[" else pattern[j])
+                j += 1
+            if j >= n:
+                return "a [ character class is not closed"
+            out.append("".join(cls) + "]")
+            i = j + 1
+            continue
+        if c == "(" and pattern.startswith("(?", i):
+            rest = pattern[i + 2:]
+            if rest[:1] in ("=", "!") or rest[:2] in ("<=", "<!"):
+                return f"{pattern[i:i + 4]!r} is a lookaround; {unsupported}"
+            if rest[:1] == ">":
+                return f"(?> is an atomic group; {unsupported}"
+            if rest[:1] == "(":
+                return f"(?( is a conditional; {unsupported}"
+            if rest[:2] in ("P=", "P>"):
+                return f"(?{rest[:2]} is a backreference; {unsupported}"
+            if rest[:1] == "#":
+                return f"(?# is a comment; {unsupported}"
+            if rest[:1] == ":":
+                out.append("(?:")
+                i += 3
+                continue
+            if rest[:2] == "P<" or rest[:1] == "<":
+                out.append("(?P<")
+                i += 4 if rest[:1] == "P" else 3
+                continue
+            m = _FLAGS.match(rest)
+            if not m or not (m.group(1) or m.group(2)):
+                return f"{pattern[i:i + 4]!r} is not a group RE2 knows"
+            out.append("(?:)" if m.group(3) == ")" else "(?:")  # flags do not change the syntax
+            i += 2 + m.end()
+            continue
+        if c in "*+?":
+            if pattern.startswith("+", i + 1):
+                return f"{c}+ is a possessive quantifier; {unsupported}"
+            out.append(c)
+            i += 1
+            continue
+        if c == "{":
+            m = _REPEAT.match(pattern, i)
+            if m:
+                if any(g and int(g) > 1000 for g in m.groups()):
+                    return f"{m.group()} repeats more than 1000 times, RE2's limit"
+                if pattern.startswith("+", m.end()):
+                    return f"{m.group()}+ is a possessive quantifier; {unsupported}"
+                out.append(m.group())
+                i = m.end()
+                continue
+            out.append(r"\{")
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            re.compile("".join(out))
+        except re.error as e:
+            return f"it is not a valid regular expression ({e.msg})"
+        except (RecursionError, OverflowError):
+            return "it is too deeply nested"
+    return None
+
+
+def _regex(pattern: str, path: Path) -> Found:
+    problem = re2_problem(pattern)
+    if problem:
+        yield path, f"{_short(pattern)} is not a regular expression RE2 accepts: {problem}"
+
+
+def _matcher_value(matcher: str) -> tuple[str, str] | None:
+    """(operator, unquoted value) of a matcher like alertname=~"Cpu.*"."""
+    m = re.match(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$', matcher)
+    if not m:
+        return None
+    value = re.sub(r'\\(["\\n])', lambda e: "\n" if e.group(1) == "n" else e.group(1), m.group(2))
+    return m.group(1), value
+
+
+def _stack_job_names() -> dict[str, str]:
+    """Scrape jobs prometheus.yml names for the stack itself: job -> what it scrapes."""
+    from ..render import prometheus  # here: the renderers import this module's callers
+
+    jobs = {job: f"the stack's {job.capitalize()}" for job in prometheus.STACK_TARGETS}
+    jobs["alertmanager"] = "the stack's Alertmanager"
+    jobs.update({job: f"the {kind} exporter" for kind, (job, _) in prometheus.EXPORTER_TARGETS.items()})
+    jobs[prometheus.BLACKBOX_JOB] = "the HTTP health checks (blackbox probes)"
+    return jobs
+
+
+def _check_hostile(spec: Spec) -> Found:
+    """Values that are well typed but would break, leak a secret, or clash in what obsgen writes."""
+    d = spec.defaults
+    for key in ("scrape_interval", "evaluation_interval", "scrape_timeout"):
+        yield from _positive(getattr(d, key), ("defaults", key), key)
+    if d.scrape_timeout and duration_seconds(d.scrape_timeout) > duration_seconds(d.scrape_interval) > 0:
+        yield ("defaults", "scrape_timeout"), (f"scrape_timeout {d.scrape_timeout} is longer than scrape_interval "
+                                               f"{d.scrape_interval}; Prometheus refuses that")
+    yield from _regex(d.metrics.error_status, ("defaults", "metrics", "error_status"))
+    r = spec.routing
+    for key in ("group_interval", "repeat_interval"):
+        yield from _positive(getattr(r, key), ("routing", key), key)
+    yield from _positive(spec.stack.prometheus.retention, ("stack", "prometheus", "retention"), "retention")
+    for i, route in enumerate(r.routes):
+        for j, matcher in enumerate(route.matchers):
+            parsed = _matcher_value(matcher)
+            if parsed and parsed[0] in ("=~", "!~"):
+                yield from _regex(parsed[1], ("routing", "routes", i, "matchers", j))
+
+    p = spec.project
+    for key in ("grafana_url", "alertmanager_url"):
+        if getattr(p, key):
+            yield from _url_problems(getattr(p, key), ("project", key), "a link needs no credentials")
+    if p.runbook_url:
+        yield from _pattern_url(p.runbook_url, ("project", "runbook_url"))
+
+    jobs = _stack_job_names()
+    for i, svc in enumerate(spec.services):
+        base: Path = ("services", i)
+        if svc.name in jobs:
+            yield base + ("name",), (f"{svc.name!r} is the scrape job of {jobs[svc.name]} in prometheus.yml, "
+                                     "and a service's job is its name; choose another name")
+        if svc.runbook_url:
+            yield from _pattern_url(svc.runbook_url, base + ("runbook_url",))
+        if svc.metrics.error_status is not None:
+            yield from _regex(svc.metrics.error_status, base + ("metrics", "error_status"))
+        if svc.scrape is not None:
+            yield from _positive(svc.scrape.interval, base + ("scrape", "interval"), "a scrape interval")
+            name = _secret_param("http://x" + svc.scrape.path)
+            if name:
+                yield base + ("scrape", "path"), (f"the query parameter {name!r} looks like a secret, which would "
+                                                  "be written into prometheus.yml")
+            k = svc.scrape.kubernetes
+            if k is not None:  # both are regular expressions in the relabelling that keeps the pods
+                for name, value in k.pod_labels.items():
+                    yield from _regex(value, base + ("scrape", "kubernetes", "pod_labels", name))
+                if k.port:
+                    yield from _regex(k.port, base + ("scrape", "kubernetes", "port"))
+        texts: list[tuple[Path, str | None]] = []
+        for j, th in enumerate(svc.thresholds):
+            texts += [(base + ("thresholds", j, k), getattr(th, k)) for k in ("summary", "description")]
+            if th.runbook_url:
+                yield from _pattern_url(th.runbook_url, base + ("thresholds", j, "runbook_url"))
+        for j, al in enumerate(svc.alerts):
+            texts += [(base + ("alerts", j, k), getattr(al, k)) for k in ("summary", "description")]
+            if al.runbook_url:
+                yield from _pattern_url(al.runbook_url, base + ("alerts", j, "runbook_url"))
+            for n, test in enumerate(al.tests):
+                yield from _positive(test.interval, base + ("alerts", j, "tests", n, "interval"), "interval")
+        if svc.logs is not None:
+            for j, la in enumerate(svc.logs.alerts):
+                texts += [(base + ("logs", "alerts", j, k), getattr(la, k)) for k in ("summary", "description")]
+        for tpath, text in texts:
+            problem = template_problem(text) if text else None
+            if problem:
+                yield tpath, _template_message(problem)
+
+    for name, ch in spec.channels.items():
+        cbase: Path = ("channels", name)
+        if ch.type == "opsgenie" and ch.api_url:
+            yield from _url_problems(ch.api_url, cbase + ("api_url",), "the key belongs in `api_key_file`")
+        if ch.type == "slack":  # Alertmanager expands the channel as a template
+            problem = template_problem(ch.channel, frozenset())
+            if problem:
+                yield cbase + ("channel",), _template_message(problem)
+        if ch.type == "email":
+            for j, to in enumerate(ch.to):
+                problem = template_problem(to, frozenset())
+                if problem:
+                    yield cbase + ("to", j), _template_message(problem)
+    if spec.email is not None and "@" in spec.email.smarthost:
+        yield ("email", "smarthost"), ("credentials in the smarthost would be written into alertmanager.yml; "
+                                       "use `auth_username` and `auth_password_file`")
+
+    stack = spec.stack
+    for i, rw in enumerate(stack.prometheus.remote_write):
+        rbase: Path = ("stack", "prometheus", "remote_write", i)
+        for header, value in rw.headers.items():
+            if _SECRET_NAME.search(header) or re.match(r"(?i)\s*(bearer|basic)\s", value):
+                yield rbase + ("headers", header), (
+                    f"header {header!r} would put a secret into prometheus.yml; use `bearer_token_file` (sent as "
+                    "`Authorization: Bearer`, from authorization.credentials_file) or `basic_auth: {username, "
+                    "password_file}`; obsgen has no file-backed form for other headers")
+    for i, exp in enumerate(stack.exporters):
+        if isinstance(exp, str) or exp.target is None:
+            continue
+        epath: Path = ("stack", "exporters", i, "target")
+        hint = (f"obsgen has no file-backed credentials for the {exp.type} exporter's target; "
+                + ("postgres reads its connection string from `dsn_file`" if exp.type == "postgres" else
+                   "give a target that needs none"))
+        if "://" in exp.target:
+            yield from _url_problems(exp.target, epath, hint,
+                                     ("redis", "rediss", "http", "https", "postgres", "postgresql", "unix"))
+        elif "@" in exp.target:
+            yield epath, f"credentials in a target would be written into the output; {hint}"
+        elif not TARGET_RE.match(exp.target):
+            yield epath, f"{_short(exp.target)} is not host:port or a URL"
+    es = stack.fluentd.elasticsearch
+    if "@" in es.host:
+        yield ("stack", "fluentd", "elasticsearch", "host"), (
+            "credentials in the host would be written into fluent.conf; use `user` and `password_file`")
+    elif not _HOST_RE.match(es.host):
+        yield ("stack", "fluentd", "elasticsearch", "host"), (
+            f"{_short(es.host)} is not a host name or address" + ("; give the scheme and port in `scheme` and "
+                                                                  "`port`" if ":" in es.host else ""))
 
 
 def _fmt(path: Path) -> str:
