@@ -6,7 +6,8 @@ concurrent runs.
   target (the swap happens beside the target; the link stays).
 - One run at a time per output: `write` holds an exclusive `flock` on `<parent>/.<name>.obsgen-lock`
   (never removed: removing a lock file races) from recovery and planning to the end of writing; `plan`
-  and `diff` hold it shared. A run waits up to LOCK_TIMEOUT seconds for it, then fails with a WriteError.
+  and `diff` hold it shared (unlocked where they may not create it: a read-only checkout). A run waits up
+  to LOCK_TIMEOUT seconds for it, then fails with a WriteError.
 - A fresh or obsgen-only folder is replaced by a directory swap: the complete new tree is written beside
   it and exchanged with the old one in one `renameat2(RENAME_EXCHANGE)`, so a reader (or a kill) sees the
   old output or the new one, never half of either. Where the exchange is unsupported it is two renames;
@@ -14,8 +15,10 @@ concurrent runs.
 - A folder that also holds the user's own entries (any file, link or folder obsgen did not generate, or
   an unreadable folder) is updated in place: every new file is staged beside its target, a journal
   (`.obsgen-journal.json`) lists the renames and removals, then they are made and the journal deleted.
-  A run stopped after the journal was written is finished by the next run (`recover`), so the generated
-  files are the old set or the new one. The user's entries are never moved, hidden or removed.
+  Files whose text is unchanged are not rewritten. A run stopped while staging changed nothing (the next
+  run removes the staged files); one stopped after the journal was written is finished by the next run
+  (`recover`), so the generated files are the old set or the new one. The user's entries are never moved,
+  hidden or removed.
 - Recovery (under the exclusive lock, before planning) also removes the temporary trees and
   `*.obsgen-tmp` files an earlier stopped run left, matching obsgen's own name patterns only. `plan` and
   `diff` never mutate: they only report an interrupted run as stale output.
@@ -207,17 +210,19 @@ def read_manifest(out: Path) -> dict[str, str]:
         raise WriteError(f"{where} is not an obsgen manifest ({e}); remove it or choose another folder") from None
     for rel in files:
         why = _bad_path(rel)
-        if why is None:
-            try:
-                st = guard.lstat(rel)
-            except WriteError as e:
-                why = f"goes through a symbolic link ({str(e).split(';')[0]})"
-            else:
-                if st is not None and stat.S_ISLNK(st.st_mode):
-                    why = "is a symbolic link"
         if why is not None:
             raise WriteError(f"{where} lists {rel!r}, which {why}; obsgen only touches files inside the output: "
                              "remove the entry (or the manifest) and render again")
+        try:
+            st = guard.lstat(rel)
+        except WriteError as e:
+            link = str(e).split(" is a symbolic link")[0]
+        else:
+            if st is None or not stat.S_ISLNK(st.st_mode):
+                continue
+            link = guard.path(rel)
+        raise WriteError(f"{where} lists {rel!r}, but {link} is a symbolic link; obsgen does not write or read "
+                         "through links: replace the link with what it points to, or render into another folder")
     return {str(k): str(v) for k, v in files.items()}
 
 

@@ -342,3 +342,33 @@ def test_a_generated_path_outside_the_normal_form_is_a_bug(tmp_path: Path, path:
     with pytest.raises(ValueError, match="generated path"):
         write({path: "x\n"}, tmp_path / "out", "s")
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.yml").exists()
+
+
+@pytest.mark.parametrize("mode", ["swap", "in-place"])
+def test_a_signal_just_after_a_temporary_is_made_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                mode: str) -> None:
+    """A signal's exception can land as soon as the call making a temporary returns: it is cleaned up all
+    the same, because its name was recorded before it was made."""
+    out = tmp_path / "out"
+    write({"a.yml": "1\n", "b/c.yml": "2\n"}, out, "s")
+    if mode == "in-place":
+        (out / "notes.txt").write_text("mine\n")
+    before = tree_digest(out)
+    real_mkdir, real_create = os.mkdir, writer._create
+
+    def mkdir(path: str, mode: int = 0o777) -> None:
+        real_mkdir(path, mode)
+        if ".obsgen-new-" in str(path):
+            raise KeyboardInterrupt
+
+    def create(path: str) -> int:
+        os.close(real_create(path))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(writer, "_create", create)
+    with pytest.raises(KeyboardInterrupt):
+        write({"a.yml": "changed\n", "b/c.yml": "2\n"}, out, "s")
+    monkeypatch.undo()
+    assert tree_digest(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.obsgen-lock", "out"]
