@@ -1,7 +1,7 @@
 """The obsgen command line. Thin: parse arguments, call the pipeline, print, choose the exit code.
 
-Exit codes: 0 ok; 1 stale output (`render --check`) or a failed validator (`check`); 2 invalid spec or
-unusable output folder. Bad input never shows a traceback.
+Exit codes: 0 ok; 1 stale output (`render --check`), differences (`diff`) or a failed validator (`check`);
+2 invalid spec or unusable output folder. Bad input never shows a traceback.
 """
 
 from __future__ import annotations
@@ -53,16 +53,25 @@ def _fail(lines: list[str], code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load(spec_path: Path) -> Model:
-    """Spec -> Model, or exit 2 listing every problem."""
+def _load(spec_path: Path, strict: bool = False) -> Model:
+    """Spec -> Model, or exit 2 listing every problem. What validation could not check is printed as a
+    warning on stderr; with `strict` it is a failure too (exit 2)."""
     from .model import resolve
     from .spec import SpecError, load_spec
 
+    notes: list[str] = []
     try:
-        spec = load_spec(spec_path)
+        spec = load_spec(spec_path, notes)
     except SpecError as e:
         n = len(e.problems)
-        _fail(e.lines() + [f"{n} problem{'s' if n != 1 else ''} in {spec_path}"])
+        _fail([f"warning: {note}" for note in notes] + e.lines()
+              + [f"{n} problem{'s' if n != 1 else ''} in {spec_path}"])
+    warnings = [f"warning: {note}" for note in notes]
+    if warnings and strict:
+        n = len(warnings)
+        _fail(warnings + [f"{n} warning{'s' if n != 1 else ''} in {spec_path}, which --strict does not accept"])
+    for line in warnings:
+        print(line, file=sys.stderr)
     return resolve(spec, spec_path.name)
 
 
@@ -99,9 +108,12 @@ def init(path: Annotated[Path, typer.Argument(help="Where to write the starter s
 
 
 @app.command()
-def validate(spec: SpecArg = Path("obsgen.yaml"), quiet: QuietOpt = False) -> None:
+def validate(spec: SpecArg = Path("obsgen.yaml"), quiet: QuietOpt = False,
+             strict: Annotated[bool, typer.Option(
+                 "--strict", help="Also fail (exit 2) on a warning: an expression that could not be checked.")
+             ] = False) -> None:
     """Load and check the spec; print every problem at once."""
-    model = _load(spec)
+    model = _load(spec, strict)
     if not quiet:
         n = len(model.services)
         print(f"{spec}: valid ({n} service{'s' if n != 1 else ''})")
@@ -176,7 +188,7 @@ def _summary(files: dict[str, str], changes: Changes, output: Path) -> None:
 
 @app.command()
 def diff(spec: SpecArg = Path("obsgen.yaml"), output: OutOpt = Path("out")) -> None:
-    """Show a unified diff of what render would change."""
+    """Show a unified diff of what render would change; exit 1 when there is one (as `git diff --exit-code`)."""
     from .write import WriteError
     from .write import diff as diff_text
 
@@ -188,6 +200,7 @@ def diff(spec: SpecArg = Path("obsgen.yaml"), output: OutOpt = Path("out")) -> N
     except OSError as e:
         _fail([f"obsgen: cannot read {output}: {e.strerror or e}"])
     sys.stdout.write(text)
+    raise typer.Exit(1 if text else 0)
 
 
 @app.command()

@@ -13,7 +13,6 @@ files it read and checked (`files`), and only those: a check that could not run 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,22 +25,22 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import logql_parse
 from .check_result import Result
 from .fluentconf import Element, FluentConfError, parse
+from .grafana_variables import BUILTIN_VALUES, substitute
 from .render.fluentd import ES_GEMS, GEMS
 from .render.loki import TENANT
 
 TIMEOUT = 120
-LOGQL_SCRIPT = Path(__file__).with_name("logql_check.mjs")
-# where scripts/install-tools.sh (`make tools`) puts the grammar, in an obsgen checkout
-CHECKOUT_NODE_MODULES = Path(__file__).resolve().parents[1] / ".tools" / "node_modules"
-NODE_MODULES_ENV = "OBSGEN_NODE_MODULES"
-LOGQL_PACKAGES = "@grafana/lezer-logql@0.4.2 @lezer/lr@1.4.10 @lezer/common@1.5.5"
+LOGQL_SCRIPT = logql_parse.SCRIPT
+CHECKOUT_NODE_MODULES = logql_parse.CHECKOUT_NODE_MODULES  # module attributes: tests point them elsewhere
+NODE_MODULES_ENV = logql_parse.NODE_MODULES_ENV
+LOGQL_PACKAGES = logql_parse.LOGQL_PACKAGES
 PROMTOOL_HINT = ("install promtool: Debian package `promtool` (or `make tools` in an obsgen checkout, which "
                  "fetches it into .tools/bin)")
-NODE_HINT = "install node (Node.js >= 18, e.g. Debian package `nodejs`): Grafana's LogQL grammar runs under it"
-LOGQL_HINT = (f"Grafana's LogQL grammar is not installed: run `make tools` in an obsgen checkout, or "
-              f"`npm install --prefix DIR {LOGQL_PACKAGES}` and set {NODE_MODULES_ENV}=DIR/node_modules")
+NODE_HINT = logql_parse.NODE_HINT
+LOGQL_HINT = logql_parse.LOGQL_HINT
 
 
 def check_files(out: Path) -> list[Result]:
@@ -167,50 +166,22 @@ class _LogQL:
         return result
 
     def run(self) -> None:
-        if not self.exprs:
-            return
-        node = shutil.which("node")
-        modules = logql_node_modules()
-        if node is None:
-            self.problem = Result("node", "", "not found", NODE_HINT)
-            return
-        if modules is None:
-            where = ", ".join(str(p) for p in _node_modules_candidates())
-            self.problem = Result("lezer-logql", "", "not found", f"{LOGQL_HINT} (looked in {where})")
-            return
         exprs = list(self.exprs)
-        try:
-            proc = subprocess.run([node, str(LOGQL_SCRIPT), str(modules)], input=json.dumps(exprs),
-                                  capture_output=True, text=True, timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.problem = Result("lezer-logql", "", "failed", f"timed out after {TIMEOUT} s")
-            return
-        if proc.returncode == 3:
-            self.problem = Result("lezer-logql", "", "not found", f"{LOGQL_HINT}\n{proc.stderr.strip()}")
-            return
-        try:
-            verdicts = json.loads(proc.stdout) if proc.returncode == 0 else None
-        except json.JSONDecodeError:
-            verdicts = None
-        if not isinstance(verdicts, list) or len(verdicts) != len(exprs):
-            self.problem = Result("lezer-logql", "", "failed",
-                                  f"{LOGQL_SCRIPT.name} exited {proc.returncode}: {proc.stderr.strip()}")
+        verdicts = logql_parse.parse(exprs, _node_modules_candidates(), TIMEOUT)
+        if isinstance(verdicts, logql_parse.Unavailable):
+            self.problem = Result(verdicts.tool, "", verdicts.status, verdicts.reason)
             return
         self.exprs = dict(zip(exprs, verdicts, strict=True))
 
 
 def _node_modules_candidates() -> list[Path]:
-    env = os.environ.get(NODE_MODULES_ENV)
-    return ([Path(env)] if env else []) + [CHECKOUT_NODE_MODULES]
+    return logql_parse.node_modules_candidates(CHECKOUT_NODE_MODULES)
 
 
 def logql_node_modules() -> Path | None:
     """The node_modules folder holding @grafana/lezer-logql: ${OBSGEN_NODE_MODULES}, else the checkout's
     .tools/node_modules."""
-    for path in _node_modules_candidates():
-        if (path / "@grafana" / "lezer-logql" / "package.json").is_file():
-            return path
-    return None
+    return logql_parse.find_node_modules(_node_modules_candidates())
 
 
 # --------------------------------------------------------------------------- Grafana dashboards
@@ -227,14 +198,6 @@ BUILTIN_DATASOURCES = frozenset({"-- Grafana --", "-- Mixed --", "-- Dashboard -
 MIXED = "-- Mixed --"
 MIN_SCHEMA_VERSION = 36  # datasource references as {type, uid} everywhere, no migration on load
 GRID_COLUMNS = 24
-# Sample values for Grafana's built-in variables, so an expression parses as Prometheus or Loki gets it.
-BUILTIN_VALUES = {
-    "__rate_interval": "5m", "__interval": "1m", "__auto": "1m", "__range": "1h", "__range_s": "3600",
-    "__range_ms": "3600000", "__interval_ms": "60000", "__rate_interval_ms": "300000",
-    "__from": "1700000000000", "__to": "1700003600000", "__url_time_range": "",
-}
-# Grafana's variable syntax (templateSrv's variableRegex): $name, [[name:format]], ${name.field:format}
-_VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}")
 _LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\)\s*$", re.S)
 _QUERY_RESULT = re.compile(r"^\s*query_result\((.*)\)\s*$", re.S)
 
@@ -510,22 +473,6 @@ def _sample_value(var: dict[str, Any]) -> str:
             return str(var["allValue"])
         return value if isinstance(value, str) and not value.startswith("$__") else ".+"
     return value if isinstance(value, str) else ""
-
-
-def substitute(expr: str, values: dict[str, str]) -> tuple[str, set[str]]:
-    """`expr` with the variables of `values` replaced as Grafana does, and the names it does not know
-    (positional `$1` of label_replace is not a variable)."""
-    unknown: set[str] = set()
-
-    def replace(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(2) or m.group(4)
-        if name in values:
-            return values[name]
-        if not name.isdigit():
-            unknown.add(name)
-        return m.group(0)
-
-    return _VARIABLE.sub(replace, expr), unknown
 
 
 # --------------------------------------------------------------------------- Grafana provisioning

@@ -147,6 +147,9 @@ class ServiceModel:
         return f"{self.metrics.duration_histogram}_{suffix}{{{sel}}}"
 
 
+DEFAULT_RETENTION = "15d"  # Prometheus' own default
+
+
 @dataclass(frozen=True)
 class Model:
     spec: Spec
@@ -157,6 +160,7 @@ class Model:
     evaluation_interval: str
     source: str  # the spec's file name, for "generated from" headers
     teams: list[str] = field(default_factory=list)
+    retention: str = DEFAULT_RETENTION  # how long Prometheus keeps samples: at least the longest SLO period
     # results of pure functions of this model, kept by the renderer that computes them first for another
     # that needs them too (the proof coverage of a service's rules, counted where its tests are built)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -175,6 +179,9 @@ class Model:
 def resolve(spec: Spec, source: str = "obsgen.yaml") -> Model:
     services = [_service(spec, svc) for svc in spec.services]
     teams = sorted({s.team for s in services if s.team})
+    periods = [slo.period for s in services for slo in s.slos]
+    retention = spec.stack.prometheus.retention or max(
+        [DEFAULT_RETENTION, *periods], key=lambda d: (duration_seconds(d), d))
     return Model(
         spec=spec,
         project=spec.project.name,
@@ -184,6 +191,7 @@ def resolve(spec: Spec, source: str = "obsgen.yaml") -> Model:
         evaluation_interval=spec.defaults.evaluation_interval,
         source=source,
         teams=teams,
+        retention=retention,
     )
 
 
@@ -276,8 +284,7 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         kinds = {parse_quantity(getattr(th, k)).kind for k in ("target", "warning", "critical")
                  if getattr(th, k) is not None}
         kind = "duration" if "duration" in kinds else "ratio" if kinds == {"percent"} else "number"
-        w, c = values["warning"], values["critical"]
-        direction = th.direction or ("below" if w is not None and c is not None and c < w else "above")
+        direction = th.direction or "above"  # higher is worse unless the spec says otherwise (validate.py)
     name = th.name or naming.threshold_alert_name(svc.name, th.indicator or "", direction)
     window = "5m"
     if th.indicator == "error_rate":

@@ -33,29 +33,70 @@ def snake(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "_", text).strip("_").lower()
 
 
+# Room a user-written alert name has after the service's own name, when that name is long.
+USER_NAME_ROOM = 24
+
+
+def _words(slug: str) -> list[str]:
+    """`api-gateway` -> `["Api", "Gateway"]`: the words `camel()` joins."""
+    return [part[:1].upper() + part[1:] for part in re.split(r"[-_]", slug) if part]
+
+
+def derived_alert_name(service: str, middle: str, suffix: str) -> str:
+    """`<Service><Middle><Suffix>` in at most MAX_ALERT_NAME characters, never cut inside a word.
+
+    `service` and `middle` are slugs (`card-authorizer`, `latency_p99`). A name that does not fit loses
+    whole words, first from the end of the middle part, then from the end of the service's name (its first
+    word stays), and gets four hex digits of the full name's sha256 after the words it keeps: stable, and
+    two long names that shorten alike still differ.
+    """
+    service_words, middle_words = _words(service), _words(middle)
+    full = "".join(service_words + middle_words) + suffix
+    if len(full) <= MAX_ALERT_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:4]
+    room = MAX_ALERT_NAME - len(suffix) - len(digest)
+    kept = service_words[:1]
+    for word in service_words[1:] + middle_words:
+        if len("".join(kept)) + len(word) > room:
+            break
+        kept.append(word)
+    head = "".join(kept)
+    if len(head) > room:  # a first word longer than the room: only the hash stays of it
+        head = "Alert"
+    return head + digest + suffix
+
+
 def threshold_alert_name(service: str, indicator: str, direction: str) -> str:
-    return camel(service) + INDICATOR_WORDS[indicator] + ("High" if direction == "above" else "Low")
+    assert indicator in INDICATOR_WORDS
+    return derived_alert_name(service, indicator, "High" if direction == "above" else "Low")
 
 
 def service_down_alert(service: str) -> str:
-    return camel(service) + "Down"
+    return derived_alert_name(service, "", "Down")
 
 
 def health_alert(service: str) -> str:
-    return camel(service) + "HealthCheckFailing"
+    return derived_alert_name(service, "", "HealthCheckFailing")
 
 
 def error_logs_alert(service: str) -> str:
     """The default LogQL alert on error-level log lines."""
-    return camel(service) + "ErrorLogsHigh"
+    return derived_alert_name(service, "", "ErrorLogsHigh")
+
+
+def max_user_alert_name(service: str | None) -> int:
+    """Names a user writes start with the service's name; a long service name leaves them some room."""
+    return max(MAX_ALERT_NAME, len(camel(service)) + USER_NAME_ROOM) if service else MAX_ALERT_NAME
 
 
 def alert_name_problem(name: str, service: str | None = None) -> str | None:
     """Why an alert name breaks the conventions (monitoring-mixin guidelines), or None."""
     if not ALERT_NAME_RE.match(name):
         return f"alert name {name!r} must be CamelCase (e.g. ApiGatewayLatencyHigh)"
-    if len(name) > MAX_ALERT_NAME:
-        return f"alert name {name!r} is {len(name)} characters; at most {MAX_ALERT_NAME} are allowed"
+    limit = max_user_alert_name(service)
+    if len(name) > limit:
+        return f"alert name {name!r} is {len(name)} characters; at most {limit} are allowed"
     if service is not None and not name.startswith(camel(service)):
         return f"alert name {name!r} must start with the service's name ({camel(service)})"
     return None

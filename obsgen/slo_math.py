@@ -12,7 +12,7 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from functools import lru_cache
 
-from .naming import MAX_ALERT_NAME, camel
+from .naming import derived_alert_name
 from .units import duration_seconds, format_duration
 
 BASE_WINDOW = "5m"  # error and total rates are read from raw series once, over this window
@@ -84,16 +84,8 @@ def exact(value: Fraction | Decimal | int) -> str:
 
 
 def slo_alert_name(service: str, slo: str, kind: str) -> str:
-    """`<Service><Slo><Suffix>`; a long SLO part is cut (never the service or suffix) to fit 40 characters.
-
-    The cut keeps the name CamelCase: a trailing capital, which would have no lower-case letter after
-    it, is dropped too. Two SLOs whose cut names collide are reported by the spec checks.
-    """
-    prefix, part, suffix = camel(service), camel(slo), ALERT_SUFFIXES[kind]
-    room = MAX_ALERT_NAME - len(prefix) - len(suffix)
-    if len(part) > room:
-        part = part[:max(room, 0)].rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    return prefix + part + suffix
+    """`<Service><Slo><Suffix>`, shortened by whole words (and a stable hash) to fit (naming.py)."""
+    return derived_alert_name(service, slo, ALERT_SUFFIXES[kind])
 
 
 def window_problems(windows: object) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import SKETCH
 
 from obsgen import crds
 from obsgen.crds import Loader
@@ -25,7 +26,6 @@ from obsgen.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv/bin"
-SKETCH = ROOT.parent / "shared/design/obsgen-spec-sketch.yaml"
 
 
 def tool(name: str) -> str:

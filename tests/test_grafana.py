@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import SKETCH
 
 from obsgen.model import Model, resolve
 from obsgen.render import grafana
 from obsgen.spec import load_spec
 
 ROOT = Path(__file__).parents[1]
-SKETCH = Path("/work/shared/design/obsgen-spec-sketch.yaml")
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 # A spec exercising what the sketch does not: tracing, every exporter, JSON logs without a level label,
@@ -32,6 +32,7 @@ project: {name: tiny, alertmanager_url: "https://am.example.com"}
 services:
   - name: web
     team: web
+    scrape: {static: ["web:8080"]}
     thresholds:
       - {indicator: availability, target: 99.9%, warning: 99.5%, critical: 99%}
       - {indicator: latency_p90, warning: 300ms, critical: 1s}
@@ -450,15 +451,15 @@ def test_spec_panels_are_drawn_scoped_to_the_service(small_spec: Path) -> None:
     assert [p["title"] for p in (checkout, backends, budget)] == ["Checkout rate", "Database backends", "Budget left"]
     assert all(p["gridPos"]["y"] == ps[row]["gridPos"]["y"] + 1 and p["gridPos"]["w"] == 8
                for p in (checkout, backends, budget))
-    # the fixed window becomes Grafana's rate interval; web has no scrape job of its own, so its metric gets
-    # the service's job and the exporter's metric the exporter's job
+    # the fixed window becomes Grafana's rate interval; web has a scrape job of its own, which its panels
+    # query (an unscraped service's exporter metrics get the exporter's job: test_exporter_panels_of_an_unscraped_service)
     assert checkout["targets"][0]["expr"] == \
         'sum by (region, le) (rate(checkout_total{job="web",instance=~"$instance"}[$__rate_interval]))'
     assert checkout["targets"][0]["legendFormat"] == "{{region}}"
     assert checkout["fieldConfig"]["defaults"]["unit"] == "ops"
     assert checkout["description"] == "Checkout rate of web, a panel the spec adds; all instances selected by $instance."
     assert backends["targets"][0]["expr"] == \
-        'sum by (datname) (pg_stat_database_numbackends{datname="web",job="postgres-exporter",instance=~"$instance"})'
+        'sum by (datname) (pg_stat_database_numbackends{datname="web",job="web",instance=~"$instance"})'
     assert backends["description"] == "Connections web holds to PostgreSQL."
     assert backends["fieldConfig"]["defaults"]["unit"] == "short"  # the spec's default
     assert budget["targets"][0]["expr"] == 'min(slo:period_error_budget_remaining:ratio{service="web"})'
@@ -475,3 +476,18 @@ def test_spec_panels_are_drawn_scoped_to_the_service(small_spec: Path) -> None:
 ])
 def test_with_matchers_scopes_only_metric_selectors(expr: str, want: str) -> None:
     assert grafana.with_matchers(expr, lambda _: {"job": 'job="j"', "instance": 'instance=~"$instance"'}) == want
+
+
+def test_exporter_panels_of_an_unscraped_service(small_spec: Path, tmp_path: Path) -> None:
+    """A service nothing scrapes (a database watched through its exporter) gets the exporter's job."""
+    data = yaml.safe_load(small_spec.read_text())
+    web = data["services"][0]
+    del web["scrape"]
+    web["thresholds"], web["slos"] = [], []
+    spec = tmp_path / "unscraped.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    d = json.loads(grafana.render(_model(spec))["grafana/dashboards/web.json"])
+    backends = next(p for p in panels(d) if p.get("title") == "Database backends")
+    assert backends["targets"][0]["expr"] == \
+        'sum by (datname) (pg_stat_database_numbackends{datname="web",job="postgres-exporter",instance=~"$instance"})'
+

@@ -131,7 +131,9 @@ def test_check_and_diff(tmp_path: Path) -> None:
     before = tree_digest(out)
     stale = obsgen("render", str(QUICKSTART), "-o", str(out), "--check")
     assert stale.returncode == 1 and "differs: prometheus/prometheus.yml" in stale.stderr
-    d = obsgen("diff", str(QUICKSTART), "-o", str(out), check=True).stdout
+    differs = obsgen("diff", str(QUICKSTART), "-o", str(out))
+    assert differs.returncode == 1, differs.stderr  # as `git diff --exit-code`
+    d = differs.stdout
     assert "--- a/prometheus/prometheus.yml" in d and "-  scrape_interval: 1m" in d and "+  scrape_interval: 15s" in d
     assert tree_digest(out) == before  # neither --check nor diff writes
 

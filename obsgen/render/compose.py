@@ -98,7 +98,7 @@ def prometheus_args(model: Model) -> list[str]:
     return [
         f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
         f"--storage.tsdb.path={PROMETHEUS_DATA}",
-        f"--storage.tsdb.retention.time={model.stack.prometheus.retention}",
+        f"--storage.tsdb.retention.time={model.retention}",
         "--web.enable-lifecycle",  # POST /-/reload after a new render
     ]
 

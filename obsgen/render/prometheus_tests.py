@@ -19,10 +19,12 @@ from .. import coverage, label_values, slo
 from ..model import QUANTILES, Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
 from ..promql import quote
+from ..spec.expressions import parse_promql, value_type
 from ..spec.models import Alert
 from ..units import duration_seconds, fmt, format_duration
 
 STEP = 60  # seconds between synthesized samples
+MAX_TESTED_FOR = 6 * 3600  # a threshold held longer gets no generated test (see threshold_gap)
 REQUESTS_PER_STEP = Decimal(6000)  # 100 requests/s
 TestGroup = dict[str, Any]
 
@@ -64,6 +66,30 @@ def service_coverage(model: Model, svc: ServiceModel, groups: list[dict[str, Any
 def _go_g(v: float) -> str:
     """Go's `%.4g` (same as C's for finite numbers)."""
     return f"{v:.4g}"
+
+
+def go_value(v: float) -> str:
+    """How Go prints a float64 with `%v` (`{{ $value }}`): the shortest digits that read back exactly, in
+    exponent form from 1e+06 up or below 1e-04 (strconv's 'g' with precision -1)."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == 0:
+        return "-0" if math.copysign(1, v) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(v)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    exp = len(digits) + exponent - 1  # of the first digit
+    head = "-" if sign else ""
+    if exp < -4 or exp >= 6:  # eprec 6 for the shortest precision
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{head}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exp < 0:
+        return f"{head}0.{'0' * (-exp - 1)}{text}"
+    whole = text[:exp + 1].ljust(exp + 1, "0")
+    frac = text[exp + 1:]
+    return head + whole + ("." + frac if frac else "")
 
 
 def humanize(v: float) -> str:
@@ -112,7 +138,7 @@ def humanize_duration(v: float) -> str:
     return _go_g(v) + prefix + "s"
 
 
-_FUNCS = {"": lambda v: repr(v) if v != int(v) else str(int(v)), "humanize": humanize,
+_FUNCS = {"": go_value, "humanize": humanize,
           "humanizePercentage": humanize_percentage, "humanizeDuration": humanize_duration}
 _TEMPLATE_RE = re.compile(r"{{\s*(\$value|\$labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*(?:\|\s*(\w+)\s*)?}}"
                           r'|{{ "((?:[^"\\]|\\.)*)" }}')  # a string constant: how literal `{{` is written
@@ -231,8 +257,12 @@ def _phase_values(th: ThresholdModel) -> dict[str, Decimal]:
             return Decimal(1) if above else Decimal(-1)
         return v * Decimal("1.5") if above else v / 2
 
-    ok = th.target if th.target is not None else (first / 2 if above else first * 2) if first else (
-        first - 1 if above else first + 1)
+    if th.target is not None:
+        ok = th.target
+    elif th.kind == "ratio":  # halfway to 0% or to 100%: a level at 0% (100%) is silent at exactly 0% (100%)
+        ok = first / 2 if above else (first + 1) / 2
+    else:
+        ok = (first / 2 if above else first * 2) if first else (first - 1 if above else first + 1)
     phases = {"ok": ok}
     if th.warning is not None:
         phases["warning"] = (th.warning + th.critical) / 2 if th.critical is not None else beyond(th.warning)
@@ -253,6 +283,12 @@ def threshold_gap(svc: ServiceModel, th: ThresholdModel) -> str | None:
             return f"obsgen cannot read `error_status: {m.error_status}` to make error series: {e}"
         return (f"no value of `{m.status_label}` both matches and fails `error_status: {m.error_status}`, so "
                 "obsgen cannot make error and success series for it")
+    longest = max((duration_seconds(th.for_of(sev)) for sev, _ in th.levels()), default=0)
+    if longest > MAX_TESTED_FOR:
+        return (f"its `for` of {format_duration(int(longest))} is longer than {format_duration(MAX_TESTED_FOR)}: "
+                "promtool would evaluate every rule of the file at each step of that span, minutes of CI per "
+                "test; prove it with a free-form alert's `tests:` over a shorter `for`, or accept it under "
+                "`proof.accept_unproven`")
     if th.record and yields_without_series(th.expr or ""):
         return ("its expression has a value even when its series are absent (vector(), absent(), a date "
                 "function of no argument, or no series at all), so the recording rule would clash with the recorded value the tests feed; "
@@ -260,9 +296,58 @@ def threshold_gap(svc: ServiceModel, th: ThresholdModel) -> str | None:
     return None
 
 
-# Functions whose result is a vector without any input series (time() and pi() are scalars: with a vector
-# they give nothing, alone the expression has no series, which the check below sees), and the words of
-# PromQL that are not metric names.
+# Functions whose result is a vector without any input series, whatever their argument.
+_FROM_NOTHING_CALLS = {"vector", "absent", "absent_over_time"}
+
+
+def yields_without_series(expr: str) -> bool:
+    """Whether `expr` can have a value when none of its series exist: then a recording rule of it writes
+    a sample of its own, which a test cannot feed beside. Errs on the side of yes.
+
+    Read from the expression's tree: a number or any scalar has a value (recorded alone it is a sample);
+    vector(), absent() and the date functions of no argument (they read vector(time())) yield one; an
+    aggregation or function yields where its series argument does; `a or b` where either side does,
+    `a unless b` where `a` does, `a and b` and arithmetic of two vectors where both sides do, a vector
+    compared or combined with a number where the vector does.
+    """
+    parsed = parse_promql(expr)
+    if parsed is None:  # validate refuses it; read it as text
+        return _lexically_from_nothing(expr)
+    pp, tree = parsed
+    try:
+        return _from_nothing(pp, tree)
+    except RecursionError:  # deeper than validate lets through: yes
+        return True
+
+
+def _from_nothing(pp: Any, node: Any) -> bool:
+    if isinstance(node, (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr, pp.AggregateExpr)):
+        return _from_nothing(pp, node.expr)
+    if isinstance(node, (pp.VectorSelector, pp.MatrixSelector, pp.StringLiteral)):
+        return False
+    if value_type(pp, node) == "scalar":
+        return True
+    if isinstance(node, pp.Call):
+        if node.func.name in _FROM_NOTHING_CALLS or not node.args:
+            return True
+        series = [a for a in node.args if value_type(pp, a) in ("vector", "matrix")]
+        return any(_from_nothing(pp, a) for a in series)
+    if isinstance(node, pp.BinaryExpr):
+        op = str(node.op).lower()
+        lhs, rhs = _from_nothing(pp, node.lhs), _from_nothing(pp, node.rhs)
+        if op == "or":
+            return lhs or rhs
+        if op == "unless":
+            return lhs
+        kinds = (value_type(pp, node.lhs), value_type(pp, node.rhs))
+        if "scalar" in kinds:  # vector op scalar: the vector decides
+            return lhs if kinds[0] != "scalar" else rhs
+        return lhs and rhs
+    return True  # a node this reading does not know: yes
+
+
+# The lexical reading of text that does not parse: functions whose result is a vector without any input
+# series, and the words of PromQL that are not metric names.
 _FROM_NOTHING = re.compile(r"\b(?:vector|absent|absent_over_time)\s*\(|"
                            r"\b(?:year|month|day_of_month|day_of_week|day_of_year|days_in_month|hour|minute)\s*\(\s*\)")
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
@@ -270,9 +355,7 @@ _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bo
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 
 
-def yields_without_series(expr: str) -> bool:
-    """Whether `expr` can have a value when none of its series exist: then a recording rule of it writes
-    a sample of its own, which a test cannot feed beside. Errs on the side of yes."""
+def _lexically_from_nothing(expr: str) -> bool:
     bare = _STRINGS.sub('""', expr)
     if _FROM_NOTHING.search(bare):
         return True

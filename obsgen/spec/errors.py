@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PathElem = str | int
@@ -21,6 +22,26 @@ def format_path(path: Path) -> str:
         else:
             out += "[" + json.dumps(str(elem)) + "]"
     return out or "(top level)"
+
+
+# A check that names a second place (the first definition of a duplicate) writes `place(path)` into its
+# message; `resolve_places` turns it into `services[0].name (line 12)` once the file's marks are known.
+# The separator is a control character, which the loader refuses in every spec value.
+_PLACE = "\x1e"
+_PLACE_RE = re.compile(_PLACE + r"(\[.*?\])" + _PLACE)
+
+
+def place(path: Path) -> str:
+    return _PLACE + json.dumps(list(path)) + _PLACE
+
+
+def resolve_places(message: str, mark_for: Callable[[Path], Mark | None]) -> str:
+    def one(m: re.Match[str]) -> str:
+        path = tuple(json.loads(m.group(1)))
+        mark = mark_for(path)
+        return format_path(path) + (f" (line {mark.line})" if mark else "")
+
+    return _PLACE_RE.sub(one, message)
 
 
 @dataclass(frozen=True)

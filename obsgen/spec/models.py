@@ -3,11 +3,17 @@
 `extra="forbid"` everywhere so a typo is an error, not a silent default. Only checks that concern a
 single field live here; checks across fields and references live in `validate.py`.
 
+Every model has a docstring and every field a `description` (with `examples` where they help): they
+become the JSON Schema's descriptions, which an editor shows on hover. A backquoted value right after
+"e.g." in a description is a value of that field (or one item of a list field), and
+tests/test_schema_docs.py holds it to the models like every `examples` entry.
+
 No `from __future__ import annotations` here: string annotations would make pydantic evaluate a
 thousand forward references at import, a tenth of `obsgen validate`'s time.
 """
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -63,6 +69,25 @@ QuantityValue = Annotated[float | int | str, AfterValidator(_quantity)]
 FilePath = Annotated[str, Field(min_length=1, pattern=r"^/")]
 
 
+def _entries(*descriptions: str) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` of a mapping field: describes each entry (what an editor shows on a key of the
+    mapping), then each entry's entries for a mapping of mappings."""
+
+    def describe(schema: dict[str, Any]) -> None:
+        level = [schema]
+        for description in descriptions:
+            entries = []
+            for node in level:
+                for branch in (node, *node.get("anyOf", ())):  # an optional mapping: {anyOf: [mapping, null]}
+                    for entry in (*branch.get("patternProperties", {}).values(), branch.get("additionalProperties")):
+                        if isinstance(entry, dict):
+                            entry["description"] = description
+                            entries.append(entry)
+            level = entries
+
+    return describe
+
+
 class Base(BaseModel):
     # allow_inf_nan: no field means infinity or NaN, and the loader refuses them already
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False)
@@ -72,78 +97,164 @@ class Base(BaseModel):
 
 
 class Project(Base):
-    name: Slug = Field(description="Slug used in file names, uids and labels.")
-    environment: LabelValue = "production"
-    external_labels: Labels = Field(default_factory=dict)
+    """Who the stack is for: its name, its environment and the links written into every alert."""
+
+    name: Slug = Field(
+        description="Slug naming the stack: Grafana's folder, dashboard uids and tags, Kubernetes objects, the "
+                    "Fluentd image and the default Elasticsearch index prefix.", examples=["shop"])
+    environment: LabelValue = Field(
+        "production", description="The `environment` external label of Prometheus (on its alerts and remote-written "
+                                  "series) and the `environment` field Fluentd adds to every log record.")
+    external_labels: Labels = Field(
+        default_factory=dict, examples=[{"cluster": "eu-1"}],
+        description="Labels Prometheus adds to its alerts and remote-written series, and Loki's ruler to its "
+                    "alerts; an `environment` here replaces `project.environment`.",
+        json_schema_extra=_entries("An external label: its name and value."))
     runbook_url: str | None = Field(
-        None, description="Pattern for runbook links; `{service}` and `{alert}` are substituted."
-    )
-    grafana_url: str | None = Field(None, description="Base URL of Grafana, for dashboard_url annotations.")
-    alertmanager_url: str | None = Field(None, description="External URL of Alertmanager, for links.")
+        None, examples=["https://runbooks.example.com/{service}/{alert}"],
+        description="Pattern of every alert's `runbook_url` annotation, `{service}` and `{alert}` substituted; a "
+                    "service, threshold or alert may set its own. No runbook links when unset.")
+    grafana_url: str | None = Field(
+        None, examples=["https://grafana.example.com"],
+        description="Grafana's external URL: alerts get a `dashboard_url` annotation linking their service's "
+                    "dashboard, and Grafana its root_url. No dashboard links when unset.")
+    alertmanager_url: str | None = Field(
+        None, examples=["https://alertmanager.example.com"],
+        description="Alertmanager's external URL (`--web.external-url`), for the links in notifications and the "
+                    "dashboards' Alertmanager link; unset, that link opens Grafana's alerting page.")
 
 
 class MetricConventions(Base):
-    requests_total: str = "http_requests_total"
-    status_label: LabelName = "status"
-    error_status: str = "5.."
-    duration_histogram: str = "http_request_duration_seconds"
+    """How the services are instrumented: the metric and label names the built-in indicators and SLIs read."""
+
+    requests_total: str = Field(
+        "http_requests_total", description="Counter of handled requests: request rate, error ratio and "
+                                           "availability are computed from its rate.")
+    status_label: LabelName = Field(
+        "status", examples=["code"], description="Label of `requests_total` holding the response status.")
+    error_status: str = Field(
+        "5..", examples=["5..|429"],
+        description="Regular expression (RE2, anchored) of the `status_label` values that count as errors.")
+    duration_histogram: str = Field(
+        "http_request_duration_seconds",
+        description="Histogram of request durations in seconds, named without `_bucket`/`_count`; read by the "
+                    "latency indicators and latency SLIs.")
 
 
 class MetricOverrides(Base):
-    requests_total: str | None = None
-    status_label: LabelName | None = None
-    error_status: str | None = None
-    duration_histogram: str | None = None
+    """A service's exceptions to `defaults.metrics`; what is unset is taken from there."""
+
+    requests_total: str | None = Field(None, description="The service's request counter, instead of "
+                                                         "`defaults.metrics.requests_total`.")
+    status_label: LabelName | None = Field(None, examples=["code"], description="The service's status label, "
+                                                                              "instead of `defaults.metrics.status_label`.")
+    error_status: str | None = Field(None, description="The service's error statuses (RE2, anchored), instead of "
+                                                       "`defaults.metrics.error_status`.")
+    duration_histogram: str | None = Field(None, description="The service's duration histogram, instead of "
+                                                             "`defaults.metrics.duration_histogram`.")
 
 
 class SloWindows(Base):
-    """Share of the period's error budget each tier may burn within its long window."""
+    """The alerting tiers of every SLO (SRE Workbook, multiwindow multi-burn-rate): each is `[long window, short
+    window, percent of the period's error budget]`, and fires when both windows burn the budget faster than
+    that share per long window."""
 
-    page_fast: tuple[Duration, Duration, float] = ("1h", "5m", 2.0)
-    page_slow: tuple[Duration, Duration, float] = ("6h", "30m", 5.0)
-    ticket_fast: tuple[Duration, Duration, float] = ("1d", "2h", 10.0)
-    ticket_slow: tuple[Duration, Duration, float] = ("3d", "6h", 10.0)
+    page_fast: tuple[Duration, Duration, float] = Field(
+        ("1h", "5m", 2.0), examples=[["1h", "5m", 2]],
+        description="Fast page (critical, tier=page): by default 2% of the budget in 1h, checked over 1h and 5m "
+                    "(14.4 times the budget rate for a 30d period).")
+    page_slow: tuple[Duration, Duration, float] = Field(
+        ("6h", "30m", 5.0), description="Slow page (critical, tier=page): by default 5% of the budget in 6h, "
+                                        "checked over 6h and 30m (6 times for 30d).")
+    ticket_fast: tuple[Duration, Duration, float] = Field(
+        ("1d", "2h", 10.0), description="Fast ticket (warning, tier=ticket): by default 10% of the budget in 1d, "
+                                        "checked over 1d and 2h (3 times for 30d).")
+    ticket_slow: tuple[Duration, Duration, float] = Field(
+        ("3d", "6h", 10.0), description="Slow ticket (warning, tier=ticket): by default 10% of the budget in 3d, "
+                                        "checked over 3d and 6h (the budget rate itself for 30d).")
 
 
 class Defaults(Base):
-    scrape_interval: Duration = "15s"
-    scrape_timeout: Duration | None = None
-    evaluation_interval: Duration = "15s"
-    slo_period: Duration = "30d"
-    threshold_for: Duration = Field("5m", description="`for` of threshold alerts that name none.")
-    metrics: MetricConventions = Field(default_factory=MetricConventions)
-    slo_windows: SloWindows = Field(default_factory=SloWindows)
+    """What every service and SLO uses unless it sets its own."""
+
+    scrape_interval: Duration = Field(
+        "15s", examples=["30s"],
+        description="How often Prometheus scrapes (global `scrape_interval`); a service's `scrape.interval` "
+                    "overrides it.")
+    scrape_timeout: Duration | None = Field(
+        None, examples=["10s"],
+        description="Prometheus' global `scrape_timeout`, at most `scrape_interval`; when unset, Prometheus' 10s "
+                    "(or a job's interval, if shorter).")
+    evaluation_interval: Duration = Field(
+        "15s", description="How often Prometheus evaluates the rules (global `evaluation_interval`).")
+    slo_period: Duration = Field(
+        "30d", examples=["28d"],
+        description="Rolling period of the SLOs and classes that set none: a whole number of days.")
+    threshold_for: Duration = Field(
+        "5m", examples=["10m"],
+        description="`for` of the thresholds that set none, and of the default error-log alert.")
+    metrics: MetricConventions = Field(
+        default_factory=MetricConventions,
+        description="How the services are instrumented; a service's `metrics` overrides single names.")
+    slo_windows: SloWindows = Field(default_factory=SloWindows, description="The alerting tiers of every SLO.")
     min_request_rate: float = Field(
-        0.0, ge=0, description="Low-traffic guard: SLO pages stay silent below this many requests/s."
-    )
+        0.0, ge=0, examples=[0.5],
+        description="Low-traffic guard: SLO pages stay silent while the SLI's 5m request rate is below this many per "
+                    "second (per 5m for an events SLI counted with increase()); 0 turns it off.")
 
 
 # --------------------------------------------------------------------------- SLOs
 
 
 class LatencyClass(Base):
-    threshold: QuantityValue
-    objective: float
+    """The latency SLO a class gives its services (an SLO named `latency`)."""
+
+    threshold: QuantityValue = Field(
+        description="Bucket boundary (`le`) of `duration_histogram` a good request is faster than, e.g. `200ms`; "
+                    "it must be one of the histogram's buckets, or the SLI has no data.")
+    objective: float = Field(
+        description="Percent of requests faster than `threshold`, strictly between 0 and 100, e.g. `99`.")
 
 
 class SloClass(Base):
-    availability: float | None = None
-    latency: LatencyClass | None = None
-    period: Duration | None = None
+    """A request class (SRE Workbook, alerting at scale): the SLOs every service naming it in `class` gets."""
+
+    availability: float | None = Field(
+        None, description="Objective in percent of an SLO named `availability` (availability SLI), e.g. `99.9`; "
+                          "no such SLO when unset.")
+    latency: LatencyClass | None = Field(
+        None, description="An SLO named `latency` (latency SLI); no such SLO when unset.")
+    period: Duration | None = Field(
+        None, examples=["28d"], description="Period of the class's SLOs; `defaults.slo_period` when unset.")
 
 
 class SliEvents(Base):
-    errors: str
-    total: str
+    """An events SLI: bad and all events as PromQL, `{{window}}` standing where the range goes."""
+
+    errors: str = Field(
+        examples=["sum(rate(token_validation_failures_total[{{window}}]))"],
+        description="PromQL of the bad events over `[{{window}}]`, in the same unit as `total`.")
+    total: str = Field(
+        examples=["sum(rate(token_validations_total[{{window}}]))"],
+        description="PromQL of all events over `[{{window}}]`; the low-traffic guard compares it with "
+                    "`min_request_rate`.")
 
 
 class Sli(Base):
+    """What counts as a good event for an SLO."""
+
     type: Literal["availability", "latency", "events", "ratio"] = Field(
-        description="Inferred when omitted: events -> events, expr -> ratio, threshold -> latency."
+        description="availability: requests without an error status (`defaults.metrics`); latency: requests faster "
+                    "than `threshold`; events: `events`; ratio: `expr`. Inferred from those keys when omitted."
     )
-    threshold: QuantityValue | None = Field(None, description="latency: the bucket boundary, e.g. 100ms.")
-    events: SliEvents | None = None
-    expr: str | None = Field(None, description="ratio: an expression that already is an error ratio.")
+    threshold: QuantityValue | None = Field(
+        None, description="latency: the bucket boundary (`le`) of the duration histogram a good request is faster "
+                          "than, e.g. `100ms`.")
+    events: SliEvents | None = Field(None, description="events: PromQL of the bad and of all events.")
+    expr: str | None = Field(
+        None, examples=["sum(rate(jobs_failed_total[{{window}}])) / sum(rate(jobs_total[{{window}}]))"],
+        description="ratio: PromQL that already is an error ratio (0 to 1), `{{window}}` where the range goes; "
+                    "averaged over its series.")
 
     @model_validator(mode="before")
     @classmethod
@@ -156,18 +267,32 @@ class Sli(Base):
 
 
 class SloAlerting(Base):
-    page: bool = True
-    ticket: bool = True
+    """Which alerts an SLO gets; with both off it only records (no alerts, not even SliAbsent)."""
+
+    page: bool = Field(True, description="The page tiers: <Service><Slo>BudgetBurn at critical, `tier=page`.")
+    ticket: bool = Field(
+        True, description="The ticket tiers (BudgetBurn at warning, `tier=ticket`) and <Service><Slo>BudgetExhausted.")
 
 
 class Slo(Base):
-    name: Slug
-    objective: float = Field(description="Percent of good events, strictly between 0 and 100.")
-    sli: Sli
-    period: Duration | None = None
-    description: str | None = None
-    alerting: SloAlerting = Field(default_factory=SloAlerting)
-    min_request_rate: float | None = Field(None, ge=0)
+    """A service level objective: burn-rate alerts, error budget recordings and a dashboard row."""
+
+    name: Slug = Field(
+        examples=["availability"],
+        description="Slug in its alert names (`<Service><Name>BudgetBurn`), the `slo` label and `slo_id` "
+                    "(`<service>-<name>`); one named like an SLO of the service's class replaces that.")
+    objective: float = Field(
+        description="Percent of good events over the period, strictly between 0 and 100, e.g. `99.9`.")
+    sli: Sli = Field(description="What counts as a good event.")
+    period: Duration | None = Field(
+        None, examples=["28d"],
+        description="Rolling period, a whole number of days; `defaults.slo_period` when unset.")
+    description: str | None = Field(
+        None, description="Sentence on the dashboard; one made from the objective and SLI when unset.")
+    alerting: SloAlerting = Field(default_factory=SloAlerting, description="Which alerts the SLO gets.")
+    min_request_rate: float | None = Field(
+        None, ge=0, description="This SLO's low-traffic guard, instead of `defaults.min_request_rate`; not for a "
+                                "ratio SLI, which counts no requests.")
 
 
 # --------------------------------------------------------------------------- services
@@ -177,19 +302,36 @@ K8sLabelKey = Annotated[str, Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z
 
 
 class KubernetesScrape(Base):
-    namespace: str
-    pod_labels: dict[K8sLabelKey, LabelValue] = Field(default_factory=dict)
-    port: str | None = Field(None, description="Container port name to scrape; all ports when unset.")
+    """Targets found by Kubernetes pod discovery (a PodMonitor in prometheus-operator mode)."""
+
+    namespace: str = Field(examples=["shop"], description="Namespace whose pods are scraped.")
+    pod_labels: dict[K8sLabelKey, LabelValue] = Field(
+        default_factory=dict, examples=[{"app.kubernetes.io/name": "catalog"}],
+        description="Labels a pod must carry, with exactly these values, to be scraped; every pod of the namespace "
+                    "when empty.",
+        json_schema_extra=_entries("A pod label (a Kubernetes label key) and the value it must have."))
+    port: str | None = Field(None, examples=["metrics"],
+                             description="Container port name to scrape; all ports when unset.")
 
 
 class Scrape(Base):
-    static: list[str] | None = None
-    kubernetes: KubernetesScrape | None = None
-    labels: Labels = Field(default_factory=dict)
-    path: str = "/metrics"
-    scheme: Literal["http", "https"] = "http"
-    interval: Duration | None = None
-    down_for: Duration = Field("2m", description="`for` of the <Service>Down alert (failed scrapes).")
+    """How Prometheus scrapes the service: a job named after it, and the <Service>Down alert."""
+
+    static: list[str] | None = Field(
+        None, examples=[["checkout:8080"]], description="Fixed targets, each `host:port`.")
+    kubernetes: KubernetesScrape | None = Field(None, description="Targets found as Kubernetes pods.")
+    labels: Labels = Field(
+        default_factory=dict, examples=[{"env": "production"}],
+        description="Labels set on every target of the job, so on its every series (`service` and `team` are "
+                    "always set).",
+        json_schema_extra=_entries("A target label: its name and value."))
+    path: str = Field("/metrics", description="HTTP path of the metrics (`metrics_path`).")
+    scheme: Literal["http", "https"] = Field("http", description="Scheme of the scrapes.")
+    interval: Duration | None = Field(
+        None, examples=["30s"], description="Scrape interval of this job; `defaults.scrape_interval` when unset.")
+    down_for: Duration = Field(
+        "2m", description="`for` of <Service>Down (a target fails its scrapes) and of "
+                          "<Service>HealthCheckFailing.")
 
 
 Indicator = Literal[
@@ -206,43 +348,81 @@ Indicator = Literal[
 class LevelDurations(Base):
     """A `for` per level, when warning and critical must hold for different times."""
 
-    warning: Duration | None = None
-    critical: Duration | None = None
+    warning: Duration | None = Field(
+        None, examples=["15m"], description="`for` of the warning level; `defaults.threshold_for` when unset.")
+    critical: Duration | None = Field(
+        None, examples=["5m"], description="`for` of the critical level; `defaults.threshold_for` when unset.")
 
 
 class Threshold(Base):
-    indicator: Indicator | None = None
-    name: str | None = Field(None, description="Alert name (required with expr).")
-    expr: str | None = None
-    unit: str | None = Field(None, description="Grafana unit of a custom expression (e.g. ops, s, percentunit).")
-    target: QuantityValue | None = None
-    warning: QuantityValue | None = None
-    critical: QuantityValue | None = None
-    direction: Literal["above", "below"] | None = None
+    """A threshold alert: a built-in indicator or a custom expression against warning and critical levels, which
+    share one alert name; the dashboard draws the levels and the target."""
+
+    indicator: Indicator | None = Field(
+        None, description="Built-in indicator over 5m from the service's metrics: error_rate and availability "
+                          "(ratios), latency_p50 to latency_p99 (durations), request_rate (requests/s).")
+    name: str | None = Field(
+        None, description="Alert name, CamelCase and starting with the service's name; required with `expr`. Default: "
+                          "`<Service><Indicator>High` (`Low` for direction below).")
+    expr: str | None = Field(
+        None, examples=["dead_letter_queue_size"],
+        description="Custom PromQL whose value is compared (with a `name`); recorded as `service:<name>:value` "
+                    "first.")
+    unit: str | None = Field(
+        None, examples=["ops", "s", "percentunit"],
+        description="Grafana unit of a custom expression's panel; `short` when unset.")
+    target: QuantityValue | None = Field(
+        None, examples=["0.1%", "100ms"],
+        description="Where the value should be: drawn on the dashboard, never alerted on.")
+    warning: QuantityValue | None = Field(
+        None, examples=["0.5%", "250ms", 40000, "50k"],
+        description="Level of the warning alert: a number, a percentage, a duration or a count with k, M or G.")
+    critical: QuantityValue | None = Field(
+        None, examples=["1%", "500ms"], description="Level of the critical alert, written like `warning`.")
+    direction: Literal["above", "below"] | None = Field(
+        None, description="above: higher is worse; below: lower is worse. Default: the indicator's (below for "
+                          "availability and request_rate); for `expr`, below when critical < warning.")
     for_: Duration | LevelDurations | None = Field(
-        None, alias="for",
-        description="How long a level must hold before it fires: one duration, or `{warning: 15m, critical: 5m}`.",
+        None, alias="for", examples=["10m", {"warning": "15m", "critical": "5m"}],
+        description="How long a level must hold before it fires: one duration, or one per level; "
+                    "`defaults.threshold_for` when unset.",
     )
-    summary: str | None = None
-    description: str | None = None
-    runbook_url: str | None = None
+    summary: str | None = Field(
+        None, description="The `summary` annotation; default: a sentence saying the value is above (or below) its "
+                          "threshold.")
+    description: str | None = Field(
+        None, description="The `description` annotation, a template (`{{ $value }}`, `{{ $labels.instance }}`); "
+                          "default: the value and the levels.")
+    runbook_url: str | None = Field(
+        None, description="Runbook link pattern of this alert (`{service}`, `{alert}` substituted), instead of the "
+                          "service's or the project's.")
 
 
 class InputSeries(Base):
+    """One input series of a promtool test."""
+
     series: str = Field(description='A series as promtool reads it, e.g. `queue_depth{job="orders"}`.')
-    values: str = Field(description="promtool's expanding notation, e.g. `0+10x30`, `1x5 0x10`, `_x3 1`.")
+    values: str = Field(description="Its samples, one per `interval`, in promtool's expanding notation, e.g. "
+                                    "`0+10x30`, `1x5 0x10`, `_x3 1`.")
 
 
 class ExpectedAlert(Base):
+    """An alert promtool must find firing at the check's `eval_time`."""
+
     exp_labels: Labels = Field(
-        default_factory=dict,
-        description="Labels the alert carries from its series (e.g. `instance`); obsgen adds the rule's own.")
+        default_factory=dict, examples=[{"instance": "pushgateway:9091"}],
+        description="Labels the alert carries from its input series, such as `instance`; obsgen adds the rule's "
+                    "own (severity, service, team, labels).",
+        json_schema_extra=_entries("A label of the alert and its value."))
     exp_annotations: dict[str, str] | None = Field(
-        None, description="Every annotation, expanded; when omitted, only the labels are asserted.")
+        None, description="Every annotation, expanded; when omitted, only the labels are asserted.",
+        json_schema_extra=_entries("An annotation of the alert and its text, as expanded."))
 
 
 class AlertCheck(Base):
-    eval_time: Duration = Field(description="When to look, from the start of the input series.")
+    """What promtool checks at one moment of the test."""
+
+    eval_time: Duration = Field(examples=["10m"], description="When to look, from the start of the input series.")
     exp_alerts: list[ExpectedAlert] = Field(
         default_factory=list, description="The alerts firing at `eval_time`; empty: the alert stays silent.")
 
@@ -251,32 +431,55 @@ class AlertTest(Base):
     """A promtool unit test of a free-form alert, in promtool's terms; obsgen copies it into the generated
     test file. An alert is proven when its tests hold a check where it fires and one where it is silent."""
 
-    name: str | None = None
-    interval: Duration = "1m"
-    input_series: list[InputSeries] = Field(default_factory=list)
-    alert_rule_test: list[AlertCheck] = Field(min_length=1)
+    name: str | None = Field(
+        None, description="Name of the test group in the generated file; `<Alert>: test <n> of the spec` when "
+                          "unset.")
+    interval: Duration = Field("1m", examples=["5m"], description="Time between two samples of the input series.")
+    input_series: list[InputSeries] = Field(default_factory=list, description="The series the rules read.")
+    alert_rule_test: list[AlertCheck] = Field(
+        min_length=1, description="The checks, at least one: what fires, and what stays silent, when.")
 
 
 class Alert(Base):
-    name: str
-    expr: str
-    for_: Duration | None = Field(None, alias="for")
-    keep_firing_for: Duration | None = None
-    severity: Severity = "warning"
-    summary: str
-    description: str | None = None
-    labels: Labels = Field(default_factory=dict)
-    runbook_url: str | None = None
+    """A free-form alerting rule, written as Prometheus reads it; only its `tests` can prove it."""
+
+    name: str = Field(description="Alert name: CamelCase, at most 40 characters, starting with the service's name.")
+    expr: str = Field(examples=["processing_lag_seconds > 600"], description="PromQL of the alert, as written.")
+    for_: Duration | None = Field(
+        None, alias="for", examples=["5m"],
+        description="How long the expression must hold before the alert fires; at once when unset.")
+    keep_firing_for: Duration | None = Field(
+        None, examples=["15m"], description="How long the alert keeps firing after the expression clears.")
+    severity: Severity = Field("warning", description="The `severity` label, which routing and inhibition follow.")
+    summary: str = Field(description="The `summary` annotation: one static sentence.")
+    description: str | None = Field(
+        None, description="The `description` annotation, a template (`{{ $value }}`, `{{ $labels.instance }}`); "
+                          "none when unset.")
+    labels: Labels = Field(
+        default_factory=dict, examples=[{"component": "settlement"}],
+        description="Labels of this alert, added to the service's (and overriding them).",
+        json_schema_extra=_entries("A label of the alert: its name and value."))
+    runbook_url: str | None = Field(
+        None, description="Runbook link pattern of this alert (`{service}`, `{alert}` substituted), instead of the "
+                          "service's or the project's.")
     tests: list[AlertTest] = Field(
         default_factory=list,
         description="Input series and expected alerts that prove this alert; without them it is unproven.")
 
 
 class LogSource(Base):
-    tail: str | None = Field(None, description="Glob of log files to tail.")
-    forward: bool = Field(False, description="Receive from the Docker fluentd logging driver.")
-    format: Literal["json", "text"] = "json"
-    time_key: str = "timestamp"
+    """Where Fluentd reads the service's log lines: tailed files or the Docker logging driver."""
+
+    tail: str | None = Field(
+        None, examples=["/var/log/checkout/*.log"],
+        description="Glob of log files Fluentd tails; their folder is mounted read-only at the same path. Give "
+                    "it or `forward`.")
+    forward: bool = Field(
+        False, description="Receive the lines from the Docker fluentd logging driver (port 24224) instead.")
+    format: Literal["json", "text"] = Field(
+        "json", description="json: every line is parsed, its keys usable as labels and in LogQL; text: lines stay "
+                            "as they are, with no default error-log alert.")
+    time_key: str = Field("timestamp", description="JSON key holding the time of the event (json format).")
     time_format: str | None = Field(
         None, description="strptime format of `time_key` (e.g. `%Y-%m-%d %H:%M:%S`, read as UTC); ISO 8601 when unset."
     )
@@ -288,54 +491,98 @@ class LogSource(Base):
 
 
 class LogAlert(Base):
-    name: str
-    logql: str
-    above: float
-    for_: Duration | None = Field(None, alias="for")
-    severity: Severity = "warning"
-    summary: str
-    description: str | None = None
+    """A LogQL alert, evaluated by Loki's ruler and routed like every other alert."""
+
+    name: str = Field(description="Alert name: CamelCase, at most 40 characters, starting with the service's name.")
+    logql: str = Field(
+        examples=['sum(count_over_time({service="checkout"} |= "timeout" [5m]))'],
+        description="LogQL metric query; the alert fires while its value is above `above`.")
+    above: float = Field(examples=[50], description="The threshold the query's value must exceed.")
+    for_: Duration | None = Field(
+        None, alias="for", examples=["5m"],
+        description="How long the value must stay above before the alert fires; at once when unset.")
+    severity: Severity = Field("warning", description="The `severity` label, which routing and inhibition follow.")
+    summary: str = Field(description="The `summary` annotation: one static sentence ending with a period.")
+    description: str | None = Field(
+        None, description="The `description` annotation, a template (`{{ $value }}`); default: the value and "
+                          "`above`.")
 
 
 class Logs(Base):
-    source: LogSource
-    labels: list[LabelName] = Field(default_factory=lambda: ["level"])
-    level_key: str = "level"
-    error_levels: list[str] = Field(default_factory=lambda: ["error", "ERROR", "critical", "CRITICAL"])
+    """The service's logs: shipped by Fluentd to Loki (and Elasticsearch), alerted on with LogQL."""
+
+    source: LogSource = Field(description="Where the lines come from.")
+    labels: list[LabelName] = Field(
+        default_factory=lambda: ["level"], examples=[["level", "logger"]],
+        description="Record keys promoted to Loki stream labels (few values only); `level` reads `level_key`. "
+                    "`service` is always one.")
+    level_key: str = Field("level", examples=["severity"], description="JSON key holding the line's level.")
+    error_levels: list[str] = Field(
+        default_factory=lambda: ["error", "ERROR", "critical", "CRITICAL"],
+        description="Levels that count as errors, matched exactly (case matters).")
     error_lines_per_minute: float | None = Field(
-        10, ge=0, description="Default alert on error-level lines; null switches it off."
+        10, ge=0, description="<Service>ErrorLogsHigh fires above this many error-level lines per minute (over 5m, "
+                              "json logs only); null switches it off."
     )
-    alerts: list[LogAlert] = Field(default_factory=list)
+    alerts: list[LogAlert] = Field(default_factory=list, description="The service's own LogQL alerts.")
 
 
 class Health(Base):
-    http: str
+    """An HTTP health check, probed by the blackbox exporter."""
+
+    http: str = Field(
+        examples=["http://checkout:8080/healthz"],
+        description="URL probed with module http_2xx (a 2xx answer is healthy); failing for `scrape.down_for` "
+                    "(2m without `scrape`), it fires <Service>HealthCheckFailing.")
 
 
 class Panel(Base):
     """An extra dashboard panel for a metric the thresholds and SLOs do not draw (tokens, active users)."""
 
-    title: str = Field(min_length=1)
-    expr: str = Field(min_length=1, description="PromQL; use `$__rate_interval` as the range of rate().")
-    unit: str = Field("short", description="Grafana unit, e.g. short, ops, s, bytes, percentunit.")
-    description: str | None = None
+    title: str = Field(min_length=1, description="Title of the panel.")
+    expr: str = Field(
+        min_length=1, examples=["sum by (model) (rate(llm_tokens_total[$__rate_interval]))"],
+        description="PromQL; use `$__rate_interval` as the range of rate(). Its selectors get the service's job "
+                    "and the dashboard's `$instance`.")
+    unit: str = Field("short", examples=["ops", "bytes"], description="Grafana unit of the values.")
+    description: str | None = Field(None, description="Description of the panel; a generic one when unset.")
 
 
 class Service(Base):
-    name: Slug
-    description: str | None = None
-    team: LabelValue | None = None
-    class_: str | None = Field(None, alias="class")
-    scrape: Scrape | None = None
-    metrics: MetricOverrides = Field(default_factory=MetricOverrides)
-    slos: list[Slo] = Field(default_factory=list)
-    thresholds: list[Threshold] = Field(default_factory=list)
-    alerts: list[Alert] = Field(default_factory=list)
-    logs: Logs | None = None
-    health: Health | None = None
+    """One service to monitor: how it is scraped, its thresholds, SLOs, alerts, logs and dashboard."""
+
+    name: Slug = Field(
+        examples=["checkout"],
+        description="Slug: the scrape job, the `service` label, the prefix of its alert names (CamelCase) and its "
+                    "dashboard.")
+    description: str | None = Field(
+        None, description="Sentence on its dashboard; `The <name> service.` when unset.")
+    team: LabelValue | None = Field(
+        None, examples=["payments"],
+        description="The `team` label on its alerts and targets, which `routing.teams` routes by.")
+    class_: str | None = Field(
+        None, alias="class", examples=["critical"],
+        description="An entry of `slo_classes`: the service gets its SLOs (an own SLO of the same name replaces "
+                    "one).")
+    scrape: Scrape | None = Field(
+        None, description="How Prometheus scrapes it; when unset nothing is, and there is no <Service>Down.")
+    metrics: MetricOverrides = Field(
+        default_factory=MetricOverrides, examples=[{"status_label": "code"}],
+        description="Metric names where this service differs from `defaults.metrics`.")
+    slos: list[Slo] = Field(default_factory=list, description="Its SLOs, besides those of its class.")
+    thresholds: list[Threshold] = Field(default_factory=list, description="Its threshold alerts.")
+    alerts: list[Alert] = Field(default_factory=list, description="Its free-form alerting rules.")
+    logs: Logs | None = Field(None, description="Ship its logs and alert on them; no log pipeline when unset.")
+    health: Health | None = Field(None, description="An HTTP health check of it.")
     panels: list[Panel] = Field(default_factory=list, description="Extra panels on the service's dashboard.")
-    labels: Labels = Field(default_factory=dict, description="Extra labels on every alert of the service.")
-    runbook_url: str | None = None
+    labels: Labels = Field(
+        default_factory=dict, examples=[{"component": "web"}],
+        description="Extra labels on every alert of the service.",
+        json_schema_extra=_entries("An alert label: its name and value."))
+    runbook_url: str | None = Field(
+        None, examples=["https://wiki.example.com/checkout/{alert}"],
+        description="Runbook link pattern of its alerts (`{service}`, `{alert}` substituted), instead of "
+                    "`project.runbook_url`.")
 
 
 # --------------------------------------------------------------------------- channels
@@ -353,7 +600,7 @@ def _refuse_literal(data: Any, fields: dict[str, str]) -> Any:
 
 
 class _Channel(Base):
-    send_resolved: bool = True
+    send_resolved: bool = Field(True, description="Also notify when the alert resolves.")
     literal_secrets: ClassVar[dict[str, str]] = {}  # field a user might write -> the *_file to use
 
     @model_validator(mode="before")
@@ -362,48 +609,76 @@ class _Channel(Base):
         return _refuse_literal(data, cls.literal_secrets)
 
 
+# A secret file is named by its path inside the container that reads it: compose and Kubernetes mount the
+# secret there (from $OBSGEN_SECRETS_DIR, or a Secret), so the same path goes into the generated config.
+_IN_ALERTMANAGER = "a path inside Alertmanager's container, where the deployment mounts the secret"
+
+
 class SlackChannel(_Channel):
-    type: Literal["slack"]
-    channel: str
-    api_url_file: FilePath
+    """A Slack channel, through an incoming webhook."""
+
+    type: Literal["slack"] = Field(description="Channel kind: slack.")
+    channel: str = Field(examples=["#payments-alerts"], description="Channel or user to post to, written as is.")
+    api_url_file: FilePath = Field(
+        examples=["/etc/alertmanager/secrets/slack-url"],
+        description=f"File holding the webhook URL: {_IN_ALERTMANAGER}.")
     literal_secrets = {"api_url": "api_url_file"}
 
 
 class EmailChannel(_Channel):
-    type: Literal["email"]
-    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
-    send_resolved: bool = False
+    """Email, sent through the SMTP server of the top-level `email` block."""
+
+    type: Literal["email"] = Field(description="Channel kind: email.")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(
+        min_length=1, examples=[["ops@example.com"]], description="Recipients, all addressed in one email.")
+    send_resolved: bool = Field(False, description="Also send an email when the alert resolves.")
     literal_secrets = {"auth_password": "email.auth_password_file"}
 
 
 class PagerDutyChannel(_Channel):
-    type: Literal["pagerduty"]
-    routing_key_file: FilePath | None = None
-    service_key_file: FilePath | None = None
+    """A PagerDuty service; name exactly one of the two key files."""
+
+    type: Literal["pagerduty"] = Field(description="Channel kind: pagerduty.")
+    routing_key_file: FilePath | None = Field(
+        None, examples=["/etc/alertmanager/secrets/pagerduty-key"],
+        description=f"File holding the integration key of an Events API v2 integration: {_IN_ALERTMANAGER}.")
+    service_key_file: FilePath | None = Field(
+        None, description=f"File holding the integration key of a Prometheus integration: {_IN_ALERTMANAGER}.")
     literal_secrets = {"routing_key": "routing_key_file", "service_key": "service_key_file"}
 
 
 class WebhookChannel(_Channel):
-    type: Literal["webhook"]
-    url: str | None = None
-    url_file: FilePath | None = None
+    """An HTTP endpoint receiving Alertmanager's webhook JSON; name exactly one of `url` and `url_file`."""
+
+    type: Literal["webhook"] = Field(description="Channel kind: webhook.")
+    url: str | None = Field(
+        None, examples=["http://incident-bot:9000/alerts"],
+        description="The endpoint, written into alertmanager.yml: no credentials in it.")
+    url_file: FilePath | None = Field(
+        None, description=f"File holding the endpoint URL, for a URL that carries a secret: {_IN_ALERTMANAGER}.")
     bearer_token_file: FilePath | None = Field(
         None, description="File holding the token sent as `Authorization: Bearer` (http_config.authorization)."
     )
-    max_alerts: int = Field(0, ge=0)
+    max_alerts: int = Field(0, ge=0, description="Most alerts in one message, the rest cut off; 0 sends all.")
     literal_secrets = {"bearer_token": "bearer_token_file"}
 
 
 class OpsgenieChannel(_Channel):
-    type: Literal["opsgenie"]
-    api_key_file: FilePath
-    api_url: str | None = None
+    """An Opsgenie team, by API key: priority P1 for critical, P3 for warning, P5 for info."""
+
+    type: Literal["opsgenie"] = Field(description="Channel kind: opsgenie.")
+    api_key_file: FilePath = Field(description=f"File holding the API key: {_IN_ALERTMANAGER}.")
+    api_url: str | None = Field(
+        None, description="Opsgenie's API, e.g. `https://api.eu.opsgenie.com/` for its EU instance; Alertmanager's "
+                          "default (api.opsgenie.com) when unset.")
     literal_secrets = {"api_key": "api_key_file"}
 
 
 class MsTeamsChannel(_Channel):
-    type: Literal["msteams"]
-    webhook_url_file: FilePath
+    """A Microsoft Teams channel, through an incoming webhook."""
+
+    type: Literal["msteams"] = Field(description="Channel kind: msteams.")
+    webhook_url_file: FilePath = Field(description=f"File holding the webhook URL: {_IN_ALERTMANAGER}.")
     literal_secrets = {"webhook_url": "webhook_url_file"}
 
 
@@ -414,11 +689,16 @@ Channel = Annotated[
 
 
 class Email(Base):
-    smarthost: str = Field(pattern=r"^[^:\s]+:\d+$")
-    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
-    auth_username: str | None = None
-    auth_password_file: FilePath | None = None
-    require_tls: bool = True
+    """The SMTP server every email channel sends through."""
+
+    smarthost: str = Field(pattern=r"^[^:\s]+:\d+$", examples=["smtp.example.com:587"],
+                           description="SMTP server as `host:port`.")
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$", examples=["alerts@example.com"],
+                       description="Sender address.")
+    auth_username: str | None = Field(None, description="SMTP user name; no SMTP authentication when unset.")
+    auth_password_file: FilePath | None = Field(
+        None, description=f"File holding the SMTP password: {_IN_ALERTMANAGER}.")
+    require_tls: bool = Field(True, description="Require STARTTLS (`smtp_require_tls`).")
 
     @model_validator(mode="before")
     @classmethod
@@ -430,10 +710,22 @@ class Email(Base):
 
 
 class QuietHours(Base):
-    applies_to: list[Severity] | Severity = "warning"
-    weekdays: str = Field("monday:friday", pattern=r"^[a-z]+(:[a-z]+)?(,[a-z]+(:[a-z]+)?)*$")
-    times: str = Field("09:00-18:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
-    timezone: str = "UTC"
+    """Business hours: the `severity` and `teams` routes of `applies_to` notify only within them (Alertmanager's
+    `active_time_intervals`), so an alert still firing when they begin is sent then."""
+
+    applies_to: list[Severity] | Severity = Field(
+        "warning", examples=[["warning", "info"]], description="The severities that wait for business hours.")
+    weekdays: str = Field(
+        "monday:friday", pattern=r"^[a-z]+(:[a-z]+)?(,[a-z]+(:[a-z]+)?)*$",
+        description="Days as Alertmanager writes them, ranges and lists in a week from sunday to saturday, e.g. "
+                    "`monday:friday`, `monday:thursday,saturday`.")
+    times: str = Field(
+        "09:00-18:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$",
+        description="Hours of those days, `HH:MM-HH:MM`, the start before the end (24:00 may end), e.g. "
+                    "`08:30-17:00`.")
+    timezone: str = Field(
+        "UTC", description="IANA time zone of `times`, e.g. `Europe/Berlin`; in prometheus-operator mode, a zone "
+                           "with one UTC offset all year.")
 
 
 ByServerity = dict[Severity, list[str]]
@@ -442,63 +734,123 @@ ByServerity = dict[Severity, list[str]]
 class Route(Base):
     """A route placed before the generated ones, for what severity and team do not express."""
 
-    matchers: list[str] = Field(min_length=1, description='Alertmanager matchers, e.g. alertname=~"Cpu.*"')
-    receivers: list[str] = Field(min_length=1)
-    continue_: bool = Field(False, alias="continue")
-    group_by: list[str] | None = None
+    matchers: list[str] = Field(
+        min_length=1,
+        description='Alertmanager matchers the alert must all match, `label="value"` with =, !=, =~ or !~, e.g. '
+                    '`alertname=~"Cpu.*"`.')
+    receivers: list[str] = Field(
+        min_length=1, examples=[["ops-email"]], description="Channels that receive the matching alerts.")
+    continue_: bool = Field(
+        False, alias="continue",
+        description="Go on to the routes after this one (the generated ones too); false stops here.")
+    group_by: list[str] | None = Field(
+        None, examples=[["alertname", "instance"]],
+        description="Labels this route groups by; `routing.group_by` when unset.")
 
 
 class Routing(Base):
-    default: str
-    group_by: list[str] = Field(default_factory=lambda: ["alertname", "service"])
-    group_wait: Duration = "30s"
-    group_interval: Duration = "5m"
-    repeat_interval: Duration = "4h"
-    severity: ByServerity = Field(default_factory=dict)
-    teams: dict[str, ByServerity] = Field(default_factory=dict)
-    routes: list[Route] = Field(default_factory=list)
-    quiet_hours: QuietHours | None = None
-    inhibit: bool = True
-    watchdog: str | None = Field(None, description="Channel that receives the always-firing Watchdog.")
+    """Who hears what: Alertmanager's routing tree, by severity and team, with inhibition and quiet hours."""
+
+    default: str = Field(description="Channel for the alerts no route takes (the tree's root receiver).")
+    group_by: list[str] = Field(
+        default_factory=lambda: ["alertname", "service"],
+        description="Labels whose values make alerts one notification; `...` groups by every label.")
+    group_wait: Duration = Field(
+        "30s", description="How long a new group waits for more alerts before its first notification.")
+    group_interval: Duration = Field(
+        "5m", description="How long a group waits before notifying about alerts that joined it since.")
+    repeat_interval: Duration = Field(
+        "4h", examples=["12h"], description="How long before a notification of a still-firing group is repeated.")
+    severity: ByServerity = Field(
+        default_factory=dict, examples=[{"critical": ["oncall-pagerduty"], "warning": ["ops-email"]}],
+        description="Channels by severity, for the alerts no team route takes.",
+        json_schema_extra=_entries("Channels that receive the alerts of this severity."))
+    teams: dict[str, ByServerity] = Field(
+        default_factory=dict,
+        description="Channels by severity per team (the `team` label), before `severity` for the severities listed.",
+        json_schema_extra=_entries("A team, as in its services' `team`: channels by severity.",
+                                   "Channels that receive the team's alerts of this severity."))
+    routes: list[Route] = Field(default_factory=list, description="Routes before the generated ones.")
+    quiet_hours: QuietHours | None = Field(
+        None, description="Business hours for some severities; no alert waits for them when unset.")
+    inhibit: bool = Field(
+        True, description="Critical silences warning and info of the same alertname and service, warning silences "
+                          "info, and an SLO's page silences its tickets.")
+    watchdog: str | None = Field(
+        None, description="Channel that receives the always-firing Watchdog every 5m, a dead man's switch; "
+                          "Watchdog is dropped when unset.")
 
 
 # --------------------------------------------------------------------------- stack
 
 
 class BasicAuth(Base):
-    username: str
-    password_file: FilePath
+    """HTTP basic authentication of a remote-write endpoint."""
+
+    username: str = Field(description="User name.")
+    password_file: FilePath = Field(
+        examples=["/etc/prometheus/secrets/mimir-password"],
+        description="File holding the password: a path inside Prometheus' container, where the deployment "
+                    "mounts the secret.")
 
 
 class RemoteWrite(Base):
-    name: Slug
-    url: str
-    kind: Literal["mimir", "cortex", "thanos", "generic"] = "generic"
-    tenant: str | None = Field(None, description="X-Scope-OrgID (Mimir, Cortex) or THANOS-TENANT header.")
-    headers: dict[str, str] = Field(default_factory=dict)
-    basic_auth: BasicAuth | None = None
-    bearer_token_file: FilePath | None = None
+    """An endpoint Prometheus also sends every sample to (Mimir, Cortex, Thanos receive, ...)."""
+
+    name: Slug = Field(examples=["mimir"], description="Slug naming this queue in Prometheus' metrics and logs.")
+    url: str = Field(examples=["https://mimir.example.com/api/v1/push"],
+                     description="Push URL, with no credentials in it.")
+    kind: Literal["mimir", "cortex", "thanos", "generic"] = Field(
+        "generic", description="What receives the samples; it decides the header `tenant` is sent in.")
+    tenant: str | None = Field(
+        None, examples=["shop"],
+        description="Tenant ID, sent as THANOS-TENANT for kind thanos and as X-Scope-OrgID for the others.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, examples=[{"X-Source": "obsgen"}],
+        description="Extra HTTP headers; secret-looking ones are refused (use `basic_auth` or `bearer_token_file`).",
+        json_schema_extra=_entries("An HTTP header: its name and value."))
+    basic_auth: BasicAuth | None = Field(None, description="HTTP basic authentication.")
+    bearer_token_file: FilePath | None = Field(
+        None, description="File holding a token sent as `Authorization: Bearer`: a path inside Prometheus' "
+                          "container.")
 
 
 class PrometheusStack(Base):
-    retention: Duration = "15d"
-    remote_write: list[RemoteWrite] = Field(default_factory=list)
+    """The Prometheus server of the stack."""
+
+    retention: Duration | None = Field(
+        None, description="How long Prometheus keeps samples (`--storage.tsdb.retention.time`). When unset, the "
+                          "longest SLO period, and at least 15d; an SLO's period must fit in it.")
+    remote_write: list[RemoteWrite] = Field(
+        default_factory=list, description="Endpoints Prometheus also sends its samples to; written into "
+                                          "prometheus.yml (in prometheus-operator mode, set them on the release).")
 
 
 class AlertmanagerStack(Base):
-    replicas: int = Field(1, ge=1, le=7)
+    """The Alertmanager of the stack (not deployed in prometheus-operator mode)."""
+
+    replicas: int = Field(
+        1, ge=1, le=7, examples=[3],
+        description="Replicas, gossiping as one cluster when more than one; Prometheus sends every alert to each.")
 
 
 GrafanaIniName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$")]
 
 
 class GrafanaStack(Base):
-    admin_user: str = "admin"
-    admin_password_file: FilePath | None = None
+    """The Grafana of the stack, with its datasources and dashboards provisioned."""
+
+    admin_user: str = Field("admin", description="Name of the admin user (GF_SECURITY_ADMIN_USER).")
+    admin_password_file: FilePath | None = Field(
+        None, examples=["/run/secrets/grafana_admin"],
+        description="File holding the admin password, a path inside Grafana's container; Grafana's own default "
+                    "when unset.")
     settings: dict[GrafanaIniName, dict[GrafanaIniName, str | int | bool]] = Field(
         default_factory=dict,
         description="grafana.ini settings by section, e.g. `{security: {allow_embedding: true}}`; set as "
                     "GF_<SECTION>_<KEY> environment variables. Secrets do not belong here: use *_file fields.",
+        json_schema_extra=_entries("A grafana.ini section: its keys and values.",
+                                   "A key of the section and its value, set as GF_<SECTION>_<KEY>."),
     )
 
     @model_validator(mode="before")
@@ -508,36 +860,67 @@ class GrafanaStack(Base):
 
 
 class LokiStack(Base):
-    retention: Duration = "30d"
+    """The Loki of the stack (single binary, filesystem storage) and its ruler."""
+
+    retention: Duration = Field(
+        "30d", examples=["14d"],
+        description="How long Loki keeps log lines, and the oldest line it accepts; at least 24h.")
 
 
 class Elasticsearch(Base):
-    host: str = "elasticsearch"
-    port: int = Field(9200, ge=1, le=65535)
-    scheme: Literal["http", "https"] = "http"
-    index_prefix: str | None = None
-    user: str | None = None
-    password_file: FilePath | None = None
+    """The Elasticsearch (8.x) Fluentd writes to when `outputs` names it."""
+
+    host: str = Field("elasticsearch", examples=["es.internal"], description="Host name or address.")
+    port: int = Field(9200, ge=1, le=65535, description="Port of its HTTP API.")
+    scheme: Literal["http", "https"] = Field("http", description="Scheme of its HTTP API.")
+    index_prefix: str | None = Field(
+        None, examples=["shop-logs"],
+        description="Prefix of the daily indices (`<prefix>-YYYY.MM.DD`); the project's name when unset.")
+    user: str | None = Field(None, description="User name for basic authentication; none when unset.")
+    password_file: FilePath | None = Field(
+        None, description="File holding the password, a path inside Fluentd's container.")
 
 
 class FluentdStack(Base):
-    outputs: list[LogOutput] = Field(default_factory=lambda: list[LogOutput](["loki"]))
-    elasticsearch: Elasticsearch = Field(default_factory=Elasticsearch)
+    """The Fluentd of the stack, shipping every service's logs."""
+
+    outputs: list[LogOutput] = Field(
+        default_factory=lambda: list[LogOutput](["loki"]), examples=[["loki", "elasticsearch"]],
+        description="Where every log line goes: loki, elasticsearch, or both.")
+    elasticsearch: Elasticsearch = Field(
+        default_factory=Elasticsearch, description="The Elasticsearch output, used when `outputs` names it.")
 
 
 ExporterType = Literal["node", "cadvisor", "postgres", "redis", "nginx", "blackbox"]
 
 
 class Exporter(Base):
-    type: ExporterType
-    target: str | None = Field(None, description="What it watches: host:port of redis/nginx status, ...")
-    dsn_file: FilePath | None = Field(None, description="postgres: file holding the connection string.")
+    """An exporter with settings; a bare type name in `exporters` needs none."""
+
+    type: ExporterType = Field(description="Which exporter.")
+    target: str | None = Field(
+        None, examples=["redis:6379"],
+        description="redis: the server's address (`host:port` or a redis:// URL); nginx: the host:port serving "
+                    "/stub_status, or its URL. Other exporters ignore it.")
+    dsn_file: FilePath | None = Field(
+        None, description="postgres: file holding the connection string (DATA_SOURCE_NAME), a path inside the "
+                          "exporter's container.")
 
 
 class KubernetesStack(Base):
-    namespace: Slug = "monitoring"
-    prometheus_operator: bool = False
-    release: str = "kube-prometheus-stack"
+    """The kubernetes/ deploy target: a kustomization of the whole stack, or of custom resources for
+    prometheus-operator."""
+
+    namespace: Slug = Field(
+        "monitoring", description="Namespace of every object, created by the manifests; in prometheus-operator "
+                                  "mode it must be the release's.")
+    prometheus_operator: bool = Field(
+        False, description="Hand the rules, scrape targets and routing to a kube-prometheus-stack release as "
+                           "custom resources, instead of running Prometheus and Alertmanager.")
+    release: str = Field(
+        "kube-prometheus-stack", examples=["monitoring"],
+        description="Helm release name of kube-prometheus-stack (operator mode): the `release` label its "
+                    "Prometheus selects, and the prefix of its Services.")
     alertmanager_config_matcher_strategy: Literal["OnNamespace", "OnNamespaceExceptForAlertmanagerNamespace", "None"] = Field(
         "OnNamespace",
         description="The `alertmanagerConfigMatcherStrategy` of the release's Alertmanager (operator mode). With "
@@ -546,36 +929,67 @@ class KubernetesStack(Base):
 
 
 class Stack(Base):
-    deploy: list[DeployTarget] = Field(default_factory=lambda: list[DeployTarget](["compose"]))
-    publish_address: str = "127.0.0.1"
-    prometheus: PrometheusStack = Field(default_factory=PrometheusStack)
-    alertmanager: AlertmanagerStack = Field(default_factory=AlertmanagerStack)
-    grafana: GrafanaStack = Field(default_factory=GrafanaStack)
-    loki: LokiStack = Field(default_factory=LokiStack)
-    fluentd: FluentdStack = Field(default_factory=FluentdStack)
-    exporters: list[ExporterType | Exporter] = Field(default_factory=list)
-    tracing: Literal["none", "jaeger", "tempo"] = "none"
-    kubernetes: KubernetesStack = Field(default_factory=KubernetesStack)
+    """What runs the monitoring: the deploy targets, the components, the exporters and tracing."""
+
+    deploy: list[DeployTarget] = Field(
+        default_factory=lambda: list[DeployTarget](["compose"]), examples=[["compose", "kubernetes"]],
+        description="What to write: compose (docker-compose.yml), kubernetes (kubernetes/, a kustomization), or "
+                    "both.")
+    publish_address: str = Field(
+        "127.0.0.1", examples=["0.0.0.0"],
+        description="Host address compose publishes the stack's ports on; empty publishes them on every "
+                    "interface.")
+    prometheus: PrometheusStack = Field(default_factory=PrometheusStack, description="Prometheus' settings.")
+    alertmanager: AlertmanagerStack = Field(default_factory=AlertmanagerStack,
+                                            description="Alertmanager's settings.")
+    grafana: GrafanaStack = Field(default_factory=GrafanaStack, description="Grafana's settings.")
+    loki: LokiStack = Field(default_factory=LokiStack, description="Loki's settings.")
+    fluentd: FluentdStack = Field(default_factory=FluentdStack,
+                                  description="Fluentd's settings (deployed when a service has `logs`).")
+    exporters: list[ExporterType | Exporter] = Field(
+        default_factory=list, examples=[["node", {"type": "redis", "target": "redis:6379"}]],
+        description="Exporters to deploy and scrape, by type or with settings; blackbox joins by itself when a "
+                    "service has `health`.")
+    tracing: Literal["none", "jaeger", "tempo"] = Field(
+        "none", description="A trace backend to deploy (OTLP on 4317 and 4318) with its Grafana datasource; a "
+                            "trace_id in JSON log lines links to the trace.")
+    kubernetes: KubernetesStack = Field(default_factory=KubernetesStack,
+                                        description="Settings of the kubernetes deploy target.")
 
 
 # --------------------------------------------------------------------------- the spec
 
 
 class Proof(Base):
+    """How `obsgen check --strict` treats alerts that no generated test proves."""
+
     accept_unproven: dict[str, str] = Field(
         default_factory=dict,
+        examples=[{"CheckoutErrorLogsHigh": "a Loki ruler alert: no offline test runner for LogQL rules"}],
         description="Alerts obsgen cannot prove, by name, with the reason they are accepted unproven; "
-                    "`obsgen check --strict` fails on any other unproven alert.")
+                    "`obsgen check --strict` fails on any other unproven alert.",
+        json_schema_extra=_entries("An alert name and why it may stay unproven."))
 
 
 class Spec(Base):
-    version: Literal[1]
-    project: Project
-    defaults: Defaults = Field(default_factory=Defaults)
-    slo_classes: dict[Slug, SloClass] = Field(default_factory=dict)
-    services: list[Service] = Field(min_length=1)
-    channels: dict[Slug, Channel] = Field(min_length=1)
-    email: Email | None = None
-    routing: Routing
-    stack: Stack = Field(default_factory=Stack)
-    proof: Proof = Field(default_factory=Proof)
+    """An obsgen spec: the services, SLOs, log sources and notification channels one monitoring stack is
+    generated from (`obsgen render`)."""
+
+    version: Literal[1] = Field(description="Version of the spec format: 1.")
+    project: Project = Field(description="The project: its name, environment and links.")
+    defaults: Defaults = Field(default_factory=Defaults, description="What services and SLOs use unless they "
+                                                                     "set their own.")
+    slo_classes: dict[Slug, SloClass] = Field(
+        default_factory=dict, examples=[{"critical": {"availability": 99.99,
+                                                      "latency": {"threshold": "200ms", "objective": 99}}}],
+        description="Request classes by name, which services pick with `class`.",
+        json_schema_extra=_entries("A class, by name: the SLOs of every service with this `class`."))
+    services: list[Service] = Field(min_length=1, description="The services to monitor, at least one.")
+    channels: dict[Slug, Channel] = Field(
+        min_length=1, description="Notification channels by name, which `routing` refers to; each is one "
+                                  "Alertmanager receiver of that name.",
+        json_schema_extra=_entries("A channel, by name; its `type` says which kind."))
+    email: Email | None = Field(None, description="SMTP settings, required by channels of type email.")
+    routing: Routing = Field(description="Who hears what.")
+    stack: Stack = Field(default_factory=Stack, description="What runs the monitoring and where.")
+    proof: Proof = Field(default_factory=Proof, description="Alerts accepted without a proof.")

@@ -26,7 +26,8 @@ from ..naming import (
 )
 from ..slo_math import ALERT_SUFFIXES, longest_window, seconds, slo_alert_name, tiers, window_problems
 from ..units import duration_seconds, parse_quantity
-from .errors import Path
+from .errors import Path, place
+from .expressions import checked as expression_problems
 from .models import LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
 
 # promtool's input series: a metric with equality labels, and values in its expanding notation
@@ -52,11 +53,12 @@ INDICATOR_KIND = {
 }
 
 
-def check_spec(spec: Spec) -> list[tuple[Path, str]]:
-    return list(_check(spec))
+def check_spec(spec: Spec, notes: list[str] | None = None) -> list[tuple[Path, str]]:
+    """Every problem of the spec; what could not be checked is appended to `notes` (when given)."""
+    return list(_check(spec, notes))
 
 
-def _check(spec: Spec) -> Found:
+def _check(spec: Spec, notes: list[str] | None = None) -> Found:
     alerts: dict[str, Path] = {}
     yield from _check_services(spec, alerts)
     yield from _check_proof(spec, alerts)
@@ -64,8 +66,23 @@ def _check(spec: Spec) -> Found:
     yield from _check_routing(spec)
     yield from _check_stack(spec)
     yield from _check_hostile(spec)
+    yield from _check_unique(spec)
+    yield from _check_names(spec)
+    yield from _check_retention(spec)
     if spec.project.runbook_url:
         yield from _check_pattern(spec.project.runbook_url, ("project", "runbook_url"))
+    yield from expression_problems(spec, notes)  # every PromQL and LogQL expression, parsed
+
+
+def _duplicates(spec: Spec) -> frozenset[int]:
+    """Indexes of services whose name an earlier service has (reported once, then left out of checks)."""
+    seen: set[str] = set()
+    dup = set()
+    for i, svc in enumerate(spec.services):
+        if svc.name in seen:
+            dup.add(i)
+        seen.add(svc.name)
+    return frozenset(dup)
 
 
 def _check_pattern(pattern: str, path: Path) -> Found:
@@ -111,14 +128,14 @@ def _slo_fit(spec: Spec, objective: float, period: str | None, path: Path, enabl
                                    f"{longest} (defaults.slo_windows)")
         return
     budget = 1 - Decimal(str(objective)) / 100
-    for t in tiers(windows, period):
-        if not enabled[t.tier == "ticket"]:
-            continue
-        if t.factor * Fraction(budget) >= 1:
-            yield path + ("objective",), (
-                f"with an objective of {objective:g}% the {t.key} tier could never fire: it needs an error "
-                f"ratio of {float(t.factor) * float(budget):.4g} (burn rate {float(t.factor):.4g} × budget "
-                f"{budget}), above 100%; raise the objective or switch the tier off in `alerting`")
+    silent = [t for t in tiers(windows, period) if enabled[t.tier == "ticket"] and t.factor * Fraction(budget) >= 1]
+    if silent:  # one message for every tier that cannot fire
+        needs = "; ".join(f"{t.key} needs an error ratio of {float(t.factor) * float(budget):.4g} (burn rate "
+                          f"{float(t.factor):.4g} × budget {budget})" for t in silent)
+        yield path + ("objective",), (
+            f"with an objective of {objective:g}% the {' and '.join(t.key for t in silent)} "
+            f"tier{'s' if len(silent) > 1 else ''} could never fire, as no error ratio is above 100%: {needs}; "
+            "raise the objective or switch the tier off in `alerting`")
 
 
 def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str, Path]]:
@@ -163,8 +180,11 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
     for i, svc in enumerate(spec.services):
         base = ("services", i)
         if svc.name in seen_services:
-            yield base + ("name",), f"service {svc.name!r} is already defined at services[{seen_services[svc.name]}]"
-        seen_services.setdefault(svc.name, i)
+            # one message: the copy's alerts, tags and jobs would only repeat it
+            yield base + ("name",), (f"service {svc.name!r} is already defined at "
+                                     f"{_fmt(('services', seen_services[svc.name], 'name'))}; service names are unique")
+            continue
+        seen_services[svc.name] = i
         if svc.class_ is not None and svc.class_ not in spec.slo_classes:
             known = ", ".join(sorted(spec.slo_classes)) or "none defined"
             yield base + ("class",), f"unknown SLO class {svc.class_!r} (slo_classes: {known})"
@@ -180,11 +200,11 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
             if svc.scrape.static is None and svc.scrape.kubernetes is None:
                 yield base + ("scrape",), "name `static` targets or a `kubernetes` namespace to scrape"
         if svc.scrape is not None or svc.health is not None:
-            yield from alert(service_down_alert(svc.name), base + ("name",), svc.name)
+            yield from alert(service_down_alert(svc.name), base + ("name",), None)
         if svc.health is not None:
             yield from _url(svc.health.http, base + ("health", "http"),
                             "the blackbox exporter probes it from prometheus.yml; probe an endpoint that needs none")
-            yield from alert(health_alert(svc.name), base + ("health",), svc.name)
+            yield from alert(health_alert(svc.name), base + ("health",), None)
 
         slo_names: set[str] = set()
         for j, slo in enumerate(svc.slos):
@@ -220,14 +240,17 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
                 if getattr(sli, k) is not None:
                     yield sbase + ("sli", k), f"does not apply to a {sli.type} SLI"
 
+        yield from _grafana_units(svc, base)
+        if svc.scrape is None:
+            yield from _unscraped(spec, svc, base)
         for slo_alert, path in _slo_alert_names(spec, svc, base):
-            yield from alert(slo_alert, path, svc.name)
+            yield from alert(slo_alert, path, None)
 
         for j, th in enumerate(svc.thresholds):
             tbase = base + ("thresholds", j)
             name = yield from _check_threshold(th, svc.name, tbase)
             if name:
-                yield from alert(name, tbase + (("name",) if th.name else ("indicator",)), svc.name)
+                yield from alert(name, tbase + (("name",) if th.name else ("indicator",)), svc.name if th.name else None)
 
         for j, al in enumerate(svc.alerts):
             yield from alert(al.name, base + ("alerts", j, "name"), svc.name)
@@ -241,7 +264,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
                 yield base + ("logs", "source"), "name either `tail: <glob>` or `forward: true`"
             yield from _check_logs(svc.logs, base + ("logs",))
             if svc.logs.error_lines_per_minute is not None and src.format == "json":
-                yield from alert(error_logs_alert(svc.name), base + ("logs", "error_lines_per_minute"), svc.name)
+                yield from alert(error_logs_alert(svc.name), base + ("logs", "error_lines_per_minute"), None)
             for j, la in enumerate(svc.logs.alerts):
                 yield from alert(la.name, base + ("logs", "alerts", j, "name"), svc.name)
 
@@ -249,6 +272,45 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
     for team in spec.routing.teams:
         if team not in {s.team for s in spec.services if s.team}:
             yield ("routing", "teams", team), f"no service has team {team!r}"
+
+
+def _grafana_units(svc: Service, base: Path) -> Found:
+    """Units and titles Grafana shows: a blank one would be a panel without them."""
+    for j, panel in enumerate(svc.panels):
+        if not panel.title.strip():
+            yield base + ("panels", j, "title"), "a panel needs a title (e.g. Tokens used)"
+        if not panel.unit.strip():
+            yield base + ("panels", j, "unit"), "name a Grafana unit (e.g. short, ops, s, bytes, percentunit)"
+    for j, th in enumerate(svc.thresholds):
+        if th.unit is not None and not th.unit.strip():
+            yield base + ("thresholds", j, "unit"), ("name a Grafana unit (e.g. short, ops, s, bytes, "
+                                                     "percentunit), or leave `unit` out")
+
+
+def _unscraped(spec: Spec, svc: Service, base: Path) -> Found:
+    """SLIs and indicators that read the service's own request metrics, on a service nothing scrapes."""
+    m = spec.defaults.metrics.model_copy(update={k: v for k, v in svc.metrics.model_dump().items() if v is not None})
+    reads = {"availability": m.requests_total, "latency": m.duration_histogram + "_bucket"}
+    fix = ("add `scrape` (static targets or a kubernetes namespace), or write the SLI as `events` over "
+           "metrics a scrape job provides")
+    for j, slo in enumerate(svc.slos):
+        if slo.sli.type in reads:
+            yield base + ("slos", j, "sli"), (
+                f"{'an' if slo.sli.type == 'availability' else 'a'} {slo.sli.type} SLI reads {reads[slo.sli.type]}{{job=\"{svc.name}\"}}, and this service has no "
+                f"`scrape`, so no series has that job and the SLI would be absent forever: {fix}")
+    own = {slo.name for slo in svc.slos}
+    cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
+    if cls is not None and ((cls.availability is not None and "availability" not in own)
+                            or (cls.latency is not None and "latency" not in own)):
+        yield base + ("class",), (
+            f"the class {svc.class_!r} gives this service SLOs over {m.requests_total}{{job=\"{svc.name}\"}}, and "
+            "the service has no `scrape`, so those SLIs would be absent forever: add `scrape`, or drop `class`")
+    for j, th in enumerate(svc.thresholds):
+        if th.indicator is not None:
+            yield base + ("thresholds", j, "indicator"), (
+                f"{th.indicator} reads the service's request metrics (job=\"{svc.name}\"), and the service has "
+                "no `scrape`, so its alert could never fire: add `scrape`, or give a custom `expr` over metrics "
+                "a scrape job provides")
 
 
 def _check_proof(spec: Spec, alerts: dict[str, Path]) -> Found:
@@ -263,7 +325,21 @@ def _check_proof(spec: Spec, alerts: dict[str, Path]) -> Found:
             yield path, "say why this alert may stay unproven"
 
 
+MAX_TEST_SPAN = 7 * 86400  # promtool evaluates every rule at each step up to eval_time: longer takes minutes
+
+
 def _check_alert_test(test: AlertTest, path: Path) -> Found:
+    for i, series in enumerate(test.input_series):
+        for token in re.findall(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?", series.values):
+            if abs(float(token)) == float("inf"):
+                yield path + ("input_series", i, "values"), (
+                    f"{token} is beyond what a float64 sample holds (about 1.8e308); use a smaller number or Inf")
+                break
+    for i, check in enumerate(test.alert_rule_test):
+        if duration_seconds(check.eval_time) > MAX_TEST_SPAN:
+            yield path + ("alert_rule_test", i, "eval_time"), (
+                f"{check.eval_time} is past 7d: promtool evaluates every rule of the file at each evaluation "
+                "interval up to it, which would take minutes; test over a shorter span")
     for i, series in enumerate(test.input_series):
         if not SERIES_RE.match(series.series):
             yield path + ("input_series", i, "series"), (
@@ -296,14 +372,14 @@ def _check_log_tags(spec: Spec) -> Found:
     """Fluentd routes by tag: two services sharing one would swap logs, `fluent.*` is Fluentd's own."""
     seen: dict[str, int] = {}
     for i, svc in enumerate(spec.services):
-        if svc.logs is None:
+        if svc.logs is None or i in _duplicates(spec):
             continue
         tag = svc.logs.source.tag or f"logs.{svc.name}"
         path: Path = ("services", i, "logs", "source", "tag")
         if tag == "fluent" or tag.startswith("fluent."):
             yield path, f"{tag!r}: tags starting with `fluent.` are Fluentd's own log events"
         elif tag in seen:
-            yield path, f"tag {tag!r} is already used by services[{seen[tag]}]"
+            yield path, f"tag {tag!r} is already used by {_fmt(('services', seen[tag]))}"
         seen.setdefault(tag, i)
 
 
@@ -347,18 +423,34 @@ def _check_threshold(th: Threshold, service: str, path: Path) -> Generator[tuple
             yield path + (key,), f"{th.indicator} is a ratio between 0% and 100%, got {raw!r}"
             continue
         parsed[key] = q.value
-    if th.direction is None and th.indicator is None and "warning" in parsed and "critical" in parsed:
-        direction = "above" if parsed["critical"] >= parsed["warning"] else "below"
+    if kind == "ratio" or (th.indicator is None and {parse_quantity(v).kind for v in values.values()} == {"percent"}):
+        end = Decimal(1) if (th.direction or direction) == "above" else Decimal(0)
+        for key in ("warning", "critical"):
+            if parsed.get(key) == end:
+                yield path + (key,), (f"no ratio is {'above 100%' if end else 'below 0%'}, so this level could never "
+                                      "fire; choose a level between 0% and 100%")
+    if th.indicator is not None and th.direction is not None and th.direction != direction:
+        worse = "higher" if direction == "above" else "lower"
+        yield path + ("direction",), (f"a {worse} {th.indicator} is worse, so its alert fires {direction} the levels; "
+                                      f"remove `direction: {th.direction}`")
+        return None
     if th.direction is not None:
         direction = th.direction
     order = [parsed[k] for k in ("target", "warning", "critical") if k in parsed]
     ok = all(a < b for a, b in zip(order, order[1:], strict=False)) if direction == "above" else all(
         a > b for a, b in zip(order, order[1:], strict=False))
     if len(order) == len(values) and not ok:
-        word = "rise" if direction == "above" else "fall"
-        yield path, (f"target, warning and critical must {word} in that order for direction "
-                     f"{direction!r} (higher is worse: {direction == 'above'}), got "
-                     + ", ".join(f"{k}={values[k]}" for k in ("target", "warning", "critical") if k in values))
+        # never guessed from the values: a swapped pair would silently turn the alert around
+        got = ", ".join(f"{k} {values[k]}" for k in ("target", "warning", "critical") if k in values)
+        if direction == "above":
+            why = "a higher value is worse" + ("" if th.direction or th.indicator else " (the default direction)")
+            fix = ("swap the values" if th.indicator or th.direction else
+                   "if a lower value is worse here, add `direction: below`; otherwise swap the values")
+            yield path, f"target, warning and critical must rise in that order, as {why}; got {got}: {fix}"
+        else:
+            yield path, (f"target, warning and critical must fall in that order, as a lower value is worse "
+                         f"(direction below); got {got}: swap the values"
+                         + ("" if th.indicator else ", or remove `direction: below` if a higher value is worse"))
     if th.name:
         return th.name
     assert th.indicator is not None
@@ -416,7 +508,8 @@ def _check_routing(spec: Spec) -> Found:
             if label != "..." and not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", label):
                 yield gpath + (j,), f"{label!r} is not a label name"
             elif label in labels[:j]:
-                yield gpath + (j,), f"{label!r} is listed twice; Alertmanager refuses a repeated label"
+                yield gpath + (j,), (f"{label!r} is already listed at {_fmt(gpath + (labels.index(label),))}; "
+                                     "Alertmanager refuses a repeated label")
     q = r.quiet_hours
     if q is not None:
         qbase: Path = ("routing", "quiet_hours")
@@ -572,6 +665,16 @@ def _pattern_url(pattern: str, path: Path) -> Found:
     yield from _url_problems(literal, path, "a runbook link needs none")
     if "{{" in literal or "}}" in literal:  # the link lands in an annotation, which Prometheus expands
         yield path, "a runbook link is a URL, not a template: {{ and }} would be expanded by Prometheus"
+
+
+MAX_SCRAPE_INTERVAL = 120  # seconds: the 5m rates of obsgen's rules need two samples, whatever the jitter
+
+
+def _scrape_interval(value: str, path: Path) -> Found:
+    if duration_seconds(value) > MAX_SCRAPE_INTERVAL:
+        yield path, (f"{value} is longer than 2m: obsgen's rules read rate() over 5m, which needs two samples in "
+                     "it, and a series with no sample for 5m is stale to every query (Prometheus advises 2m at "
+                     "most); scrape more often")
 
 
 def _positive(value: str | None, path: Path, what: str) -> Found:
@@ -854,6 +957,7 @@ def _check_hostile(spec: Spec) -> Found:
     d = spec.defaults
     for key in ("scrape_interval", "evaluation_interval", "scrape_timeout"):
         yield from _positive(getattr(d, key), ("defaults", key), key)
+    yield from _scrape_interval(d.scrape_interval, ("defaults", "scrape_interval"))
     if d.scrape_timeout and duration_seconds(d.scrape_timeout) > duration_seconds(d.scrape_interval) > 0:
         yield ("defaults", "scrape_timeout"), (f"scrape_timeout {d.scrape_timeout} is longer than scrape_interval "
                                                f"{d.scrape_interval}; Prometheus refuses that")
@@ -876,8 +980,11 @@ def _check_hostile(spec: Spec) -> Found:
         yield from _pattern_url(p.runbook_url, ("project", "runbook_url"))
 
     jobs = _stack_job_names()
+    duplicates = _duplicates(spec)
     for i, svc in enumerate(spec.services):
         base: Path = ("services", i)
+        if i in duplicates:
+            continue
         if svc.name in jobs:
             yield base + ("name",), (f"{svc.name!r} is the scrape job of {jobs[svc.name]} in prometheus.yml, "
                                      "and a service's job is its name; choose another name")
@@ -887,6 +994,8 @@ def _check_hostile(spec: Spec) -> Found:
             yield from _regex(svc.metrics.error_status, base + ("metrics", "error_status"))
         if svc.scrape is not None:
             yield from _positive(svc.scrape.interval, base + ("scrape", "interval"), "a scrape interval")
+            if svc.scrape.interval is not None:
+                yield from _scrape_interval(svc.scrape.interval, base + ("scrape", "interval"))
             name = _secret_param("http://x" + svc.scrape.path)
             if name:
                 yield base + ("scrape", "path"), (f"the query parameter {name!r} looks like a secret, which would "
@@ -967,6 +1076,103 @@ def _check_hostile(spec: Spec) -> Found:
 
 
 def _fmt(path: Path) -> str:
-    from .errors import format_path
+    """Another place in the spec, named in a message with its line."""
+    return place(path)
 
-    return format_path(path)
+
+# --------------------------------------------------------------------------- names, lists, what alerts need
+
+# Prometheus' classic metric name grammar: other UTF-8 names would have to be quoted in every selector
+METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+HTTP_INDICATORS = frozenset(INDICATOR_KIND)
+
+
+def _listed_twice(values: list[object], path: Path, what: str, why: str) -> Found:
+    """One problem per repeated entry, naming the first place it is listed."""
+    first: dict[object, int] = {}
+    for j, value in enumerate(values):
+        if value in first:
+            yield path + (j,), f"{what} {value!r} is already listed at {_fmt(path + (first[value],))}; {why}"
+        else:
+            first[value] = j
+
+
+def _check_unique(spec: Spec) -> Found:
+    rws = spec.stack.prometheus.remote_write
+    yield from _listed_twice([rw.name for rw in rws], ("stack", "prometheus", "remote_write"), "remote_write name",
+                             "promtool refuses two remote_write entries with one name")
+    exporters = spec.stack.exporters
+    yield from _listed_twice([e if isinstance(e, str) else e.type for e in exporters], ("stack", "exporters"),
+                             "exporter", "obsgen runs one exporter of each kind; list it once")
+    yield from _listed_twice(list(spec.stack.deploy), ("stack", "deploy"), "deploy target", "list it once")
+    yield from _listed_twice(list(spec.stack.fluentd.outputs), ("stack", "fluentd", "outputs"), "output",
+                             "list it once")
+    r = spec.routing
+    once = "each channel gets an alert once; list it once"
+    for sev, names in r.severity.items():
+        yield from _listed_twice(list(names), ("routing", "severity", sev), "channel", once)
+    for team, by_sev in r.teams.items():
+        for sev, names in by_sev.items():
+            yield from _listed_twice(list(names), ("routing", "teams", team, sev), "channel", once)
+    for i, route in enumerate(r.routes):
+        yield from _listed_twice(list(route.receivers), ("routing", "routes", i, "receivers"), "channel", once)
+        yield from _listed_twice(list(route.matchers), ("routing", "routes", i, "matchers"), "matcher", "list it once")
+    if r.quiet_hours is not None and isinstance(r.quiet_hours.applies_to, list):
+        yield from _listed_twice(list(r.quiet_hours.applies_to), ("routing", "quiet_hours", "applies_to"),
+                                 "severity", "list it once")
+    for name, ch in spec.channels.items():
+        if ch.type == "email":
+            yield from _listed_twice(list(ch.to), ("channels", name, "to"), "address", "it would get every mail twice")
+    duplicates = _duplicates(spec)
+    for i, svc in enumerate(spec.services):
+        if i in duplicates:
+            continue
+        base: Path = ("services", i)
+        if svc.scrape is not None and svc.scrape.static:
+            yield from _listed_twice(list(svc.scrape.static), base + ("scrape", "static"), "target",
+                                     "Prometheus would scrape it twice")
+        if svc.logs is not None:
+            yield from _listed_twice(list(svc.logs.labels), base + ("logs", "labels"), "label", "list it once")
+            yield from _listed_twice(list(svc.logs.error_levels), base + ("logs", "error_levels"), "level",
+                                     "list it once")
+
+
+def _check_names(spec: Spec) -> Found:
+    """Metric names that land in selectors: Prometheus' grammar, so every query reads them unquoted."""
+    conventions: list[tuple[Path, object]] = [(("defaults", "metrics"), spec.defaults.metrics)]
+    conventions += [(("services", i, "metrics"), svc.metrics) for i, svc in enumerate(spec.services)]
+    for path, metrics in conventions:
+        for key in ("requests_total", "duration_histogram"):
+            name = getattr(metrics, key)
+            if name is not None and not METRIC_NAME_RE.match(name):
+                yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
+                                      "not starting with a digit (e.g. http_requests_total)")
+
+
+def _slo_periods(spec: Spec) -> Iterator[tuple[Path, str]]:
+    """Every SLO the spec renders, with its period and the place that sets it."""
+    for i, svc in enumerate(spec.services):
+        own = {slo.name for slo in svc.slos}
+        for j, slo in enumerate(svc.slos):
+            if slo.period:
+                yield ("services", i, "slos", j, "period"), slo.period
+            else:
+                yield ("services", i, "slos", j), spec.defaults.slo_period
+        cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
+        if svc.class_ and cls is not None and ({"availability", "latency"} - own) and (cls.availability or cls.latency):
+            where: Path = ("slo_classes", svc.class_, "period") if cls.period else ("services", i, "class")
+            yield where, cls.period or spec.defaults.slo_period
+
+
+def _check_retention(spec: Spec) -> Found:
+    """Prometheus must keep what an SLO's period reads: the budget of a 28d SLO over 7 days of data is wrong."""
+    retention = spec.stack.prometheus.retention
+    if retention is None or (kept := duration_seconds(retention)) <= 0:
+        return  # unset: it follows the longest SLO period
+    longest = max(_slo_periods(spec), key=lambda p: duration_seconds(p[1]), default=None)
+    if longest is not None and duration_seconds(longest[1]) > kept:
+        yield ("stack", "prometheus", "retention"), (
+            f"Prometheus keeps {retention} of samples, and the SLO at {_fmt(longest[0])} is judged over "
+            f"{longest[1]}: its period SLI and error budget would read only {retention}. Keep at least "
+            f"{longest[1]}, or leave `retention` unset (it then follows the longest SLO period)")
+
