@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(BIN):$(PATH)
 SPEC ?= examples/quickstart.yaml
 OUT  ?= out
 
-.PHONY: install tools render check test lint schema bench bench-slo-server examples clean
+.PHONY: install tools render check test lint schema bench bench-slo-server examples clean fuzz
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -47,6 +47,13 @@ bench-slo-server: install tools
 
 examples: install
 	$(BIN)/python scripts/render-examples.py
+
+# mutation fuzz of every example spec, beyond the 300 mutants each that `make test` runs
+# (FUZZ_ARGS="--spec quickstart --report fuzz.md" for one spec and a Markdown report)
+FUZZ_N    ?= 2000
+FUZZ_SEED ?= 1
+fuzz: install tools
+	$(BIN)/python scripts/fuzz.py --per-example $(FUZZ_N) --seed $(FUZZ_SEED) $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
