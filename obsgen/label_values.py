@@ -70,6 +70,13 @@ def satisfying(constraints: Iterable[tuple[str, str]]) -> str | None:
 
 @lru_cache(maxsize=4096)  # the same conventions repeat over every service of a spec
 def _satisfying(constraints: tuple[tuple[str, str], ...]) -> str | None:
+    try:
+        return _satisfying_search(constraints)
+    except RecursionError:  # terms nest as deep as the pattern's optional parts are many
+        raise ValueError("the matchers are too deeply nested to search for a value") from None
+
+
+def _satisfying_search(constraints: tuple[tuple[str, str], ...]) -> str | None:
     for op, _ in constraints:
         if op not in OPS:
             raise ValueError(f"unknown matcher operator {op!r}")
@@ -409,7 +416,7 @@ def _nullable(t: Term, at_end: bool) -> bool:
     if kind == "$":
         return at_end
     if kind == ".":
-        return _nullable(t[1], at_end) and _nullable(t[2], at_end)
+        return all(_nullable(part, at_end) for part in _chain(t))
     if kind == "|":
         return any(_nullable(s, at_end) for s in t[1])
     if kind == "&":
@@ -444,7 +451,10 @@ def _started(t: Term) -> Term:
     if kind == "^":
         return NOTHING
     if kind == ".":
-        return _cat(_started(t[1]), _started(t[2]))
+        out = EMPTY
+        for part in reversed(_chain(t)):
+            out = _cat(_started(part), out)
+        return out
     if kind == "|":
         return _alt(_started(s) for s in t[1])
     if kind == "&":
@@ -456,17 +466,29 @@ def _started(t: Term) -> Term:
     return t
 
 
+def _chain(t: Term) -> list[Term]:
+    """The parts of a concatenation, in order: a long literal is a chain as long as it is, walked without
+    recursing along it."""
+    parts = []
+    while t[0] == ".":
+        parts.append(t[1])
+        t = t[2]
+    parts.append(t)
+    return parts
+
+
 def _sets(t: Term, out: list[tuple[tuple[int, int], ...]]) -> None:
-    if t[0] == "c":
-        out.append(t[1])
-    elif t[0] in (".",):
-        _sets(t[1], out)
-        _sets(t[2], out)
-    elif t[0] in ("|", "&"):
-        for s in t[1]:
-            _sets(s, out)
-    elif t[0] in ("*", "!"):
-        _sets(t[1], out)
+    todo = [t]
+    while todo:
+        t = todo.pop()
+        if t[0] == "c":
+            out.append(t[1])
+        elif t[0] == ".":
+            todo.extend((t[1], t[2]))
+        elif t[0] in ("|", "&"):
+            todo.extend(t[1])
+        elif t[0] in ("*", "!"):
+            todo.append(t[1])
 
 
 def _alphabet(t: Term) -> list[int]:

@@ -31,6 +31,9 @@ from .units import duration_seconds, fmt, parse_quantity
 
 QUANTILES = {"latency_p50": "0.5", "latency_p90": "0.9", "latency_p95": "0.95", "latency_p99": "0.99"}
 
+# The range of rate() in the built-in threshold indicators' expressions
+THRESHOLD_RATE_WINDOW = "5m"
+
 
 @dataclass(frozen=True)
 class ThresholdModel:
@@ -286,7 +289,7 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         kind = "duration" if "duration" in kinds else "ratio" if kinds == {"percent"} else "number"
         direction = th.direction or "above"  # higher is worse unless the spec says otherwise (validate.py)
     name = th.name or naming.threshold_alert_name(svc.name, th.indicator or "", direction)
-    window = "5m"
+    window = THRESHOLD_RATE_WINDOW
     if th.indicator == "error_rate":
         expr = (f"sum(rate({svc.error_requests()}[{window}])) / sum(rate({svc.requests()}[{window}]))")
         unit, what = "percentunit", "Error ratio"

@@ -236,7 +236,7 @@ def _is_duration(path: PathT, value: Any) -> bool:
     if key in DURATION_KEYS or (isinstance(key, str) and key in ("warning", "critical") and len(path) > 1
                                 and path[-2] == "for"):
         return True
-    if len(path) > 2 and path[-3] == "slo_windows" and key in (0, 1):
+    if len(path) > 2 and "slo_windows" in path[-4:-2] and key in (0, 1):
         return True
     return isinstance(value, str) and bool(DURATION_RE.match(value)) and key not in QUANTITY_KEYS
 
@@ -382,7 +382,7 @@ def _scalar_ops(rng: random.Random, root: Any, path: PathT, value: Any) -> tuple
         ops += _duration_ops(rng)
     elif key in QUANTITY_KEYS:
         ops += _quantity_ops(rng, value)
-    elif key in NUMBER_KEYS or (len(path) > 2 and path[-3] == "slo_windows" and key == 2) or (
+    elif key in NUMBER_KEYS or (len(path) > 2 and "slo_windows" in path[-4:-2] and key == 2) or (
             isinstance(value, int | float) and not isinstance(value, bool)):
         ops += _number_ops(rng, value)
     if key == "severity" or (isinstance(value, str) and value in ("critical", "warning", "info")):
@@ -589,7 +589,7 @@ def _mutate_once(rng: random.Random, data: Any, where: Where | None = None) -> C
             ops += [("entry duplicated", [*value[: i + 1], copy.deepcopy(value[i]), *value[i + 1:]]),
                     ("entry removed", value[:i] + value[i + 1:]), ("reversed", value[::-1]),
                     ("entry null", [*value[:i], None, *value[i + 1:]])]
-        if len(path) > 2 and path[-3] == "slo_windows":
+        if len(path) > 2 and "slo_windows" in path[-4:-2]:
             ops = [("window tuple shortened", value[:2]), ("window tuple reversed", value[::-1])]
         ops += [("copied from a sibling", v) for v in _siblings(data, path)[:2]]
     else:

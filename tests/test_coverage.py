@@ -161,3 +161,39 @@ def test_a_custom_threshold_with_a_value_from_nothing_is_unproven_and_its_tests_
     proc = subprocess.run([promtool, "test", "rules", f"prometheus/tests/{service}.test.yml"], cwd=out,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+REQUEST_RATE_SPEC = """
+version: 1
+project: {name: depot}
+channels: {ops: {type: webhook, url: "http://hooks.depot.test/alerts"}}
+routing: {default: ops}
+services:
+  - name: intake
+    scrape: {static: ["intake:9000"]}
+    thresholds:
+      - {indicator: request_rate, direction: below, warning: 40, critical: 8, for: 30s}
+      - {indicator: request_rate, name: IntakeRequestRateFloor, warning: 900, critical: 200,
+         for: {warning: 1m, critical: 0s}}
+  - name: relay
+    scrape: {static: ["relay:9000"]}
+    thresholds:
+      - {indicator: request_rate, direction: below, warning: 3, critical: 1, for: {warning: 10m, critical: 2m}}
+"""
+
+
+def test_request_rate_thresholds_held_shorter_than_their_window_are_proven(tmp_path: Path, promtool: str) -> None:
+    """A request rate is lower than the phase's until its 5m window holds no instant before the counter
+    began; a `for` shorter than that once made the generated test assert the value too early (a failing
+    test for a valid spec). Every level of these is proven, and promtool passes the tests."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(REQUEST_RATE_SPEC)
+    out = tmp_path / "out"
+    obsgen("render", str(path), "-o", str(out), "--quiet", check=True)
+    report = json.loads((out / "proof/alerts.json").read_text())
+    rates = [a for a in report["alerts"] if "RequestRate" in a["alert"]]
+    assert len(rates) == 6 and all(a["proven"] for a in rates), rates
+    for service in ("intake", "relay"):
+        proc = subprocess.run([promtool, "test", "rules", f"prometheus/tests/{service}.test.yml"], cwd=out,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr

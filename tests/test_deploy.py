@@ -468,7 +468,9 @@ def test_custom_resources_validate_against_crds(tmp_path: Path) -> None:
         assert found is not None, f"no vendored schema for {obj['apiVersion']} {obj['kind']}"
         errors, unchecked = found
         assert not errors and not unchecked, f"{obj['kind']}/{obj['metadata']['name']}: {errors + unchecked}"
-        assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        # obsgen's own Prometheus selects them by these; the release's would by `release`, which they lack
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "obsgen", obj["metadata"]
+        assert "release" not in obj["metadata"]["labels"], obj["metadata"]
     results = crds.check_custom_resources(objects)
     assert {r.target.split()[0] for r in results} == kinds and all(r.status == "passed" for r in results), results
 

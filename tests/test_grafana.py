@@ -420,8 +420,8 @@ def test_slo_rows_mark_the_alert_tiers() -> None:
 
 def test_burn_rate_lines_follow_the_period(small_spec: Path) -> None:
     burn = _panel(grafana.render(_model(small_spec)), "web", "Burn rate")
-    # 7d: 2 % of the budget in 1h -> 3.36x, 5 % in 6h -> 1.4x; the ticket tiers are switched off
-    assert _steps(burn) == [(None, "green"), (1.4, "red"), (3.36, "dark-red")]
+    # 7d (its own default set): 8 % of the budget in 1h -> 13.44x, 12.5 % in 6h -> 3.5x; the ticket tiers are off
+    assert _steps(burn) == [(None, "green"), (3.5, "red"), (13.44, "dark-red")]
 
 
 def test_logs_panels_use_loki(small_spec: Path) -> None:
@@ -491,3 +491,21 @@ def test_exporter_panels_of_an_unscraped_service(small_spec: Path, tmp_path: Pat
     assert backends["targets"][0]["expr"] == \
         'sum by (datname) (pg_stat_database_numbackends{datname="web",job="postgres-exporter",instance=~"$instance"})'
 
+    # no HTTP panels or process metrics of its own job, which does not exist; its exporter's rows instead
+    exprs = [t["expr"] for _, t in targets(d) if not is_loki(t)]
+    assert not any('job="web"' in e for e in exprs), exprs
+    assert 'min(pg_up{job="postgres-exporter",instance=~"$instance"})' in exprs
+    assert [v["query"] for v in d["templating"]["list"] if v["name"] == "instance"] == \
+        ['label_values(up{job="postgres-exporter"}, instance)']
+    # a metric of no exporter the stack runs comes from no job obsgen knows: left as the spec writes it
+    checkout = next(p for p in panels(d) if p.get("title") == "Checkout rate")
+    assert checkout["targets"][0]["expr"] == "sum by (region, le) (rate(checkout_total[$__rate_interval]))"
+
+
+def test_a_service_with_nothing_to_scrape_has_no_instance_variable_or_overview_row(small_spec: Path) -> None:
+    files = grafana.render(_model(small_spec))
+    batch = json.loads(files["grafana/dashboards/batch.json"])
+    assert [p["title"] for p in panels(batch)] == ["Now", "Firing alerts"]
+    assert [v["name"] for v in batch["templating"]["list"]] == ["datasource"]
+    overview = json.loads(files["grafana/dashboards/_overview.json"])
+    assert [p["title"] for p in panels(overview) if p["type"] == "row"] == ["Web (web)"]

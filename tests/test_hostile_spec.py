@@ -209,6 +209,10 @@ SECRETS = [
          '"https://mimir.depot.test/api/v1/push?', "password_file"),
     Case("remote-write-header-authorization", "{X-Source: depot}", '{X-Source: depot, Authorization: "Bearer ab"}',
          "stack.prometheus.remote_write[0].headers.Authorization", '"Bearer ab"', "bearer_token_file"),
+    Case("remote-write-two-auths", "basic_auth: {username: depot, password_file: /run/secrets/mimir-password}",
+         "basic_auth: {username: depot, password_file: /run/secrets/mimir-password}\n"
+         "        bearer_token_file: /run/secrets/mimir-token",
+         "stack.prometheus.remote_write[0].bearer_token_file", "/run/secrets/mimir-token", "keep one of them"),
     Case("remote-write-header-api-key", "{X-Source: depot", "{X-Source: depot, X-API-Key: ab12",
          "stack.prometheus.remote_write[0].headers.X-API-Key", "ab12", "no file-backed form for other headers"),
     Case("redis-target-password", '"redis.depot.test:6379"', '"redis://:hunter2@redis.depot.test:6379"',
@@ -313,6 +317,10 @@ BAD = [
          "must be longer than 0"),
     Case("evaluation-interval-0", "evaluation_interval: 30s", "evaluation_interval: 0ms",
          "defaults.evaluation_interval", "0ms", "must be longer than 0"),
+    Case("evaluation-interval-1ms", "evaluation_interval: 30s", "evaluation_interval: 1ms",
+         "defaults.evaluation_interval", "1ms", "shorter than 1s"),
+    Case("evaluation-interval-10m", "evaluation_interval: 30s", "evaluation_interval: 10m",
+         "defaults.evaluation_interval", "10m", "stale to every query"),
     Case("scrape-timeout-over-interval", "evaluation_interval: 30s", "evaluation_interval: 30s\n  scrape_timeout: 1m",
          "defaults.scrape_timeout", "1m\n", "longer than scrape_interval"),
     Case("service-scrape-interval-0", "interval: 30s, path", "interval: 0s, path", "services[0].scrape.interval",
@@ -589,6 +597,38 @@ def test_template_check_agrees_with_promtool(promtool: str, tmp_path: Path) -> N
         files[-1].write_text(json.dumps(rule))
     verdicts = _promtool_verdicts(promtool, files)
     assert verdicts == [ok for _, ok in TEMPLATES], list(zip(TEMPLATES, verdicts, strict=True))
+
+
+FIELD_TEMPLATES = [  # (text, its expansion for an alert on up{job="j"} = 1, or None: expanding it fails)
+    ("{{ .Labels.job }}", "j"),
+    ("{{ .Value }}", "1"),
+    ("{{ .ExternalURL }}x", "x"),
+    ("{{ with .Labels }}{{ .job }}{{ end }}", "j"),
+    ("{{ range $k, $v := .Labels }}{{ $v }}{{ end }}", "upj"),  # the series keeps __name__ in `==`
+    ("{{ .x }}", None),
+    ("{{ .labels.job }}", None),
+    ("{{ printf \"%s\" .Job }}", None),
+]
+
+
+def test_template_fields_agree_with_promtool(promtool: str, tmp_path: Path) -> None:
+    """promtool check rules only parses a template; a field the alert's data lacks fails when expanded,
+    which `promtool test rules` shows: each refusal here is a test promtool fails for that reason."""
+    for i, (text, expansion) in enumerate(FIELD_TEMPLATES):
+        assert (template_problem(text) is None) == (expansion is not None), (text, template_problem(text))
+        rules = tmp_path / f"f{i}.yml"
+        rules.write_text(json.dumps({"groups": [{"name": "g", "rules": [
+            {"alert": "A", "expr": 'up{job="j"} == 1', "annotations": {"summary": text}}]}]}))
+        test = tmp_path / f"f{i}_test.yml"
+        test.write_text(json.dumps({"rule_files": [rules.name], "evaluation_interval": "1m", "tests": [{
+            "interval": "1m", "input_series": [{"series": 'up{job="j"}', "values": "1x5"}],
+            "alert_rule_test": [{"eval_time": "2m", "alertname": "A", "exp_alerts": [{
+                "exp_labels": {"job": "j"}, "exp_annotations": {"summary": expansion or ""}}]}]}]}))
+        run = subprocess.run([promtool, "test", "rules", str(test)], capture_output=True, text=True, timeout=60,
+                             cwd=tmp_path)
+        assert (run.returncode == 0) == (expansion is not None), (text, run.stdout, run.stderr)
+        if expansion is None:
+            assert "error expanding template" in run.stdout + run.stderr, (text, run.stdout)
 
 
 def test_re2_check_agrees_with_promtool(promtool: str, tmp_path: Path) -> None:

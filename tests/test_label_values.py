@@ -122,3 +122,12 @@ def test_re2_syntax_is_read_as_prometheus_does(pattern: str, value: str, other: 
 def test_unreadable_patterns_say_why(pattern: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         matching(pattern)
+
+
+def test_a_long_pattern_is_searched_without_recursing_along_it() -> None:
+    long = "5.." * 1700  # 5,100 characters: once a RecursionError out of `obsgen render`
+    value = matching(long)
+    assert value is not None and fullmatch(long, value)
+    assert not fullmatch(long, not_matching(long) or "")
+    with pytest.raises(ValueError, match="too deeply nested"):
+        matching("a?" * 3000)  # optional parts nest the terms; this is refused, not a crash

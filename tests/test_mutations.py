@@ -1,104 +1,121 @@
-"""Mutated examples: no mutation gets a traceback, and every mutated spec that validates renders output
-that promtool and amtool accept (including the generated promtool tests)."""
+"""Mutation fuzz as a standing test: every example spec, 300 seeded mutants each (`make fuzz` also takes
+the whole fixture specs), one or two fields changed by the value's type and meaning. Every mutant is refused with messages
+located at `file:line:col`, or renders output that promtool (config, rules with the linter fatal, the
+generated tests), amtool and kustomize accept. `make fuzz` runs more; tests/fuzzing.py does the work.
+
+The other tests here show the fuzzer can fail: a crash, an unlocated message and output a tool refuses are
+each reported, and with validate's PromQL check switched off the mutants of expressions fail in promtool.
+"""
 
 from __future__ import annotations
 
-import copy
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import yaml
-from conftest import EXAMPLES, require_tool, run, write_tree
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+import fuzzing
+import pytest
 
 from obsgen.model import resolve
 from obsgen.render import render_all
-from obsgen.spec import SpecError, load_spec_text
+from obsgen.spec import Spec, SpecError, load_spec_text
+from obsgen.spec.errors import Problem
 
-SOURCES = {p.stem: yaml.safe_load(p.read_text()) for p in EXAMPLES}
-
-
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, prefix + (i,))
-    return out
+PER_EXAMPLE = 300
+SEED = "ci"
+SPECS = [s for s in fuzzing.fuzz_specs() if s.parent.name == "examples"]  # `make fuzz` adds the fixture specs
+QUICKSTART = next(s for s in SPECS if s.stem == "quickstart")
 
 
-def _get(node: Any, path: tuple) -> Any:
-    for p in path:
-        node = node[p]
-    return node
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    from conftest import require_tool
+
+    for tool in ("promtool", "amtool", "kubectl"):
+        require_tool(tool)
 
 
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(["0", "100", "100.5", "5m", "0d", "1%", "-1", "{{window}}", "a b",
-                                           'x"y', "#{x}", "\n", "1e309", "api-gateway", "critical"]),
-)
+def _print(capsys: pytest.CaptureFixture[str], text: str) -> None:
+    with capsys.disabled():  # the counts belong in the test's output, also under -q
+        print(f"\n{text}")
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> dict[str, Any]:
-    name = draw(st.sampled_from(sorted(SOURCES)))
-    data = copy.deepcopy(SOURCES[name])
-    for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p in _paths(data) if p]
-        path = draw(st.sampled_from(paths))
-        parent, key = _get(data, path[:-1]), path[-1]
-        action = draw(st.sampled_from(["delete", "scalar", "empty-list", "empty-map", "duplicate", "rename"]))
-        if action == "delete":
-            del parent[key]
-        elif action == "scalar":
-            parent[key] = draw(scalars)
-        elif action == "empty-list":
-            parent[key] = []
-        elif action == "empty-map":
-            parent[key] = {}
-        elif action == "duplicate" and isinstance(parent, list):
-            parent.append(copy.deepcopy(parent[key]))
-        elif action == "rename" and isinstance(parent, dict):
-            parent[str(key) + draw(st.sampled_from(["s", "_", "x"]))] = parent.pop(key)
-        if len(path) > 3 and path[0] == "services" and path[2] == "alerts":
-            _drop_alert_tests(data, path[1])
-    return data
+def test_every_mutant_is_refused_at_its_place_or_accepted_by_the_tools(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    report = fuzzing.fuzz(SPECS, PER_EXAMPLE, SEED, tmp_path, jobs=2)
+    _print(capsys, report.summary())
+    assert len(report.counts) == len(SPECS) >= 6
+    assert report.total == PER_EXAMPLE * len(SPECS)
+    for name, count in report.counts.items():
+        # both kinds, in numbers: a fuzzer whose mutants all fail to load (or none) proves little
+        assert count.refused >= PER_EXAMPLE // 10 and count.rendered >= PER_EXAMPLE // 10, (name, count)
+    assert sum(report.distinct.values()) > report.total // 2, report.distinct  # the tools read the output
+    assert not report.failures, "\n".join(f.describe() for f in report.failures[:20])
 
 
-def _drop_alert_tests(data: dict[str, Any], service: Any) -> None:
-    """A spec's own alert tests are the user's claims about the alert as written: a mutated alert may
-    rightly falsify them, so they leave with the mutation (the generated tests stay)."""
-    services = data.get("services")
-    if isinstance(services, list) and isinstance(service, int) and service < len(services) \
-            and isinstance(services[service], dict) and isinstance(services[service].get("alerts"), list):
-        for alert in services[service]["alerts"]:
-            if isinstance(alert, dict):
-                alert.pop("tests", None)
+def test_mutants_are_reproducible_from_their_seed() -> None:
+    first = fuzzing.mutants(QUICKSTART, 40, SEED)
+    assert [m.text for m in first] == [m.text for m in fuzzing.mutants(QUICKSTART, 40, SEED)]
+    assert len({m.text for m in first}) == 40
+    other = fuzzing.mutants(QUICKSTART, 40, "another seed")
+    assert {m.text for m in first} != {m.text for m in other}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
-def test_mutations_never_crash_and_valid_ones_render_valid_output(data: dict[str, Any]) -> None:
-    text = yaml.safe_dump(data, allow_unicode=True)
-    try:
-        spec = load_spec_text(text, "mutated.yaml")
-    except SpecError as e:
-        assert e.problems and all(line.startswith("mutated.yaml") for line in e.lines())
-        return
-    files = render_all(resolve(spec, "mutated.yaml"))
-    promtool, amtool = require_tool("promtool"), require_tool("amtool")
-    with tempfile.TemporaryDirectory() as tmp:
-        out = write_tree(Path(tmp), files)
-        rules = sorted(str(p.relative_to(out)) for p in out.glob("prometheus/rules/*.yml"))
-        tests = sorted(str(p.relative_to(out)) for p in out.glob("prometheus/tests/*.yml"))
-        for cmd in ([promtool, "check", "config", "prometheus/prometheus.yml"],
-                    [promtool, "check", "rules", *rules],
-                    [promtool, "test", "rules", *tests],
-                    [amtool, "check-config", "alertmanager/alertmanager.yml"]):
-            proc = run(cmd, cwd=out)
-            assert proc.returncode == 0, f"{' '.join(cmd[1:3])} rejected a mutated spec's output:\n{text}\n{proc.stdout}{proc.stderr}"
+def _fuzz_quickstart(tmp_path: Path, count: int = 30, load: Callable[[str, str], Spec] | None = None,
+                     render: Callable[[Spec, str], dict[str, str]] | None = None) -> fuzzing.Report:
+    return fuzzing.fuzz([QUICKSTART], count, SEED, tmp_path, jobs=1, load=load, render=render)
+
+
+def _render(spec: Spec, source: str) -> dict[str, str]:
+    return render_all(resolve(spec, source))
+
+
+def test_a_crash_is_reported(tmp_path: Path) -> None:
+    def render(spec: Spec, source: str) -> dict[str, str]:
+        raise KeyError("boom")
+    report = _fuzz_quickstart(tmp_path, 10, render=render)
+    crashes = [f for f in report.failures if f.kind == "crash"]
+    assert crashes and "KeyError" in crashes[0].message
+
+
+def test_a_message_without_its_place_is_reported(tmp_path: Path) -> None:
+    def load(text: str, source: str) -> Spec:
+        raise SpecError(source, [Problem(("services",), "something is wrong")])
+    report = _fuzz_quickstart(tmp_path, 5, load=load)
+    assert report.counts[QUICKSTART.name].failed == 5, report.summary()
+    assert {f.kind for f in report.failures} == {"unlocated error"}
+
+
+CORRUPT = {  # a file of the output, made into one its tool refuses, and the tool
+    "prometheus/prometheus.yml": ("promtool check config", lambda t: t + "bogus_key: 1\n"),
+    "prometheus/rules/checkout.yml": ("promtool check rules", lambda t: t + "  - alert: Broken\n    expr: 'x}y'\n"),
+    "prometheus/tests/checkout.test.yml": ("promtool test rules",
+                                           lambda t: t.replace("exp_alerts: []", "exp_alerts: [{}]", 1)),
+    "alertmanager/alertmanager.yml": ("amtool check-config", lambda t: t.replace("receivers:", "receivers:\n- {}", 1)),
+    "kubernetes/kustomization.yaml": ("kubectl kustomize", lambda t: t + "resources: [missing.yaml]\n"),
+}
+
+
+def test_output_each_tool_refuses_is_reported(tmp_path: Path) -> None:
+    def render(spec: Spec, source: str) -> dict[str, str]:
+        files = _render(spec, source)
+        for path, (_, corrupt) in CORRUPT.items():
+            assert path in files, path
+            files[path] = corrupt(files[path])
+        return files
+    # the mutant read as the unmutated spec on Kubernetes too: it renders, and its only faults are those put in
+    text = QUICKSTART.read_text().replace("deploy: [compose]", "deploy: [compose, kubernetes]")
+    report = fuzzing.fuzz([QUICKSTART], 1, SEED, tmp_path, jobs=1, render=render,
+                          load=lambda _mutant, source: load_spec_text(text, source))
+    assert {f.kind for f in report.failures} == {tool for tool, _ in CORRUPT.values()}, report.summary()
+
+
+def test_with_the_promql_check_off_mutated_expressions_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """What validate's PromQL check is for: without it, broken expressions get through and promtool refuses
+    the rules rendered from them."""
+    import obsgen.spec.validate as validate
+
+    monkeypatch.setattr(validate, "expression_problems", lambda spec, notes=None: iter(()))
+    report = fuzzing.fuzz([QUICKSTART], 16, SEED, tmp_path, jobs=1, where=fuzzing.is_expression)
+    _print(capsys, "with the PromQL check off: " + report.summary_line())
+    assert report.counts[QUICKSTART.name].failed >= 4, report.summary()

@@ -313,7 +313,8 @@ def test_a_backwards_weekday_range_is_refused(tmp_path: Path) -> None:
 def test_rendered_custom_resources_pass_the_crds(tree: Path) -> None:
     results = crds.check_custom_resources(built(tree))
     assert {r.target.split()[0] for r in results} == {
-        "AlertmanagerConfig", "PodMonitor", "Probe", "PrometheusRule", "ScrapeConfig", "ServiceMonitor"}
+        "Alertmanager", "AlertmanagerConfig", "PodMonitor", "Probe", "Prometheus", "PrometheusRule", "ScrapeConfig",
+        "ServiceMonitor"}
     assert all(r.status == "passed" for r in results), results
 
 

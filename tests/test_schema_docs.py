@@ -199,7 +199,7 @@ defaults:
   threshold_for: 5m
   metrics: {requests_total: http_requests_total, status_label: status, error_status: "5..",
             duration_histogram: http_request_duration_seconds}
-  slo_windows: {page_fast: [1h, 5m, 2], page_slow: [6h, 30m, 5], ticket_fast: [1d, 2h, 10], ticket_slow: [3d, 6h, 10]}
+  slo_windows: {30d: {page_fast: [1h, 5m, 2], page_slow: [6h, 30m, 5], ticket_fast: [1d, 2h, 10], ticket_slow: [3d, 6h, 10]}}
   min_request_rate: 0
 slo_classes:
   critical: {availability: 99.9, latency: {threshold: 200ms, objective: 99}, period: 30d}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLES, ROOT, obsgen, run, write_tree
+from conftest import EXAMPLES, ROOT, obsgen, require_tool, run, write_tree
 
 from obsgen.model import resolve
 from obsgen.naming import MAX_ALERT_NAME, camel, derived_alert_name
@@ -386,3 +386,58 @@ def test_value_annotations_print_as_go_does(promtool: str, tmp_path: Path) -> No
     out = write_tree(tmp_path, files)
     proc = run([promtool, "test", "rules", f"prometheus/tests/{name}.test.yml"], cwd=out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------------------------------- owned labels
+
+
+@pytest.mark.parametrize(("where", "name"), [("labels", "severity"), ("labels", "tier"), ("labels", "service"),
+                                             ("labels", "slo"), ("alert", "severity"), ("alert", "alertname"),
+                                             ("scrape", "job"), ("scrape", "service"), ("scrape", "instance")])
+def test_a_label_obsgen_sets_is_refused_where_the_spec_sets_it(where: str, name: str) -> None:
+    def change(data: dict[str, Any]) -> None:
+        svc = data["services"][0]
+        target = {"labels": svc.setdefault("labels", {}), "alert": svc["alerts"][0].setdefault("labels", {}),
+                  "scrape": svc["scrape"].setdefault("labels", {})}[where]
+        target[name] = "x"
+    path = {"labels": "services[0].labels", "alert": "services[0].alerts[0].labels",
+            "scrape": "services[0].scrape.labels"}[where]
+    message = _one(_quickstart(change), f"{path}.{name}")
+    assert f"`{name}` is" in message and ("instead" in message or "another label name" in message), message
+
+
+def test_team_is_set_once() -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["services"][0]["team"] = "payments"
+        data["services"][0]["labels"] = {"team": "web"}
+    assert "set it there only" in _one(_quickstart(change), "services[0].labels.team")
+    # an alert of its own may go to another team, and label itself as it likes but for obsgen's own labels
+    assert _quickstart(lambda d: d["services"][0]["alerts"][0].update(labels={"team": "payments"})) == []
+    assert _quickstart(lambda d: d["services"][0]["alerts"][0].update(labels={"tier": "backend", "slo": "x"})) == []
+
+
+def test_a_severity_label_on_a_service_would_merge_its_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why it is refused: with the check off, the warning and critical rules of a threshold become one rule
+    twice, which promtool's linter refuses."""
+    import obsgen.spec.validate as validate
+
+    promtool = require_tool("promtool")
+    monkeypatch.setattr(validate, "_check_owned_labels", lambda spec: iter(()))
+    data = copy.deepcopy(QUICKSTART)
+    data["services"][1]["labels"] = {"severity": "critical"}
+    spec = load_spec_text(yaml.safe_dump(data, sort_keys=False), "s.yaml")
+    out = write_tree(tmp_path, render_all(resolve(spec)))
+    lint = run([promtool, "check", "rules", "--lint=all", "--lint-fatal", str(out / "prometheus/rules/catalog.yml")])
+    assert lint.returncode != 0 and "duplicate" in lint.stdout + lint.stderr, lint.stdout
+
+
+@pytest.mark.parametrize("namespace", ["", "Shop", "shop_1", "-shop", "shop-", "a" * 64])
+def test_a_scrape_namespace_is_a_kubernetes_namespace(namespace: str) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["services"][1]["scrape"]["kubernetes"]["namespace"] = namespace
+    assert "is not a Kubernetes namespace" in _one(_quickstart(change), "services[1].scrape.kubernetes.namespace")
+
+
+@pytest.mark.parametrize("namespace", ["shop", "1shop", "a" * 63, "shop-eu-1"])
+def test_a_kubernetes_namespace_validates(namespace: str) -> None:
+    assert _quickstart(lambda d: d["services"][1]["scrape"]["kubernetes"].update(namespace=namespace)) == []

@@ -369,10 +369,10 @@ class Kustomization:
     def header(self) -> str:
         lines = [f"Apply with `kubectl apply -k .` (namespace {self.ns})."]
         if self.operator:
-            lines += [f"For the kube-prometheus-stack release {self.model.stack.kubernetes.release!r} in this namespace: "
-                      "set its alertmanager.alertmanagerSpec.configMaps to [alertmanager-templates] and add",
-                      "/etc/alertmanager/configmaps/alertmanager-templates/*.tmpl to alertmanager.config.templates; "
-                      "remote_write and external labels go in its prometheus.prometheusSpec."]
+            lines += [f"Needs the prometheus-operator CRDs and operator watching this namespace (the kube-prometheus-stack "
+                      f"release {self.model.stack.kubernetes.release!r}, whose node-exporter is scraped); obsgen runs its own",
+                      "Prometheus and Alertmanager resources with every setting of the spec, so the release's own "
+                      "(prometheus.enabled, alertmanager.enabled) can be disabled."]
         if self.secret_users:
             lines.append("First create the Secrets it references (never written by obsgen), from your files:")
             for component in sorted(self.secret_users):

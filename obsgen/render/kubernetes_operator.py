@@ -1,15 +1,19 @@
-"""prometheus-operator mode of kubernetes/: the rules, scrape targets and routing as custom resources.
+"""prometheus-operator mode of kubernetes/: the whole monitoring stack as the operator's custom resources.
 
-A kube-prometheus-stack release already runs Prometheus, Alertmanager and node-exporter; obsgen adds
-PrometheusRule, PodMonitor/ServiceMonitor/Probe/ScrapeConfig and AlertmanagerConfig objects labelled
-`release: <release>` so that release picks them up, built from the very data the raw configs are
-dumped from (the same rule groups, scrape jobs and routing tree). `prometheus` and `alertmanager`
-ExternalName Services point at the release's, so Grafana, Loki and the stack's own configs keep
-their addresses.
+obsgen renders its own `Prometheus` and `Alertmanager` resources (`operator_stack`, carrying every setting
+of the spec that belongs to them: remote_write, retention, external labels, intervals, replicas, the
+Alertmanager's global settings and templates) and the objects they select: PrometheusRule,
+PodMonitor/ServiceMonitor/Probe/ScrapeConfig and the AlertmanagerConfig, built from the very data the raw
+configs are dumped from (the same rule groups, scrape jobs and routing tree). Every object carries
+`operator_stack.stack_labels` (which the two resources select, in this namespace), and not the `release`
+label of the kube-prometheus-stack release whose operator and node-exporter it runs beside, so that the
+release's own Prometheus and Alertmanager, if they run, do not load these objects too. `prometheus` and
+`alertmanager` Services in front of the two resources' pods keep the addresses Grafana, Loki and the
+stack's own configs use.
 
-Under the release's `alertmanagerConfigMatcherStrategy` OnNamespace (the operator's default) the operator
-adds `namespace="<this namespace>"` to the AlertmanagerConfig's route, so every alert must carry that label:
-the PrometheusRules set it on each alert and Loki's ruler adds it as an external label. It replaces the
+Under `alertmanagerConfigMatcherStrategy` OnNamespace (the operator's default) the operator adds
+`namespace="<this namespace>"` to the route of a selected AlertmanagerConfig, so every alert must carry that
+label: the PrometheusRules set it on each alert and Loki's ruler adds it as an external label. It replaces the
 `namespace` of the alert's series (a PodMonitor target's), as the operator's own `enforcedNamespaceLabel`
 would; annotations still read the series' value through `$labels`. AlertmanagerConfig time intervals have no
 `location`, so quiet hours in a zone with one UTC offset all year are converted to UTC (validation refuses
@@ -24,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..spec.models import Spec
 from ..spec.validate import WEEK, fixed_utc_offset
-from . import alertmanager, loki, prometheus
+from . import alertmanager, loki, operator_stack, prometheus
 from .common import dump_yaml
-from .compose import PORTS, exporter_specs, uses_logs
+from .compose import exporter_specs, uses_logs
 
 if TYPE_CHECKING:
     from .kubernetes import Kustomization
@@ -35,28 +39,31 @@ Obj = dict[str, Any]
 MONITORING = "monitoring.coreos.com"
 MATCHER_RE = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
 # Our Services carry the metrics port under these names (kubernetes.py).
-STACK_PORTS = {"grafana": "http", "loki": "http", "fluentd": "metrics"}
+STACK_PORTS = {"prometheus": operator_stack.WEB, "alertmanager": operator_stack.WEB, "grafana": "http", "loki": "http",
+               "fluentd": "metrics"}
 # Says which strategy the routing was built and proven for; the operator ignores it.
 STRATEGY_ANNOTATION = "obsgen/alertmanager-config-matcher-strategy"
 
 
 def add(k: Kustomization) -> None:
-    release = k.model.stack.kubernetes.release
     if namespace_matched(k):
-        # Loki's ruler sends to the release's Alertmanager too (the `alertmanager` ExternalName Service)
+        # Loki's ruler sends to this stack's Alertmanager too (the `alertmanager` Service)
         cfg = loki.config(k.model)
         cfg["ruler"]["external_labels"] = {**cfg["ruler"].get("external_labels", {}), "namespace": k.ns}
         k.rendered["loki/loki.yml"] = dump_yaml(cfg, k.model.source)
-    k.add("prometheus-rules", prometheus_rules(k, release))
-    k.add("monitors", monitors(k, release))
-    k.add("alertmanager-config", [alertmanager_config(k, release)])
-    k.config_map("alertmanager-templates", k.rendered_under("alertmanager/templates"), stable_name=True)
-    k.add("kube-prometheus-stack", release_services(k, release))
+    k.add("prometheus-rules", prometheus_rules(k))
+    k.add("monitors", monitors(k))
+    config = alertmanager_config(k)
+    k.add("alertmanager-config", [config])
+    templates = k.rendered_under("alertmanager/templates")
+    k.config_map("alertmanager-templates", templates, stable_name=True)
+    k.add("prometheus", operator_stack.prometheus_objects(k))
+    keys = sorted(path.rsplit("/", 1)[1] for path in templates)
+    k.add("alertmanager", operator_stack.alertmanager_objects(k, config["metadata"]["name"], keys))
 
 
-def cr(kind: str, name: str, release: str, spec: Obj, version: str = "v1") -> Obj:
-    return {"apiVersion": f"{MONITORING}/{version}", "kind": kind,
-            "metadata": {"name": name, "labels": {"release": release}}, "spec": spec}
+def cr(kind: str, name: str, k: Kustomization, spec: Obj, version: str = "v1") -> Obj:
+    return operator_stack.cr(kind, name, k, spec, version)
 
 
 def release_fullname(release: str) -> str:
@@ -66,20 +73,12 @@ def release_fullname(release: str) -> str:
     return full[:26].rstrip("-")
 
 
-def release_services(k: Kustomization, release: str) -> list[Obj]:
-    full = release_fullname(release)
-    return [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": {"release": release}},
-             "spec": {"type": "ExternalName", "externalName": f"{full}-{name}.{k.ns}.svc.cluster.local",
-                      "ports": [{"name": "web", "port": PORTS[name]}]}}
-            for name in ("prometheus", "alertmanager")]
-
-
 # --------------------------------------------------------------------------- rules
 
 
 def namespace_matched(k: Kustomization) -> bool:
     """Whether the operator will route only alerts labelled `namespace=<k.ns>` to the AlertmanagerConfig
-    (in the release's namespace, OnNamespaceExceptForAlertmanagerNamespace adds no matcher)."""
+    (in the Alertmanager's own namespace, OnNamespaceExceptForAlertmanagerNamespace adds no matcher)."""
     return k.model.stack.kubernetes.alertmanager_config_matcher_strategy == "OnNamespace"
 
 
@@ -88,11 +87,11 @@ def _namespaced(groups: list[Obj], ns: str) -> list[Obj]:
                             for r in g["rules"]]} for g in groups]
 
 
-def prometheus_rules(k: Kustomization, release: str) -> list[Obj]:
+def prometheus_rules(k: Kustomization) -> list[Obj]:
     model = k.model
-    out = [cr("PrometheusRule", f"{model.project}-{svc.name}", release,
+    out = [cr("PrometheusRule", f"{model.project}-{svc.name}", k,
               {"groups": prometheus.service_rule_groups(model, svc)}) for svc in model.services]
-    out.append(cr("PrometheusRule", f"{model.project}-stack", release,
+    out.append(cr("PrometheusRule", f"{model.project}-stack", k,
                   {"groups": prometheus.stack_rule_groups(model)}))
     if namespace_matched(k):
         for r in out:
@@ -103,26 +102,44 @@ def prometheus_rules(k: Kustomization, release: str) -> list[Obj]:
 # --------------------------------------------------------------------------- scrape targets
 
 
-def monitors(k: Kustomization, release: str) -> list[Obj]:
-    """One object per scrape job of prometheus.yml that kube-prometheus-stack does not scrape itself."""
-    jobs = {j["job_name"]: j for j in prometheus.scrape_configs(k.model)}
+def monitors(k: Kustomization) -> list[Obj]:
+    """One object per scrape job of prometheus.yml: the stack's components and exporters (each Service's
+    name is its job), the release's node-exporter, and every service's target or health probe."""
+    model = k.model
+    jobs = {j["job_name"]: j for j in prometheus.scrape_configs(model)}
     out: list[Obj] = []
-    stack = ["grafana", "loki", *(["fluentd"] if uses_logs(k.model) else [])]
-    stack += [prometheus.EXPORTER_TARGETS[kind][0] for kind in exporter_specs(k.model) if kind != "node"]
+    stack = ["prometheus", "alertmanager", "grafana", "loki", *(["fluentd"] if uses_logs(model) else [])]
+    stack += [prometheus.EXPORTER_TARGETS[kind][0] for kind in exporter_specs(model) if kind != "node"]
     for name in stack:
-        out.append(cr("ServiceMonitor", name, release, {
-            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-            "endpoints": [{"port": STACK_PORTS.get(name, "metrics")}]}))  # job label: the Service's name
-    for svc in k.model.services:
+        # obsgen's own Service of that name (kustomize labels it part of this project), not a release's
+        selector = {"matchLabels": {"app.kubernetes.io/name": name, **operator_stack.stack_labels(model)}}
+        out.append(cr("ServiceMonitor", name, k, {
+            "selector": selector, "endpoints": [{"port": STACK_PORTS.get(name, "metrics")}]}))
+    if "node" in exporter_specs(model):
+        out.append(release_node_exporter(k))
+    for svc in model.services:
         if svc.health:
-            out.append(probe(svc, release))
+            out.append(probe(svc, k))
         if svc.scrape:
-            out.append(service_monitor(svc, jobs[svc.job], release))
+            out.append(service_monitor(svc, jobs[svc.job], k))
     return out
 
 
-def probe(svc: Any, release: str) -> Obj:
-    return cr("Probe", f"{svc.name}-health", release, {
+def release_node_exporter(k: Kustomization) -> Obj:
+    """kube-prometheus-stack runs node-exporter (obsgen does not, in this mode): its Service, labelled as the
+    prometheus-node-exporter chart labels it, scraped as job `node-exporter` (the Service's `jobLabel`)."""
+    release = k.model.stack.kubernetes.release
+    job = prometheus.EXPORTER_TARGETS["node"][0]
+    return cr("ServiceMonitor", job, k, {
+        "jobLabel": "jobLabel",
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "prometheus-node-exporter",
+                                     "app.kubernetes.io/instance": release}},
+        "endpoints": [{"port": "http-metrics", "relabelings": [
+            {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}]}]})
+
+
+def probe(svc: Any, k: Kustomization) -> Obj:
+    return cr("Probe", f"{svc.name}-health", k, {
         "jobName": prometheus.BLACKBOX_JOB,
         "prober": {"url": prometheus.EXPORTER_TARGETS["blackbox"][1]},
         "module": "http_2xx",
@@ -138,7 +155,7 @@ def _labels(job: Obj) -> dict[str, str]:
             if "replacement" in r and "source_labels" not in r}
 
 
-def service_monitor(svc: Any, job: Obj, release: str) -> Obj:
+def service_monitor(svc: Any, job: Obj, k: Kustomization) -> Obj:
     scrape = svc.scrape
     endpoint: Obj = {"path": scrape.path}
     if scrape.interval:
@@ -151,7 +168,7 @@ def service_monitor(svc: Any, job: Obj, release: str) -> Obj:
         if kube.port:
             endpoint["port"] = kube.port
         endpoint["relabelings"] = [{"targetLabel": name, "replacement": value} for name, value in labels.items()]
-        return cr("PodMonitor", svc.name, release, {
+        return cr("PodMonitor", svc.name, k, {
             "namespaceSelector": {"matchNames": [kube.namespace]},
             "selector": {"matchLabels": dict(sorted(kube.pod_labels.items()))},
             "podMetricsEndpoints": [endpoint]})
@@ -162,7 +179,7 @@ def service_monitor(svc: Any, job: Obj, release: str) -> Obj:
         spec["scrapeInterval"] = scrape.interval
     if scrape.scheme != "http":
         spec["scheme"] = scrape.scheme.upper()
-    return cr("ScrapeConfig", svc.name, release, spec, version="v1alpha1")
+    return cr("ScrapeConfig", svc.name, k, spec, version="v1alpha1")
 
 
 # --------------------------------------------------------------------------- routing
@@ -261,7 +278,7 @@ def _camel(name: str) -> str:
     return head + "".join(special.get(w, w.capitalize()) for w in rest)
 
 
-def alertmanager_config(k: Kustomization, release: str) -> Obj:
+def alertmanager_config(k: Kustomization) -> Obj:
     model = k.model
     cfg = alertmanager.config(model)
     spec: Obj = {"route": _route(cfg["route"]),
@@ -272,14 +289,14 @@ def alertmanager_config(k: Kustomization, release: str) -> Obj:
              "targetMatch": [matcher(m) for m in r["target_matchers"]], "equal": r["equal"]}
             for r in cfg["inhibit_rules"]]
     if "time_intervals" in cfg:
-        # AlertmanagerConfig has no `location`: the release's Alertmanager reads these times in UTC.
+        # AlertmanagerConfig has no `location`: the operator's Alertmanager reads these times in UTC.
         spec["muteTimeIntervals"] = [
             {"name": t["name"], "timeIntervals": [
                 {"weekdays": u["weekdays"],
                  "times": [{"startTime": x["start_time"], "endTime": x["end_time"]} for x in u["times"]]}
                 for i in t["time_intervals"] for u in in_utc(i)]}
             for t in cfg["time_intervals"]]
-    obj = cr("AlertmanagerConfig", model.project, release, spec, version="v1alpha1")
+    obj = cr("AlertmanagerConfig", model.project, k, spec, version="v1alpha1")
     obj["metadata"]["annotations"] = {STRATEGY_ANNOTATION: model.stack.kubernetes.alertmanager_config_matcher_strategy}
     return obj
 

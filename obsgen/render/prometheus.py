@@ -14,31 +14,15 @@ from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
 from ..promql import quote, regex_literal
+from ..stack_targets import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS  # noqa: F401 - public here too
 from ..units import fmt
 from . import prometheus_tests, stack_alerts
 from .common import dump_yaml
-from .stack_alerts import stack_rule_groups  # public here too: the Kubernetes renderer wraps the rules
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
 
 ALERTMANAGER_PORT = 9093
-BLACKBOX_JOB = "blackbox-http"
-# Components of the stack and the exporters: job name -> address inside compose / the cluster.
-STACK_TARGETS = {
-    "prometheus": "localhost:9090",
-    "grafana": "grafana:3000",
-    "loki": "loki:3100",
-    "fluentd": "fluentd:24231",
-}
-EXPORTER_TARGETS = {
-    "node": ("node-exporter", "node-exporter:9100"),
-    "cadvisor": ("cadvisor", "cadvisor:8080"),
-    "postgres": ("postgres-exporter", "postgres-exporter:9187"),
-    "redis": ("redis-exporter", "redis-exporter:9121"),
-    "nginx": ("nginx-exporter", "nginx-exporter:9113"),
-    "blackbox": ("blackbox-exporter", "blackbox-exporter:9115"),
-}
 
 
 def render(model: Model) -> dict[str, str]:
@@ -290,6 +274,11 @@ def stack_jobs(model: Model) -> dict[str, str]:
     services = {svc.job for svc in model.services if svc.scrape}
     return {job["job_name"]: job["static_configs"][0]["targets"][0] for job in scrape_configs(model)
             if job["job_name"] not in services and job["job_name"] != BLACKBOX_JOB}
+
+
+def stack_rule_groups(model: Model) -> list[dict[str, Any]]:
+    """The stack's own rule group (the Kubernetes renderers wrap it too)."""
+    return stack_alerts.stack_rule_groups(model, stack_jobs(model))
 
 
 def stack_tests(model: Model) -> dict[str, Any]:

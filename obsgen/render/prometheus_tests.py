@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from .. import coverage, label_values, slo
-from ..model import QUANTILES, Model, ServiceModel, ThresholdModel
+from ..model import QUANTILES, THRESHOLD_RATE_WINDOW, Model, ServiceModel, ThresholdModel
 from ..naming import health_alert, service_down_alert
 from ..promql import quote
 from ..spec.expressions import parse_promql, value_type
@@ -369,8 +369,18 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
         return []
     # rate() needs two samples, so a rate is first true one step in; then each level's `for` must pass
     first_true = 0 if th.record else STEP
-    fires_at = {sev: first_true + int(duration_seconds(th.for_of(sev))) for sev, _ in th.levels()}
-    eval_at = max(fires_at.values()) + 2 * STEP
+    fors = {sev: int(duration_seconds(th.for_of(sev))) for sev, _ in th.levels()}
+    fires_at = {sev: first_true + fors[sev] for sev in fors}
+    # A ratio (errors over requests, a quantile of bucket rates) or a recorded value is the phase's from the
+    # first instant; a request rate only once its window holds no instant before the counter began: until
+    # then it reads lower. Below its levels (a request rate's direction), a level the phase crosses then
+    # holds from the first instant all the same, and one it does not cross may hold early and clear once
+    # the rate settles; above them, a crossed level holds for sure only from `settled`. A check at t expects
+    # a level firing only if its `for` fits after the instant it surely holds from, and only once the value
+    # its description shows has settled.
+    settled = int(duration_seconds(THRESHOLD_RATE_WINDOW)) if th.indicator == "request_rate" else first_true
+    holds_from = first_true if th.direction == "below" else settled
+    eval_at = max(max(holds_from + f for f in fors.values()), settled) + 2 * STEP
     steps = eval_at // STEP + 5
     tests: list[TestGroup] = []
     for phase, value in _phase_values(th).items():
@@ -401,8 +411,12 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
         # not before its `for` has passed: one step earlier only the faster levels fire (one check per
         # instant: levels with the same `for` share it)
         for t in sorted({fires_at[sev] - STEP for sev in expected if fires_at[sev] - first_true >= STEP}):
-            checks.append({"eval_time": format_duration(t), "alertname": th.alert,
-                           "exp_alerts": [e for s, e in expected.items() if fires_at[s] <= t]})
+            firing = [s for s in expected if fires_at[s] <= t]
+            unsettled = (firing and t < settled) or any(t - fors[s] < holds_from for s in firing) or any(
+                fires_at[s] <= t < settled + STEP for s in fors if s not in expected)  # an early one, not resolved
+            if not unsettled:
+                checks.append({"eval_time": format_duration(t), "alertname": th.alert,
+                               "exp_alerts": [expected[s] for s in firing]})
         checks.append({"eval_time": format_duration(eval_at), "alertname": th.alert,
                        "exp_alerts": list(expected.values())})
         what = {"ok": "stays silent inside the target", "warning": "fires warning only",

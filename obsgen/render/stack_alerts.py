@@ -10,13 +10,13 @@ expression that cannot match the real series fails its own generated test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from .. import real_series
 from ..gotemplate import go_literal
 from ..model import Model
-from ..promql import quote
+from ..promql import quote, regex_literal
 from ..units import duration_seconds, format_duration
 from .prometheus_tests import expand
 
@@ -29,6 +29,7 @@ GROUP = "monitoring-stack"
 # The file Prometheus is given the stack's rules as (compose and Kubernetes mount rules/ beside the config),
 # so a failing group's rule_group label reads as it would there.
 RULE_FILE = "/etc/prometheus/rules/_stack.yml"
+STACK_JOBS = "STACK_JOBS"  # in an expression: the quoted regex of every scrape job of the stack
 
 
 class StackAlert(NamedTuple):
@@ -206,10 +207,10 @@ STACK_ALERTS: tuple[StackAlert, ...] = (
                "Always firing: proves the whole alerting pipeline works.",
                "This alert always fires. If it stops arriving, Prometheus or Alertmanager is broken.",
                _watchdog),
-    # every scrape job obsgen renders for the stack: its components and the exporters (cAdvisor's job is
-    # `cadvisor`, the others' `<kind>-exporter`)
+    # every scrape job obsgen renders for the stack, its components and exporters, named one by one from
+    # the rendered scrape configs (`prometheus.stack_jobs`), so a new one cannot be left out
     StackAlert("MonitoringTargetDown", "prometheus", "warning", "5m",
-               'up{job=~"prometheus|alertmanager|grafana|loki|fluentd|cadvisor|.*-exporter"} == 0',
+               f"up{{job=~{STACK_JOBS}}} == 0",
                "A component of the monitoring stack is down.",
                "{{ $labels.job }} at {{ $labels.instance }} has not answered scrapes for 5 minutes.",
                _target_down),
@@ -251,10 +252,13 @@ STACK_ALERTS: tuple[StackAlert, ...] = (
 )
 
 
-def stack_rule_groups(model: Model) -> list[Group]:
+def stack_rule_groups(model: Model, jobs: Iterable[str]) -> list[Group]:
+    """The stack's rule group. `jobs`: the scrape jobs prometheus.yml renders for the stack's components and
+    exporters (not the blackbox probes: their `up` is the exporter's), which MonitoringTargetDown watches."""
+    stack_jobs = quote("|".join(regex_literal(j) for j in jobs))
     rules: list[Rule] = []
     for a in STACK_ALERTS:
-        rule: Rule = {"alert": a.name, "expr": a.expr}
+        rule: Rule = {"alert": a.name, "expr": a.expr.replace(STACK_JOBS, stack_jobs)}
         if a.for_ != "0s":
             rule["for"] = a.for_
         rule["labels"] = {"severity": a.severity, "service": a.service}
@@ -270,7 +274,7 @@ def stack_tests(model: Model, jobs: Mapping[str, str]) -> dict[str, Any]:
     """The promtool test file of the stack's rules. `jobs`: the scrape jobs prometheus.yml renders for the
     stack's components and exporters, each with the address of its (first) target; it must hold
     `prometheus` and `alertmanager`."""
-    rules = {r["alert"]: r for g in stack_rule_groups(model) for r in g["rules"]}
+    rules = {r["alert"]: r for g in stack_rule_groups(model, jobs) for r in g["rules"]}
     cases = Cases(model, rules, jobs)
     return {
         "rule_files": ["../rules/_stack.yml"],

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from ..units import duration_seconds, parse_quantity
 
@@ -155,23 +155,53 @@ class MetricOverrides(Base):
 
 
 class SloWindows(Base):
-    """The alerting tiers of every SLO (SRE Workbook, multiwindow multi-burn-rate): each is `[long window, short
+    """One set of alerting tiers (SRE Workbook, multiwindow multi-burn-rate): each is `[long window, short
     window, percent of the period's error budget]`, and fires when both windows burn the budget faster than
-    that share per long window."""
+    that share per long window (burn rate = share × period / long window, at least 1). A tier left out
+    keeps the default of the SLO's period (README, "SLO alerting windows")."""
 
-    page_fast: tuple[Duration, Duration, float] = Field(
-        ("1h", "5m", 2.0), examples=[["1h", "5m", 2]],
-        description="Fast page (critical, tier=page): by default 2% of the budget in 1h, checked over 1h and 5m "
-                    "(14.4 times the budget rate for a 30d period).")
-    page_slow: tuple[Duration, Duration, float] = Field(
-        ("6h", "30m", 5.0), description="Slow page (critical, tier=page): by default 5% of the budget in 6h, "
-                                        "checked over 6h and 30m (6 times for 30d).")
-    ticket_fast: tuple[Duration, Duration, float] = Field(
-        ("1d", "2h", 10.0), description="Fast ticket (warning, tier=ticket): by default 10% of the budget in 1d, "
-                                        "checked over 1d and 2h (3 times for 30d).")
-    ticket_slow: tuple[Duration, Duration, float] = Field(
-        ("3d", "6h", 10.0), description="Slow ticket (warning, tier=ticket): by default 10% of the budget in 3d, "
-                                        "checked over 3d and 6h (the budget rate itself for 30d).")
+    page_fast: tuple[Duration, Duration, float] | None = Field(
+        None, examples=[["1h", "5m", 2]],
+        description="Fast page (critical, tier=page). Default: 2% of the budget in 1h, checked over 1h and 5m "
+                    "(14.4 times the budget rate) for 30d; 2% for 28d (13.44 times); 8% for 7d (13.44 times).")
+    page_slow: tuple[Duration, Duration, float] | None = Field(
+        None, examples=[["6h", "30m", 5]],
+        description="Slow page (critical, tier=page). Default: 5% of the budget in 6h, checked over 6h and 30m "
+                    "(6 times) for 30d; 5% for 28d (5.6 times); 12.5% for 7d (3.5 times).")
+    ticket_fast: tuple[Duration, Duration, float] | None = Field(
+        None, examples=[["1d", "2h", 10]],
+        description="Fast ticket (warning, tier=ticket). Default: 10% of the budget in 1d, checked over 1d and "
+                    "2h (3 times) for 30d; 10% for 28d (2.8 times); 20% for 7d (1.4 times).")
+    ticket_slow: tuple[Duration, Duration, float] | None = Field(
+        None, examples=[["3d", "6h", 10]],
+        description="Slow ticket (warning, tier=ticket). Default: 10% of the budget in 3d, checked over 3d and "
+                    "6h (the budget rate itself) for 30d; 11.25% for 28d and 45% for 7d (1.05 times).")
+
+
+SLO_WINDOW_TIERS = ("page_fast", "page_slow", "ticket_fast", "ticket_slow")
+SLO_PERIOD_KEY_RE = r"^[1-9][0-9]*d$"
+
+
+def _slo_windows_form(value: Any) -> str:
+    """`defaults.slo_windows` is a catalogue when every key looks like a duration (`7d`, `28d`), else one set."""
+    if isinstance(value, dict) and value and all(
+            isinstance(k, str) and re.fullmatch(r"[0-9]+[a-z]+", k) for k in value):
+        return "dict"
+    return "SloWindows"
+
+
+def _slo_windows_schema(schema: dict[str, Any]) -> None:
+    for branch in schema.get("oneOf", ()):
+        if branch.get("type") == "object":  # the catalogue: keyed by period, never empty (`{}` is one set)
+            branch.update(propertyNames={"pattern": SLO_PERIOD_KEY_RE}, minProperties=1,
+                          description="A window set per SLO period, keyed by the period in days.")
+            branch["additionalProperties"]["description"] = (
+                "The window set of SLOs with this period; a tier left out keeps the period's default.")
+
+
+SloWindowCatalogue = Annotated[
+    Annotated[SloWindows, Tag("SloWindows")] | Annotated[dict[str, SloWindows], Tag("dict")],
+    Discriminator(_slo_windows_form)]
 
 
 class Defaults(Base):
@@ -196,7 +226,16 @@ class Defaults(Base):
     metrics: MetricConventions = Field(
         default_factory=MetricConventions,
         description="How the services are instrumented; a service's `metrics` overrides single names.")
-    slo_windows: SloWindows = Field(default_factory=SloWindows, description="The alerting tiers of every SLO.")
+    slo_windows: SloWindowCatalogue = Field(
+        default_factory=SloWindows,
+        examples=[{"7d": {"ticket_fast": ["1d", "2h", 25]}, "90d": {"page_fast": ["2h", "10m", 2]}},
+                  {"page_fast": ["1h", "5m", 2], "ticket_slow": ["3d", "6h", 10]}],
+        description="The alerting tiers of the SLOs, per period: a mapping from the period in days (`7d`, "
+                    "`28d`, `30d`, ...) to its set, whose tiers left out keep that period's default. obsgen's "
+                    "defaults hold for 7d, 28d and 30d, and any other period of 3d or more scales the 30d "
+                    "windows with the period and keeps their burn rates. One set without periods (the form "
+                    "before catalogues) is used for every period. Every tier's burn rate must be at least 1.",
+        json_schema_extra=_slo_windows_schema)
     min_request_rate: float = Field(
         0.0, ge=0, examples=[0.5],
         description="Low-traffic guard: SLO pages stay silent while the SLI's 5m request rate is below this many per "
@@ -381,7 +420,7 @@ class Threshold(Base):
         None, examples=["1%", "500ms"], description="Level of the critical alert, written like `warning`.")
     direction: Literal["above", "below"] | None = Field(
         None, description="above: higher is worse; below: lower is worse. Default: the indicator's (below for "
-                          "availability and request_rate); for `expr`, below when critical < warning.")
+                          "availability and request_rate); above for `expr`, never guessed from the levels.")
     for_: Duration | LevelDurations | None = Field(
         None, alias="for", examples=["10m", {"warning": "15m", "critical": "5m"}],
         description="How long a level must hold before it fires: one duration, or one per level; "
@@ -823,11 +862,11 @@ class PrometheusStack(Base):
                           "longest SLO period, and at least 15d; an SLO's period must fit in it.")
     remote_write: list[RemoteWrite] = Field(
         default_factory=list, description="Endpoints Prometheus also sends its samples to; written into "
-                                          "prometheus.yml (in prometheus-operator mode, set them on the release).")
+                                          "prometheus.yml (in prometheus-operator mode, into the Prometheus resource).")
 
 
 class AlertmanagerStack(Base):
-    """The Alertmanager of the stack (not deployed in prometheus-operator mode)."""
+    """The Alertmanager of the stack (in prometheus-operator mode, an Alertmanager resource)."""
 
     replicas: int = Field(
         1, ge=1, le=7, examples=[3],
@@ -913,17 +952,17 @@ class KubernetesStack(Base):
 
     namespace: Slug = Field(
         "monitoring", description="Namespace of every object, created by the manifests; in prometheus-operator "
-                                  "mode it must be the release's.")
+                                  "mode one the operator watches.")
     prometheus_operator: bool = Field(
-        False, description="Hand the rules, scrape targets and routing to a kube-prometheus-stack release as "
-                           "custom resources, instead of running Prometheus and Alertmanager.")
+        False, description="Render Prometheus and Alertmanager as prometheus-operator resources (Prometheus, "
+                           "Alertmanager, PrometheusRule, monitors, AlertmanagerConfig) instead of Deployments.")
     release: str = Field(
         "kube-prometheus-stack", examples=["monitoring"],
-        description="Helm release name of kube-prometheus-stack (operator mode): the `release` label its "
-                    "Prometheus selects, and the prefix of its Services.")
+        description="Helm release name of kube-prometheus-stack (operator mode): whose node-exporter is scraped "
+                    "(by its Service's labels and name prefix).")
     alertmanager_config_matcher_strategy: Literal["OnNamespace", "OnNamespaceExceptForAlertmanagerNamespace", "None"] = Field(
         "OnNamespace",
-        description="The `alertmanagerConfigMatcherStrategy` of the release's Alertmanager (operator mode). With "
+        description="The `alertmanagerConfigMatcherStrategy` of the Alertmanager resource (operator mode). With "
                     "OnNamespace, its default, the operator routes only alerts labelled with the namespace of the "
                     "AlertmanagerConfig, so obsgen labels every alert with it; the route proof simulates this.")
 

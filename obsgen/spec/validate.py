@@ -25,10 +25,12 @@ from ..naming import (
     threshold_alert_name,
 )
 from ..slo_math import ALERT_SUFFIXES, longest_window, seconds, slo_alert_name, tiers, window_problems
+from ..stack_targets import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS
 from ..units import duration_seconds, parse_quantity
 from .errors import Path, place
 from .expressions import checked as expression_problems
 from .models import LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
+from .operator_checks import problems as operator_problems
 
 # promtool's input series: a metric with equality labels, and values in its expanding notation
 SERIES_RE = re.compile(r'^\s*[a-zA-Z_:][a-zA-Z0-9_:]*\s*(\{\s*([a-zA-Z_][a-zA-Z0-9_]*\s*=\s*"(?:[^"\\]|\\.)*"\s*,?\s*)*\})?\s*$')
@@ -68,9 +70,11 @@ def _check(spec: Spec, notes: list[str] | None = None) -> Found:
     yield from _check_hostile(spec)
     yield from _check_unique(spec)
     yield from _check_names(spec)
+    yield from _check_owned_labels(spec)
     yield from _check_retention(spec)
     if spec.project.runbook_url:
         yield from _check_pattern(spec.project.runbook_url, ("project", "runbook_url"))
+    yield from operator_problems(spec)  # what prometheus-operator mode cannot carry
     yield from expression_problems(spec, notes)  # every PromQL and LogQL expression, parsed
 
 
@@ -105,9 +109,9 @@ def _period(value: str | None, path: Path) -> Found:
 
 
 def _check_slo_windows(spec: Spec) -> Found:
-    windows = spec.defaults.slo_windows
-    for key, message in window_problems(windows):
-        yield ("defaults", "slo_windows", key), message
+    from .slo_windows import problems  # per period: burn rates of at least 1, windows within the period
+
+    yield from problems(spec)
     for cname, cls in spec.slo_classes.items():
         enabled = (True, True)
         if cls.availability is not None:
@@ -314,6 +318,8 @@ def _unscraped(spec: Spec, svc: Service, base: Path) -> Found:
 
 
 def _check_proof(spec: Spec, alerts: dict[str, Path]) -> Found:
+    if not spec.proof.accept_unproven:
+        return
     from ..render.stack_alerts import STACK_ALERTS  # here: the renderers import this module's callers
 
     stack_names = {a.name for a in STACK_ALERTS}
@@ -668,6 +674,8 @@ def _pattern_url(pattern: str, path: Path) -> Found:
 
 
 MAX_SCRAPE_INTERVAL = 120  # seconds: the 5m rates of obsgen's rules need two samples, whatever the jitter
+MIN_EVALUATION_INTERVAL = 1  # second
+K8S_NAMESPACE_RE = re.compile(r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # a DNS-1123 label
 
 
 def _scrape_interval(value: str, path: Path) -> Found:
@@ -675,6 +683,18 @@ def _scrape_interval(value: str, path: Path) -> Found:
         yield path, (f"{value} is longer than 2m: obsgen's rules read rate() over 5m, which needs two samples in "
                      "it, and a series with no sample for 5m is stale to every query (Prometheus advises 2m at "
                      "most); scrape more often")
+
+
+def _evaluation_interval(value: str, path: Path) -> Found:
+    seconds = duration_seconds(value)
+    if 0 < seconds < MIN_EVALUATION_INTERVAL:
+        yield path, (f"{value} is shorter than 1s: Prometheus would evaluate every rule {value} apart, which it "
+                     "cannot keep up with (and the generated tests would take as many steps); evaluate every "
+                     "second or less often")
+    elif seconds > MAX_SCRAPE_INTERVAL:
+        yield path, (f"{value} is longer than 2m: obsgen's alerts read its recording rules over 5m windows, and a "
+                     "recorded series with no sample for 5m is stale to every query, so alerts would flap or stay "
+                     "silent; evaluate more often")
 
 
 def _positive(value: str | None, path: Path, what: str) -> Found:
@@ -686,6 +706,9 @@ def _positive(value: str | None, path: Path, what: str) -> Found:
 
 # What Prometheus (and Loki's ruler) define before expanding an alert's annotations.
 PROMETHEUS_TEMPLATE_VARS = frozenset({"labels", "value", "externalLabels", "externalURL"})
+# ... and the fields of the dot there (Prometheus' template.AlertTemplateData): `{{ .x }}` fails to expand
+PROMETHEUS_TEMPLATE_FIELDS = frozenset({"Labels", "Value", "ExternalLabels", "ExternalURL"})
+_DOT_FIELD = re.compile(r"(?:^|[\s(|,=])\.([A-Za-z_]\w*)")
 _BLOCKS = frozenset({"if", "range", "with", "block", "define"})
 _CHAR_CONST = re.compile(r"'(?:[^'\\\n]|\\(?:[abfnrtv\\'\"]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}"
                          r"|[0-7]{3}))'")
@@ -778,6 +801,11 @@ def template_problem(text: str, variables: frozenset[str] = PROMETHEUS_TEMPLATE_
         keyword = first.group() if first else ""
         if not content:
             return "an empty action {{ }}"
+        if variables is PROMETHEUS_TEMPLATE_VARS and not set(stack) & {"range", "with", "define", "block"}:
+            for field in _DOT_FIELD.findall(content):
+                if field not in PROMETHEUS_TEMPLATE_FIELDS:
+                    return (f".{field} is not a field of the alert's template data (it has .Labels, .Value, "
+                            ".ExternalLabels and .ExternalURL; a label is $labels.name)")
         if keyword in _BLOCKS:
             stack.append(keyword)
         elif keyword == "else":
@@ -943,12 +971,10 @@ def _matcher_value(matcher: str) -> tuple[str, str] | None:
 
 def _stack_job_names() -> dict[str, str]:
     """Scrape jobs prometheus.yml names for the stack itself: job -> what it scrapes."""
-    from ..render import prometheus  # here: the renderers import this module's callers
-
-    jobs = {job: f"the stack's {job.capitalize()}" for job in prometheus.STACK_TARGETS}
+    jobs = {job: f"the stack's {job.capitalize()}" for job in STACK_TARGETS}
     jobs["alertmanager"] = "the stack's Alertmanager"
-    jobs.update({job: f"the {kind} exporter" for kind, (job, _) in prometheus.EXPORTER_TARGETS.items()})
-    jobs[prometheus.BLACKBOX_JOB] = "the HTTP health checks (blackbox probes)"
+    jobs.update({job: f"the {kind} exporter" for kind, (job, _) in EXPORTER_TARGETS.items()})
+    jobs[BLACKBOX_JOB] = "the HTTP health checks (blackbox probes)"
     return jobs
 
 
@@ -958,6 +984,7 @@ def _check_hostile(spec: Spec) -> Found:
     for key in ("scrape_interval", "evaluation_interval", "scrape_timeout"):
         yield from _positive(getattr(d, key), ("defaults", key), key)
     yield from _scrape_interval(d.scrape_interval, ("defaults", "scrape_interval"))
+    yield from _evaluation_interval(d.evaluation_interval, ("defaults", "evaluation_interval"))
     if d.scrape_timeout and duration_seconds(d.scrape_timeout) > duration_seconds(d.scrape_interval) > 0:
         yield ("defaults", "scrape_timeout"), (f"scrape_timeout {d.scrape_timeout} is longer than scrape_interval "
                                                f"{d.scrape_interval}; Prometheus refuses that")
@@ -1001,7 +1028,12 @@ def _check_hostile(spec: Spec) -> Found:
                 yield base + ("scrape", "path"), (f"the query parameter {name!r} looks like a secret, which would "
                                                   "be written into prometheus.yml")
             k = svc.scrape.kubernetes
-            if k is not None:  # both are regular expressions in the relabelling that keeps the pods
+            if k is not None:
+                if not K8S_NAMESPACE_RE.match(k.namespace):
+                    yield base + ("scrape", "kubernetes", "namespace"), (
+                        f"{_short(k.namespace)} is not a Kubernetes namespace: lower-case letters, digits and "
+                        "dashes, starting and ending with a letter or digit, at most 63 characters (e.g. shop)")
+                # both are regular expressions in the relabelling that keeps the pods
                 for name, value in k.pod_labels.items():
                     yield from _regex(value, base + ("scrape", "kubernetes", "pod_labels", name))
                 if k.port:
@@ -1045,6 +1077,10 @@ def _check_hostile(spec: Spec) -> Found:
     stack = spec.stack
     for i, rw in enumerate(stack.prometheus.remote_write):
         rbase: Path = ("stack", "prometheus", "remote_write", i)
+        if rw.basic_auth is not None and rw.bearer_token_file is not None:
+            yield rbase + ("bearer_token_file",), (
+                "a remote_write takes one way to authenticate, and this one has `basic_auth` too (Prometheus: "
+                "\"at most one of basic_auth, oauth2 & authorization must be configured\"); keep one of them")
         for header, value in rw.headers.items():
             if _SECRET_NAME.search(header) or re.match(r"(?i)\s*(bearer|basic)\s", value):
                 yield rbase + ("headers", header), (
@@ -1147,6 +1183,42 @@ def _check_names(spec: Spec) -> Found:
             if name is not None and not METRIC_NAME_RE.match(name):
                 yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
                                       "not starting with a digit (e.g. http_requests_total)")
+
+
+# Labels obsgen sets on every alert of a service, which its routing, inhibitions and tests follow
+OWNED_ALERT_LABELS = {
+    "severity": "each alert's level sets it (a threshold's warning and critical, an SLO's page and ticket)",
+    "tier": "an SLO alert's page or ticket sets it", "slo": "an SLO's name sets it", "slo_id": "obsgen sets it",
+    "service": "the service's name sets it", "alertname": "Prometheus sets it to the alert's name",
+}
+OWNED_FREE_ALERT_LABELS = ("severity", "service", "alertname")  # ... of those, the ones a free-form alert has
+# ... and on every target of its scrape job, which every rule and dashboard selects by
+OWNED_TARGET_LABELS = {"service": "the service's name", "team": "the service's `team`",
+                       "job": "the scrape job's name", "instance": "the target's address"}
+
+
+def _check_owned_labels(spec: Spec) -> Found:
+    """Labels a spec may not set: replacing one would merge a warning and a critical rule into one, send
+    every alert of a service elsewhere, or point every selector at series that do not exist."""
+    for i, svc in enumerate(spec.services):
+        base: Path = ("services", i)
+        owned = [(base + ("labels",), svc.labels)] + [
+            (base + ("alerts", j, "labels"), a.labels) for j, a in enumerate(svc.alerts)]
+        for path, labels in owned:
+            for name in labels:
+                # a free-form alert is no SLO alert: its own `tier` or `slo` label is the user's
+                if name in OWNED_ALERT_LABELS and ("alerts" not in path or name in OWNED_FREE_ALERT_LABELS):
+                    fix = "set the alert's `severity:` instead" if name == "severity" and "alerts" in path else \
+                        "choose another label name"
+                    yield path + (name,), f"`{name}` is obsgen's: {OWNED_ALERT_LABELS[name]}; {fix}"
+            if "team" in labels and svc.team is not None and "alerts" not in path:
+                yield path + ("team",), "`team` is set by the service's `team:`; set it there only"
+        if svc.scrape is not None:
+            for name in svc.scrape.labels:
+                if name in OWNED_TARGET_LABELS:
+                    yield base + ("scrape", "labels", name), (
+                        f"`{name}` is set on every target by obsgen ({OWNED_TARGET_LABELS[name]}); the rules and "
+                        "dashboards select by it; choose another label name")
 
 
 def _slo_periods(spec: Spec) -> Iterator[tuple[Path, str]]:
