@@ -87,6 +87,15 @@ JOIN_SCRIPT = (
     '*) cat "$f" > "$2/$f" ;; esac; done'
 )
 
+# What Prometheus' Kubernetes service discovery reads, cluster-wide (plain and operator mode alike)
+PROMETHEUS_DISCOVERY_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["nodes", "nodes/metrics", "services", "endpoints", "pods"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]},
+    {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
+]
+
 
 def render(model: Model, rendered: dict[str, str]) -> dict[str, str]:
     """`rendered` holds the other families' files: their configs are packed into ConfigMaps, not rebuilt."""
@@ -422,13 +431,7 @@ class Kustomization:
                       **http_probes(port, "/-/ready", "/-/healthy"))
         spec = pod([c], [config_volume("config", config), config_volume("rules", rule_maps), *secret_volumes],
                    pod_security(UIDS["prometheus"]), serviceAccountName="prometheus")
-        rules_rbac = [
-            {"apiGroups": [""], "resources": ["nodes", "nodes/metrics", "services", "endpoints", "pods"],
-             "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]},
-            {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
-        ]
+        rules_rbac = PROMETHEUS_DISCOVERY_RULES
         cluster_name = f"{self.model.project}-{self.ns}-prometheus"  # cluster-wide: unique per stack
         self.add("prometheus", [
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("prometheus")},

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import alertmanager, prometheus
 from .compose import IMAGES, PORTS, alertmanager_replicas
-from .kubernetes import NAME_LABEL, RESOURCES, STORAGE
+from .kubernetes import NAME_LABEL, PROMETHEUS_DISCOVERY_RULES, RESOURCES, STORAGE
 
 if TYPE_CHECKING:
     from ..model import Model
@@ -177,13 +177,7 @@ def prometheus_objects(k: Kustomization) -> list[Obj]:
     name = resource_name(k.model)
     cluster_name = f"{k.model.project}-{k.ns}-prometheus"  # cluster-wide: unique per stack
     meta = {"name": cluster_name, "labels": {NAME_LABEL: "prometheus"}}
-    rules = [
-        {"apiGroups": [""], "resources": ["nodes", "nodes/metrics", "services", "endpoints", "pods"],
-         "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch"]},
-        {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
-    ]
+    rules = PROMETHEUS_DISCOVERY_RULES
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": {"name": SERVICE_ACCOUNT, "labels": {NAME_LABEL: "prometheus"}}},
