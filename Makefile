@@ -32,8 +32,9 @@ lint: install
 	$(BIN)/ruff check obsgen tests bench scripts
 	$(BIN)/mypy obsgen
 
+# the suite on every core: most of its time is promtool, Prometheus and Alertmanager subprocesses
 test: install tools lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 schema: install
 	$(BIN)/obsgen schema > specs/obsgen.schema.json

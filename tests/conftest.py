@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -30,7 +31,9 @@ def _sketch() -> Path:
         return source
     text = source.read_text("utf-8")
     assert text.count("    retention: 15d\n") == 1, "the sketch changed: revisit this adaptation"
-    copy = Path(tempfile.mkdtemp(prefix="obsgen-sketch-")) / "obsgen-spec-sketch.yaml"
+    folder = tempfile.mkdtemp(prefix="obsgen-sketch-")
+    atexit.register(shutil.rmtree, folder, True)  # one per test process (xdist runs several)
+    copy = Path(folder) / "obsgen-spec-sketch.yaml"
     copy.write_text(text.replace("    retention: 15d\n", "    retention: 30d\n"), "utf-8")
     return copy
 
@@ -96,3 +99,11 @@ def rendered_examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
         obsgen("render", str(spec), "-o", str(out), "--quiet", check=True)
         outs[spec.stem] = out
     return outs
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what tests recorded as their "summary" property (the fuzz counts), also from xdist workers."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", ()):
+            if name == "summary" and report.when == "call":
+                terminalreporter.write_line(f"{report.nodeid}:\n{value}")

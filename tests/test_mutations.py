@@ -34,15 +34,16 @@ def _tools() -> None:
         require_tool(tool)
 
 
-def _print(capsys: pytest.CaptureFixture[str], text: str) -> None:
-    with capsys.disabled():  # the counts belong in the test's output, also under -q
-        print(f"\n{text}")
+def _print(request: pytest.FixtureRequest, text: str) -> None:
+    # the counts belong in the test's output, also under -q and from an xdist worker: conftest's
+    # pytest_terminal_summary prints every test's "summary" property at the end of the run
+    request.node.user_properties.append(("summary", text))
 
 
 def test_every_mutant_is_refused_at_its_place_or_accepted_by_the_tools(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+                                                                       request: pytest.FixtureRequest) -> None:
     report = fuzzing.fuzz(SPECS, PER_EXAMPLE, SEED, tmp_path, jobs=2)
-    _print(capsys, report.summary())
+    _print(request, report.summary())
     assert len(report.counts) == len(SPECS) >= 6
     assert report.total == PER_EXAMPLE * len(SPECS)
     for name, count in report.counts.items():
@@ -110,12 +111,12 @@ def test_output_each_tool_refuses_is_reported(tmp_path: Path) -> None:
 
 
 def test_with_the_promql_check_off_mutated_expressions_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                                            request: pytest.FixtureRequest) -> None:
     """What validate's PromQL check is for: without it, broken expressions get through and promtool refuses
     the rules rendered from them."""
     import obsgen.spec.validate as validate
 
     monkeypatch.setattr(validate, "expression_problems", lambda spec, notes=None: iter(()))
     report = fuzzing.fuzz([QUICKSTART], 16, SEED, tmp_path, jobs=1, where=fuzzing.is_expression)
-    _print(capsys, "with the PromQL check off: " + report.summary_line())
+    _print(request, "with the PromQL check off: " + report.summary_line())
     assert report.counts[QUICKSTART.name].failed >= 4, report.summary()
