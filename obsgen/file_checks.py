@@ -1,5 +1,5 @@
 """`obsgen check` for the files no installed validator reads: Grafana's dashboards and provisioning, Loki's
-config and ruler files, fluent.conf and the Fluentd Dockerfile.
+config and ruler files, fluent.conf and the Fluentd Dockerfile, and the Mimir or Cortex ruler's namespace files.
 
 Grafana, Loki and Fluentd are servers `obsgen check` cannot start, so their files are read by the real
 parser of the same syntax where one can run here: promtool for PromQL and for the Prometheus rule-file
@@ -52,6 +52,7 @@ def check_files(out: Path) -> list[Result]:
     pending += _provisioning(out)
     pending += _loki(out, logql)
     pending += _fluentd(out)
+    pending += _ruler(out)
     logql.run()  # one node process for every LogQL expression of the tree
     return [p if isinstance(p, Result) else p() for p in pending]
 
@@ -691,6 +692,54 @@ def _loki_rules(out: Path, rels: list[str], logql: _LogQL) -> list[Result | Call
         results.append(logql.request(f"{LOKI_RULES} (LogQL)", queries, sorted({q.file for q in queries}),
                                      metric_only=True, what="the Loki ruler"))
     return results
+
+
+RULER = "ruler/"
+
+
+def _rules(data: Any) -> list[Any] | None:
+    """The rules of a rule-file document, in order; None when it has no list of groups with rule lists."""
+    groups = data.get("groups") if isinstance(data, dict) else None
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("rules"), list)
+                                               for g in groups):
+        return None
+    return [r for g in groups for r in g["rules"]]
+
+
+def _ruler(out: Path) -> list[Result | Callable[[], Result]]:
+    """A Mimir or Cortex ruler's namespace files (render/ruler.py): `namespace` and Prometheus rule groups.
+    Their rules must be those of prometheus/rules/<service>.yml, in the same order, which the generated tests
+    prove (the ruler's groups only join an SLO's recordings and alerts and name their interval); promtool
+    checks the groups as rule files."""
+    rels = _files(out, f"{RULER}*/*.yml")
+    if not rels:
+        return []
+    problems: list[str] = []
+    docs: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
+    count = 0
+    for rel in rels:
+        data, error = _load_yaml(out / rel)
+        rules = _rules(data)
+        if error or not isinstance(data, dict) or set(data) != {"namespace", "groups"} or rules is None \
+                or not isinstance(data["namespace"], str) or not data["namespace"]:
+            problems.append(f"{rel}: {error or 'not a ruler namespace file: `namespace` (a name) and `groups`'}")
+            continue
+        other = seen.setdefault((rel.rsplit("/", 1)[0], data["namespace"]), rel)
+        if other != rel:
+            problems.append(f"{rel}: namespace {data['namespace']!r} is {other}'s too: the ruler keeps one of them")
+        source = f"prometheus/rules/{Path(rel).name}"
+        proven = _rules(_load_yaml(out / source)[0]) if (out / source).is_file() else None
+        if rules != proven:
+            problems.append(f"{rel}: its rules are not those of {source}, which the generated tests prove"
+                            + (" (it is missing)" if proven is None else ""))
+        docs[rel] = yaml.safe_dump({"groups": data["groups"]}, sort_keys=False, allow_unicode=True)
+        count += len(rules)
+    target = f"{RULER} (ruler namespace files)"
+    if problems:
+        return [Result("obsgen ruler rules", target, "failed", "\n".join(problems), tuple(rels))]
+    return [_promtool_rules(target, docs, rels,
+                            f"{count} rules in {len(rels)} namespace files, those of prometheus/rules/")]
 
 
 def swap_exprs(text: str, stand_in: str) -> tuple[str, list[tuple[str, str]]]:

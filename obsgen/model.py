@@ -18,6 +18,7 @@ from .spec.models import (
     Logs,
     MetricConventions,
     Panel,
+    RemoteWrite,
     Scrape,
     Service,
     Sli,
@@ -171,6 +172,11 @@ class Model:
     @property
     def stack(self) -> Stack:
         return self.spec.stack
+
+    @property
+    def ruler(self) -> RemoteWrite | None:
+        """The remote_write whose Mimir or Cortex ruler evaluates the services' rules, if one does."""
+        return next((rw for rw in self.spec.stack.prometheus.remote_write if rw.ruler), None)
 
     def service(self, name: str) -> ServiceModel:
         return next(s for s in self.services if s.name == name)

@@ -29,6 +29,7 @@ FAMILIES: list[tuple[str, str]] = [
     ("compose", "obsgen.render.compose"),
     ("proof", "obsgen.render.proof"),
     ("routes", "obsgen.render.routes"),
+    ("ruler", "obsgen.render.ruler"),
 ]
 PACKAGING: list[tuple[str, str]] = [
     ("kubernetes", "obsgen.render.kubernetes"),

@@ -89,8 +89,10 @@ def _namespaced(groups: list[Obj], ns: str) -> list[Obj]:
 
 def prometheus_rules(k: Kustomization) -> list[Obj]:
     model = k.model
+    # a Mimir or Cortex ruler evaluating the services' rules (render/ruler.py) leaves the stack's own here
+    services = model.services if model.ruler is None else []
     out = [cr("PrometheusRule", f"{model.project}-{svc.name}", k,
-              {"groups": prometheus.service_rule_groups(model, svc)}) for svc in model.services]
+              {"groups": prometheus.service_rule_groups(model, svc)}) for svc in services]
     out.append(cr("PrometheusRule", f"{model.project}-stack", k,
                   {"groups": prometheus.stack_rule_groups(model)}))
     if namespace_matched(k):

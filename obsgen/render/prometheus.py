@@ -69,7 +69,8 @@ def config(model: Model) -> dict[str, Any]:
     glob["external_labels"] = dict(sorted(external.items()))
     cfg: dict[str, Any] = {
         "global": glob,
-        "rule_files": ["rules/*.yml"],
+        # with a Mimir or Cortex ruler evaluating the services' rules (render/ruler.py), only the stack's own
+        "rule_files": ["rules/*.yml"] if model.ruler is None else ["rules/_stack.yml"],
         "alerting": {
             "alertmanagers": [{
                 "api_version": "v2",

@@ -31,11 +31,24 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         folders=sorted(folders.items()),
         deploy=model.stack.deploy,
         operator=_operator(model),
+        ruler=_ruler(model),
         secrets=sorted(secret_keys(model)),
         coverage=report["summary"],
         unproven=[a for a in report["alerts"] if not a["proven"]],
     )
     return {PATH: text}
+
+
+def _ruler(model: Model) -> dict[str, str] | None:
+    rw = model.ruler
+    if rw is None:
+        return None
+    base = rw.url.removesuffix("/api/v1/push") if rw.url.endswith("/api/v1/push") else "<the ruler's URL>"
+    return {"kind": rw.kind, "name": rw.name, "folder": f"ruler/{rw.name}",
+            # without a tenant: the one each uses when multi-tenancy is off (Mimir -auth.no-auth-tenant; Cortex's)
+            "tenant": rw.tenant or ("anonymous" if rw.kind == "mimir" else "fake"),
+            "tool": "mimirtool" if rw.kind == "mimir" else "cortextool", "address": base,
+            "interval": model.evaluation_interval}
 
 
 def _operator(model: Model) -> dict[str, str] | None:

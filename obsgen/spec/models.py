@@ -852,6 +852,11 @@ class RemoteWrite(Base):
     bearer_token_file: FilePath | None = Field(
         None, description="File holding a token sent as `Authorization: Bearer`: a path inside Prometheus' "
                           "container.")
+    ruler: bool = Field(
+        False, description="Kind mimir or cortex: that backend's ruler evaluates the services' rules instead of "
+                           "this Prometheus. obsgen writes them as `ruler/<name>/<service>.yml` (one namespace per "
+                           "service, each SLO's recordings in its alerts' group) for `mimirtool rules sync`, and "
+                           "Prometheus keeps only the stack's own rules. One queue at most.")
 
 
 class PrometheusStack(Base):

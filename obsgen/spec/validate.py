@@ -1081,6 +1081,15 @@ def _check_hostile(spec: Spec) -> Found:
             yield rbase + ("bearer_token_file",), (
                 "a remote_write takes one way to authenticate, and this one has `basic_auth` too (Prometheus: "
                 "\"at most one of basic_auth, oauth2 & authorization must be configured\"); keep one of them")
+        if rw.ruler and rw.kind not in ("mimir", "cortex"):
+            yield rbase + ("ruler",), (
+                f"`ruler` takes kind mimir or cortex, whose rulers load namespace files, and this queue is kind "
+                f"{rw.kind}; set `kind` to the backend it is, or leave the rules to this Prometheus")
+        if rw.ruler and any(other.ruler for other in stack.prometheus.remote_write[:i]):
+            first = next(j for j, other in enumerate(stack.prometheus.remote_write) if other.ruler)
+            yield rbase + ("ruler",), (
+                f"the ruler of {_fmt(('stack', 'prometheus', 'remote_write', first))} already evaluates the rules; "
+                "two rulers would send every alert twice, so set `ruler` on one queue")
         for header, value in rw.headers.items():
             if _SECRET_NAME.search(header) or re.match(r"(?i)\s*(bearer|basic)\s", value):
                 yield rbase + ("headers", header), (
