@@ -287,6 +287,7 @@ ALTERNATIVES: dict[tuple[Any, ...], list[Any]] = {
     ("stack", "prometheus", "remote_write", 0, "basic_auth", "username"): ["other-user"],
     ("stack", "prometheus", "remote_write", 0, "basic_auth", "password_file"): ["/etc/prometheus/secrets/other"],
     ("stack", "prometheus", "remote_write", 0, "bearer_token_file"): ["/etc/prometheus/secrets/token"],
+    ("stack", "prometheus", "remote_write", 0, "query_url"): ["http://thanos-query.other:9090"],
     ("stack", "grafana", "admin_user"): ["root"],
     ("stack", "grafana", "admin_password_file"): ["/run/secrets/grafana-admin"],
     ("stack", "grafana", "settings"): [{"users": {"default_theme": "light"}}],
@@ -315,6 +316,9 @@ def _setup(path: tuple[Any, ...], data: dict[str, Any]) -> None:
         data["stack"]["exporters"] = ["node", {"type": kind}]
     if path[-1] == "bearer_token_file":  # one way to authenticate: instead of basic_auth
         data["stack"]["prometheus"]["remote_write"][0].pop("basic_auth")
+    if path[-1] == "query_url":  # the Thanos Query of a ThanosRuler
+        data["stack"]["prometheus"]["remote_write"][0].update(
+            kind="thanos", ruler=True, query_url="http://thanos-query.monitoring:9090")
 
 
 def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:

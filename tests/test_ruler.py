@@ -6,7 +6,9 @@ named; the local Prometheus (plain, compose or operator mode) keeps only the sta
 quickstart (Mimir, compose) and on the ledger fixture (Cortex, no tenant, prometheus-operator mode): the
 generated promtool tests pass on the ruler's groups and fail once the recordings are taken out of them;
 `obsgen check` checks the files and fails on one whose rules differ; a ruler on another kind, or two rulers,
-are refused at their place.
+are refused at their place. With kind thanos in prometheus-operator mode, a ThanosRuler evaluates the
+services' PrometheusRules and the Prometheus resource only the stack's (their selectors say so), querying the
+Thanos Query and sending to every Alertmanager replica; it passes its CRD.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from obsgen.file_checks import check_files
 from obsgen.model import resolve
 from obsgen.render import render_all
 from obsgen.spec import load_spec_text
+from obsgen.spec.errors import SpecError
 
 LEDGER = ROOT / "tests/fixtures/specs/ledger.yaml"
 
@@ -172,7 +175,7 @@ def test_without_a_ruler_nothing_changes() -> None:
 
 
 @pytest.mark.parametrize("change, place, words", [
-    (lambda rw: rw[0].update(kind="thanos"), "stack.prometheus.remote_write[0].ruler", "kind mimir or cortex"),
+    (lambda rw: rw[0].update(kind="generic"), "stack.prometheus.remote_write[0].ruler", "kind mimir or cortex"),
     (lambda rw: rw.append({**rw[0], "name": "mimir-2"}), "stack.prometheus.remote_write[1].ruler",
      "already evaluates the rules"),
 ])
@@ -187,3 +190,88 @@ def test_a_ruler_that_cannot_work_is_refused_at_its_place(tmp_path: Path, change
     line = next(line for line in proc.stderr.splitlines() if words in line)
     assert line.startswith(f"{spec}:") and place in line, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- Thanos: a ThanosRuler
+
+
+def ledger_with_thanos_ruler(replicas: int = 3) -> dict[str, Any]:
+    data = yaml.safe_load(LEDGER.read_text())
+    data["stack"]["alertmanager"] = {"replicas": replicas}
+    data["stack"]["prometheus"] = {"remote_write": [
+        {"name": "receive", "kind": "thanos", "url": "http://thanos-receive.monitoring:19291/api/v1/receive",
+         "tenant": "ledger", "ruler": True, "query_url": "http://thanos-query.monitoring:9090"}]}
+    return data
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector, matchLabels and matchExpressions, as the API server reads it."""
+    if not all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for e in selector.get("matchExpressions", []):
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        held = {"In": labels.get(key) in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}[op]
+        if not held:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def thanos_objects(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    from test_operator_stack import built
+
+    return built(write_tree(tmp_path_factory.mktemp("thanos"), render(ledger_with_thanos_ruler())))
+
+
+def test_each_rule_has_one_evaluator_the_thanos_ruler_the_services_and_prometheus_the_stacks(
+        thanos_objects: list[dict[str, Any]]) -> None:
+    (prom,) = [o["spec"] for o in thanos_objects if o["kind"] == "Prometheus"]
+    (ruler,) = [o["spec"] for o in thanos_objects if o["kind"] == "ThanosRuler"]
+    rules = {o["metadata"]["name"]: o["metadata"]["labels"] for o in thanos_objects if o["kind"] == "PrometheusRule"}
+    by_ruler = {n for n, labels in rules.items() if selects(ruler["ruleSelector"], labels)}
+    by_prometheus = {n for n, labels in rules.items() if selects(prom["ruleSelector"], labels)}
+    assert by_prometheus == {"ledger-stack"}
+    assert by_ruler == set(rules) - {"ledger-stack"} and len(by_ruler) == 4
+    assert ruler["ruleNamespaceSelector"] == prom["ruleNamespaceSelector"]
+
+
+def test_the_thanos_ruler_queries_the_query_sends_to_every_replica_and_passes_its_crd(
+        thanos_objects: list[dict[str, Any]]) -> None:
+    from obsgen import crds
+
+    (ruler,) = [o for o in thanos_objects if o["kind"] == "ThanosRuler"]
+    spec = ruler["spec"]
+    assert spec["queryEndpoints"] == ["http://thanos-query.monitoring:9090"]
+    assert spec["evaluationInterval"] == "30s"
+    assert spec["labels"] == {"environment": "staging", "region": "ap-south-1"}
+    assert spec["alertmanagersUrl"] == [
+        f"http://alertmanager-ledger-{i}.alertmanager-operated.observability.svc:9093" for i in range(3)]
+    (am,) = [o for o in thanos_objects if o["kind"] == "Alertmanager"]
+    assert am["metadata"]["name"] == "ledger" and am["spec"]["replicas"] == 3  # the pods those names are of
+    results = crds.check_custom_resources(thanos_objects)
+    assert "ThanosRuler" in {r.target.split()[0] for r in results}
+    assert all(r.status == "passed" for r in results), [r.output for r in results if r.status != "passed"]
+    broken = [{**o, "spec": {**o["spec"], "queryEndpoints": "http://thanos-query:9090"}} if o is ruler else o
+              for o in thanos_objects]
+    assert any(r.status == "failed" and r.target.startswith("ThanosRuler")
+               for r in crds.check_custom_resources(broken))
+
+
+@pytest.mark.parametrize("change, place, words", [
+    (lambda d: d["stack"].update(deploy=["compose"]), "stack.prometheus.remote_write[0].ruler",
+     "prometheus-operator mode only"),
+    (lambda d: d["stack"]["prometheus"]["remote_write"][0].pop("query_url"), "stack.prometheus.remote_write[0].ruler",
+     "name it in `query_url`"),
+    (lambda d: d["stack"]["prometheus"]["remote_write"][0].update(ruler=False),
+     "stack.prometheus.remote_write[0].query_url", "not kind thanos with `ruler: true`"),
+    (lambda d: d["stack"]["prometheus"]["remote_write"][0].update(query_url="ftp://q:21"),
+     "stack.prometheus.remote_write[0].query_url", "is not an http(s) URL"),
+])
+def test_a_thanos_ruler_that_cannot_work_is_refused_at_its_place(tmp_path: Path, change: Any, place: str,
+                                                                 words: str) -> None:
+    data = ledger_with_thanos_ruler()
+    change(data)
+    with pytest.raises(SpecError) as e:
+        load_spec_text(yaml.safe_dump(data, sort_keys=False), "obsgen.yaml")
+    assert any(place in line and words in line for line in str(e.value).splitlines()), str(e.value)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..spec.models import Spec
 from ..spec.validate import WEEK, fixed_utc_offset
-from . import alertmanager, loki, operator_stack, prometheus
+from . import alertmanager, loki, operator_stack, prometheus, thanos_ruler
 from .common import dump_yaml
 from .compose import exporter_specs, uses_logs
 
@@ -58,6 +58,8 @@ def add(k: Kustomization) -> None:
     templates = k.rendered_under("alertmanager/templates")
     k.config_map("alertmanager-templates", templates, stable_name=True)
     k.add("prometheus", operator_stack.prometheus_objects(k))
+    if thanos_ruler.active(k.model):
+        k.add("thanos-ruler", thanos_ruler.objects(k))
     keys = sorted(path.rsplit("/", 1)[1] for path in templates)
     k.add("alertmanager", operator_stack.alertmanager_objects(k, config["metadata"]["name"], keys))
 
@@ -89,10 +91,15 @@ def _namespaced(groups: list[Obj], ns: str) -> list[Obj]:
 
 def prometheus_rules(k: Kustomization) -> list[Obj]:
     model = k.model
-    # a Mimir or Cortex ruler evaluating the services' rules (render/ruler.py) leaves the stack's own here
-    services = model.services if model.ruler is None else []
+    # a Mimir or Cortex ruler evaluating the services' rules (render/ruler.py) leaves the stack's own here;
+    # a ThanosRuler loads the services' by their label
+    thanos = thanos_ruler.active(model)
+    services = model.services if model.ruler is None or thanos else []
     out = [cr("PrometheusRule", f"{model.project}-{svc.name}", k,
               {"groups": prometheus.service_rule_groups(model, svc)}) for svc in services]
+    if thanos:
+        for r in out:
+            r["metadata"]["labels"] = {**r["metadata"]["labels"], **thanos_ruler.rule_labels()}
     out.append(cr("PrometheusRule", f"{model.project}-stack", k,
                   {"groups": prometheus.stack_rule_groups(model)}))
     if namespace_matched(k):

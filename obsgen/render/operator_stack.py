@@ -44,6 +44,8 @@ NAMESPACE_NAME = "kubernetes.io/metadata.name"  # set on every namespace by Kube
 SERVICE_ACCOUNT = "prometheus"
 SECRET = "prometheus-secrets"
 WEB = "web"  # the port name the operator gives both containers and its governing Services
+# On PrometheusRules that a ThanosRuler evaluates (render/thanos_ruler.py): the Prometheus resource leaves them out
+EVALUATED_BY, THANOS_RULER = "obsgen/evaluated-by", "thanos-ruler"
 
 
 def stack_labels(model: Model) -> dict[str, str]:
@@ -164,6 +166,8 @@ def prometheus_spec(k: Kustomization) -> Obj:
     for kind in ("rule", "serviceMonitor", "podMonitor", "probe", "scrapeConfig"):
         spec[f"{kind}Selector"] = selected
         spec[f"{kind}NamespaceSelector"] = ns
+    if model.ruler is not None and model.ruler.kind == "thanos":
+        spec["ruleSelector"] = {**selected, "matchExpressions": [{"key": EVALUATED_BY, "operator": "DoesNotExist"}]}
     # every replica behind the Service: Prometheus discovers its endpoints and sends each alert to all
     spec["alerting"] = {"alertmanagers": [{"name": "alertmanager", "namespace": k.ns, "port": WEB,
                                            "apiVersion": "v2"}]}

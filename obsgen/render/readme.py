@@ -43,6 +43,9 @@ def _ruler(model: Model) -> dict[str, str] | None:
     rw = model.ruler
     if rw is None:
         return None
+    if rw.kind == "thanos":
+        return {"kind": "thanos", "name": rw.name, "query": rw.query_url or "", "resource": model.project,
+                "interval": model.evaluation_interval}
     base = rw.url.removesuffix("/api/v1/push") if rw.url.endswith("/api/v1/push") else "<the ruler's URL>"
     return {"kind": rw.kind, "name": rw.name, "folder": f"ruler/{rw.name}",
             # without a tenant: the one each uses when multi-tenancy is off (Mimir -auth.no-auth-tenant; Cortex's)

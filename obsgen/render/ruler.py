@@ -26,7 +26,7 @@ RECORDINGS, ALERTS = "-recordings", "-alerts"  # slo.rule_groups' suffixes for o
 
 def folder(model: Model) -> str | None:
     rw = model.ruler
-    return f"ruler/{rw.name}" if rw is not None else None
+    return f"ruler/{rw.name}" if rw is not None and rw.kind != "thanos" else None  # Thanos: thanos_ruler.py
 
 
 def namespace(model: Model, service: str) -> str:

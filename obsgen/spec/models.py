@@ -853,10 +853,15 @@ class RemoteWrite(Base):
         None, description="File holding a token sent as `Authorization: Bearer`: a path inside Prometheus' "
                           "container.")
     ruler: bool = Field(
-        False, description="Kind mimir or cortex: that backend's ruler evaluates the services' rules instead of "
-                           "this Prometheus. obsgen writes them as `ruler/<name>/<service>.yml` (one namespace per "
-                           "service, each SLO's recordings in its alerts' group) for `mimirtool rules sync`, and "
-                           "Prometheus keeps only the stack's own rules. One queue at most.")
+        False, description="That backend's ruler evaluates the services' rules instead of this Prometheus, which "
+                           "keeps only the stack's own. Kind mimir or cortex: obsgen writes them as "
+                           "`ruler/<name>/<service>.yml` (one namespace per service, each SLO's recordings in its "
+                           "alerts' group) for `mimirtool rules sync`. Kind thanos, in prometheus-operator mode: a "
+                           "ThanosRuler resource that loads their PrometheusRules and queries `query_url`. One "
+                           "queue at most.")
+    query_url: str | None = Field(
+        None, description="Kind thanos with `ruler`, in prometheus-operator mode: the Thanos Query the ThanosRuler "
+                          "evaluates the rules against (its `queryEndpoints`), e.g. http://thanos-query.monitoring:9090.")
 
 
 class PrometheusStack(Base):

@@ -30,6 +30,7 @@ from ..units import duration_seconds, parse_quantity
 from .errors import Path, place
 from .expressions import checked as expression_problems
 from .models import LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
+from .operator_checks import operator_mode
 from .operator_checks import problems as operator_problems
 
 # promtool's input series: a metric with equality labels, and values in its expanding notation
@@ -1081,10 +1082,28 @@ def _check_hostile(spec: Spec) -> Found:
             yield rbase + ("bearer_token_file",), (
                 "a remote_write takes one way to authenticate, and this one has `basic_auth` too (Prometheus: "
                 "\"at most one of basic_auth, oauth2 & authorization must be configured\"); keep one of them")
-        if rw.ruler and rw.kind not in ("mimir", "cortex"):
+        if rw.ruler and rw.kind == "generic":
             yield rbase + ("ruler",), (
-                f"`ruler` takes kind mimir or cortex, whose rulers load namespace files, and this queue is kind "
-                f"{rw.kind}; set `kind` to the backend it is, or leave the rules to this Prometheus")
+                "`ruler` takes kind mimir or cortex (their rulers load namespace files) or thanos (a ThanosRuler), "
+                "and this queue is kind generic; set `kind` to the backend it is, or leave the rules to this "
+                "Prometheus")
+        thanos_ruler = rw.ruler and rw.kind == "thanos"
+        if thanos_ruler and not operator_mode(spec):
+            yield rbase + ("ruler",), (
+                "a Thanos ruler is rendered as a ThanosRuler resource, in prometheus-operator mode only "
+                "(`stack.kubernetes.prometheus_operator: true` with the kubernetes deploy target); elsewhere leave "
+                "the rules to this Prometheus")
+        elif thanos_ruler and rw.query_url is None:
+            yield rbase + ("ruler",), (
+                "a ThanosRuler evaluates the rules against a Thanos Query: name it in `query_url` "
+                "(e.g. http://thanos-query.monitoring:9090)")
+        if rw.query_url is not None and not thanos_ruler:
+            yield rbase + ("query_url",), (
+                "`query_url` is the Thanos Query of a ThanosRuler, and this queue is not kind thanos with "
+                "`ruler: true`; remove it")
+        elif rw.query_url is not None:
+            yield from _url_problems(rw.query_url, rbase + ("query_url",), "give the address without credentials",
+                                     ("http", "https"))
         if rw.ruler and any(other.ruler for other in stack.prometheus.remote_write[:i]):
             first = next(j for j, other in enumerate(stack.prometheus.remote_write) if other.ruler)
             yield rbase + ("ruler",), (
