@@ -182,7 +182,8 @@ def test_amtool_refuses_a_misnamed_file_field(plain: tuple[Path, dict[str, Any],
 def test_real_alertmanager_starts_with_every_type(plain: tuple[Path, dict[str, Any], dict[str, str]],
                                                   tmp_path: Path) -> None:
     """The real Alertmanager loads the all-channels configuration (its receivers built, templates parsed) and
-    answers /-/ready on 127.0.0.1; stopped by its own handle."""
+    answers /-/ready on 127.0.0.1; stopped by its own handle. It reads secret files only when it notifies
+    (it starts with them missing): the delivery test below proves they are read."""
     out, _, _ = plain
     am = Alertmanager(require_tool("alertmanager"), out / "alertmanager/alertmanager.yml", tmp_path)
     try:
@@ -220,7 +221,7 @@ DELIVERED = ("slack", "webhook", "opsgenie", "msteams", "msteamsv2", "discord", 
 def test_real_alertmanager_delivers_with_secrets_read_from_files(tmp_path: Path) -> None:
     """One alert, every channel that can be pointed at 127.0.0.1: the real Alertmanager reads each secret
     from its file and sends it where the service expects it (URL, path, header), and Telegram gets its
-    message escaped for the HTML parse mode it is sent in."""
+    message escaped for the HTML parse mode it is sent in (Alertmanager runs it as html/template then)."""
     binary = require_tool("alertmanager")
     Recorder.seen = []
     server = LocalServer(Recorder)

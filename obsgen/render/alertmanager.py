@@ -188,8 +188,9 @@ def _receiver(name: str, ch: Any) -> dict[str, Any]:
                 cfg["channel"] = go_literal(ch.channel)
         return {"name": name, f"{ch.type}_configs": [cfg]}
     if ch.type == "telegram":
-        cfg = {**common, "bot_token_file": ch.bot_token_file, "chat_id": ch.chat_id,
-               "parse_mode": "HTML", "message": _T.format("telegram")}
+        # in HTML parse mode Alertmanager runs the message as html/template: the alert's values come out escaped
+        cfg = {**common, "bot_token_file": ch.bot_token_file, "chat_id": ch.chat_id, "parse_mode": "HTML",
+               "message": f"<b>{_T.format('title')}</b>\n\n{_T.format('text')}"}
         if ch.message_thread_id:
             cfg["message_thread_id"] = ch.message_thread_id
         if ch.api_url:
