@@ -129,17 +129,25 @@ def _snake(name: str) -> str:
 
 INTEGRATIONS = {"slackConfigs": "slack_configs", "emailConfigs": "email_configs",
                 "pagerdutyConfigs": "pagerduty_configs", "webhookConfigs": "webhook_configs",
-                "opsgenieConfigs": "opsgenie_configs", "msteamsConfigs": "msteams_configs"}
-_SECRET_FIELDS = {"urlSecret": "url_file"}  # a secret field whose file twin is not `<field>_file`
+                "opsgenieConfigs": "opsgenie_configs", "msteamsConfigs": "msteams_configs",
+                "msteamsv2Configs": "msteamsv2_configs", "discordConfigs": "discord_configs",
+                "telegramConfigs": "telegram_configs", "webexConfigs": "webex_configs",
+                "pushoverConfigs": "pushover_configs", "victoropsConfigs": "victorops_configs",
+                "rocketchatConfigs": "rocketchat_configs", "wechatConfigs": "wechat_configs"}
+# A secret field whose file twin is not `<field>_file`, by integration (None: any): the operator writes
+# discord's `apiURL` as `webhook_url`.
+_SECRET_FIELDS = {(None, "urlSecret"): "url_file", ("discordConfigs", "apiURL"): "webhook_url_file"}
 _KEY_VALUE_LISTS = {"headers", "details"}  # [{key, value}] in the CRD, a mapping in alertmanager.yml
 
 
-def _integration(config: Obj) -> Obj:
-    """An integration (or its httpConfig) in alertmanager.yml's terms, secrets as file placeholders."""
+def _integration(config: Obj, kind: str | None = None) -> Obj:
+    """An integration (or its httpConfig) of the CRD's `kind` in alertmanager.yml's terms, secrets as file
+    placeholders."""
     out: Obj = {}
     for field, value in config.items():
         if isinstance(value, dict) and "key" in value and set(value) <= {"name", "key", "optional"}:
-            target = _SECRET_FIELDS.get(field, f"{_snake(field)}_file")  # a SecretKeySelector
+            # a SecretKeySelector
+            target = _SECRET_FIELDS.get((kind, field)) or _SECRET_FIELDS.get((None, field)) or f"{_snake(field)}_file"
             out[target] = f"{SECRETS_DIR}/{value.get('name', '')}/{value['key']}"
         elif field in _KEY_VALUE_LISTS:
             out[field] = {kv["key"]: kv["value"] for kv in value}
@@ -159,7 +167,7 @@ def _receiver(r: Obj, ns: str, name: str) -> Obj:
             continue
         if field not in INTEGRATIONS:
             raise ValueError(f"receiver {r['name']!r}: {field} is not simulated")
-        out[INTEGRATIONS[field]] = [_integration(c) for c in configs]
+        out[INTEGRATIONS[field]] = [_integration(c, field) for c in configs]
     return out
 
 

@@ -76,6 +76,10 @@ stack:
 SPECS = {"quickstart": QUICKSTART, "own": OWN}
 
 
+CHANNEL_TYPES = ("slack, email, pagerduty, webhook, opsgenie, msteams, msteamsv2, discord, mattermost, telegram, "
+                 "webex, pushover, victorops, jira, rocketchat, incidentio, wechat")
+
+
 class Case(NamedTuple):
     id: str
     spec: str  # "quickstart" or "own"
@@ -144,10 +148,9 @@ CASES = [
          "services[0].logs.source.format", "`txt` is not a log format (`json` or `text`); did you mean `text`?"),
     Case("channel-type-typo", "quickstart", "{type: slack,", "{type: slak,", "{type: |slak,",
          "channels.payments-slack.type", "unknown channel type `slak`; did you mean `slack`? "
-         "(one of slack, email, pagerduty, webhook, opsgenie, msteams)"),
+         f"(one of {CHANNEL_TYPES})"),
     Case("channel-type-missing", "own", "{type: msteams, webhook_url_file", "{webhook_url_file", "|finance-teams:",
-         "channels.finance-teams.type", "missing required field `type`: one of slack, email, pagerduty, webhook, "
-         "opsgenie, msteams, e.g. `type: slack`"),
+         "channels.finance-teams.type", f"missing required field `type`: one of {CHANNEL_TYPES}, e.g. `type: slack`"),
     Case("channel-type-key-typo", "own", "{type: msteams,", "{tpye: msteams,", "{tpye: |msteams",
          "channels.finance-teams.tpye", "unknown field `tpye`; did you mean `type`?"),
     Case("channel-not-a-mapping", "own", "{type: msteams, webhook_url_file: /run/secrets/teams-url}", "msteams",

@@ -271,6 +271,25 @@ channels:
   hook: {type: webhook, url: "http://hook:9000/", bearer_token_file: /etc/alertmanager/secrets/hook, max_alerts: 0}
   ops-opsgenie: {type: opsgenie, api_key_file: /etc/alertmanager/secrets/og, api_url: "https://api.opsgenie.com/"}
   storefront-teams: {type: msteams, webhook_url_file: /etc/alertmanager/secrets/teams}
+  teams-v2: {type: msteamsv2, webhook_url_file: /etc/alertmanager/secrets/teams-v2}
+  disco: {type: discord, webhook_url_file: /etc/alertmanager/secrets/discord}
+  mm: {type: mattermost, webhook_url_file: /etc/alertmanager/secrets/mm, channel: ops}
+  tg: {type: telegram, bot_token_file: /etc/alertmanager/secrets/tg, chat_id: -100123, message_thread_id: 2,
+       api_url: "https://api.telegram.org"}
+  wx: {type: webex, room_id: room1, bot_token_file: /etc/alertmanager/secrets/wx, api_url: "https://webexapis.com/v1/messages"}
+  po: {type: pushover, user_key_file: /etc/alertmanager/secrets/po-user, token_file: /etc/alertmanager/secrets/po-token,
+       device: phone}
+  vo: {type: victorops, api_key_file: /etc/alertmanager/secrets/vo, routing_key: ops,
+       api_url: "https://alert.victorops.com/integrations/generic/20131114/alert/"}
+  jira: {type: jira, api_url: "https://jira.example.com", project: OPS, issue_type: Task, username: am,
+         password_file: /etc/alertmanager/secrets/jira, resolve_transition: Resolve, reopen_transition: Reopen}
+  rc: {type: rocketchat, api_url: "https://chat.example.com", channel: "#ops", token_file: /etc/alertmanager/secrets/rc,
+       token_id_file: /etc/alertmanager/secrets/rc-id}
+  inc: {type: incidentio, url: "https://api.incident.io/v2/alert_events/alertmanager/x",
+        alert_source_token_file: /etc/alertmanager/secrets/inc}
+  inc-file: {type: incidentio, url_file: /etc/alertmanager/secrets/inc-url, alert_source_token_file: /etc/alertmanager/secrets/inc}
+  wc: {type: wechat, corp_id: ww1, agent_id: "1000003", api_secret_file: /etc/alertmanager/secrets/wc, to_user: ops,
+       to_party: "2", to_tag: "3"}
 email:
   smarthost: smtp.example.com:587
   from: alerts@example.com

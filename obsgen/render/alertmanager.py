@@ -174,6 +174,76 @@ def _receiver(name: str, ch: Any) -> dict[str, Any]:
         cfg = {**common, "webhook_url_file": ch.webhook_url_file, "title": _T.format("title"),
                "text": _T.format("text")}
         return {"name": name, "msteams_configs": [cfg]}
+    if ch.type in ("msteamsv2", "discord", "mattermost"):
+        # text is `message` for Discord; Mattermost titles its attachment itself
+        title, text = _T.format("title"), _T.format("text")
+        cfg = {**common, "webhook_url_file": ch.webhook_url_file}
+        if ch.type == "msteamsv2":
+            cfg.update(title=title, text=text)
+        elif ch.type == "discord":
+            cfg.update(title=title, message=text)
+        else:
+            cfg["text"] = text
+            if ch.channel:
+                cfg["channel"] = go_literal(ch.channel)
+        return {"name": name, f"{ch.type}_configs": [cfg]}
+    if ch.type == "telegram":
+        # in HTML parse mode Alertmanager runs the message as html/template: the alert's values come out escaped
+        cfg = {**common, "bot_token_file": ch.bot_token_file, "chat_id": ch.chat_id, "parse_mode": "HTML",
+               "message": f"<b>{_T.format('title')}</b>\n\n{_T.format('text')}"}
+        if ch.message_thread_id:
+            cfg["message_thread_id"] = ch.message_thread_id
+        if ch.api_url:
+            cfg["api_url"] = ch.api_url
+        return {"name": name, "telegram_configs": [cfg]}
+    if ch.type == "webex":
+        cfg = {**common, "room_id": ch.room_id, "message": f"**{_T.format('title')}**\n\n{_T.format('text')}",
+               "http_config": {"authorization": {"type": "Bearer", "credentials_file": ch.bot_token_file}}}
+        if ch.api_url:
+            cfg["api_url"] = ch.api_url
+        return {"name": name, "webex_configs": [cfg]}
+    if ch.type == "pushover":
+        cfg = {**common, "user_key_file": ch.user_key_file, "token_file": ch.token_file,
+               "title": _T.format("title"), "message": _T.format("text"),
+               # Alertmanager's default is 2 (emergency, repeated until acknowledged) for every firing alert
+               "priority": '{{ if eq .CommonLabels.severity "critical" }}1{{ else if eq .CommonLabels.severity '
+                           '"warning" }}0{{ else }}-1{{ end }}'}
+        if ch.device:
+            cfg["device"] = ch.device
+        return {"name": name, "pushover_configs": [cfg]}
+    if ch.type == "victorops":
+        # a resolved group is sent as RECOVERY by Alertmanager whatever message_type says
+        cfg = {**common, "api_key_file": ch.api_key_file, "routing_key": go_literal(ch.routing_key),
+               "message_type": '{{ if eq .CommonLabels.severity "warning" }}WARNING{{ else if eq '
+                               '.CommonLabels.severity "info" }}INFO{{ else }}CRITICAL{{ end }}',
+               "entity_display_name": _T.format("title"), "state_message": _T.format("text")}
+        if ch.api_url:
+            cfg["api_url"] = ch.api_url
+        return {"name": name, "victorops_configs": [cfg]}
+    if ch.type == "jira":
+        cfg = {**common, "api_url": ch.api_url, "project": go_literal(ch.project),
+               "issue_type": go_literal(ch.issue_type),
+               "summary": _T.format("title"), "description": _T.format("text"),
+               "http_config": {"basic_auth": {"username": ch.username, "password_file": ch.password_file}}}
+        for field in ("resolve_transition", "reopen_transition"):
+            if getattr(ch, field):
+                cfg[field] = getattr(ch, field)
+        return {"name": name, "jira_configs": [cfg]}
+    if ch.type == "rocketchat":
+        cfg = {**common, "api_url": ch.api_url, "channel": go_literal(ch.channel), "token_file": ch.token_file,
+               "token_id_file": ch.token_id_file, "title": _T.format("title"), "text": _T.format("text")}
+        return {"name": name, "rocketchat_configs": [cfg]}
+    if ch.type == "incidentio":
+        target = {"url": ch.url} if ch.url else {"url_file": ch.url_file}
+        cfg = {**common, **target, "alert_source_token_file": ch.alert_source_token_file}
+        return {"name": name, "incidentio_configs": [cfg]}
+    if ch.type == "wechat":
+        cfg = {**common, "corp_id": ch.corp_id, "agent_id": ch.agent_id, "api_secret_file": ch.api_secret_file,
+               "message": f"{_T.format('title')}\n{_T.format('text')}"}
+        for field in ("to_user", "to_party", "to_tag"):
+            if getattr(ch, field):
+                cfg[field] = go_literal(getattr(ch, field))
+        return {"name": name, "wechat_configs": [cfg]}
     raise AssertionError(f"unhandled channel type {ch.type}")
 
 

@@ -280,6 +280,47 @@ class _Receivers:
     def msteams_configs(self, c: Obj) -> Obj:
         return {**self._common(c, "title", "text"), "webhookUrl": self.secret(c["webhook_url_file"])}
 
+    # The CRD's names where they are not `_camel` of alertmanager.yml's (its `*ID`, victorops' `apiUrl`).
+
+    def msteamsv2_configs(self, c: Obj) -> Obj:
+        return {**self._common(c, "title", "text"), "webhookURL": self.secret(c["webhook_url_file"])}
+
+    def discord_configs(self, c: Obj) -> Obj:
+        return {**self._common(c, "title", "message"), "apiURL": self.secret(c["webhook_url_file"])}
+
+    def telegram_configs(self, c: Obj) -> Obj:
+        out = {**self._common(c, "parse_mode", "message", "api_url"), "chatID": c["chat_id"],
+               "botToken": self.secret(c["bot_token_file"])}
+        if "message_thread_id" in c:
+            out["messageThreadID"] = c["message_thread_id"]
+        return out
+
+    def webex_configs(self, c: Obj) -> Obj:
+        auth = c["http_config"]["authorization"]
+        return {**self._common(c, "message", "api_url"), "roomID": c["room_id"],
+                "httpConfig": {"authorization": {"type": auth["type"],
+                                                 "credentials": self.secret(auth["credentials_file"])}}}
+
+    def pushover_configs(self, c: Obj) -> Obj:
+        return {**self._common(c, "title", "message", "priority", "device"),
+                "userKey": self.secret(c["user_key_file"]), "token": self.secret(c["token_file"])}
+
+    def victorops_configs(self, c: Obj) -> Obj:
+        out = {**self._common(c, "routing_key", "message_type", "entity_display_name", "state_message"),
+               "apiKey": self.secret(c["api_key_file"])}
+        if "api_url" in c:
+            out["apiUrl"] = c["api_url"]
+        return out
+
+    def rocketchat_configs(self, c: Obj) -> Obj:
+        return {**self._common(c, "api_url", "channel", "title", "text"), "token": self.secret(c["token_file"]),
+                "tokenID": self.secret(c["token_id_file"])}
+
+    def wechat_configs(self, c: Obj) -> Obj:
+        out = {**self._common(c, "message", "to_user", "to_party", "to_tag"), "corpID": c["corp_id"],
+               "agentID": c["agent_id"], "apiSecret": self.secret(c["api_secret_file"])}
+        return out
+
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")

@@ -714,17 +714,160 @@ class OpsgenieChannel(_Channel):
 
 
 class MsTeamsChannel(_Channel):
-    """A Microsoft Teams channel, through an incoming webhook."""
+    """A Microsoft Teams channel, through an Office 365 connector's incoming webhook. Microsoft has retired
+    these connectors: use `msteamsv2` (a Workflows / Power Automate webhook) for a new channel."""
 
-    type: Literal["msteams"] = Field(description="Channel kind: msteams.")
+    type: Literal["msteams"] = Field(description="Channel kind: msteams (the retired Office 365 connectors; "
+                                                 "`msteamsv2` replaces it).")
     webhook_url_file: FilePath = Field(description=f"File holding the webhook URL: {_IN_ALERTMANAGER}.")
     literal_secrets = {"webhook_url": "webhook_url_file"}
 
 
+class MsTeamsV2Channel(_Channel):
+    """A Microsoft Teams channel, through a Workflows (Power Automate) webhook: what replaces the retired
+    Office 365 connectors (Alertmanager's `msteamsv2_configs`)."""
+
+    type: Literal["msteamsv2"] = Field(description="Channel kind: msteamsv2.")
+    webhook_url_file: FilePath = Field(
+        examples=["/etc/alertmanager/secrets/teams-workflow-url"],
+        description=f"File holding the workflow's webhook URL: {_IN_ALERTMANAGER}.")
+    literal_secrets = {"webhook_url": "webhook_url_file"}
+
+
+class DiscordChannel(_Channel):
+    """A Discord channel, through a webhook."""
+
+    type: Literal["discord"] = Field(description="Channel kind: discord.")
+    webhook_url_file: FilePath = Field(description=f"File holding the webhook URL: {_IN_ALERTMANAGER}.")
+    literal_secrets = {"webhook_url": "webhook_url_file"}
+
+
+class MattermostChannel(_Channel):
+    """A Mattermost channel, through an incoming webhook (not in prometheus-operator mode: its
+    AlertmanagerConfig has no Mattermost receiver)."""
+
+    type: Literal["mattermost"] = Field(description="Channel kind: mattermost.")
+    webhook_url_file: FilePath = Field(description=f"File holding the webhook URL: {_IN_ALERTMANAGER}.")
+    channel: str | None = Field(
+        None, examples=["town-square"], description="Channel to post to instead of the webhook's own, written as is.")
+    literal_secrets = {"webhook_url": "webhook_url_file"}
+
+
+class TelegramChannel(_Channel):
+    """A Telegram chat, through a bot."""
+
+    type: Literal["telegram"] = Field(description="Channel kind: telegram.")
+    bot_token_file: FilePath = Field(description=f"File holding the bot's token: {_IN_ALERTMANAGER}.")
+    chat_id: int = Field(examples=[-1001234567890],
+                         description="The chat's id (a group's or channel's is negative); not 0.")
+    message_thread_id: int | None = Field(None, ge=1, description="Topic of a forum group to post in.")
+    api_url: str | None = Field(
+        None, description="The Bot API, for a self-hosted one, e.g. `https://telegram-bot-api.example.com`; "
+                          "Alertmanager's default (api.telegram.org) when unset.")
+    literal_secrets = {"bot_token": "bot_token_file"}
+
+
+class WebexChannel(_Channel):
+    """A Webex room, through a bot."""
+
+    type: Literal["webex"] = Field(description="Channel kind: webex.")
+    room_id: str = Field(min_length=1, description="Id of the room to post to.")
+    bot_token_file: FilePath = Field(
+        description=f"File holding the bot's access token, sent as `Authorization: Bearer` "
+                    f"(http_config.authorization.credentials_file): {_IN_ALERTMANAGER}.")
+    api_url: str | None = Field(
+        None, description="Webex's messages API, e.g. `https://webexapis.com/v1/messages`, Alertmanager's default.")
+    literal_secrets = {"bot_token": "bot_token_file", "credentials": "bot_token_file"}
+
+
+class PushoverChannel(_Channel):
+    """Pushover notifications to a user or group: priority 1 (high) for critical, 0 for warning, -1 for info."""
+
+    type: Literal["pushover"] = Field(description="Channel kind: pushover.")
+    user_key_file: FilePath = Field(description=f"File holding the user or group key: {_IN_ALERTMANAGER}.")
+    token_file: FilePath = Field(description=f"File holding the application's API token: {_IN_ALERTMANAGER}.")
+    device: str | None = Field(None, description="Device to notify, instead of all of the user's.")
+    literal_secrets = {"user_key": "user_key_file", "token": "token_file"}
+
+
+class VictorOpsChannel(_Channel):
+    """Splunk On-Call (VictorOps), through its REST endpoint: CRITICAL, WARNING or INFO by severity."""
+
+    type: Literal["victorops"] = Field(description="Channel kind: victorops.")
+    api_key_file: FilePath = Field(description=f"File holding the REST endpoint's API key: {_IN_ALERTMANAGER}.")
+    routing_key: str = Field(min_length=1, examples=["payments"], description="Routing key of the team to page.")
+    api_url: str | None = Field(
+        None, description="The REST endpoint, e.g. `https://alert.victorops.com/integrations/generic/20131114/alert/`, "
+                          "Alertmanager's default.")
+    literal_secrets = {"api_key": "api_key_file"}
+
+
+class JiraChannel(_Channel):
+    """A Jira issue per alert group, updated while it fires (not in prometheus-operator mode: its
+    AlertmanagerConfig has no Jira receiver)."""
+
+    type: Literal["jira"] = Field(description="Channel kind: jira.")
+    api_url: str = Field(examples=["https://example.atlassian.net"], description="The Jira site, no credentials in it.")
+    project: str = Field(min_length=1, examples=["OPS"], description="Key of the project the issues go to.")
+    issue_type: str = Field(min_length=1, examples=["Bug"], description="Type of the issues, as the project names it.")
+    username: str = Field(min_length=1, examples=["alerts@example.com"],
+                          description="User of HTTP basic authentication (Jira Cloud: the account's email).")
+    password_file: FilePath = Field(
+        description=f"File holding its password or API token (http_config.basic_auth.password_file): "
+                    f"{_IN_ALERTMANAGER}.")
+    resolve_transition: str | None = Field(
+        None, examples=["Done"], description="Transition that closes the issue when the alerts resolve.")
+    reopen_transition: str | None = Field(
+        None, examples=["To Do"], description="Transition that reopens a closed issue when they fire again.")
+    literal_secrets = {"password": "password_file", "api_token": "password_file"}
+
+
+class RocketChatChannel(_Channel):
+    """A Rocket.Chat channel, through its REST API with a personal access token."""
+
+    type: Literal["rocketchat"] = Field(description="Channel kind: rocketchat.")
+    api_url: str = Field(examples=["https://chat.example.com"], description="The Rocket.Chat server.")
+    channel: str = Field(examples=["#payments-alerts"], description="Channel or user to post to, written as is.")
+    token_file: FilePath = Field(description=f"File holding the personal access token: {_IN_ALERTMANAGER}.")
+    token_id_file: FilePath = Field(description=f"File holding the token's user id: {_IN_ALERTMANAGER}.")
+    literal_secrets = {"token": "token_file", "token_id": "token_id_file"}
+
+
+class IncidentIoChannel(_Channel):
+    """An incident.io HTTP alert source; name exactly one of `url` and `url_file` (not in prometheus-operator
+    mode: its AlertmanagerConfig has no incident.io receiver)."""
+
+    type: Literal["incidentio"] = Field(description="Channel kind: incidentio.")
+    url: str | None = Field(
+        None, examples=["https://api.incident.io/v2/alert_events/alertmanager/01HXYZ"],
+        description="The alert source's URL, written into alertmanager.yml: no credentials in it.")
+    url_file: FilePath | None = Field(None, description=f"File holding the alert source's URL: {_IN_ALERTMANAGER}.")
+    alert_source_token_file: FilePath = Field(
+        description=f"File holding the alert source's token: {_IN_ALERTMANAGER}.")
+    literal_secrets = {"alert_source_token": "alert_source_token_file"}
+
+
+class WeChatChannel(_Channel):
+    """WeChat Work (WeCom) messages through an application of the corporation."""
+
+    type: Literal["wechat"] = Field(description="Channel kind: wechat.")
+    corp_id: str = Field(min_length=1, description="The corporation's id.")
+    agent_id: str = Field(min_length=1, examples=["1000002"], description="The application's agent id.")
+    api_secret_file: FilePath = Field(description=f"File holding the application's secret: {_IN_ALERTMANAGER}.")
+    to_user: str | None = Field(None, examples=["@all"], description="Users to send to (`|`-separated).")
+    to_party: str | None = Field(None, description="Departments to send to (`|`-separated).")
+    to_tag: str | None = Field(None, description="Tags to send to (`|`-separated).")
+    literal_secrets = {"api_secret": "api_secret_file"}
+
+
 Channel = Annotated[
-    SlackChannel | EmailChannel | PagerDutyChannel | WebhookChannel | OpsgenieChannel | MsTeamsChannel,
+    SlackChannel | EmailChannel | PagerDutyChannel | WebhookChannel | OpsgenieChannel | MsTeamsChannel
+    | MsTeamsV2Channel | DiscordChannel | MattermostChannel | TelegramChannel | WebexChannel | PushoverChannel
+    | VictorOpsChannel | JiraChannel | RocketChatChannel | IncidentIoChannel | WeChatChannel,
     Field(discriminator="type"),
 ]
+# Channel types prometheus-operator's AlertmanagerConfig has no receiver for (its CRD, obsgen/crds/).
+NOT_IN_OPERATOR_MODE = ("mattermost", "jira", "incidentio")
 
 
 class Email(Base):

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from .errors import Path
-from .models import Spec
+from .models import NOT_IN_OPERATOR_MODE, Spec
 
 # External labels prometheus-operator sets itself on every series and alert of a Prometheus resource
 # (`prometheusExternalLabelName`, `replicaExternalLabelName`, at their defaults), over `externalLabels`.
@@ -34,6 +34,12 @@ def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
             yield ("project", "external_labels", name), (
                 f"prometheus-operator sets the external label {name!r} itself ({value}) and replaces this one, "
                 "so the alerts and remote-written series would not carry it; give the label another name")
+    for name, ch in spec.channels.items():
+        if ch.type in NOT_IN_OPERATOR_MODE:
+            yield ("channels", name, "type"), (
+                f"prometheus-operator's AlertmanagerConfig has no {ch.type} receiver, so this channel cannot be "
+                "rendered in operator mode; use another channel type here, or deploy without "
+                "`stack.kubernetes.prometheus_operator`")
     release = spec.stack.kubernetes.release
     if len(release) > HELM_RELEASE_MAX or not HELM_RELEASE_RE.match(release):
         yield ("stack", "kubernetes", "release"), (

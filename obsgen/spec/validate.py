@@ -481,6 +481,19 @@ def _check_channels(spec: Spec) -> Found:
             elif ch.url is not None:
                 yield from _url(ch.url, base + ("url",), "put the whole URL in a file named by `url_file`, or "
                                 "send a token from `bearer_token_file`")
+        if ch.type == "incidentio":
+            if (ch.url is None) == (ch.url_file is None):
+                yield base, "name exactly one of `url` or `url_file`"
+            elif ch.url is not None:
+                yield from _url(ch.url, base + ("url",), "put the whole URL in a file named by `url_file`; the "
+                                "token belongs in `alert_source_token_file`")
+        if ch.type == "telegram" and ch.chat_id == 0:
+            yield base + ("chat_id",), "0 is not a chat id: Alertmanager refuses it (a group's id is negative)"
+        api_url = getattr(ch, "api_url", None)
+        if ch.type in ("telegram", "webex", "victorops", "jira", "rocketchat") and api_url is not None:
+            secret = {"telegram": "bot_token_file", "webex": "bot_token_file", "victorops": "api_key_file",
+                      "jira": "password_file", "rocketchat": "token_file"}[ch.type]
+            yield from _url(api_url, base + ("api_url",), f"the secret belongs in `{secret}`")
 
 
 def _check_routing(spec: Spec) -> Found:
