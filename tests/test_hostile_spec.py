@@ -515,7 +515,9 @@ def test_special_files_never_block_or_crash(tmp_path: Path) -> None:
     """A FIFO without a writer, a folder and /dev/zero: refused at once (exit 2), nothing written."""
     fifo = tmp_path / "spec.fifo"
     os.mkfifo(fifo)
-    targets = [(fifo, "is a named pipe (FIFO)"), (tmp_path, "is a folder"), (Path("/dev/zero"), "is a device")]
+    # a folder is read as a spec folder: this one holds no spec file
+    targets = [(fifo, "is a named pipe (FIFO)"), (tmp_path, "the folder holds no spec file"),
+               (Path("/dev/zero"), "is a device")]
     for path, fragment in targets:
         for cmd in (["validate", str(path)], ["render", str(path), "-o", str(tmp_path / "out")]):
             proc = subprocess.run([sys.executable, "-m", "obsgen", *cmd], capture_output=True, text=True, timeout=60,

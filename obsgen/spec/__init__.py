@@ -7,7 +7,7 @@ from pathlib import Path as FsPath
 from pydantic import ValidationError
 
 from .errors import Problem, SpecError, resolve_places
-from .load import Loaded, load_file, load_text
+from .load import Loaded, load_file, load_folder, load_text
 from .models import Spec
 
 __all__ = ["Spec", "SpecError", "Problem", "Loaded", "parse", "load_spec", "load_spec_text"]
@@ -42,7 +42,8 @@ def parse(loaded: Loaded, notes: list[str] | None = None) -> Spec:
 
 
 def load_spec(path: str | FsPath, notes: list[str] | None = None) -> Spec:
-    return parse(load_file(path), notes)
+    """A spec file, or a spec folder (load.load_folder)."""
+    return parse(load_folder(path) if FsPath(path).is_dir() else load_file(path), notes)
 
 
 def load_spec_text(text: str | bytes, filename: str = "<spec>", notes: list[str] | None = None) -> Spec:

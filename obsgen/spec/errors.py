@@ -39,7 +39,9 @@ def resolve_places(message: str, mark_for: Callable[[Path], Mark | None]) -> str
     def one(m: re.Match[str]) -> str:
         path = tuple(json.loads(m.group(1)))
         mark = mark_for(path)
-        return format_path(path) + (f" (line {mark.line})" if mark else "")
+        if mark is None:
+            return format_path(path)
+        return format_path(path) + (f" ({mark.file} line {mark.line})" if mark.file else f" (line {mark.line})")
 
     return _PLACE_RE.sub(one, message)
 
@@ -48,6 +50,7 @@ def resolve_places(message: str, mark_for: Callable[[Path], Mark | None]) -> str
 class Mark:
     line: int  # 1-based
     col: int  # 1-based
+    file: str | None = None  # in a spec folder, the file of the folder it is in
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ class Problem:
     path: Path
     message: str
     mark: Mark | None = None
+    file: str | None = None  # in a spec folder, the file a problem without a line is about
 
     def render(self, filename: str) -> str:
+        filename = (self.mark.file if self.mark else None) or self.file or filename
         where = filename if self.mark is None else f"{filename}:{self.mark.line}:{self.mark.col}"
         if not self.path:  # a problem with the file as a whole
             return f"{where}: {self.message}"

@@ -59,20 +59,28 @@ class Loaded:
     data: Any
     marks: dict[Path, yaml.Mark] = field(default_factory=dict)  # PyYAML's own (0-based) marks
     problems: list[Problem] = field(default_factory=list)  # values refused while loading (control characters)
+    # a spec folder: which file each part comes from, by path prefix (`()`: the project file; a service's index)
+    files: dict[Path, str] = field(default_factory=dict)
 
     def mark_for(self, path: Path) -> Mark | None:
         """The closest known place for a path: itself, or the nearest parent that exists."""
         p = tuple(path)
         while True:
             if p in self.marks:
-                return _mark(self.marks[p])
+                return _mark(self.marks[p], self.file_of(p))
             if not p:
                 return None
             p = p[:-1]
 
+    def file_of(self, path: Path) -> str | None:
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.files:
+                return self.files[path[:n]]
+        return None
 
-def _mark(mark: yaml.Mark) -> Mark:
-    return Mark(mark.line + 1, mark.column + 1)
+
+def _mark(mark: yaml.Mark, file: str | None = None) -> Mark:
+    return Mark(mark.line + 1, mark.column + 1, file)
 
 
 def _char(c: str) -> str:
@@ -293,3 +301,110 @@ def load_file(path: str | FsPath) -> Loaded:
     except ValueError:  # a NUL in the file name
         raise SpecError(name, [Problem((), "cannot read the spec: the file name contains a NUL")]) from None
     return load_text(raw, name)
+
+
+# --------------------------------------------------------------------------- a spec folder
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+MAX_FOLDER_BYTES = 64 * 1024 * 1024  # every file together: a 10,000-service fleet is about 10 MB
+MAX_FOLDER_FILES = 20_000
+SERVICE_FILE_KEYS = frozenset({"version", "services"})  # what a file other than the project file may hold
+
+
+def folder_files(root: FsPath) -> list[FsPath]:
+    """The spec files under a folder: `*.yaml` and `*.yml` at any depth, in the order of their paths relative to
+    it (byte order of the POSIX form), skipping names that start with a dot; symlinked folders are not entered."""
+    found: list[tuple[bytes, FsPath]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.endswith(SPEC_SUFFIXES) and not name.startswith("."):
+                path = FsPath(dirpath) / name
+                found.append((path.relative_to(root).as_posix().encode("utf-8", "surrogateescape"), path))
+    return [p for _, p in sorted(found)]
+
+
+def load_folder(path: str | FsPath) -> Loaded:
+    """A spec written as a folder: one project file (the one holding anything but `services` and `version`)
+    and any number of files of `services`, merged in the order of `folder_files`; every place keeps its
+    file. Each file has the limits of a spec file, and all of them together MAX_FOLDER_BYTES."""
+    root, name = FsPath(path), str(path)
+    files = folder_files(root)
+    if not files:
+        raise SpecError(name, [Problem((), "the folder holds no spec file (*.yaml or *.yml); name a spec file, or "
+                                           "put the project file and the files of services in it")])
+    if len(files) > MAX_FOLDER_FILES:
+        raise SpecError(name, [Problem((), f"the folder holds {len(files)} spec files; at most "
+                                           f"{MAX_FOLDER_FILES} are read")])
+    total = 0
+    for f in files:
+        try:
+            total += f.stat().st_size
+        except OSError:
+            pass  # load_file says why it cannot be read
+    if total > MAX_FOLDER_BYTES:
+        raise SpecError(name, [Problem((), f"the folder's spec files hold {total / 1e6:.1f} MB; spec folders "
+                                           f"larger than {MAX_FOLDER_BYTES // 2**20} MiB are refused")])
+    problems: list[Problem] = []
+    loaded: list[Loaded] = []
+    for f in files:
+        try:
+            one = load_file(f)
+        except SpecError as e:
+            problems += [_in_file(p, e.filename) for p in e.problems]
+            continue
+        loaded.append(one)
+        problems += [_in_file(p, one.filename) for p in one.problems]  # values refused while loading
+    if problems and not loaded:
+        raise SpecError(name, problems)
+    project = [one for one in loaded if set(one.data) - SERVICE_FILE_KEYS]
+    if not project:
+        problems.append(Problem((), "no file of the folder holds the project settings (`project`, `defaults`, "
+                                    "`channels`, `routing`, `stack`, ...): one file must, the others hold "
+                                    "`services`"))
+    for extra in project[1:]:
+        key = next(k for k in extra.data if k not in SERVICE_FILE_KEYS)
+        problems.append(Problem((key,), f"{project[0].filename} holds the project settings already; one file "
+                                        f"of a spec folder does, the others hold only `services` (and `version`)",
+                                _mark(extra.marks[(key,)], extra.filename)))
+    if problems:
+        raise SpecError(name, problems)
+    main = project[0]
+    data = dict(main.data)
+    marks = {p: m for p, m in main.marks.items() if p[:1] != ("services",)}
+    where: dict[Path, str] = {(): main.filename}
+    services: list[Any] = []
+    for one in [main] + [x for x in loaded if x is not main]:
+        if "version" in one.data and one is not main and one.data["version"] != main.data.get("version"):
+            problems.append(Problem(("version",), f"version {one.data['version']!r} differs from the project "
+                                                  f"file's ({main.data.get('version')!r}); give them one version",
+                                    _mark(one.marks[("version",)], one.filename)))
+        if "services" not in one.data:
+            continue
+        own = one.data["services"]
+        if not isinstance(own, list):
+            problems.append(Problem(("services",), "a list of services", _mark(one.marks[("services",)],
+                                                                                 one.filename)))
+            continue
+        if one is main or ("services",) not in marks:
+            marks[("services",)] = one.marks[("services",)]
+            where[("services",)] = one.filename
+        offset = len(services)
+        services += own
+        for p, m in one.marks.items():
+            if p[:1] == ("services",) and len(p) > 1 and isinstance(p[1], int):
+                moved = ("services", p[1] + offset) + p[2:]
+                marks[moved] = m
+        for i in range(len(own)):
+            where[("services", offset + i)] = one.filename
+    if problems:
+        raise SpecError(name, problems)
+    if services or "services" in data:
+        data["services"] = services
+    return Loaded(name, data, marks, [], where)  # values refused while loading were raised above
+
+
+def _in_file(problem: Problem, filename: str) -> Problem:
+    mark = problem.mark
+    return Problem(problem.path, problem.message,
+                   Mark(mark.line, mark.col, filename) if mark is not None else None, filename)
