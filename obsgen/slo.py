@@ -35,7 +35,17 @@ from typing import Any
 from .gotemplate import go_literal
 from .model import Model, ServiceModel, SloModel
 from .promql import quote
-from .slo_math import BASE_SECONDS, BASE_WINDOW, Tier, exact, norm, seconds, slo_alert_name, tiers
+from .slo_math import (
+    BASE_SECONDS,
+    BASE_WINDOW,
+    Tier,
+    exact,
+    norm,
+    seconds,
+    slo_alert_name,
+    threshold_literal,
+    tiers,
+)
 from .units import fmt, format_duration
 
 ERRORS = "slo:sli_errors:rate5m"  # errors per second over 5m (not for ratio SLIs)
@@ -166,8 +176,8 @@ def recording_rules(model: Model, slo: SloModel, naive: bool = False) -> list[Ru
 
 
 def threshold(slo: SloModel, tier: Tier) -> str:
-    """The error ratio a tier compares both its windows with: factor × budget, exactly."""
-    return exact(tier.factor * Fraction(slo.budget))
+    """The error ratio a tier compares both its windows with: factor × budget, exactly or rounded down."""
+    return threshold_literal(tier.factor * Fraction(slo.budget))
 
 
 def _condition(slo: SloModel, tier: Tier) -> str:

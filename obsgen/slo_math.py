@@ -159,6 +159,42 @@ def exact(value: Fraction | Decimal | int) -> str:
     return format(d.normalize(), "f")
 
 
+THRESHOLD_DIGITS = 12  # significant digits of a threshold whose decimal expansion does not end
+
+
+def threshold_literal(value: Fraction) -> str:
+    """An alert threshold as PromQL reads it, never above the exact `value` (so the alert never fires later
+    than the exact threshold says): the exact decimal when it ends within 17 significant digits, else rounded
+    down to THRESHOLD_DIGITS of them, and lowered by one in the last digit while the float64 that promtool
+    parses from it is still above `value`."""
+    if value <= 0:
+        return exact(value)
+    den = value.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    if den == 1:
+        text = exact(value)
+        if len(text.replace(".", "").lstrip("0")) <= 17:
+            return text
+    scale = THRESHOLD_DIGITS - 1 - _magnitude(value)  # decimal places that keep THRESHOLD_DIGITS digits
+    step = Fraction(1, 10**scale) if scale >= 0 else Fraction(10 ** -scale)
+    down = (value // step) * step
+    while Fraction(float(exact(down))) > value:  # the float64 nearest the literal rounded up past value
+        down -= step
+    return exact(down)
+
+
+def _magnitude(value: Fraction) -> int:
+    """floor(log10(value)) of a positive value, exactly."""
+    m = len(str(value.numerator)) - len(str(value.denominator))
+    while Fraction(10) ** m > value:
+        m -= 1
+    while Fraction(10) ** (m + 1) <= value:
+        m += 1
+    return m
+
+
 def slo_alert_name(service: str, slo: str, kind: str) -> str:
     """`<Service><Slo><Suffix>`, shortened by whole words (and a stable hash) to fit (naming.py)."""
     return derived_alert_name(service, slo, ALERT_SUFFIXES[kind])
