@@ -57,8 +57,9 @@ def _files(out: Path, pattern: str) -> list[str]:
 def run_checks(out: Path, live: bool = False) -> list[Result]:
     results: list[Result] = []
     if (out / "prometheus/prometheus.yml").exists():
-        results.append(_run("promtool", ["check", "config", "prometheus/prometheus.yml"],
-                            "prometheus/prometheus.yml", out, ["prometheus/prometheus.yml"]))
+        # with HA replicas, each replica's own config too (prometheus-<i>.yml)
+        configs = ["prometheus/prometheus.yml", *_files(out, "prometheus/prometheus-*.yml")]
+        results.append(_run("promtool", ["check", "config", *configs], "prometheus/prometheus.yml", out, configs))
     rules = _files(out, "prometheus/rules/*.yml")
     if rules:
         results.append(_run("promtool", ["check", "rules", "--lint=all", "--lint-fatal", *rules],

@@ -396,8 +396,16 @@ class Kustomization:
     # ---- components
 
     def prometheus_config(self) -> Obj:
-        """prometheus.yml as rendered, with node-wide exporters found per pod instead of by Service."""
-        cfg = prometheus.config(self.model)
+        """prometheus.yml as rendered, with node-wide exporters found per pod instead of by Service; for HA
+        replicas, with each pod's name as its replica label (expanded by Prometheus from POD_NAME)."""
+        if self.model.replica_label:
+            cfg = prometheus.config(self.model, "${POD_NAME}")
+            # --enable-feature=expand-external-labels expands `$` in every external label: `$$` is a `$`
+            cfg["global"]["external_labels"] = {
+                k: v if k == self.model.replica_label else v.replace("$", "$$")
+                for k, v in cfg["global"]["external_labels"].items()}
+        else:
+            cfg = prometheus.config(self.model)
         per_node = {prometheus.EXPORTER_TARGETS[k][0] for k in DAEMONSETS} | {"fluentd"}
         cfg["scrape_configs"] = [self.pod_job(j) if j["job_name"] in per_node else j for j in cfg["scrape_configs"]]
         return cfg
@@ -422,8 +430,13 @@ class Kustomization:
         rule_maps = self.config_maps("prometheus-rules", rules)
         secret_volumes, secret_mounts = self.secret_mounts("prometheus")
         port = PORTS["prometheus"]
-        c = container("prometheus", IMAGES["prometheus"], "prometheus", {"web": port},
-                      args=literal_dollars(prometheus_args(self.model)),
+        replicas = len(self.model.prometheus_replicas)
+        args = literal_dollars(prometheus_args(self.model))
+        extra: Obj = {}
+        if replicas > 1:
+            args.append("--enable-feature=expand-external-labels")
+            extra["env"] = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+        c = container("prometheus", IMAGES["prometheus"], "prometheus", {"web": port}, args=args, **extra,
                       volumeMounts=[mount("config", f"{PROMETHEUS_DIR}/prometheus.yml", read_only=True)
                                     | {"subPath": "prometheus.yml"},
                                     mount("rules", f"{PROMETHEUS_DIR}/rules"),
@@ -442,8 +455,10 @@ class Kustomization:
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_name},
              "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": self.ns}]},
             service("prometheus", {"web": port}),
-            workload("StatefulSet", "prometheus", spec, serviceName="prometheus", replicas=1,
+            workload("StatefulSet", "prometheus", spec, serviceName="prometheus", replicas=replicas,
                      volumeClaimTemplates=[claim("data", STORAGE["prometheus"])]),
+            *([{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta("prometheus"),
+                "spec": {"maxUnavailable": 1, "selector": selector("prometheus")}}] if replicas > 1 else []),
         ])
 
     def alertmanager(self) -> None:
