@@ -398,14 +398,9 @@ class Kustomization:
     def prometheus_config(self) -> Obj:
         """prometheus.yml as rendered, with node-wide exporters found per pod instead of by Service; for HA
         replicas, with each pod's name as its replica label (expanded by Prometheus from POD_NAME)."""
-        if self.model.replica_label:
-            cfg = prometheus.config(self.model, "${POD_NAME}")
-            # --enable-feature=expand-external-labels expands `$` in every external label: `$$` is a `$`
-            cfg["global"]["external_labels"] = {
-                k: v if k == self.model.replica_label else v.replace("$", "$$")
-                for k, v in cfg["global"]["external_labels"].items()}
-        else:
-            cfg = prometheus.config(self.model)
+        # --enable-feature=expand-external-labels expands `$` in every external label; the spec's label values
+        # hold none (models.LabelValue), so only this one is expanded
+        cfg = prometheus.config(self.model, "${POD_NAME}" if self.model.replica_label else None)
         per_node = {prometheus.EXPORTER_TARGETS[k][0] for k in DAEMONSETS} | {"fluentd"}
         cfg["scrape_configs"] = [self.pod_job(j) if j["job_name"] in per_node else j for j in cfg["scrape_configs"]]
         return cfg

@@ -54,10 +54,10 @@ def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
             "by default, and to Thanos, which deduplicates by the label its querier is given (`replica` by "
             "convention): set `replica_label` to the one both are configured for")
     cluster, replica = labels(spec)
-    where = "`replica_label`" if p.replica_label else f"the replica label (`{replica}` by default)"
+    where = "`stack.prometheus.replica_label`" if p.replica_label else "by default"
     if replica in spec.project.external_labels:
         yield ("project", "external_labels", replica), (
-            f"`{replica}` is {where.removeprefix('the ')} of the Prometheus replicas: each sets it to its own "
+            f"`{replica}` is the replica label of the Prometheus replicas ({where}): each sets it to its own "
             "name, and one value on every replica would make them one server to the deduplication downstream; "
             "remove it here or choose another `stack.prometheus.replica_label`")
     named: list[tuple[str | None, str]] = [(replica, "replica_label"), (cluster, "cluster_label")]
