@@ -27,7 +27,7 @@ import yaml
 from conftest import ROOT, require_tool, write_tree
 from e2e_support import Server, free_port, get_json, runnable_alertmanager, wait_until
 
-from obsgen import crds
+from obsgen import check, crds
 from obsgen.model import resolve
 from obsgen.render import render_all
 from obsgen.spec import load_spec_text
@@ -137,10 +137,26 @@ def test_promtool_checks_each_replicas_config(tree: Path, promtool: str) -> None
     assert all(f"Checking {c}" in proc.stdout + proc.stderr for c in configs)
 
 
+def test_obsgen_check_checks_each_replicas_config(tree: Path, tmp_path: Path, promtool: str) -> None:
+    result = check.prometheus_configs(tree)
+    assert result.status == "passed" and set(result.files) == {
+        "prometheus/prometheus.yml", "prometheus/prometheus-0.yml", "prometheus/prometheus-1.yml"}, result
+    broken = write_tree(tmp_path, {p.relative_to(tree).as_posix(): p.read_text()
+                                   for p in (tree / "prometheus").rglob("*") if p.is_file()})
+    cfg = load(broken, "prometheus/prometheus-1.yml")
+    cfg["global"]["scrape_timeout"] = "1h"  # longer than the interval: promtool refuses it
+    (broken / "prometheus/prometheus-1.yml").write_text(yaml.safe_dump(cfg))
+    result = check.prometheus_configs(broken)
+    assert result.status == "failed" and "prometheus-1.yml" in result.output, result
+
+
 def test_every_prometheus_sends_to_every_alertmanager_without_its_replica_label(tree: Path) -> None:
     services = load(tree, "docker-compose.yml")["services"]
     for name in REPLICAS:
-        alerting = load(tree, f"prometheus/{name}.yml")["alerting"]
+        cfg = load(tree, f"prometheus/{name}.yml")
+        (job,) = [j for j in cfg["scrape_configs"] if j["job_name"] == "prometheus"]
+        assert job["static_configs"] == [{"targets": [f"{r}:9090" for r in REPLICAS]}]  # each scrapes both
+        alerting = cfg["alerting"]
         assert alerting["alertmanagers"][0]["static_configs"][0]["targets"] == [
             f"{a}.alertmanager:9093" for a in ALERTMANAGERS]
         assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "__replica__"}]
@@ -162,6 +178,13 @@ def test_kubernetes_runs_a_statefulset_of_replicas_named_by_their_pods(tree: Pat
     assert cfg["global"]["external_labels"] == {"__replica__": "${POD_NAME}", "cluster": "eu-1",
                                                 "environment": "production"}
     assert cfg["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "__replica__"}]
+    (job,) = [j for j in cfg["scrape_configs"] if j["job_name"] == "prometheus"]  # every pod, found by discovery
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["monitoring"]}}]
+    assert job["relabel_configs"][:2] == [
+        {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "regex": "prometheus",
+         "action": "keep"},
+        {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "web", "action": "keep"}]
+    assert {"name": "web", "containerPort": 9090} in c["ports"]
     pdb = one(objects, "PodDisruptionBudget", "prometheus")
     assert pdb["spec"] == {"maxUnavailable": 1,
                            "selector": {"matchLabels": prom["spec"]["selector"]["matchLabels"]}}
@@ -284,12 +307,18 @@ def federated(server: Server) -> list[str]:
         return [line for line in resp.read().decode().splitlines() if line.startswith("up{")]
 
 
-def live_config(cfg: dict[str, Any], port: int, alertmanager: str) -> dict[str, Any]:
-    """A rendered config run on 127.0.0.1: itself as the only target, the test's Alertmanager, every second;
-    the rules and the external labels (and their relabelling) as rendered."""
+def live_config(cfg: dict[str, Any], addresses: dict[str, str], own: str, alertmanager: str) -> dict[str, Any]:
+    """A rendered config run on 127.0.0.1, every second: its `prometheus` job's targets (the replicas, by
+    their names; `own` for a job found by Kubernetes discovery) at the test's `addresses`, the test's
+    Alertmanager; the rules and the external labels (and their relabelling) as rendered."""
     cfg = copy.deepcopy(cfg)
     cfg["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    cfg["scrape_configs"] = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]
+    (job,) = [j for j in cfg["scrape_configs"] if j["job_name"] == "prometheus"]
+    if "static_configs" in job:
+        targets = [addresses[t.rsplit(":", 1)[0]] for t in job["static_configs"][0]["targets"]]
+    else:
+        targets = [addresses[own]]
+    cfg["scrape_configs"] = [{"job_name": "prometheus", "static_configs": [{"targets": targets}]}]
     cfg["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [alertmanager]}]
     cfg.pop("remote_write", None)
     return cfg
@@ -312,10 +341,12 @@ def test_real_replicas_carry_their_own_label_and_alertmanager_holds_one_alert(tm
     try:
         servers[0].wait_ready()
         proms = []
+        ports = {name: free_port() for name, *_ in runs}
+        addresses = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
         for name, cfg, flags, env in runs:
-            port = free_port()
+            port = ports[name]
             path = out / f"prometheus/live-{name}.yml"  # beside rules/, which the config names relatively
-            path.write_text(yaml.safe_dump(live_config(cfg, port, f"127.0.0.1:{am_port}")))
+            path.write_text(yaml.safe_dump(live_config(cfg, addresses, name, f"127.0.0.1:{am_port}")))
             server = Server(["env", *(f"{k}={v}" for k, v in env.items()), prometheus, f"--config.file={path}",
                              f"--storage.tsdb.path={tmp_path / name}", f"--web.listen-address=127.0.0.1:{port}",
                              # alerts fired before the Alertmanager is discovered are resent after this
@@ -325,10 +356,15 @@ def test_real_replicas_carry_their_own_label_and_alertmanager_holds_one_alert(tm
             proms.append((name, server))
         for _, server in proms:
             server.wait_ready()
+        scraped = {"prometheus-0": REPLICAS, "prometheus-1": REPLICAS, "prometheus-7": ["prometheus-7"]}
         for name, server in proms:
-            assert wait_until(lambda s=server: bool(federated(s)), 20), server.log_tail()
-            (line,) = federated(server)
-            assert f'__replica__="{name}"' in line and 'cluster="eu-1"' in line, line
+            # every compose replica scrapes both: the federated `up` is one series per replica scraped,
+            # each with this server's own replica label
+            want = {addresses[r] for r in scraped[name]}
+            assert wait_until(lambda s=server, n=len(want): len(federated(s)) == n, 20), server.log_tail()
+            lines = federated(server)
+            assert {line.split('instance="', 1)[1].split('"', 1)[0] for line in lines} == want, lines
+            assert all(f'__replica__="{name}"' in line and 'cluster="eu-1"' in line for line in lines), lines
         rules = [get_json(f"{s.url}/api/v1/rules")["data"]["groups"] for _, s in proms]
         names = [[(g["file"].rsplit("/", 1)[1], g["name"], [r["query"] for r in g["rules"]]) for g in groups]
                  for groups in rules]

@@ -402,17 +402,20 @@ class Kustomization:
         # hold none (models.LabelValue), so only this one is expanded
         cfg = prometheus.config(self.model, "${POD_NAME}" if self.model.replica_label else None)
         per_node = {prometheus.EXPORTER_TARGETS[k][0] for k in DAEMONSETS} | {"fluentd"}
-        cfg["scrape_configs"] = [self.pod_job(j) if j["job_name"] in per_node else j for j in cfg["scrape_configs"]]
+        per_pod = {"prometheus": "web"} if self.model.replica_label else {}  # HA replicas: no pod DNS here
+        cfg["scrape_configs"] = [self.pod_job(j) if j["job_name"] in per_node else
+                                 self.pod_job(j, per_pod[j["job_name"]]) if j["job_name"] in per_pod else j
+                                 for j in cfg["scrape_configs"]]
         return cfg
 
-    def pod_job(self, job: Obj) -> Obj:
+    def pod_job(self, job: Obj, port: str = "metrics") -> Obj:
         name = job["job_name"]
         return {"job_name": name,
                 "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [self.ns]}}],
                 "relabel_configs": [
                     {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "regex": name,
                      "action": "keep"},
-                    {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "metrics",
+                    {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": port,
                      "action": "keep"},
                     {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
                 ]}

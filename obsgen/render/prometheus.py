@@ -104,7 +104,12 @@ def scrape_configs(model: Model) -> list[dict[str, Any]]:
     if not any(s.logs for s in model.services):
         stack_jobs.pop("fluentd")
     for job, target in stack_jobs.items():
-        jobs.append({"job_name": job, "static_configs": [{"targets": [target]}]})
+        targets = [target]
+        if job == "prometheus" and model.replica_label:
+            # every HA replica scrapes every replica: one that is down is seen (and alerted on) by the others
+            port = target.rsplit(":", 1)[1]
+            targets = [f"{replica}:{port}" for replica in model.prometheus_replicas]
+        jobs.append({"job_name": job, "static_configs": [{"targets": targets}]})
     jobs.append({"job_name": "alertmanager", "static_configs": [{"targets": alertmanager_targets(model)}]})
     for kind in exporters(model):
         job, target = EXPORTER_TARGETS[kind]
