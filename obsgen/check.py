@@ -54,11 +54,16 @@ def _files(out: Path, pattern: str) -> list[str]:
     return sorted(p.relative_to(out).as_posix() for p in out.glob(pattern) if p.is_file())
 
 
+def prometheus_configs(out: Path) -> Result:
+    """promtool check config on prometheus.yml and, with HA replicas, each replica's own (prometheus-<i>.yml)."""
+    configs = ["prometheus/prometheus.yml", *_files(out, "prometheus/prometheus-*.yml")]
+    return _run("promtool", ["check", "config", *configs], "prometheus/prometheus.yml", out, configs)
+
+
 def run_checks(out: Path, live: bool = False) -> list[Result]:
     results: list[Result] = []
     if (out / "prometheus/prometheus.yml").exists():
-        results.append(_run("promtool", ["check", "config", "prometheus/prometheus.yml"],
-                            "prometheus/prometheus.yml", out, ["prometheus/prometheus.yml"]))
+        results.append(prometheus_configs(out))
     rules = _files(out, "prometheus/rules/*.yml")
     if rules:
         results.append(_run("promtool", ["check", "rules", "--lint=all", "--lint-fatal", *rules],

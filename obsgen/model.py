@@ -11,6 +11,7 @@ from typing import Any
 
 from . import logql, naming
 from .promql import quote
+from .spec import ha
 from .spec.models import (
     Alert,
     Health,
@@ -165,6 +166,11 @@ class Model:
     source: str  # the spec's file name, for "generated from" headers
     teams: list[str] = field(default_factory=list)
     retention: str = DEFAULT_RETENTION  # how long Prometheus keeps samples: at least the longest SLO period
+    # Prometheus in HA: its replicas' names (`prometheus` alone, or `prometheus-0`, `prometheus-1`, ...), the
+    # external label naming each (None for one replica), and the label naming the group with its value
+    prometheus_replicas: list[str] = field(default_factory=lambda: ["prometheus"])
+    replica_label: str | None = None
+    cluster_label: tuple[str, str] | None = None
     # results of pure functions of this model, kept by the renderer that computes them first for another
     # that needs them too (the proof coverage of a service's rules, counted where its tests are built)
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -201,7 +207,22 @@ def resolve(spec: Spec, source: str = "obsgen.yaml") -> Model:
         source=source,
         teams=teams,
         retention=retention,
+        **_high_availability(spec),
     )
+
+
+def _high_availability(spec: Spec) -> dict[str, Any]:
+    p = spec.stack.prometheus
+    if p.replicas == 1:
+        return {}
+    cluster, replica = ha.labels(spec)
+    labels = spec.project.external_labels
+    out: dict[str, Any] = {"prometheus_replicas": [f"prometheus-{i}" for i in range(p.replicas)],
+                           "replica_label": replica}
+    if cluster:
+        environment = labels.get("environment", spec.project.environment)
+        out["cluster_label"] = (cluster, labels.get(cluster, f"{spec.project.name}/{environment}"))
+    return out
 
 
 def _metrics(spec: Spec, svc: Service) -> MetricConventions:

@@ -280,6 +280,8 @@ ALTERNATIVES: dict[tuple[Any, ...], list[Any]] = {
     ("stack", "deploy"): [["compose"], ["compose", "kubernetes"]],
     ("stack", "prometheus", "retention"): ["45d"],
     ("stack", "prometheus", "remote_write"): [[]],
+    ("stack", "prometheus", "replica_label"): ["replica"],
+    ("stack", "prometheus", "cluster_label"): ["ha_group"],
     ("stack", "prometheus", "remote_write", 0, "name"): ["cortex"],
     ("stack", "prometheus", "remote_write", 0, "url"): ["https://mimir.example.com/other/push"],
     ("stack", "prometheus", "remote_write", 0, "tenant"): ["other-tenant"],
@@ -314,6 +316,8 @@ def _setup(path: tuple[Any, ...], data: dict[str, Any]) -> None:
     if path[:2] == ("stack", "exporters") and len(path) > 2:  # an exporter with settings, of the type using them
         kind = {"dsn_file": "postgres"}.get(path[-1], "redis")
         data["stack"]["exporters"] = ["node", {"type": kind}]
+    if path[-1] in ("replica_label", "cluster_label"):  # labels of HA replicas: two of them
+        data["stack"]["prometheus"]["replicas"] = 2
     if path[-1] == "bearer_token_file":  # one way to authenticate: instead of basic_auth
         data["stack"]["prometheus"]["remote_write"][0].pop("basic_auth")
     if path[-1] == "query_url":  # the Thanos Query of a ThanosRuler

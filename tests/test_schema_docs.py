@@ -319,6 +319,9 @@ stack:
          headers: {X-Source: obsgen}, basic_auth: {username: shop, password_file: /etc/prometheus/secrets/mimir}}
       - {name: thanos, url: "https://thanos.example.com/api/v1/receive", kind: thanos,
          bearer_token_file: /etc/prometheus/secrets/thanos}
+    replicas: 2
+    replica_label: __replica__    # Mimir's and Thanos' remote_write: say which label both deduplicate by
+    cluster_label: cluster
   alertmanager: {replicas: 1}
   grafana: {admin_user: admin, admin_password_file: /run/secrets/grafana, settings: {users: {default_theme: light}}}
   loki: {retention: 30d}

@@ -294,18 +294,27 @@ class _Compose:
         return out
 
     def prometheus(self) -> None:
-        svc: dict[str, Any] = {
-            "image": IMAGES["prometheus"],
-            "command": prometheus_args(self.model),
-            "volumes": [_bind("./prometheus/prometheus.yml", f"{PROMETHEUS_DIR}/prometheus.yml"),
-                        _bind("./prometheus/rules", f"{PROMETHEUS_DIR}/rules")],
-            "ports": [self.port(PORTS["prometheus"], PORTS["prometheus"])],
-            "healthcheck": _wget(PORTS["prometheus"], "/-/ready"),
-            "depends_on": _healthy(*alertmanager_services(self.model)),
-        }
-        if refs := self.secret_refs("prometheus"):
-            svc["secrets"] = refs
-        self.service("prometheus", svc, volume=PROMETHEUS_DATA)
+        port = PORTS["prometheus"]
+        replicas = self.model.prometheus_replicas
+        for i, name in enumerate(replicas):
+            # an HA replica runs its own file (prometheus-<i>.yml: the shared one plus its replica label) and
+            # the same rules; no env expansion in external labels (--enable-feature=expand-external-labels),
+            # so what runs is what promtool checked
+            config = "prometheus.yml" if len(replicas) == 1 else f"{name}.yml"
+            svc: dict[str, Any] = {
+                "image": IMAGES["prometheus"],
+                "command": prometheus_args(self.model),
+                "volumes": [_bind(f"./prometheus/{config}", f"{PROMETHEUS_DIR}/prometheus.yml"),
+                            _bind("./prometheus/rules", f"{PROMETHEUS_DIR}/rules")],
+                "ports": [self.port(port + i * 100, port)],  # replica i on 9090, 9190, ...
+                "healthcheck": _wget(port, "/-/ready"),
+                "depends_on": _healthy(*alertmanager_services(self.model)),
+            }
+            if len(replicas) > 1:
+                svc["networks"] = {"default": {"aliases": ["prometheus"]}}  # Grafana's datasource: any replica
+            if refs := self.secret_refs("prometheus"):
+                svc["secrets"] = refs
+            self.service(name, svc, volume=PROMETHEUS_DATA)
 
     def alertmanagers(self) -> None:
         port = PORTS["alertmanager"]
@@ -336,7 +345,7 @@ class _Compose:
                         _bind("./grafana/dashboards", DASHBOARDS_DIR)],
             "ports": [self.port(PORTS["grafana"], PORTS["grafana"])],
             "healthcheck": _wget(PORTS["grafana"], "/api/health"),
-            "depends_on": _healthy("prometheus", "loki"),
+            "depends_on": _healthy(*self.model.prometheus_replicas, "loki"),
         }
         if refs := self.secret_refs("grafana"):
             svc["secrets"] = refs

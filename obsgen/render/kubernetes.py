@@ -396,20 +396,26 @@ class Kustomization:
     # ---- components
 
     def prometheus_config(self) -> Obj:
-        """prometheus.yml as rendered, with node-wide exporters found per pod instead of by Service."""
-        cfg = prometheus.config(self.model)
+        """prometheus.yml as rendered, with node-wide exporters found per pod instead of by Service; for HA
+        replicas, with each pod's name as its replica label (expanded by Prometheus from POD_NAME)."""
+        # --enable-feature=expand-external-labels expands `$` in every external label; the spec's label values
+        # hold none (models.LabelValue), so only this one is expanded
+        cfg = prometheus.config(self.model, "${POD_NAME}" if self.model.replica_label else None)
         per_node = {prometheus.EXPORTER_TARGETS[k][0] for k in DAEMONSETS} | {"fluentd"}
-        cfg["scrape_configs"] = [self.pod_job(j) if j["job_name"] in per_node else j for j in cfg["scrape_configs"]]
+        per_pod = {"prometheus": "web"} if self.model.replica_label else {}  # HA replicas: no pod DNS here
+        cfg["scrape_configs"] = [self.pod_job(j) if j["job_name"] in per_node else
+                                 self.pod_job(j, per_pod[j["job_name"]]) if j["job_name"] in per_pod else j
+                                 for j in cfg["scrape_configs"]]
         return cfg
 
-    def pod_job(self, job: Obj) -> Obj:
+    def pod_job(self, job: Obj, port: str = "metrics") -> Obj:
         name = job["job_name"]
         return {"job_name": name,
                 "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [self.ns]}}],
                 "relabel_configs": [
                     {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "regex": name,
                      "action": "keep"},
-                    {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "metrics",
+                    {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": port,
                      "action": "keep"},
                     {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
                 ]}
@@ -422,8 +428,13 @@ class Kustomization:
         rule_maps = self.config_maps("prometheus-rules", rules)
         secret_volumes, secret_mounts = self.secret_mounts("prometheus")
         port = PORTS["prometheus"]
-        c = container("prometheus", IMAGES["prometheus"], "prometheus", {"web": port},
-                      args=literal_dollars(prometheus_args(self.model)),
+        replicas = len(self.model.prometheus_replicas)
+        args = literal_dollars(prometheus_args(self.model))
+        extra: Obj = {}
+        if replicas > 1:
+            args.append("--enable-feature=expand-external-labels")
+            extra["env"] = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+        c = container("prometheus", IMAGES["prometheus"], "prometheus", {"web": port}, args=args, **extra,
                       volumeMounts=[mount("config", f"{PROMETHEUS_DIR}/prometheus.yml", read_only=True)
                                     | {"subPath": "prometheus.yml"},
                                     mount("rules", f"{PROMETHEUS_DIR}/rules"),
@@ -442,8 +453,10 @@ class Kustomization:
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_name},
              "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": self.ns}]},
             service("prometheus", {"web": port}),
-            workload("StatefulSet", "prometheus", spec, serviceName="prometheus", replicas=1,
+            workload("StatefulSet", "prometheus", spec, serviceName="prometheus", replicas=replicas,
                      volumeClaimTemplates=[claim("data", STORAGE["prometheus"])]),
+            *([{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta("prometheus"),
+                "spec": {"maxUnavailable": 1, "selector": selector("prometheus")}}] if replicas > 1 else []),
         ])
 
     def alertmanager(self) -> None:

@@ -19,8 +19,9 @@ a key of those the resources cannot carry raises, so a setting added there is ne
   `alertmanager` Services here select only the pods of these two resources, so Grafana, Loki's ruler and
   Prometheus' alerting keep their addresses and reach only this stack.
 
-The builders are one function per resource, so high-availability pairs (replicas and a replica label) and
-a Thanos ruler can extend them.
+- **HA replicas.** `replicas` and `replicaExternalLabelName` (the spec's replica label; the operator sets it
+  to each pod's name and drops it from the alerts); the cluster label, the same on every replica, is among
+  `externalLabels`.
 """
 
 from __future__ import annotations
@@ -150,13 +151,21 @@ def prometheus_spec(k: Kustomization) -> Obj:
     cfg = prometheus.config(model)
     glob = dict(cfg["global"])
     image, version = _image("prometheus")
-    spec: Obj = {"image": image, "version": version, "replicas": 1, "serviceAccountName": SERVICE_ACCOUNT,
+    replicas = len(model.prometheus_replicas)
+    spec: Obj = {"image": image, "version": version, "replicas": replicas, "serviceAccountName": SERVICE_ACCOUNT,
                  "retention": model.retention,
                  "scrapeInterval": glob.pop("scrape_interval"),
                  "evaluationInterval": glob.pop("evaluation_interval")}
     if "scrape_timeout" in glob:
         spec["scrapeTimeout"] = glob.pop("scrape_timeout")
     spec["externalLabels"] = glob.pop("external_labels")
+    if model.replica_label:
+        # the operator sets it to each pod's name and drops it from the alerts (alert_relabel_configs), as
+        # prometheus.yml's alerting does
+        spec["replicaExternalLabelName"] = model.replica_label
+    if cfg["alerting"].get("alert_relabel_configs", []) != (
+            [{"action": "labeldrop", "regex": model.replica_label}] if model.replica_label else []):
+        raise ValueError("prometheus.yml's alert_relabel_configs not carried to the Prometheus resource")
     if glob:
         raise ValueError(f"prometheus.yml's global {', '.join(sorted(glob))} not carried to the Prometheus resource")
     secrets = _Secrets(k)

@@ -27,6 +27,11 @@ ALERTMANAGER_PORT = 9093
 
 def render(model: Model) -> dict[str, str]:
     files = {"prometheus/prometheus.yml": dump_yaml(config(model), model.source)}
+    if model.replica_label:
+        # what each HA replica runs: the shared prometheus.yml plus its own replica label (compose mounts
+        # each as its replica's prometheus.yml; `rules/*.yml` stays relative to the same folder)
+        for replica in model.prometheus_replicas:
+            files[f"prometheus/{replica}.yml"] = dump_yaml(config(model, replica), model.source)
     for svc in model.services:
         groups = service_rule_groups(model, svc)
         tests = prometheus_tests.service_tests(model, svc)
@@ -57,9 +62,15 @@ def exporters(model: Model) -> list[str]:
     return sorted(kinds)
 
 
-def config(model: Model) -> dict[str, Any]:
+def config(model: Model, replica: str | None = None) -> dict[str, Any]:
+    """prometheus.yml's data: what every replica shares, or with `replica` replica's own replica label."""
     spec = model.spec
     external = {"environment": model.environment, **spec.project.external_labels}
+    if model.cluster_label:
+        external[model.cluster_label[0]] = model.cluster_label[1]
+    if replica is not None:
+        assert model.replica_label
+        external[model.replica_label] = replica
     glob: dict[str, Any] = {
         "scrape_interval": model.scrape_interval,
         "evaluation_interval": model.evaluation_interval,
@@ -67,16 +78,20 @@ def config(model: Model) -> dict[str, Any]:
     if spec.defaults.scrape_timeout:
         glob["scrape_timeout"] = spec.defaults.scrape_timeout
     glob["external_labels"] = dict(sorted(external.items()))
+    alerting: dict[str, Any] = {}
+    if model.replica_label:
+        # every replica fires the same alerts: without its replica label they are one alert to Alertmanager
+        # (prometheus-operator drops its `replicaExternalLabelName` the same way)
+        alerting["alert_relabel_configs"] = [{"action": "labeldrop", "regex": model.replica_label}]
+    alerting["alertmanagers"] = [{
+        "api_version": "v2",
+        "static_configs": [{"targets": alertmanager_targets(model)}],
+    }]
     cfg: dict[str, Any] = {
         "global": glob,
         # with a Mimir or Cortex ruler evaluating the services' rules (render/ruler.py), only the stack's own
         "rule_files": ["rules/*.yml"] if model.ruler is None else ["rules/_stack.yml"],
-        "alerting": {
-            "alertmanagers": [{
-                "api_version": "v2",
-                "static_configs": [{"targets": alertmanager_targets(model)}],
-            }],
-        },
+        "alerting": alerting,
         "scrape_configs": scrape_configs(model),
     }
     if spec.stack.prometheus.remote_write:
@@ -90,7 +105,12 @@ def scrape_configs(model: Model) -> list[dict[str, Any]]:
     if not any(s.logs for s in model.services):
         stack_jobs.pop("fluentd")
     for job, target in stack_jobs.items():
-        jobs.append({"job_name": job, "static_configs": [{"targets": [target]}]})
+        targets = [target]
+        if job == "prometheus" and model.replica_label:
+            # every HA replica scrapes every replica: one that is down is seen (and alerted on) by the others
+            port = target.rsplit(":", 1)[1]
+            targets = [f"{replica}:{port}" for replica in model.prometheus_replicas]
+        jobs.append({"job_name": job, "static_configs": [{"targets": targets}]})
     jobs.append({"job_name": "alertmanager", "static_configs": [{"targets": alertmanager_targets(model)}]})
     for kind in exporters(model):
         job, target = EXPORTER_TARGETS[kind]

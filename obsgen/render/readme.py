@@ -7,6 +7,7 @@ from collections import Counter
 
 from .. import __version__
 from ..model import Model
+from ..spec.ha import HA_TRACKER_KINDS
 from . import proof, templates
 from .common import one_line
 from .compose import secret_keys
@@ -32,6 +33,7 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         deploy=model.stack.deploy,
         operator=_operator(model),
         ruler=_ruler(model),
+        ha=_ha(model),
         secrets=sorted(secret_keys(model)),
         coverage=report["summary"],
         unproven=[a for a in report["alerts"] if not a["proven"]],
@@ -59,3 +61,13 @@ def _operator(model: Model) -> dict[str, str] | None:
     if "kubernetes" not in model.stack.deploy or not k.prometheus_operator:
         return None
     return {"release": k.release, "namespace": k.namespace, "strategy": k.alertmanager_config_matcher_strategy}
+
+
+def _ha(model: Model) -> dict[str, object] | None:
+    """Prometheus' HA replicas and what deduplicates them downstream (None for one replica)."""
+    if not model.replica_label:
+        return None
+    kinds = {rw.kind for rw in model.stack.prometheus.remote_write}
+    tracker = bool(kinds.intersection(HA_TRACKER_KINDS))
+    return {"replicas": model.prometheus_replicas, "replica_label": model.replica_label,
+            "cluster": model.cluster_label, "tracker": tracker, "remote_write": bool(kinds), "thanos": "thanos" in kinds or not tracker}

@@ -1016,6 +1016,25 @@ class PrometheusStack(Base):
     remote_write: list[RemoteWrite] = Field(
         default_factory=list, description="Endpoints Prometheus also sends its samples to; written into "
                                           "prometheus.yml (in prometheus-operator mode, into the Prometheus resource).")
+    replicas: int = Field(
+        1, ge=1, le=5, examples=[2],
+        description="Prometheus servers running the same rules and scrapes (an HA pair at 2), told apart only by "
+                    "the `replica_label` external label; each sends its alerts to every Alertmanager replica, "
+                    "which deduplicate them (the replica label is dropped from alerts), and its samples to every "
+                    "remote_write, where Mimir's or Cortex's HA tracker, or Thanos' querier and compactor, "
+                    "deduplicate them.")
+    replica_label: LabelName | None = Field(
+        None, examples=["__replica__"],
+        description="External label naming each replica (`prometheus-0`, `prometheus-1`, ...), with replicas of 2 "
+                    "or more. When unset, `__replica__` if a remote_write is of kind mimir or cortex (their HA "
+                    "tracker's default, -distributor.ha-tracker.replica), else `replica` (Thanos' "
+                    "--query.replica-label convention).")
+    cluster_label: LabelName | None = Field(
+        None, examples=["cluster"],
+        description="External label naming the HA group, the same on every replica, with replicas of 2 or more: "
+                    "its value is `project.external_labels`' when set there, else `<project>/<environment>`. "
+                    "When unset, `cluster` if a remote_write is of kind mimir or cortex (their HA tracker's "
+                    "default, -distributor.ha-tracker.cluster), else none.")
 
 
 class AlertmanagerStack(Base):

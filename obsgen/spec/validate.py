@@ -29,6 +29,7 @@ from ..stack_targets import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS
 from ..units import duration_seconds, parse_quantity
 from .errors import Path, place
 from .expressions import checked as expression_problems
+from .ha import problems as ha_problems
 from .models import LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
 from .operator_checks import operator_mode
 from .operator_checks import problems as operator_problems
@@ -76,6 +77,7 @@ def _check(spec: Spec, notes: list[str] | None = None) -> Found:
     if spec.project.runbook_url:
         yield from _check_pattern(spec.project.runbook_url, ("project", "runbook_url"))
     yield from operator_problems(spec)  # what prometheus-operator mode cannot carry
+    yield from ha_problems(spec)  # Prometheus in HA pairs
     yield from expression_problems(spec, notes)  # every PromQL and LogQL expression, parsed
 
 
