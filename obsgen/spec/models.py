@@ -237,7 +237,8 @@ class Defaults(Base):
         description="`for` of the thresholds that set none, and of the default error-log alert.")
     metrics: MetricConventions = Field(
         default_factory=MetricConventions,
-        description="How the services are instrumented; a service's `metrics` overrides single names.")
+        description="How the services of kind http are instrumented (kind grpc has the interceptors' names); a "
+                    "service's `metrics` overrides single names.")
     slo_windows: SloWindowCatalogue = Field(
         default_factory=SloWindows,
         examples=[{"7d": {"ticket_fast": ["1d", "2h", 25]}, "90d": {"page_fast": ["2h", "10m", 2]}},

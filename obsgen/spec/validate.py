@@ -373,8 +373,9 @@ def _unscraped(spec: Spec, svc: Service, base: Path) -> Found:
             "the service has no `scrape`, so those SLIs would be absent forever: add `scrape`, or drop `class`")
     for j, th in enumerate(svc.thresholds):
         if th.indicator is not None:
+            what = "consumer metrics" if th.indicator in CONSUMER_INDICATORS else "request metrics"
             yield base + ("thresholds", j, "indicator"), (
-                f"{th.indicator} reads the service's request metrics (job=\"{svc.name}\"), and the service has "
+                f"{th.indicator} reads the service's {what} (job=\"{svc.name}\"), and the service has "
                 "no `scrape`, so its alert could never fire: add `scrape`, or give a custom `expr` over metrics "
                 "a scrape job provides")
 
