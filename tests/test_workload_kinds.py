@@ -240,6 +240,12 @@ REFUSALS = [
     ("batch-block-on-http", _edit("    kind: grpc\n", "    kind: http\n    batch: {every: 1h}\n"),
      r":\d+:\d+ services\[0\]\.batch: applies to `kind: batch` only, and this service is kind http"),
     ("unknown-kind", _edit("    kind: grpc\n", "    kind: soap\n"), r":\d+:\d+ services\[0\]\.kind"),
+    ("consumer-metric-name", _edit("lag: orders_consumer_lag_messages", "lag: orders-consumer lag"),
+     r":\d+:\d+ services\[2\]\.consumer\.lag: 'orders-consumer lag' is not a Prometheus metric name"),
+    ("batch-every-0", _edit("batch: {every: 1d, grace: 2h}", "batch: {every: 0s}"),
+     r":\d+:\d+ services\[1\]\.batch\.every: a schedule must be longer than 0"),
+    ("batch-metric-name", _edit("batch: {every: 1d, grace: 2h}", "batch: {every: 1d, last_success: \"x{a}\"}"),
+     r":\d+:\d+ services\[1\]\.batch\.last_success: 'x\{a\}' is not a Prometheus metric name"),
 ]
 
 

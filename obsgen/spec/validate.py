@@ -310,6 +310,8 @@ def _check_kind(spec: Spec, svc: Service, base: Path) -> Found:
         if getattr(svc, block) is not None and kind != block:
             yield base + (block,), f"applies to `kind: {block}` only, and this service is kind {kind}"
     if kind == "batch":
+        if svc.batch is not None:
+            yield from _positive(svc.batch.every, base + ("batch", "every"), "a schedule")
         if svc.batch is None:
             yield base + ("kind",), ("a batch service needs `batch: {every: <its schedule>}` (e.g. `every: 1h`), "
                                      "which its last-success alert is measured against")
@@ -1240,9 +1242,11 @@ def _check_names(spec: Spec) -> Found:
     """Metric names that land in selectors: Prometheus' grammar, so every query reads them unquoted."""
     conventions: list[tuple[Path, object]] = [(("defaults", "metrics"), spec.defaults.metrics)]
     conventions += [(("services", i, "metrics"), svc.metrics) for i, svc in enumerate(spec.services)]
+    conventions += [(("services", i, block), getattr(svc, block)) for i, svc in enumerate(spec.services)
+                    for block in ("batch", "consumer") if getattr(svc, block) is not None]
     for path, metrics in conventions:
-        for key in ("requests_total", "duration_histogram"):
-            name = getattr(metrics, key)
+        for key in ("requests_total", "duration_histogram", "last_success", "lag", "processed_total"):
+            name = getattr(metrics, key, None)
             if name is not None and not METRIC_NAME_RE.match(name):
                 yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
                                       "not starting with a digit (e.g. http_requests_total)")
