@@ -13,7 +13,9 @@ from . import logql, naming
 from .promql import quote
 from .spec import ha
 from .spec.models import (
+    GRPC_METRICS,
     Alert,
+    Consumer,
     Health,
     LevelDurations,
     Logs,
@@ -108,6 +110,18 @@ class LogAlertModel:
 
 
 @dataclass(frozen=True)
+class BatchModel:
+    every: str
+    grace: str
+    last_success: str  # the gauge of the last success, in unixtime
+
+    @property
+    def allowed_seconds(self) -> int:
+        """How old the last success may be: one schedule period and its grace."""
+        return int(duration_seconds(self.every) + duration_seconds(self.grace))
+
+
+@dataclass(frozen=True)
 class ServiceModel:
     name: str
     camel: str
@@ -131,6 +145,49 @@ class ServiceModel:
     log_tag: str | None = None  # Fluentd tag of the service's log events
     log_alerts: list[LogAlertModel] = field(default_factory=list)
     panels: list[Panel] = field(default_factory=list)  # the spec's extra dashboard panels
+    kind: str = "http"  # http | grpc | batch | consumer
+    batch: BatchModel | None = None
+    consumer: Consumer | None = None
+
+    @property
+    def has_requests(self) -> bool:
+        """Whether the service has request metrics (http and grpc): golden-signal panels and classes."""
+        return self.kind in ("http", "grpc")
+
+    @property
+    def honor_labels(self) -> bool:
+        return bool(self.scrape and (self.scrape.honor_labels if self.scrape.honor_labels is not None
+                                     else self.kind == "batch"))
+
+    def target_labels(self) -> dict[str, str]:
+        """The labels of the service's scrape targets (what `up` carries): job and instance, and those
+        prometheus.yml's scrape job attaches (its static labels, or the pod's namespace and name from
+        Kubernetes discovery)."""
+        scrape = self.scrape
+        instance = scrape.static[0] if scrape and scrape.static else f"{self.name}:8080"
+        labels = {"job": self.job, "instance": instance}
+        if scrape and scrape.kubernetes is not None and not scrape.static:
+            labels.update(namespace=scrape.kubernetes.namespace, pod=f"{self.name}-0")
+        labels.update({"service": self.name, **({"team": self.team} if self.team else {}),
+                       **(scrape.labels if scrape else {})})
+        return labels
+
+    def scraped_labels(self) -> dict[str, str]:
+        """The labels of a series scraped from the targets. A batch job's come from the Pushgateway with the
+        job it pushed (its grouping key, the service's name) and no instance: the Pushgateway exports
+        `instance=""` when the grouping key has none, which keeps Prometheus from attaching the target's."""
+        labels = self.target_labels()
+        if self.kind == "batch":
+            labels.pop("instance")
+        return labels
+
+    def request_labels(self, histogram: bool = False) -> dict[str, str]:
+        """`scraped_labels` and the labels the instrumentation puts on a request series (a gRPC method)."""
+        labels = self.scraped_labels()
+        if self.kind == "grpc" and not _renamed(self, histogram):
+            labels.update(grpc_type="unary", grpc_service=f"{self.name.replace('-', '_')}.v1.{self.camel}",
+                          grpc_method="Get")
+        return labels
 
     def runbook_url(self, alert: str, override: str | None = None) -> str | None:
         pattern = override or self.runbook_pattern
@@ -150,6 +207,12 @@ class ServiceModel:
     def histogram(self, suffix: str, extra: str = "") -> str:
         sel = self.selector + (f",{extra}" if extra else "")
         return f"{self.metrics.duration_histogram}_{suffix}{{{sel}}}"
+
+
+def _renamed(svc: ServiceModel, histogram: bool) -> bool:
+    """Whether the spec renamed the gRPC metric read (then its labels are not the interceptor's)."""
+    name = svc.metrics.duration_histogram if histogram else svc.metrics.requests_total
+    return name != (GRPC_METRICS.duration_histogram if histogram else GRPC_METRICS.requests_total)
 
 
 DEFAULT_RETENTION = "15d"  # Prometheus' own default
@@ -226,8 +289,18 @@ def _high_availability(spec: Spec) -> dict[str, Any]:
 
 
 def _metrics(spec: Spec, svc: Service) -> MetricConventions:
+    """The kind's conventions (`defaults.metrics` for http), then the service's own names."""
     overrides = {k: v for k, v in svc.metrics.model_dump().items() if v is not None}
-    return spec.defaults.metrics.model_copy(update=overrides)
+    base = GRPC_METRICS if svc.kind == "grpc" else spec.defaults.metrics
+    return base.model_copy(update=overrides)
+
+
+def _batch(svc: Service) -> BatchModel | None:
+    if svc.kind != "batch" or svc.batch is None:
+        return None
+    b = svc.batch
+    return BatchModel(every=b.every, grace=b.grace,
+                      last_success=b.last_success or f"{naming.snake(svc.name)}_last_success_unixtime")
 
 
 def _service(spec: Spec, svc: Service) -> ServiceModel:
@@ -261,6 +334,9 @@ def _service(spec: Spec, svc: Service) -> ServiceModel:
         down_for=svc.scrape.down_for if svc.scrape else "2m",
         log_tag=(svc.logs.source.tag or f"logs.{svc.name}") if svc.logs else None,
         panels=list(svc.panels),
+        kind=svc.kind,
+        batch=_batch(svc),
+        consumer=svc.consumer if svc.kind == "consumer" else None,
     )
     base.thresholds.extend(_threshold(spec, base, th) for th in svc.thresholds)
     base.slos.extend(_slos(spec, svc, base))
@@ -326,6 +402,14 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
     elif th.indicator == "request_rate":
         expr = f"sum(rate({svc.requests()}[{window}]))"
         unit, what = "reqps", "Request rate"
+    elif th.indicator == "consumer_lag":
+        assert svc.consumer is not None  # validate.py requires it
+        expr = f"sum({svc.consumer.lag}{{{svc.selector}}})"
+        unit, what = "short", "Consumer lag"
+    elif th.indicator == "throughput":
+        assert svc.consumer is not None
+        expr = f"sum(rate({svc.consumer.processed_total}{{{svc.selector}}}[{window}]))"
+        unit, what = "ops", "Throughput"
     elif th.indicator in QUANTILES:
         q = QUANTILES[th.indicator]
         expr = f"histogram_quantile({q}, sum by (le) (rate({svc.histogram('bucket')}[{window}])))"

@@ -18,6 +18,8 @@ INDICATOR_WORDS = {
     "latency_p99": "LatencyP99",
     "availability": "Availability",
     "request_rate": "RequestRate",
+    "consumer_lag": "ConsumerLag",
+    "throughput": "Throughput",
 }
 
 
@@ -74,6 +76,16 @@ def threshold_alert_name(service: str, indicator: str, direction: str) -> str:
 
 def service_down_alert(service: str) -> str:
     return derived_alert_name(service, "", "Down")
+
+
+def batch_stale_alert(service: str) -> str:
+    """A batch job whose last success is older than its schedule allows."""
+    return derived_alert_name(service, "", "LastSuccessTooOld")
+
+
+def batch_failed_alert(service: str) -> str:
+    """A batch job whose last run pushed without a success."""
+    return derived_alert_name(service, "", "RunFailed")
 
 
 def health_alert(service: str) -> str:

@@ -262,8 +262,11 @@ def _series(matchers: tuple[tuple[str, str, str], ...], base: dict[str, str],
     return {"__name__": out.pop("__name__"), **out}
 
 
-def _two_queries(errors_q: str, total_q: str, where: tuple[str, str]) -> list[Counter]:
-    """Series whose counts make `errors_q` count the errors and `total_q` every event."""
+def _two_queries(errors_q: str, total_q: str, where: tuple[str, str],
+                 base: dict[str, str] | None = None) -> list[Counter]:
+    """Series whose counts make `errors_q` count the errors and `total_q` every event; they carry `base`'s
+    labels where the matchers let them."""
+    base = base or {}
     read = []
     for query, what in zip((errors_q, total_q), where, strict=True):
         try:
@@ -276,13 +279,13 @@ def _two_queries(errors_q: str, total_q: str, where: tuple[str, str]) -> list[Co
                          "is no error ratio")
     for sel, what in ((errors, where[0]), (total, where[1])):
         try:
-            _series(sel.matchers, {})
+            _series(sel.matchers, base)
         except Unreadable as err:
             raise Unreadable(f"{what}: {err}") from None
     try:
-        both = _series(errors.matchers + total.matchers, {})
+        both = _series(errors.matchers + total.matchers, base)
     except Unreadable:  # no series is read by both: the errors are counted apart from the total
-        return [Counter(_series(errors.matchers, {}), "errors"), Counter(_series(total.matchers, {}), "total")]
+        return [Counter(_series(errors.matchers, base), "errors"), Counter(_series(total.matchers, base), "total")]
     # the total reads the error series too: add a good series that only the total reads
     for label, op, value in sorted(errors.matchers, key=lambda m: m[0] == "__name__"):
         try:
@@ -299,18 +302,24 @@ def _counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
     m = svc.metrics
     if slo.sli_type == "ratio" or slo.total_query is None:
         return "a ratio SLI is an arbitrary expression; obsgen cannot synthesize its input"
+    # an http service's series carry the labels the SLI selects (as before kinds); a gRPC service's the
+    # interceptor's whole label set
+    grpc = svc.kind == "grpc"
     if slo.sli_type == "latency":
         assert slo.latency_threshold is not None
-        return [Counter({"__name__": f"{m.duration_histogram}_count", "job": svc.job}, "total"),
-                Counter({"__name__": f"{m.duration_histogram}_bucket", "job": svc.job,
+        hist = svc.request_labels(histogram=True) if grpc else {"job": svc.job}
+        return [Counter({"__name__": f"{m.duration_histogram}_count", **hist}, "total"),
+                Counter({"__name__": f"{m.duration_histogram}_bucket", **hist,
                          "le": le_label(slo.latency_threshold)}, "good")]
+    base = {"__name__": m.requests_total, **svc.request_labels(), m.status_label: "OK"} if (
+        grpc and slo.sli_type == "availability") else None
     if slo.sli_type == "availability":
         where = (f"the error query (`status_label: {m.status_label}`, `error_status: {m.error_status}`)",
                  "the request query")
     else:
         where = ("sli.events.errors", "sli.events.total")
     try:
-        return _two_queries(slo.errors_query, slo.total_query, where)
+        return _two_queries(slo.errors_query, slo.total_query, where, base)
     except Unreadable as err:
         return str(err)
 

@@ -80,6 +80,8 @@ SPECS: dict[str, tuple[str, str | None]] = {
     "own": ("own.yaml", OWN_SPEC),
     "own-operator": ("own-operator.yaml", _operator(OWN_SPEC)),
     "ledger (operator)": ("ledger.yaml", (ROOT / "tests/fixtures/specs/ledger.yaml").read_text()),
+    # a gRPC service, a batch job scraped through a Pushgateway and a consumer (issue #14, Deliver 2)
+    "kinds": ("workload-kinds.yaml", (ROOT / "tests/fixtures/specs/workload-kinds.yaml").read_text()),
 }
 
 

@@ -134,9 +134,10 @@ CASES = [
          "services[0].teem", "unknown field `teem`; did you mean `team`?"),
     Case("required-field-typo", "quickstart", "  - name: catalog\n", "  - nme: catalog\n", "nme: |catalog",
          "services[1].nme", "unknown field `nme`; did you mean `name`? (`name` is required)"),
-    Case("unknown-field-no-match", "own", "    team: finance\n", "    owner: finance\n", "owner: |finance",
-         "services[0].owner", "unknown field `owner`; the fields here are name, description, team, class, scrape, "
-         "metrics, slos, thresholds, alerts, logs, health, panels, labels, runbook_url"),
+    # (`owner` is close enough to `consumer` for a suggestion since services have it)
+    Case("unknown-field-no-match", "own", "    team: finance\n", "    steward: finance\n", "steward: |finance",
+         "services[0].steward", "unknown field `steward`; the fields here are name, description, kind, batch, "
+         "consumer, team, class, scrape, metrics, slos, thresholds, alerts, logs, health, panels, labels, runbook_url"),
     Case("top-level-typo", "own", "routing:\n", "routng:\n", "|routng:", "routng",
          "unknown field `routng`; did you mean `routing`? (`routing` is required)"),
     Case("severity-typo", "quickstart", "severity: critical\n", "severity: crit\n", "severity: |crit",

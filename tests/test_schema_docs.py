@@ -264,6 +264,16 @@ services:
     team: storefront
     scrape:
       kubernetes: {namespace: shop, pod_labels: {app: catalog}, port: http}
+  - name: nightly-report
+    kind: batch
+    scrape: {static: ["pushgateway:9091"], honor_labels: true}
+    batch: {every: 1d, grace: 2h, last_success: nightly_report_last_success_unixtime}
+  - name: orders-consumer
+    kind: consumer
+    scrape: {static: ["orders-consumer:8000"]}
+    consumer: {lag: orders_consumer_lag_messages, processed_total: orders_consumer_messages_processed_total}
+    thresholds:
+      - {indicator: consumer_lag, warning: 5000, critical: 50000}
 channels:
   oncall-pagerduty: {type: pagerduty, routing_key_file: /etc/alertmanager/secrets/pd, send_resolved: true}
   payments-slack: {type: slack, channel: "#payments", api_url_file: /etc/alertmanager/secrets/slack}

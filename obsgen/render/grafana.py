@@ -63,6 +63,8 @@ INDICATORS = {  # indicator -> (panel title, unit)
     "error_rate": ("Error ratio", "percentunit"),
     "availability": ("Availability", "percentunit"),
     **{k: (f"P{k[len('latency_p'):]} latency", "s") for k in QUANTILES},
+    "consumer_lag": ("Consumer lag", "short"),
+    "throughput": ("Throughput", "ops"),
 }
 
 
@@ -211,6 +213,12 @@ def _sel(*matchers: str) -> str:
 
 def indicator_query(svc: ServiceModel, indicator: str, extra: str = "") -> str:
     """The value an indicator's alert compares, over Grafana's rate interval (and optional extra matchers)."""
+    if indicator in ("consumer_lag", "throughput"):
+        assert svc.consumer is not None
+        sel = _sel(svc.selector, extra)
+        if indicator == "consumer_lag":
+            return f"sum({svc.consumer.lag}{{{sel}}})"
+        return f"sum(rate({svc.consumer.processed_total}{{{sel}}}[{RATE}]))"
     m = svc.metrics
     total = f"sum(rate({svc.requests(extra)}[{RATE}]))"
     errors = f"sum(rate({svc.requests(_sel(f'{m.status_label}=~{chr(34)}{m.error_status}{chr(34)}', extra))}[{RATE}]))"
@@ -273,7 +281,11 @@ def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
     grid = Grid()
     grid.row("Now")
     alerts = _alerts_table("Firing alerts", f"service={pql(svc.name)}", "alertname, severity")
-    if svc.scrape:
+    if svc.scrape and svc.kind == "batch":
+        _batch_rows(grid, svc, alerts)
+    elif svc.scrape and svc.kind == "consumer":
+        _consumer_rows(grid, svc, ths, inst, alerts)
+    elif svc.scrape:
         _http_rows(grid, svc, ths, inst, alerts)
     else:  # watched through exporters and probes only: what they say, with their jobs
         grid.fill([*_exporters_up(svc, exporters, inst, []), *_health_stat(svc, []), alerts], h=6)
@@ -291,7 +303,7 @@ def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
             grid.fill(extra[i:i + 3])
     for slo in svc.slos:
         _slo_row(model, grid, svc, slo)
-    if svc.scrape:
+    if svc.scrape and svc.kind != "batch":  # a batch job's process metrics would be the Pushgateway's
         _saturation_row(grid, svc, inst)
     if svc.logs:
         _logs_row(grid, svc)
@@ -332,6 +344,57 @@ def _http_rows(grid: Grid, svc: ServiceModel, ths: dict[str, ThresholdModel], in
     grid.row("Latency")
     quantiles = [q for q in QUANTILES if q in ths or q != "latency_p90"]
     grid.fill([_indicator_panel(svc, q, ths.get(q), inst) for q in quantiles])
+
+
+def _batch_age(svc: ServiceModel) -> str:
+    assert svc.batch is not None
+    return f"time() - max({svc.batch.last_success}{{{svc.selector}}})"
+
+
+def _batch_stat(svc: ServiceModel, links: list[dict[str, object]]) -> g.Panel:
+    b = svc.batch
+    assert b is not None
+    return stat("Last success", f"Time since {svc.name} last succeeded (its {b.last_success}); "
+                f"{naming.batch_stale_alert(svc.name)} fires past {b.every} and {b.grace} of grace.",
+                Query(_batch_age(svc)), "s", links=links, no_value="never succeeded",
+                thresholds=steps(GREEN, (Decimal(b.allowed_seconds), RED)))
+
+
+def _batch_rows(grid: Grid, svc: ServiceModel, alerts: g.Panel) -> None:
+    """A batch job pushes to a Pushgateway: when it last succeeded, when it last pushed, how long runs take."""
+    b = svc.batch
+    assert b is not None
+    pushed = f"push_time_seconds{{{svc.selector}}}"
+    grid.fill([
+        _up_stat(svc, "", []),
+        _batch_stat(svc, []),
+        stat("Last push", f"Time since {svc.name} last pushed to the Pushgateway, successful run or not "
+             "(push_time_seconds, which the Pushgateway sets).", Query(f"time() - max({pushed})"), "s",
+             no_value="never pushed"),
+        alerts,
+    ], h=6)
+    grid.row("Runs")
+    grid.fill([
+        timeseries("Time since last success", f"Age of {svc.name}'s last success; the line is where "
+                   f"{naming.batch_stale_alert(svc.name)} fires.", [Query(_batch_age(svc), "last success")], "s",
+                   thresholds=steps(GREEN, (Decimal(b.allowed_seconds), RED))),
+        timeseries("Push without success", f"Seconds between {svc.name}'s last push and its last success: above "
+                   f"a minute, the last run failed ({naming.batch_failed_alert(svc.name)}).",
+                   [Query(f"max({pushed}) - max({b.last_success}{{{svc.selector}}})", "push - success")], "s"),
+    ])
+
+
+def _consumer_rows(grid: Grid, svc: ServiceModel, ths: dict[str, ThresholdModel], inst: str,
+                   alerts: g.Panel) -> None:
+    """A message consumer: how far behind it is and how fast it works."""
+    grid.fill([
+        _up_stat(svc, inst, []),
+        _indicator_stat(svc, "consumer_lag", ths.get("consumer_lag"), inst, []),
+        _indicator_stat(svc, "throughput", ths.get("throughput"), inst, []),
+        alerts,
+    ], h=6)
+    grid.row("Consumption")
+    grid.fill([_indicator_panel(svc, i, ths.get(i), inst) for i in ("consumer_lag", "throughput")])
 
 
 def _service_jobs(svc: ServiceModel, exporters: list[str]) -> list[str]:
@@ -604,7 +667,12 @@ def overview_dashboard(model: Model) -> dict[str, Any]:
     for svc in model.services:
         ths = _thresholds(svc)
         links = [link(f"Open {svc.title}", f"/d/{svc.dashboard_uid}?${{__url_time_range}}")]
-        if svc.scrape:
+        if svc.scrape and svc.kind == "batch":
+            panels = [_up_stat(svc, "", links), _batch_stat(svc, links)]
+        elif svc.scrape and svc.kind == "consumer":
+            panels = [_up_stat(svc, "", links),
+                      *(_indicator_stat(svc, i, ths.get(i), "", links) for i in ("consumer_lag", "throughput"))]
+        elif svc.scrape:
             panels = [
                 _up_stat(svc, "", links),
                 _indicator_stat(svc, "request_rate", ths.get("request_rate"), "", links),

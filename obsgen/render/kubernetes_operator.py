@@ -172,6 +172,13 @@ def service_monitor(svc: Any, job: Obj, k: Kustomization) -> Obj:
     if scrape.scheme != "http":
         endpoint["scheme"] = scrape.scheme
     labels = {"job": svc.job, **_labels(job)}  # the rules select job="<service>"
+    # a Pushgateway's series keep the job they pushed; a batch service keeps only its own groups
+    honor: Obj = {"honorLabels": True} if job.get("honor_labels") else {}
+    keep = [{"sourceLabels": r["source_labels"], "regex": r["regex"], "action": r["action"]}
+            for r in job.get("metric_relabel_configs", ())]
+    if keep:
+        honor["metricRelabelings"] = keep
+    endpoint.update(honor)
     if scrape.kubernetes is not None:
         kube = scrape.kubernetes
         if kube.port:
@@ -188,6 +195,7 @@ def service_monitor(svc: Any, job: Obj, k: Kustomization) -> Obj:
         spec["scrapeInterval"] = scrape.interval
     if scrape.scheme != "http":
         spec["scheme"] = scrape.scheme.upper()
+    spec.update(honor)
     return cr("ScrapeConfig", svc.name, k, spec, version="v1alpha1")
 
 

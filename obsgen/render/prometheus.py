@@ -12,7 +12,7 @@ from typing import Any
 from .. import slo
 from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
-from ..naming import health_alert, service_down_alert
+from ..naming import batch_failed_alert, batch_stale_alert, health_alert, service_down_alert
 from ..promql import quote, regex_literal
 from ..stack_targets import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS  # noqa: F401 - public here too
 from ..units import fmt
@@ -151,6 +151,8 @@ def _service_job(model: Model, svc: ServiceModel) -> dict[str, Any]:
         job["metrics_path"] = scrape.path
     if scrape.scheme != "http":
         job["scheme"] = scrape.scheme
+    if svc.honor_labels:
+        job["honor_labels"] = True
     labels = {"service": svc.name, **({"team": svc.team} if svc.team else {}), **scrape.labels}
     if scrape.static is not None:
         job["static_configs"] = [{"targets": list(scrape.static), "labels": labels}]
@@ -175,7 +177,16 @@ def _service_job(model: Model, svc: ServiceModel) -> dict[str, Any]:
         # `$1` and `${name}` in a replacement are expanded; `$$` is a literal `$`
         relabel += [{"target_label": name, "replacement": value.replace("$", "$$")} for name, value in labels.items()]
         job["relabel_configs"] = relabel
+    if svc.kind == "batch":
+        job["metric_relabel_configs"] = batch_metric_relabel(svc)
     return job
+
+
+def batch_metric_relabel(svc: ServiceModel) -> list[dict[str, Any]]:
+    """A batch service's job scrapes the Pushgateway every batch job pushes to: it keeps only the groups
+    pushed with the service's name as `job`, so two batch services on one Pushgateway never ingest each
+    other's series (and the rules' `job="<service>"` reads what the job pushed)."""
+    return [{"source_labels": ["job"], "regex": regex_literal(svc.job), "action": "keep"}]
 
 
 def _sanitize(label: str) -> str:
@@ -244,8 +255,10 @@ def service_down_rules(svc: ServiceModel) -> list[Rule]:
             "for": down_for,
             "labels": {"severity": "critical", **svc.labels},
             "annotations": _annotations(
-                svc, name, f"A target of {svc.name} is down.",
-                "{{ $labels.instance }} of " + svc.name + f" has not answered Prometheus' scrapes for {down_for}.",
+                svc, name, f"The Pushgateway of {svc.name} is down." if svc.kind == "batch" else
+                f"A target of {svc.name} is down.",
+                "{{ $labels.instance }}" + (f", the Pushgateway {svc.name} pushes to," if svc.kind == "batch" else
+                                            f" of {svc.name}") + f" has not answered Prometheus' scrapes for {down_for}.",
                 svc.runbook_url(name)),
         })
     if svc.health:
@@ -263,9 +276,46 @@ def service_down_rules(svc: ServiceModel) -> list[Rule]:
     return rules
 
 
+# Seconds a batch job's push may come after its success gauge was set: the docs' job sets it right before
+# pushing, so more than this means the run pushed without succeeding (or the clocks are a minute apart).
+BATCH_PUSH_SLACK = 60
+
+
+def batch_rules(svc: ServiceModel) -> list[Rule]:
+    """A batch job (Prometheus docs, "Pushing metrics"): its last success older than its schedule allows,
+    and a run that pushed without succeeding (the Pushgateway's `push_time_seconds` of the group newer than
+    the success gauge, or no success gauge at all)."""
+    b = svc.batch
+    if b is None:
+        return []
+    last = f"{b.last_success}{{{svc.selector}}}"
+    pushed = f"push_time_seconds{{{svc.selector}}}"
+    stale, failed = batch_stale_alert(svc.name), batch_failed_alert(svc.name)
+    return [
+        {
+            "alert": stale,
+            "expr": f"time() - {last} > {b.allowed_seconds}",
+            "labels": {"severity": "critical", **svc.labels},
+            "annotations": _annotations(
+                svc, stale, f"{svc.name} has not succeeded as often as it is scheduled.",
+                f"The last success of {svc.name} was {{{{ $value | humanizeDuration }}}} ago; it runs every "
+                f"{b.every}, with {b.grace} of grace.", svc.runbook_url(stale)),
+        },
+        {
+            "alert": failed,
+            "expr": f"({pushed} - {last} > {BATCH_PUSH_SLACK}) or ({pushed} unless {last})",
+            "labels": {"severity": "warning", **svc.labels},
+            "annotations": _annotations(
+                svc, failed, f"The last run of {svc.name} failed.",
+                f"{svc.name} pushed to the Pushgateway without a success: its last push is newer than its "
+                f"{b.last_success}.", svc.runbook_url(failed)),
+        },
+    ]
+
+
 def service_rule_groups(model: Model, svc: ServiceModel) -> list[Group]:
     groups: list[Group] = []
-    rules = service_down_rules(svc)
+    rules = service_down_rules(svc) + batch_rules(svc)
     for th in svc.thresholds:
         rules.extend(threshold_rules(svc, th))
     if rules:

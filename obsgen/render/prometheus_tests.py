@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import coverage, label_values, slo
 from ..model import QUANTILES, THRESHOLD_RATE_WINDOW, Model, ServiceModel, ThresholdModel
-from ..naming import health_alert, service_down_alert
+from ..naming import batch_failed_alert, batch_stale_alert, health_alert, service_down_alert
 from ..promql import quote
 from ..spec.expressions import parse_promql, value_type
 from ..spec.models import Alert
@@ -32,6 +32,7 @@ TestGroup = dict[str, Any]
 def service_tests(model: Model, svc: ServiceModel) -> dict[str, Any]:
     tests: list[TestGroup] = []
     tests.extend(_down_tests(svc))
+    tests.extend(batch_tests(model, svc))
     for th in svc.thresholds:
         tests.extend(threshold_tests(svc, th))
     for a in svc.alerts:
@@ -182,27 +183,32 @@ def _status_values(svc: ServiceModel) -> tuple[str, str] | None:
     try:
         bad = label_values.matching(svc.metrics.error_status)
         good = label_values.not_matching(svc.metrics.error_status)
+        if svc.kind == "grpc" and not label_values.fullmatch(svc.metrics.error_status, "OK"):
+            good = "OK"  # the code the interceptors count a success under
     except ValueError:
         return None
     return (bad, good) if bad and good is not None else None
 
 
-def _job_labels(svc: ServiceModel) -> dict[str, str]:
-    """The labels a scraped series of the service carries: job and instance, and those prometheus.yml's
-    scrape job attaches (its static labels, or the pod's namespace and name from Kubernetes discovery)."""
-    scrape = svc.scrape
-    instance = scrape.static[0] if scrape and scrape.static else f"{svc.name}:8080"
-    labels = {"job": svc.job, "instance": instance}
-    if scrape and scrape.kubernetes is not None and not scrape.static:
-        labels.update(namespace=scrape.kubernetes.namespace, pod=f"{svc.name}-0")
-    labels.update({"service": svc.name, **({"team": svc.team} if svc.team else {}), **(scrape.labels if scrape else {})})
-    return labels
+def _good_status(svc: ServiceModel) -> str:
+    """The status of the series a request-rate test feeds: a success."""
+    if svc.kind == "grpc":
+        statuses = _status_values(svc)
+        return statuses[1] if statuses else "OK"
+    return "200"
 
 
 def _input(svc: ServiceModel, th: ThresholdModel, value: Decimal, steps: int) -> tuple[list[dict[str, str]], float] | None:
     """Input series that make the threshold's expression evaluate to about `value`, and the exact value."""
-    labels = _job_labels(svc)
+    labels = svc.request_labels()
     status = svc.metrics.status_label
+    if th.indicator == "consumer_lag":
+        assert svc.consumer is not None
+        sel = ",".join(f"{k}={quote(v)}" for k, v in svc.scraped_labels().items())
+        return [{"series": f"{svc.consumer.lag}{{{sel}}}", "values": f"{fmt(value)}x{steps}"}], float(value)
+    if th.indicator == "throughput":
+        assert svc.consumer is not None
+        return ([_series(svc.consumer.processed_total, svc.scraped_labels(), value * STEP, steps)], float(value))
     if th.indicator in ("error_rate", "availability"):
         statuses = _status_values(svc)
         if statuses is None:
@@ -214,7 +220,8 @@ def _input(svc: ServiceModel, th: ThresholdModel, value: Decimal, steps: int) ->
                  _series(svc.metrics.requests_total, {**labels, status: good}, REQUESTS_PER_STEP - errors, steps)],
                 float(value))
     if th.indicator == "request_rate":
-        return ([_series(svc.metrics.requests_total, {**labels, status: "200"}, value * STEP, steps)], float(value))
+        return ([_series(svc.metrics.requests_total, {**labels, status: _good_status(svc)}, value * STEP, steps)],
+                float(value))
     if th.indicator in QUANTILES:
         return _histogram_input(svc, th, value, steps)
     # custom expression: feed the recorded value; the raw metrics are absent so the rule records nothing
@@ -235,7 +242,7 @@ def _histogram_input(svc: ServiceModel, th: ThresholdModel, value: Decimal,
     for b in bounds + [None]:
         count = REQUESTS_PER_STEP if b is None or b >= hi else Decimal(0)
         le = "+Inf" if b is None else _le(b)
-        series.append(_series(svc.histogram("bucket").split("{")[0], {**_job_labels(svc), "le": le}, count, steps))
+        series.append(_series(svc.histogram("bucket").split("{")[0], {**svc.request_labels(histogram=True), "le": le}, count, steps))
     return series, float(lo) + (float(hi) - float(lo)) * float(q)
 
 
@@ -367,8 +374,9 @@ def _lexically_from_nothing(expr: str) -> bool:
 def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
     if threshold_gap(svc, th) is not None:
         return []
-    # rate() needs two samples, so a rate is first true one step in; then each level's `for` must pass
-    first_true = 0 if th.record else STEP
+    # rate() needs two samples, so a rate is first true one step in (a gauge, at once); then each level's
+    # `for` must pass
+    first_true = 0 if th.record or th.indicator == "consumer_lag" else STEP
     fors = {sev: int(duration_seconds(th.for_of(sev))) for sev, _ in th.levels()}
     fires_at = {sev: first_true + fors[sev] for sev in fors}
     # A ratio (errors over requests, a quantile of bucket rates) or a recorded value is the phase's from the
@@ -378,7 +386,8 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
     # the rate settles; above them, a crossed level holds for sure only from `settled`. A check at t expects
     # a level firing only if its `for` fits after the instant it surely holds from, and only once the value
     # its description shows has settled.
-    settled = int(duration_seconds(THRESHOLD_RATE_WINDOW)) if th.indicator == "request_rate" else first_true
+    settled = (int(duration_seconds(THRESHOLD_RATE_WINDOW)) if th.indicator in ("request_rate", "throughput")
+               else first_true)
     holds_from = first_true if th.direction == "below" else settled
     eval_at = max(max(holds_from + f for f in fors.values()), settled) + 2 * STEP
     steps = eval_at // STEP + 5
@@ -522,8 +531,7 @@ def _down_tests(svc: ServiceModel) -> list[TestGroup]:
     tests: list[TestGroup] = []
     cases = []
     if svc.scrape:
-        labels = _job_labels(svc)
-        cases.append((service_down_alert(svc.name), "up", labels))
+        cases.append((service_down_alert(svc.name), "up", svc.target_labels()))
     if svc.health:
         cases.append((health_alert(svc.name), "probe_success",
                       {"job": "blackbox-http", "service": svc.name, "instance": svc.health.http}))
@@ -561,3 +569,70 @@ def _down_annotations(svc: ServiceModel, alert: str, labels: dict[str, str]) -> 
         assert expanded is not None
         out[k] = expanded
     return out
+
+
+# --------------------------------------------------------------------------- batch jobs
+
+
+def _batch_annotations(svc: ServiceModel, alert: str, value: float, labels: dict[str, str]) -> dict[str, str]:
+    from .prometheus import batch_rules  # here, not at the top: prometheus.py imports this module
+
+    rule = next(r for r in batch_rules(svc) if r["alert"] == alert)
+    out = {}
+    for k, v in rule["annotations"].items():
+        expanded = expand(v, value, labels)
+        assert expanded is not None
+        out[k] = expanded
+    return out
+
+
+def batch_tests(model: Model, svc: ServiceModel) -> list[TestGroup]:
+    """A batch job's alerts, fed what the Pushgateway exports for its group: the job's success gauge and
+    `push_time_seconds`, with the job it pushed and the scrape's target labels, no instance. promtool's
+    clock starts at 0, so a success before the test is a negative unixtime."""
+    b = svc.batch
+    if b is None:
+        return []
+    from .prometheus import BATCH_PUSH_SLACK  # here, not at the top: prometheus.py imports this module
+
+    labels = svc.scraped_labels()
+    sel = ",".join(f"{k}={quote(v)}" for k, v in labels.items())
+    last, pushed = f"{b.last_success}{{{sel}}}", f"push_time_seconds{{{sel}}}"
+    rule_labels = {**labels, "severity": "critical", **svc.labels}
+    stale, failed = batch_stale_alert(svc.name), batch_failed_alert(svc.name)
+    # the last success is `allowed - 2 steps` old at 0: silent one step in, firing three steps in
+    success_at = 2 * STEP - b.allowed_seconds
+    age = 3 * STEP - success_at
+    stale_group: TestGroup = {
+        "name": f"{stale}: silent while the last success is {b.every} and {b.grace} old at most, fires after",
+        "interval": format_duration(STEP),
+        "input_series": [{"series": last, "values": f"{success_at}x10"},
+                         {"series": pushed, "values": f"{success_at}x10"}],
+        "alert_rule_test": [
+            {"eval_time": format_duration(STEP), "alertname": stale, "exp_alerts": []},
+            {"eval_time": format_duration(3 * STEP), "alertname": stale, "exp_alerts": [
+                {"exp_labels": rule_labels, "exp_annotations": _batch_annotations(svc, stale, age, labels)}]},
+            {"eval_time": format_duration(3 * STEP), "alertname": failed, "exp_alerts": []},
+        ],
+    }
+    warn_labels = {**labels, "severity": "warning", **svc.labels}
+    fired = [{"exp_labels": warn_labels, "exp_annotations": _batch_annotations(svc, failed, 0.0, labels)}]
+    late = BATCH_PUSH_SLACK + STEP  # a push this long after the success: a run that did not succeed
+    failed_group: TestGroup = {
+        "name": f"{failed}: silent while each push carries a success, fires on a push without one",
+        "interval": format_duration(STEP),
+        # success and push at 0; from 3m on a push `late` seconds after the last success
+        "input_series": [{"series": last, "values": "0x10"},
+                         {"series": pushed, "values": f"0x2 {late}x8"}],
+        "alert_rule_test": [
+            {"eval_time": format_duration(STEP), "alertname": failed, "exp_alerts": []},
+            {"eval_time": format_duration(4 * STEP), "alertname": failed, "exp_alerts": fired},
+        ],
+    }
+    never_group: TestGroup = {
+        "name": f"{failed}: fires when the job has pushed but never succeeded",
+        "interval": format_duration(STEP),
+        "input_series": [{"series": pushed, "values": "0x10"}],
+        "alert_rule_test": [{"eval_time": format_duration(2 * STEP), "alertname": failed, "exp_alerts": fired}],
+    }
+    return [stale_group, failed_group, never_group]

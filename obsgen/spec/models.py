@@ -141,6 +141,18 @@ class MetricConventions(Base):
                     "latency indicators and latency SLIs.")
 
 
+# The server metrics of the gRPC ecosystem's interceptors (go-grpc-prometheus, py-grpc-prometheus):
+# grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code} and the
+# grpc_server_handling_seconds histogram {grpc_type,grpc_service,grpc_method} (no grpc_code).
+# Errors are the codes the Thanos mixin's gRPC error-rate alerts count as the server failing.
+GRPC_METRICS = MetricConventions(
+    requests_total="grpc_server_handled_total",
+    status_label="grpc_code",
+    error_status="Unknown|ResourceExhausted|Internal|Unavailable|DataLoss|DeadlineExceeded",
+    duration_histogram="grpc_server_handling_seconds",
+)
+
+
 class MetricOverrides(Base):
     """A service's exceptions to `defaults.metrics`; what is unset is taken from there."""
 
@@ -225,7 +237,8 @@ class Defaults(Base):
         description="`for` of the thresholds that set none, and of the default error-log alert.")
     metrics: MetricConventions = Field(
         default_factory=MetricConventions,
-        description="How the services are instrumented; a service's `metrics` overrides single names.")
+        description="How the services of kind http are instrumented (kind grpc has the interceptors' names); a "
+                    "service's `metrics` overrides single names.")
     slo_windows: SloWindowCatalogue = Field(
         default_factory=SloWindows,
         examples=[{"7d": {"ticket_fast": ["1d", "2h", 25]}, "90d": {"page_fast": ["2h", "10m", 2]}},
@@ -371,6 +384,10 @@ class Scrape(Base):
     down_for: Duration = Field(
         "2m", description="`for` of <Service>Down (a target fails its scrapes) and of "
                           "<Service>HealthCheckFailing.")
+    honor_labels: bool | None = Field(
+        None, description="Keep the `job` and `instance` labels of the scraped series instead of the target's "
+                          "(Prometheus' `honor_labels`), as a Pushgateway or a federation needs; a batch service's "
+                          "scrape always does. Unset: false (true for kind batch).")
 
 
 Indicator = Literal[
@@ -381,7 +398,38 @@ Indicator = Literal[
     "latency_p99",
     "availability",
     "request_rate",
+    "consumer_lag",
+    "throughput",
 ]
+
+Kind = Literal["http", "grpc", "batch", "consumer"]
+
+
+class Batch(Base):
+    """A batch job that pushes to a Pushgateway after each run, as the Prometheus docs ("Pushing metrics")
+    instrument one: a gauge of its last success in unixtime, added only on success, pushed every run."""
+
+    every: Duration = Field(examples=["1h", "1d"], description="How often the job is scheduled to run.")
+    grace: Duration = Field(
+        "15m", examples=["30m"],
+        description="How much later than `every` a success may come (the run's own duration included) before "
+                    "<Service>LastSuccessTooOld fires.")
+    last_success: str | None = Field(
+        None, examples=["nightly_report_last_success_unixtime"],
+        description="Gauge the job pushes on success, holding that time in unixtime; "
+                    "`<name>_last_success_unixtime` (the service's name in snake case) when unset.")
+
+
+class Consumer(Base):
+    """A message consumer: the metrics its lag and throughput thresholds read, from its own scrape job."""
+
+    lag: str = Field(
+        examples=["consumer_lag_messages"],
+        description="Gauge of the messages waiting to be consumed (summed over its series: partitions, queues); "
+                    "read by the consumer_lag indicator.")
+    processed_total: str = Field(
+        examples=["messages_processed_total"],
+        description="Counter of the messages the consumer has processed; its rate is the throughput indicator.")
 
 
 class LevelDurations(Base):
@@ -399,7 +447,8 @@ class Threshold(Base):
 
     indicator: Indicator | None = Field(
         None, description="Built-in indicator over 5m from the service's metrics: error_rate and availability "
-                          "(ratios), latency_p50 to latency_p99 (durations), request_rate (requests/s).")
+                          "(ratios), latency_p50 to latency_p99 (durations), request_rate (requests/s) for kinds http "
+                          "and grpc; consumer_lag (messages waiting) and throughput (messages/s) for kind consumer.")
     name: str | None = Field(
         None, description="Alert name, CamelCase and starting with the service's name; required with `expr`. Default: "
                           "`<Service><Indicator>High` (`Low` for direction below).")
@@ -596,6 +645,14 @@ class Service(Base):
                     "dashboard.")
     description: str | None = Field(
         None, description="Sentence on its dashboard; `The <name> service.` when unset.")
+    kind: Kind = Field(
+        "http", examples=["grpc"],
+        description="What the service is: http (request metrics of `defaults.metrics`), grpc (the "
+                    "go-grpc-prometheus and py-grpc-prometheus interceptors' grpc_server_* metrics), batch (a job "
+                    "pushing to a Pushgateway, with `batch`) or consumer (a message consumer, with `consumer`). "
+                    "SLO classes, indicators and dashboards follow it.")
+    batch: Batch | None = Field(None, description="kind batch: its schedule and the gauge of its last success.")
+    consumer: Consumer | None = Field(None, description="kind consumer: its lag and processed-messages metrics.")
     team: LabelValue | None = Field(
         None, examples=["payments"],
         description="The `team` label on its alerts and targets, which `routing.teams` routes by.")

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..naming import (
     alert_name_problem,
+    batch_failed_alert,
+    batch_stale_alert,
     error_logs_alert,
     health_alert,
     service_down_alert,
@@ -30,7 +32,7 @@ from ..units import duration_seconds, parse_quantity
 from .errors import Path, place
 from .expressions import checked as expression_problems
 from .ha import problems as ha_problems
-from .models import LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
+from .models import GRPC_METRICS, LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
 from .operator_checks import operator_mode
 from .operator_checks import problems as operator_problems
 
@@ -54,7 +56,12 @@ INDICATOR_KIND = {
     "availability": ("ratio", "below"),
     "request_rate": ("number", "below"),
     **{f"latency_p{q}": ("duration", "above") for q in (50, 90, 95, 99)},
+    "consumer_lag": ("number", "above"),
+    "throughput": ("number", "below"),
 }
+# Indicators over request metrics (kinds http and grpc), and over a consumer's (kind consumer).
+REQUEST_INDICATORS = frozenset(k for k in INDICATOR_KIND if k not in ("consumer_lag", "throughput"))
+CONSUMER_INDICATORS = frozenset(("consumer_lag", "throughput"))
 
 
 def check_spec(spec: Spec, notes: list[str] | None = None) -> list[tuple[Path, str]]:
@@ -248,6 +255,10 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
                     yield sbase + ("sli", k), f"does not apply to a {sli.type} SLI"
 
         yield from _grafana_units(svc, base)
+        yield from _check_kind(spec, svc, base)
+        if svc.kind == "batch" and svc.scrape is not None and svc.batch is not None:
+            yield from alert(batch_stale_alert(svc.name), base + ("batch",), None)
+            yield from alert(batch_failed_alert(svc.name), base + ("batch",), None)
         if svc.scrape is None:
             yield from _unscraped(spec, svc, base)
         for slo_alert, path in _slo_alert_names(spec, svc, base):
@@ -294,9 +305,62 @@ def _grafana_units(svc: Service, base: Path) -> Found:
                                                      "percentunit), or leave `unit` out")
 
 
+def _check_kind(spec: Spec, svc: Service, base: Path) -> Found:
+    """What a service's `kind` gives it and what it cannot have: a batch job and a consumer serve no
+    requests, so no request SLIs, classes or indicators; each kind's own block only with that kind."""
+    kind = svc.kind
+    for block in ("batch", "consumer"):
+        if getattr(svc, block) is not None and kind != block:
+            yield base + (block,), f"applies to `kind: {block}` only, and this service is kind {kind}"
+    if kind == "batch":
+        if svc.batch is not None:
+            yield from _positive(svc.batch.every, base + ("batch", "every"), "a schedule")
+        if svc.batch is None:
+            yield base + ("kind",), ("a batch service needs `batch: {every: <its schedule>}` (e.g. `every: 1h`), "
+                                     "which its last-success alert is measured against")
+        if svc.scrape is None:
+            yield base + ("kind",), ("a batch job is scraped through the Pushgateway it pushes to: add "
+                                     "`scrape: {static: [pushgateway:9091]}` (its address)")
+        elif svc.scrape.honor_labels is False:
+            yield base + ("scrape", "honor_labels"), (
+                "a batch job's series come from a Pushgateway with the job they pushed; without honor_labels "
+                "Prometheus would overwrite it with the scrape's: remove `honor_labels: false`")
+    if kind == "consumer" and svc.consumer is None:
+        yield base + ("kind",), ("a consumer service needs `consumer: {lag: <gauge>, processed_total: <counter>}`, "
+                                 "the metrics its lag and throughput indicators read")
+    if kind in ("batch", "consumer"):
+        serves = ("a batch job serves no requests (its alerts are its last success and its failed runs)"
+                  if kind == "batch" else "a consumer serves no requests (its indicators are consumer_lag and "
+                                          "throughput)")
+        if any(v is not None for v in svc.metrics.model_dump().values()):
+            yield base + ("metrics",), f"request metric names do not apply: {serves}"
+        cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
+        if cls is not None and (cls.availability is not None or cls.latency is not None):
+            yield base + ("class",), (f"the class {svc.class_!r} gives availability and latency SLOs over request "
+                                      f"metrics, and {serves}: drop `class`, or write an events SLO over the "
+                                      "job's own counters")
+        for j, slo in enumerate(svc.slos):
+            if slo.sli.type in ("availability", "latency"):
+                yield base + ("slos", j, "sli"), (f"a {slo.sli.type} SLI reads request metrics, and {serves}: "
+                                                  "write it as an `events` SLI over the job's own counters")
+    for j, th in enumerate(svc.thresholds):
+        if th.indicator is None:
+            continue
+        if th.indicator in CONSUMER_INDICATORS and kind != "consumer":
+            yield base + ("thresholds", j, "indicator"), (
+                f"{th.indicator} reads a consumer's lag and processed-messages metrics: set `kind: consumer` "
+                f"with `consumer: {{lag: ..., processed_total: ...}}`, or give a custom `expr`")
+        if th.indicator in REQUEST_INDICATORS and kind in ("batch", "consumer"):
+            own = "consumer_lag or throughput, or " if kind == "consumer" else ""
+            yield base + ("thresholds", j, "indicator"), (
+                f"{th.indicator} reads request metrics, and this service is kind {kind}, which has none: use "
+                f"{own}a custom `expr`")
+
+
 def _unscraped(spec: Spec, svc: Service, base: Path) -> Found:
     """SLIs and indicators that read the service's own request metrics, on a service nothing scrapes."""
-    m = spec.defaults.metrics.model_copy(update={k: v for k, v in svc.metrics.model_dump().items() if v is not None})
+    conventions = GRPC_METRICS if svc.kind == "grpc" else spec.defaults.metrics
+    m = conventions.model_copy(update={k: v for k, v in svc.metrics.model_dump().items() if v is not None})
     reads = {"availability": m.requests_total, "latency": m.duration_histogram + "_bucket"}
     fix = ("add `scrape` (static targets or a kubernetes namespace), or write the SLI as `events` over "
            "metrics a scrape job provides")
@@ -314,8 +378,9 @@ def _unscraped(spec: Spec, svc: Service, base: Path) -> Found:
             "the service has no `scrape`, so those SLIs would be absent forever: add `scrape`, or drop `class`")
     for j, th in enumerate(svc.thresholds):
         if th.indicator is not None:
+            what = "consumer metrics" if th.indicator in CONSUMER_INDICATORS else "request metrics"
             yield base + ("thresholds", j, "indicator"), (
-                f"{th.indicator} reads the service's request metrics (job=\"{svc.name}\"), and the service has "
+                f"{th.indicator} reads the service's {what} (job=\"{svc.name}\"), and the service has "
                 "no `scrape`, so its alert could never fire: add `scrape`, or give a custom `expr` over metrics "
                 "a scrape job provides")
 
@@ -1220,9 +1285,11 @@ def _check_names(spec: Spec) -> Found:
     """Metric names that land in selectors: Prometheus' grammar, so every query reads them unquoted."""
     conventions: list[tuple[Path, object]] = [(("defaults", "metrics"), spec.defaults.metrics)]
     conventions += [(("services", i, "metrics"), svc.metrics) for i, svc in enumerate(spec.services)]
+    conventions += [(("services", i, block), getattr(svc, block)) for i, svc in enumerate(spec.services)
+                    for block in ("batch", "consumer") if getattr(svc, block) is not None]
     for path, metrics in conventions:
-        for key in ("requests_total", "duration_histogram"):
-            name = getattr(metrics, key)
+        for key in ("requests_total", "duration_histogram", "last_success", "lag", "processed_total"):
+            name = getattr(metrics, key, None)
             if name is not None and not METRIC_NAME_RE.match(name):
                 yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
                                       "not starting with a digit (e.g. http_requests_total)")
