@@ -290,6 +290,10 @@ ALTERNATIVES: dict[tuple[Any, ...], list[Any]] = {
     ("stack", "prometheus", "remote_write", 0, "basic_auth", "password_file"): ["/etc/prometheus/secrets/other"],
     ("stack", "prometheus", "remote_write", 0, "bearer_token_file"): ["/etc/prometheus/secrets/token"],
     ("stack", "prometheus", "remote_write", 0, "query_url"): ["http://thanos-query.other:9090"],
+    ("stack", "prometheus", "remote_write", 0, "tls", "ca_file"): ["/etc/prometheus/secrets/ca.pem"],
+    ("stack", "prometheus", "remote_write", 0, "tls", "cert_file"): ["/etc/prometheus/secrets/other.pem"],
+    ("stack", "prometheus", "remote_write", 0, "tls", "key_file"): ["/etc/prometheus/secrets/other-key.pem"],
+    ("stack", "prometheus", "remote_write", 0, "tls", "server_name"): ["mimir.internal"],
     ("stack", "grafana", "admin_user"): ["root"],
     ("stack", "grafana", "admin_password_file"): ["/run/secrets/grafana-admin"],
     ("stack", "grafana", "settings"): [{"users": {"default_theme": "light"}}],
@@ -320,6 +324,9 @@ def _setup(path: tuple[Any, ...], data: dict[str, Any]) -> None:
         data["stack"]["prometheus"]["replicas"] = 2
     if path[-1] == "bearer_token_file":  # one way to authenticate: instead of basic_auth
         data["stack"]["prometheus"]["remote_write"][0].pop("basic_auth")
+    if path[-2:-1] == ("tls",):  # a client certificate is both files
+        data["stack"]["prometheus"]["remote_write"][0]["tls"] = {
+            "cert_file": "/etc/prometheus/secrets/client.pem", "key_file": "/etc/prometheus/secrets/client-key.pem"}
     if path[-1] == "query_url":  # the Thanos Query of a ThanosRuler
         data["stack"]["prometheus"]["remote_write"][0].update(
             kind="thanos", ruler=True, query_url="http://thanos-query.monitoring:9090")

@@ -328,7 +328,9 @@ stack:
       - {name: mimir, url: "https://mimir.example.com/api/v1/push", kind: mimir, tenant: shop,
          headers: {X-Source: obsgen}, basic_auth: {username: shop, password_file: /etc/prometheus/secrets/mimir}}
       - {name: thanos, url: "https://thanos.example.com/api/v1/receive", kind: thanos,
-         bearer_token_file: /etc/prometheus/secrets/thanos}
+         bearer_token_file: /etc/prometheus/secrets/thanos,
+         tls: {ca_file: /etc/prometheus/secrets/ca.pem, cert_file: /etc/prometheus/secrets/c.pem,
+               key_file: /etc/prometheus/secrets/k.pem, server_name: thanos.internal, min_version: TLS13}}
     replicas: 2
     replica_label: __replica__    # Mimir's and Thanos' remote_write: say which label both deduplicate by
     cluster_label: cluster

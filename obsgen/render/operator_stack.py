@@ -140,6 +140,19 @@ def remote_write(rw: Obj, secrets: _Secrets) -> Obj:
     if "authorization" in rw:
         auth = rw.pop("authorization")
         out["authorization"] = {"type": auth["type"], "credentials": secrets.file(auth["credentials_file"])}
+    if "tls_config" in rw:  # the files as keys of the Secret, as the CRD's SecretOrConfigMap and keySecret take them
+        tls, spec = dict(rw.pop("tls_config")), {}
+        for key, field in (("ca_file", "ca"), ("cert_file", "cert")):
+            if key in tls:
+                spec[field] = {"secret": secrets.file(tls.pop(key))}
+        if "key_file" in tls:
+            spec["keySecret"] = secrets.file(tls.pop("key_file"))
+        for key, field in (("server_name", "serverName"), ("min_version", "minVersion")):
+            if key in tls:
+                spec[field] = tls.pop(key)
+        if tls:
+            raise ValueError(f"remote_write {out['name']}: tls_config {', '.join(sorted(tls))} not carried")
+        out["tlsConfig"] = spec
     if rw:
         raise ValueError(f"remote_write {out['name']}: {', '.join(sorted(rw))} not carried to the Prometheus resource")
     return out

@@ -205,6 +205,10 @@ def _remote_write(rw: Any) -> dict[str, Any]:
         out["basic_auth"] = {"username": rw.basic_auth.username, "password_file": rw.basic_auth.password_file}
     if rw.bearer_token_file:
         out["authorization"] = {"type": "Bearer", "credentials_file": rw.bearer_token_file}
+    if rw.tls is not None:
+        tls = {key: getattr(rw.tls, key) for key in ("ca_file", "cert_file", "key_file", "server_name",
+                                                     "min_version")}
+        out["tls_config"] = {key: value for key, value in tls.items() if value is not None}
     return out
 
 

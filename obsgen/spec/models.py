@@ -1033,6 +1033,23 @@ class BasicAuth(Base):
                     "mounts the secret.")
 
 
+class RemoteWriteTls(Base):
+    """TLS of a remote-write endpoint beyond the system's trust store: its CA, a client certificate, the name
+    to verify. Files are paths inside Prometheus' container, where the deployment mounts them (in
+    prometheus-operator mode, keys of the `prometheus-secrets` Secret)."""
+
+    ca_file: FilePath | None = Field(None, examples=["/etc/prometheus/secrets/mimir-ca.pem"],
+                                     description="CA certificate the endpoint's certificate is verified against.")
+    cert_file: FilePath | None = Field(None, examples=["/etc/prometheus/secrets/client.pem"],
+                                       description="Client certificate (mutual TLS), with `key_file`.")
+    key_file: FilePath | None = Field(None, examples=["/etc/prometheus/secrets/client-key.pem"],
+                                      description="Key of the client certificate, with `cert_file`.")
+    server_name: str | None = Field(None, examples=["mimir.internal"], pattern=r"^[A-Za-z0-9.-]+$",
+                                    description="Name the endpoint's certificate must carry, when not the URL's host.")
+    min_version: Literal["TLS12", "TLS13"] | None = Field(
+        None, description="Oldest TLS version accepted; Prometheus' default (TLS 1.2) when unset.")
+
+
 class RemoteWrite(Base):
     """An endpoint Prometheus also sends every sample to (Mimir, Cortex, Thanos receive, ...)."""
 
@@ -1052,6 +1069,7 @@ class RemoteWrite(Base):
     bearer_token_file: FilePath | None = Field(
         None, description="File holding a token sent as `Authorization: Bearer`: a path inside Prometheus' "
                           "container.")
+    tls: RemoteWriteTls | None = Field(None, description="TLS settings of an https URL (`tls_config`).")
     ruler: bool = Field(
         False, description="That backend's ruler evaluates the services' rules instead of this Prometheus, which "
                            "keeps only the stack's own. Kind mimir or cortex: obsgen writes them as "

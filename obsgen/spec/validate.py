@@ -1162,6 +1162,17 @@ def _check_hostile(spec: Spec) -> Found:
             yield rbase + ("bearer_token_file",), (
                 "a remote_write takes one way to authenticate, and this one has `basic_auth` too (Prometheus: "
                 "\"at most one of basic_auth, oauth2 & authorization must be configured\"); keep one of them")
+        if rw.tls is not None:
+            tls = rw.tls
+            if not rw.url.lower().startswith("https://"):
+                yield rbase + ("tls",), "TLS settings take an https URL, and this queue's `url` is not one"
+            elif all(getattr(tls, name) is None for name in type(tls).model_fields):
+                yield rbase + ("tls",), "an empty `tls` block changes nothing; remove it or name a file"
+            if (tls.cert_file is None) != (tls.key_file is None):
+                missing = "key_file" if tls.key_file is None else "cert_file"
+                yield rbase + ("tls", missing), (
+                    "a client certificate takes both `cert_file` and `key_file` (Prometheus refuses one without "
+                    "the other)")
         if rw.ruler and rw.kind == "generic":
             yield rbase + ("ruler",), (
                 "`ruler` takes kind mimir or cortex (their rulers load namespace files) or thanos (a ThanosRuler), "
