@@ -462,12 +462,14 @@ class _Ctx:
         return f"{self.model.evaluation_interval} evaluation interval"
 
 
-def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1) -> list[dict[str, Any]]:
-    """Test groups for one SLO; `instances` spreads the same traffic over that many series (bench)."""
+def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1,
+           groups_of_by: int = 0) -> list[dict[str, Any]]:
+    """Test groups for one SLO; `instances` spreads the same traffic over that many series, and an SLO with
+    `by` gets `groups_of_by` groups in its group proofs instead of BY_GROUPS (both for the bench)."""
     raw = counters(svc, slo)
     if raw is None or not enabled_tiers(model, slo):
         return []
-    values = group_values(svc, slo, BY_GROUPS if slo.by else 1)
+    values = group_values(svc, slo, (groups_of_by or BY_GROUPS) if slo.by else 1)
     cs = in_group(raw, values[0], instances)
     ctx = _Ctx(model, svc, slo, cs, seconds(model.evaluation_interval), min(seconds(model.scrape_interval), 60),
                max(Decimal(10), slo.min_request_rate * 10) / instances, instances,

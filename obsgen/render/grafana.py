@@ -505,7 +505,7 @@ def _group_variables(svc: ServiceModel) -> list[g.Template]:
     """One variable per `by` label of the service's SLOs: the groups its SLO recordings have."""
     labels = dict.fromkeys(label for slo in svc.slos for label in slo.by)
     # `.*` for All: a group whose series lack the label records it empty, and is shown too
-    return [g.Template(name=group_variable(label), label=label, dataSource=PROM, type="query", multi=True,
+    return [g.Template(name=group_variable(label), label=group_variable(label).title(), dataSource=PROM, type="query", multi=True,
                        includeAll=True, allValue=".*", refresh=2, sort=1,
                        query=f"label_values({slo_engine.record_name('5m')}{{service={pql(svc.name)}}}, {label})")
             for label in labels]
