@@ -146,6 +146,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest counts")
     parser.add_argument("--by-groups", type=int, default=0,
                         help="SLOs per route (`by: [route]`) over this many routes of --instances series each")
+    parser.add_argument("--no-steady-state", action="store_true",
+                        help="the proof scenarios only (the 3-day steady state is most of the bench's time)")
     args = parser.parse_args()
     tool = promtool()
     spec = "\n".join(line.replace("}}", "}, by: [route]}") if "sli:" in line else line
@@ -167,7 +169,8 @@ def main() -> None:
                   if " per route: " in g["name"]]
     else:
         groups = [(model, g) for s in svc.slos for g in proofs(model, svc, s, instances=args.instances)]
-    groups += [(minutely, g) for g in steady_state(minutely, args.instances, max(args.by_groups, 1))]
+    if not args.no_steady_state:
+        groups += [(minutely, g) for g in steady_state(minutely, args.instances, max(args.by_groups, 1))]
     rules = {id(model): shapes(model), id(minutely): shapes(minutely)}
     per = f"by: [route], {args.by_groups} routes × " if args.by_groups else ""
     print(f"SLO rules of one service (2 SLOs), {per}{args.instances} instances × good/bad series, "
