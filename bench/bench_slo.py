@@ -22,10 +22,10 @@ of `--instances` series each (a route served by every instance): the scenarios a
 one route in an outage pages alone among N - 1 good ones, and the 3-day steady state with every route at 2×
 the budget rate (N tickets, no page). obsgen's windows then read 2 recorded series per route, the naive
 shape's every raw series of the route. So the ratio follows the raw series per route, not the number of
-routes. Measured here (promtool 3.5, CPU of the rules, above `no rules`): 5 routes × 2 instances with the
-3-day steady state, 0.74 (windows alone 0.62); 50 routes × 4 instances, proof scenarios only
-(`--by-groups 50 --instances 4 --no-steady-state`, what `make bench` runs), 0.55 (windows 0.41). Neither
-meets one third: a route served by few instances has few raw series for the naive shape to read.
+routes. Measured here (promtool 3.5, CPU of the rules above `no rules`, obsgen / naive), proof scenarios only:
+50 routes × 16 instances (`--by-groups 50 --instances 16 --no-steady-state`, what `make bench` runs) 0.21
+(windows alone 0.10); 50 routes × 4 instances 0.55 (0.41). With the 3-day steady state, 5 routes × 2
+instances: 0.74 (0.62). A route served by few instances has few raw series for the naive shape to read.
 
     .venv/bin/python bench/bench_slo.py [--instances 50] [--repeat 1] [--by-groups 50]
 """

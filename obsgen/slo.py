@@ -24,7 +24,8 @@ obsgen's cost does not grow with the service's raw series; the naive shape's gro
 the proofs and a 3-day steady state with 50 instances, obsgen costs 0.16 of the naive shape (0.09 for
 the windows alone); with 20 instances, 0.35 (0.22). An SLO with `by` records every series per group, so
 each derived window reads two recorded series per group, and the gain follows the raw series per group
-(`bench_slo.py --by-groups`: 50 routes of 4 instances each, 0.55 of the naive shape over the proofs).
+(`bench_slo.py --by-groups 50`, over the proofs: 0.21 of the naive shape with 16 instances per route, 0.55
+with 4).
 """
 
 from __future__ import annotations
