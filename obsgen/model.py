@@ -86,6 +86,12 @@ class SloModel:
     ticket: bool
     min_request_rate: Decimal
     latency_threshold: Decimal | None = None  # seconds, latency SLIs
+    by: tuple[str, ...] = ()  # labels the SLO is judged per (one SLO per group of series); () for one SLO
+
+    @property
+    def sum(self) -> str:
+        """`sum` or `sum by (<by>)`: how the engine aggregates the SLI's series."""
+        return aggregation("sum", self.by)
 
     @property
     def target(self) -> Decimal:
@@ -475,10 +481,10 @@ def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
         cls = spec.slo_classes[svc.class_]
         if cls.availability is not None:
             merged.append(Slo(name="availability", objective=cls.availability, period=cls.period,
-                              sli=Sli(type="availability")))
+                              sli=Sli(type="availability"), by=cls.by))
         if cls.latency is not None:
             merged.append(Slo(name="latency", objective=cls.latency.objective, period=cls.period,
-                              sli=Sli(type="latency", threshold=cls.latency.threshold)))
+                              sli=Sli(type="latency", threshold=cls.latency.threshold), by=cls.by))
     merged = [own.pop(s.name, s) for s in merged] + [s for s in svc.slos if s.name in own]
     out = []
     for slo in merged:
@@ -501,6 +507,7 @@ def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
             min_request_rate=Decimal(str(slo.min_request_rate if slo.min_request_rate is not None
                                          else spec.defaults.min_request_rate)),
             latency_threshold=le,
+            by=tuple(slo.by),
         ))
     return out
 
@@ -519,15 +526,21 @@ def _slo_description(slo: Slo) -> str:
     return f"{slo.objective:g}% of events are good."
 
 
+def aggregation(op: str, by: tuple[str, ...] | list[str]) -> str:
+    """`sum` (no grouping: the output of SLOs without `by` stays as it was) or `sum by (route, method) `."""
+    return f"{op} by ({', '.join(by)}) " if by else op
+
+
 def _sli_queries(svc: ServiceModel, slo: Slo) -> tuple[str, str | None, str | None, Decimal | None]:
     w = "{{window}}"
     sli = slo.sli
+    agg = aggregation("sum", slo.by)
     if sli.type == "availability":
-        return (f"sum(rate({svc.error_requests()}[{w}]))", f"sum(rate({svc.requests()}[{w}]))", None, None)
+        return (f"{agg}(rate({svc.error_requests()}[{w}]))", f"{agg}(rate({svc.requests()}[{w}]))", None, None)
     if sli.type == "latency":
         le = parse_quantity(sli.threshold).value
-        total = f"sum(rate({svc.histogram('count')}[{w}]))"
-        good = f"sum(rate({svc.histogram('bucket', f'le={chr(34)}{le_label(le)}{chr(34)}')}[{w}]))"
+        total = f"{agg}(rate({svc.histogram('count')}[{w}]))"
+        good = f"{agg}(rate({svc.histogram('bucket', f'le={chr(34)}{le_label(le)}{chr(34)}')}[{w}]))"
         return (f"{total} - {good}", total, None, le)
     if sli.type == "events":
         assert sli.events is not None  # validate.py requires it

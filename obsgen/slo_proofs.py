@@ -325,13 +325,24 @@ def _counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
 
 
 def counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | None:
-    found = _counters(svc, slo)
+    found = _grouped_counters(svc, slo)
     return None if isinstance(found, str) else found
+
+
+def _grouped_counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
+    found = _counters(svc, slo)
+    if isinstance(found, str) or not slo.by:
+        return found
+    try:
+        group_values(svc, slo, BY_GROUPS)
+    except Unreadable as err:
+        return f"`by`: {err}"
+    return found
 
 
 def proof_gap(svc: ServiceModel, slo: SloModel) -> str | None:
     """Why an SLO gets no generated proofs (None when it gets them)."""
-    found = _counters(svc, slo)
+    found = _grouped_counters(svc, slo)
     return found if isinstance(found, str) else None
 
 
@@ -399,15 +410,18 @@ class SloAlert:
     for_s: int  # the rule's `for`, in seconds
 
 
-def slo_alerts(model: Model, svc: ServiceModel, slo: SloModel) -> dict[str, SloAlert]:
-    """`page` and `ticket` (the burn-rate tiers), `exhausted` and `absent`: those the rule file has."""
+def slo_alerts(model: Model, svc: ServiceModel, slo: SloModel,
+               group: dict[str, str] | None = None) -> dict[str, SloAlert]:
+    """`page` and `ticket` (the burn-rate tiers), `exhausted` and `absent`: those the rule file has; with
+    `group` (an SLO with `by`), the alerts of that group's series."""
     names = alert_names(svc, slo)
     kinds = {names["exhausted"]: "exhausted", names["absent"]: "absent"}
     out = {}
     for rule in alert_rules(model, svc, slo):
         kind = kinds.get(rule["alert"], rule["labels"]["tier"])
-        # burn-rate and budget alerts return the recorded SLO series; absent() returns its equality matchers
-        returned = {"slo_id": slo.id} if kind == "absent" else labels(slo)
+        # burn-rate and budget alerts return the recorded SLO series (with the group's labels); absent()
+        # returns its equality matchers
+        returned = {"slo_id": slo.id} if kind == "absent" else {**labels(slo), **(group or {})}
         full = {"__name__": "ALERTS", "alertname": rule["alert"], "alertstate": "firing",
                 **returned, **rule["labels"]}
         extra = f", tier={quote(rule['labels']['tier'])}" if kind in ("page", "ticket") else ""
@@ -450,28 +464,83 @@ class _Ctx:
     instances: int
     what: str  # how group names start
     alerts: dict[str, SloAlert]
+    groups: tuple[dict[str, str], ...] = ({},)  # label values of the SLO's groups (`by`), the first one's in cs
 
     @property
     def every(self) -> str:
         return f"{self.model.evaluation_interval} evaluation interval"
 
 
-def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1) -> list[dict[str, Any]]:
-    """Test groups for one SLO; `instances` spreads the same traffic over that many series (bench)."""
-    cs = counters(svc, slo)
-    if cs is None or not enabled_tiers(model, slo):
+def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1,
+           groups_of_by: int = 0) -> list[dict[str, Any]]:
+    """Test groups for one SLO; `instances` spreads the same traffic over that many series, and an SLO with
+    `by` gets `groups_of_by` groups in its group proofs instead of BY_GROUPS (both for the bench)."""
+    raw = counters(svc, slo)
+    if raw is None or not enabled_tiers(model, slo):
         return []
-    if instances > 1:
-        cs = [Counter({**c.labels, "instance": f"i{i}"}, c.counts) for c in cs for i in range(instances)]
+    values = group_values(svc, slo, (groups_of_by or BY_GROUPS) if slo.by else 1)
+    cs = in_group(raw, values[0], instances)
     ctx = _Ctx(model, svc, slo, cs, seconds(model.evaluation_interval), min(seconds(model.scrape_interval), 60),
                max(Decimal(10), slo.min_request_rate * 10) / instances, instances,
-               f"{slo.name} SLO ({fmt(slo.objective)}% over {slo.period})", slo_alerts(model, svc, slo))
+               f"{slo.name} SLO ({fmt(slo.objective)}% over {slo.period})", slo_alerts(model, svc, slo, values[0]),
+               tuple(values))
     groups = []
     if slo.page:
         groups += _outage(ctx)
     if slo.ticket:
         groups += _ticket(ctx)
-    return groups + _stop(ctx) + _quiet(ctx)
+    groups += _stop(ctx) + _quiet(ctx)
+    if slo.by and slo.page:
+        groups += by_outage(ctx, raw) + _by_guard(ctx, raw)
+    return groups
+
+
+BY_GROUPS = 3  # groups in the proofs of an SLO with `by`: one bad among good ones, and a low-traffic one
+
+
+def in_group(cs: list[Counter], group: dict[str, str], instances: int = 1) -> list[Counter]:
+    """The SLI's series of one group (its `by` label values), spread over `instances` series each."""
+    out = [Counter({**c.labels, **group}, c.counts) for c in cs]
+    if instances > 1:
+        out = [Counter({**c.labels, "instance": f"i{i}"}, c.counts) for c in out for i in range(instances)]
+    return out
+
+
+def group_values(svc: ServiceModel, slo: SloModel, n: int) -> list[dict[str, str]]:
+    """Label values of `n` distinct groups of an SLO with `by` (n empty groups without): `g0`, `g1`... where
+    the SLI's selectors leave a label free, else values passing their matchers on it (a label they pin to
+    one value keeps it). Unreadable when no two groups can differ."""
+    if not slo.by:
+        return [{} for _ in range(n)]
+    cons: dict[str, list[tuple[str, str]]] = {label: [] for label in slo.by}
+    if slo.sli_type in ("availability", "events") and slo.total_query is not None:
+        for query in (slo.errors_query, slo.total_query):
+            for label, op, value in read_query(query).matchers:
+                if label in cons:
+                    cons[label].append((op, value))
+    out: list[dict[str, str]] = []
+    for k in range(n):
+        group: dict[str, str] = {}
+        for label in slo.by:
+            found: str | None = _value(cons[label], [g[label] for g in out], k) or (out[0][label] if out else None)
+            if found is None:
+                shown = ", ".join(f"{label}{op}{quote(v)}" for op, v in cons[label])
+                raise Unreadable(f"no value of the `by` label `{label}` passes {shown}")
+            group[label] = found
+        if group in out:
+            raise Unreadable(f"every series the SLI reads has one value of {', '.join(slo.by)}: no two groups")
+        out.append(group)
+    return out
+
+
+def _value(cons: list[tuple[str, str]], taken: list[str], k: int) -> str | None:
+    free = f"g{k}"
+    if all(_holds(op, free, v) for op, v in cons) and free not in taken:
+        return free
+    try:
+        return label_values.satisfying(cons + [("!=", t) for t in taken]) or None
+    except ValueError:
+        return None
 
 
 def _group(name: str, cs: list[Counter], sc: Scenario, checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -616,7 +685,7 @@ def _stop(c: _Ctx) -> list[dict[str, Any]]:
                  f"without data, {_dur(no_data)}) and fires by {_dur(fires)} (+ 2 × {c.every})")
     if guarded:
         p = c.alerts["page"]
-        ratio = {"__name__": record_name(BASE_WINDOW), **labels(c.slo)}
+        ratio = {"__name__": record_name(BASE_WINDOW), **labels(c.slo), **c.groups[0]}
         at = _on_grid(BASE_SECONDS, c.eval_s)
         checks += [(at, {"expr": f"{record_name(BASE_WINDOW)}{{slo_id={quote(c.slo.id)}}}", "eval_time": _dur(at),
                          "exp_samples": [{"labels": _metric(ratio), "value": float(share)}]}),
@@ -653,3 +722,74 @@ def _quiet(c: _Ctx) -> list[dict[str, Any]]:
 def _silent_all(slo: SloModel, at: int) -> dict[str, Any]:
     """No alert of the SLO (burn rate, budget, absent) fires at any evaluation up to `at`."""
     return _never(f"ALERTS{{slo_id={quote(slo.id)}, alertstate=\"firing\"}}", at)
+
+
+# --------------------------------------------------------------------------- SLOs with `by`
+
+
+def _of(selector: str, group: dict[str, str]) -> str:
+    """An `ALERTS{...}` selector narrowed to one group's label values."""
+    return selector[:-1] + "".join(f", {k}={quote(v)}" for k, v in group.items()) + "}"
+
+
+def _named(group: dict[str, str]) -> str:
+    return ", ".join(f"{k}={quote(v)}" for k, v in group.items())
+
+
+def by_outage(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
+    """One group in a total outage beside groups without errors: the page fires for that group only, with its
+    label values, and the other groups fire no SLO alert at all (each group is judged on its own)."""
+    page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
+    budget = Fraction(c.slo.budget)
+    fast, detect, warm, deadline, duration, _, _, resolved = _outage_times(page, budget, c.eval_s, c.step)
+    phases = [(warm, Fraction(0)), (duration, Fraction(1)), (resolved - warm - duration + c.step, Fraction(0))]
+    bad, good = c.groups[0], c.groups[1:]
+    a = c.alerts["page"]
+    inputs = _input(in_group(raw, bad, c.instances), Scenario(c.step, phases, c.rate))
+    calm = Scenario(c.step, [(d, Fraction(0)) for d, _ in phases], c.rate)
+    for g in good:  # a route that never failed has no error series (a client library makes one on its first error)
+        inputs += _input([x for x in in_group(raw, g, c.instances) if x.counts != "errors"], calm)
+    everything = f"ALERTS{{slo_id={quote(c.slo.id)}, alertstate=\"firing\"}}"
+    ratio = record_name(BASE_WINDOW)
+    # a good group's SLI is 0, not missing: it keeps its own windows, budget and dashboard line
+    zero = [{"expr": _of(f"{ratio}{{slo_id={quote(c.slo.id)}}}", g), "eval_time": _dur(deadline),
+             "exp_samples": [{"labels": _metric({"__name__": ratio, **labels(c.slo), **g}), "value": 0}]}
+            for g in good]
+    checks = [_fires(a.selector, deadline, a.labels), *zero] + [_never(_of(everything, g), resolved) for g in good]
+    return [{
+        "name": (f"{c.what} per {', '.join(c.slo.by)}: a total outage of the group {_named(bad)} alone pages it, "
+                 f"and no other group, within {_dur(detect + 2 * c.eval_s)} = {fast.long} × {exact(fast.factor)} × "
+                 f"{exact(budget)} + 2 × {c.every} (the page carries the group's labels); the groups "
+                 f"{'; '.join(_named(g) for g in good)} beside it, without errors, read an error ratio of 0 and fire "
+                 f"no SLO alert until {_dur(resolved)}"),
+        "interval": _dur(c.step), "input_series": inputs, "promql_expr_test": checks,
+    }]
+
+
+def _by_guard(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
+    """The low-traffic guard holds per group: a group below `min_request_rate` does not page although its error
+    ratio is above every page threshold, while a group as bad above that rate pages (so the service's traffic
+    as a whole is above it)."""
+    if not _guarded(c.slo):
+        return []
+    page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
+    share, *_ = _stop_times(page, Fraction(c.slo.budget), c.eval_s, c.step, None, 0)
+    first = _on_grid(c.step, c.eval_s)
+    end = _on_grid(max(first + 2 * c.eval_s, BY_GUARD_FOR), c.eval_s)
+    busy, quiet = c.groups[0], c.groups[1]
+    low = c.slo.min_request_rate / 2
+    inputs = (_input(in_group(raw, busy, c.instances), Scenario(c.step, [(end + c.step, share)], c.rate))
+              + _input(in_group(raw, quiet, c.instances), Scenario(c.step, [(end + c.step, share)],
+                                                                  low / c.instances)))
+    a = c.alerts["page"]
+    return [{
+        "name": (f"{c.what} per {', '.join(c.slo.by)}: {exact(share)} of the requests fail in two groups from the "
+                 f"start; {_named(busy)} at {fmt(c.rate * c.instances)}/s pages, {_named(quiet)} at {fmt(low)}/s, "
+                 f"half the low-traffic guard's {fmt(c.slo.min_request_rate)}/s, never pages until {_dur(end)} "
+                 "(the guard reads each group's own traffic, not the service's)"),
+        "interval": _dur(c.step), "input_series": inputs,
+        "promql_expr_test": [_never(_of(a.selector, quiet), end), _fires(a.selector, end, a.labels)],
+    }]
+
+
+BY_GUARD_FOR = 1800  # seconds the per-group guard proof runs

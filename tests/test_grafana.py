@@ -115,9 +115,15 @@ def is_loki(target: dict[str, Any]) -> bool:
     return target["datasource"]["type"] == "loki"
 
 
-def substitute(expr: str) -> str:
-    for var, value in SCRATCH_VALUES.items():
-        expr = expr.replace(var, value)
+def own_values(dashboard: dict[str, Any]) -> dict[str, str]:
+    """The dashboard's query variables (`$instance`, an SLO's group labels `$endpoint`) as their All value."""
+    return {f"${v['name']}": v.get("allValue") or ".+" for v in dashboard["templating"]["list"] if v["type"] == "query"}
+
+
+def substitute(expr: str, own: dict[str, str] | None = None) -> str:
+    values = {**SCRATCH_VALUES, **(own or {})}
+    for var in sorted(values, key=len, reverse=True):  # `$slo_instance` before `$instance`
+        expr = expr.replace(var, values[var])
     assert "$" not in expr, f"unknown Grafana variable left in {expr!r}"
     return expr
 
@@ -125,7 +131,7 @@ def substitute(expr: str) -> str:
 def prom_exprs(files: dict[str, str]) -> list[str]:
     out = []
     for d in dashboards(files).values():
-        out += [t["expr"] for _, t in targets(d) if not is_loki(t)]
+        out += [substitute(t["expr"], own_values(d)) for _, t in targets(d) if not is_loki(t)]
         # template queries: label_values(<selector>, label) -> the selector must be valid PromQL
         out += [re.sub(r"^label_values\((.*), \w+\)$", r"\1", v["query"])
                 for v in d["templating"]["list"] if v["type"] == "query"]
@@ -241,9 +247,9 @@ _SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
 _KEYWORDS = {"by", "on", "without", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless"}
 
 
-def bare_selectors(expr: str) -> set[str]:
+def bare_selectors(expr: str, own: dict[str, str] | None = None) -> set[str]:
     """Metric names used without a `{...}` matcher (which could then match every job)."""
-    text = re.sub(r'"[^"]*"', '""', substitute(expr))
+    text = re.sub(r'"[^"]*"', '""', substitute(expr, own))
     text = re.sub(r"\[[^\]]*\]", "", re.sub(r"\{[^}]*\}", "{}", text))
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
     names = re.findall(r"(?<![\w:.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*[({\w:])", text)
@@ -260,7 +266,7 @@ def test_target_job_and_instance_rules(rendered: dict[str, str]) -> None:
                 assert re.search(r'\{service="[a-z0-9-]+"', target["expr"]), target["expr"]
                 continue
             expr = target["expr"]
-            assert bare_selectors(expr) == set(), (path, panel["title"], expr)
+            assert bare_selectors(expr, own_values(d)) == set(), (path, panel["title"], expr)
             for name, matchers in _SELECTOR.findall(expr):
                 if ":" in name or name == "ALERTS":
                     continue
@@ -279,7 +285,8 @@ def test_template_instance_rule(rendered: dict[str, str]) -> None:
         for var in d["templating"]["list"]:
             if var["type"] == "query":
                 assert var["datasource"]["uid"] == "${datasource}" and var["refresh"] == 2
-                assert var["multi"] and var["allValue"] == ".+" and var["label"] == var["name"].title()
+                # an SLO group's All is `.*`: a group whose series lack the label records it empty
+                assert var["multi"] and var["allValue"] in (".+", ".*") and var["label"] == var["name"].title()
 
 
 # --------------------------------------------------------------------------- provisioning and layout

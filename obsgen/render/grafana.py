@@ -319,7 +319,7 @@ def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
         "here are the ones that alert.", grid, svc.dashboard_uid,
         ["service", *([f"team:{svc.team}"] if svc.team else [])], links,
         [*([_instance_variable(scrape_jobs.matcher(jobs))] if jobs else []),
-         *([_search_variable()] if svc.logs else [])],
+         *([_search_variable()] if svc.logs else []), *_group_variables(svc)],
     )
 
 
@@ -556,10 +556,37 @@ def _merge(inner: str, required: dict[str, str]) -> str:
 _TIER_COLOR = {"page_fast": DARK_RED, "page_slow": RED, "ticket_fast": ORANGE, "ticket_slow": YELLOW}
 
 
+RESERVED_VARIABLES = ("instance", "datasource", "search")  # the service dashboard's own variables
+
+
+def group_variable(label: str) -> str:
+    """The dashboard variable of a `by` label: the label's name, unless the dashboard has that one already."""
+    return f"slo_{label}" if label in RESERVED_VARIABLES else label
+
+
+def _group_variables(svc: ServiceModel) -> list[g.Template]:
+    """One variable per `by` label of the service's SLOs: the groups its SLO recordings have."""
+    labels = dict.fromkeys(label for slo in svc.slos for label in slo.by)
+    # `.*` for All: a group whose series lack the label records it empty, and is shown too
+    return [g.Template(name=group_variable(label), label=group_variable(label).title(), dataSource=PROM, type="query", multi=True,
+                       includeAll=True, allValue=".*", refresh=2, sort=1,
+                       query=f"label_values({slo_engine.record_name('5m')}{{service={pql(svc.name)}}}, {label})")
+            for label in labels]
+
+
 def _slo_row(model: Model, grid: Grid, svc: ServiceModel, slo: SloModel) -> None:
-    """SLI against objective, budget left, burn rates with the alert tiers: all from the SLO engine's rules."""
+    """SLI against objective, budget left, burn rates with the alert tiers: all from the SLO engine's rules.
+    An SLO with `by` draws one line per group, filtered by the dashboard's variables of its labels."""
+    chosen = "".join(f",{label}=~\"${group_variable(label)}\"" for label in slo.by)
+    each = " ".join(f"{label}={{{{{label}}}}}" for label in slo.by)  # legend: endpoint={{endpoint}}
+
     def q(metric: str) -> str:
-        return slo_engine.sel(metric, slo)
+        if metric in (slo_engine.OBJECTIVE, slo_engine.ERROR_BUDGET):  # one series per SLO, not per group
+            return slo_engine.sel(metric, slo)
+        return slo_engine.sel(metric, slo)[:-1] + chosen + "}"
+
+    def legend(text: str) -> str:
+        return f"{text} {each}".strip()
 
     period = norm(slo.period)
     objective = f"{fmt(slo.objective)}%"
@@ -570,22 +597,25 @@ def _slo_row(model: Model, grid: Grid, svc: ServiceModel, slo: SloModel) -> None
     sli = timeseries(
         f"SLI {slo.name}", f"{slo.description} Share of good events over 5m and 1h against the objective "
         f"({objective}); below the line the error budget burns faster than it accrues.",
-        [Query(f"1 - {q(slo_engine.record_name('5m'))}", "SLI 5m"),
-         Query(f"1 - {q(slo_engine.record_name('1h'))}", "SLI 1h"),
+        [Query(f"1 - {q(slo_engine.record_name('5m'))}", legend("SLI 5m")),
+         Query(f"1 - {q(slo_engine.record_name('1h'))}", legend("SLI 1h")),
          Query(q(slo_engine.OBJECTIVE), "objective")],
         "percentunit", thresholds=sli_steps, min_zero=False, links=runbooks)
     period_sli = stat(
         f"SLI over {period}", f"Share of good events over the SLO period ({period}); objective {objective}.",
-        Query(f"1 - {q(slo_engine.record_name(period))}"), "percentunit", thresholds=sli_steps)
+        Query(f"1 - {q(slo_engine.record_name(period))}", legend("")), "percentunit",
+        thresholds=sli_steps)
     budget = stat(
         "Error budget remaining", f"Share of the {period} error budget ({show('ratio', slo.budget)} "
         "of events) still unspent; below 0 the SLO is missed for this period.",
-        Query(q(slo_engine.BUDGET_REMAINING)), "percentunit",
+        Query(q(slo_engine.BUDGET_REMAINING), legend("")), "percentunit",
         thresholds=steps(RED, (Decimal(0), ORANGE), (Decimal("0.25"), GREEN)))
     tiers = slo_engine.enabled_tiers(model, slo)
     longs = sorted({t.long for t in tiers}, key=seconds)
-    burn_queries = [Query(q(slo_engine.CURRENT_BURN_RATE), "current")] + [
-        Query(f"{q(slo_engine.record_name(w))} / on (slo_id) {q(slo_engine.ERROR_BUDGET)}", f"{w} window")
+    many = " group_left" if slo.by else ""  # several groups' series to the SLO's one budget
+    burn_queries = [Query(q(slo_engine.CURRENT_BURN_RATE), legend("current"))] + [
+        Query(f"{q(slo_engine.record_name(w))} / on (slo_id){many} {q(slo_engine.ERROR_BUDGET)}",
+              legend(f"{w} window"))
         for w in longs
     ]
     marks = "; ".join(f"{t.tier} at {exact(t.factor)}x over {t.long} and {t.short}" for t in tiers) or "none"

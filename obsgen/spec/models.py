@@ -278,6 +278,10 @@ class SloClass(Base):
         None, description="An SLO named `latency` (latency SLI); no such SLO when unset.")
     period: Duration | None = Field(
         None, examples=["28d"], description="Period of the class's SLOs; `defaults.slo_period` when unset.")
+    by: list[LabelName] = Field(
+        default_factory=list, examples=[["endpoint"]],
+        description="Labels of the request series the class's SLOs are judged per: one SLO per value (e.g. per "
+                    "route), each group paging on its own; one SLO over all requests when empty.")
 
 
 class SliEvents(Base):
@@ -345,6 +349,12 @@ class Slo(Base):
     min_request_rate: float | None = Field(
         None, ge=0, description="This SLO's low-traffic guard, instead of `defaults.min_request_rate`; not for a "
                                 "ratio SLI, which counts no requests.")
+    by: list[LabelName] = Field(
+        default_factory=list, examples=[["endpoint"]],
+        description="Labels of the SLI's series the SLO is judged per (Sloth's and Pyrra's grouping): every "
+                    "recording keeps them, each group (e.g. each route) gets its own error budget and burn-rate "
+                    "alerts carrying its label values, the low-traffic guard applies per group, and the "
+                    "dashboard gets a variable per label; one SLO over all series when empty.")
 
 
 # --------------------------------------------------------------------------- services

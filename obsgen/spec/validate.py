@@ -80,6 +80,7 @@ def _check(spec: Spec, notes: list[str] | None = None) -> Found:
     yield from _check_unique(spec)
     yield from _check_names(spec)
     yield from _check_owned_labels(spec)
+    yield from _check_slo_by(spec)
     yield from _check_retention(spec)
     if spec.project.runbook_url:
         yield from _check_pattern(spec.project.runbook_url, ("project", "runbook_url"))
@@ -116,6 +117,12 @@ def _period(value: str | None, path: Path) -> Found:
     seconds = duration_seconds(value)
     if seconds <= 0 or seconds % 86400:
         yield path, f"an SLO period is a whole number of days (7d, 28d, 30d), got {value!r}"
+
+
+def _check_slo_by(spec: Spec) -> Found:
+    from .slo_by import problems  # `by:` labels an SLO can be judged per
+
+    yield from problems(spec)
 
 
 def _check_slo_windows(spec: Spec) -> Found:
