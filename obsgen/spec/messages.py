@@ -169,6 +169,9 @@ PATTERNS: dict[str, Pattern] = {
         "a Fluentd tag like `logs.checkout`", "is not a Fluentd tag",
         "join parts of letters, digits, `_` and `-` with single dots, e.g. `logs.checkout`",
         lambda t: re.sub(r"\.{2,}", ".", re.sub(r"[^a-zA-Z0-9_.-]+", "_", t)).strip(".")),
+    r"^[A-Za-z0-9.-]+$": Pattern(
+        "a host name like `mimir.internal`", "is not a host name",
+        "write the name the certificate carries: letters, digits, `.` and `-`, e.g. `mimir.internal`"),
     r"^[a-z][a-z0-9_.]*$": Pattern(
         "a grafana.ini name like `security` or `allow_embedding`", "is not a grafana.ini section or key name",
         "use lower-case letters, digits, `_` and `.`, starting with a letter, e.g. `security` or "
