@@ -1,4 +1,4 @@
-"""Dashboards only query what is scraped (issue #14): every `job` matcher of every dashboard expression
+"""Dashboards only query what is scraped: every `job` matcher of every dashboard expression
 names a scrape job of the same output, in every place the output runs.
 
 Each expression (panel targets and template variable queries) is read as Prometheus gets it from Grafana
@@ -80,7 +80,7 @@ SPECS: dict[str, tuple[str, str | None]] = {
     "own": ("own.yaml", OWN_SPEC),
     "own-operator": ("own-operator.yaml", _operator(OWN_SPEC)),
     "ledger (operator)": ("ledger.yaml", (ROOT / "tests/fixtures/specs/ledger.yaml").read_text()),
-    # a gRPC service, a batch job scraped through a Pushgateway and a consumer (issue #14, Deliver 2)
+    # a gRPC service, a batch job scraped through a Pushgateway and a consumer
     "kinds": ("workload-kinds.yaml", (ROOT / "tests/fixtures/specs/workload-kinds.yaml").read_text()),
 }
 

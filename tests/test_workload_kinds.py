@@ -1,4 +1,4 @@
-"""Workload kinds (issue #14, Deliver 2): a gRPC service, a batch job and a message consumer render their own
+"""Workload kinds: a gRPC service, a batch job and a message consumer render their own
 rules, proofs and dashboards, and `obsgen check --strict` passes on them with every alert proven.
 
 The fixture (tests/fixtures/specs/workload-kinds.yaml) has one service of each kind. Its generated promtool
