@@ -549,18 +549,13 @@ def _check_channels(spec: Spec) -> Found:
             yield base, "email channels need the top-level `email` block (smarthost, from)"
         if ch.type == "pagerduty" and (ch.routing_key_file is None) == (ch.service_key_file is None):
             yield base, "name exactly one of `routing_key_file` (Events API v2) or `service_key_file`"
-        if ch.type == "webhook":
+        if ch.type in ("webhook", "incidentio"):  # a URL written, or read from a file: one of them
             if (ch.url is None) == (ch.url_file is None):
                 yield base, "name exactly one of `url` or `url_file`"
             elif ch.url is not None:
-                yield from _url(ch.url, base + ("url",), "put the whole URL in a file named by `url_file`, or "
-                                "send a token from `bearer_token_file`")
-        if ch.type == "incidentio":
-            if (ch.url is None) == (ch.url_file is None):
-                yield base, "name exactly one of `url` or `url_file`"
-            elif ch.url is not None:
-                yield from _url(ch.url, base + ("url",), "put the whole URL in a file named by `url_file`; the "
-                                "token belongs in `alert_source_token_file`")
+                token = {"webhook": ", or send a token from `bearer_token_file`",
+                         "incidentio": "; the token belongs in `alert_source_token_file`"}[ch.type]
+                yield from _url(ch.url, base + ("url",), f"put the whole URL in a file named by `url_file`{token}")
         if ch.type == "telegram" and ch.chat_id == 0:
             yield base + ("chat_id",), "0 is not a chat id: Alertmanager refuses it (a group's id is negative)"
         api_url = getattr(ch, "api_url", None)
