@@ -36,7 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from .gotemplate import go_literal
-from .model import Model, ServiceModel, SloModel, aggregation
+from .model import Model, ServiceModel, SloModel, TierShape, aggregation
 from .promql import quote
 from .slo_math import (
     BASE_SECONDS,
@@ -94,8 +94,12 @@ def sel(metric: str, slo: SloModel) -> str:
 
 
 def alert_names(svc: ServiceModel, slo: SloModel) -> dict[str, str]:
-    """burn (page and ticket share it), absent, exhausted."""
-    return {kind: slo_alert_name(svc.name, slo.name, kind) for kind in ("burn", "absent", "exhausted")}
+    """burn (the page's name, which the ticket shares by default), ticket_burn (only when the ticket's name is
+    another), absent, exhausted."""
+    names = {"burn": slo.shape("page").name}
+    if slo.shape("ticket").name != names["burn"]:
+        names["ticket_burn"] = slo.shape("ticket").name
+    return {**names, **{kind: slo_alert_name(svc.name, slo.name, kind) for kind in ("absent", "exhausted")}}
 
 
 # --------------------------------------------------------------------------- recordings
@@ -204,12 +208,15 @@ def _annotations(svc: ServiceModel, alert: str, summary: str, description: str) 
 
 
 def _alert(svc: ServiceModel, slo: SloModel, name: str, expr: str, severity: str, tier: str,
-           summary: str, description: str, for_: str | None = None) -> Rule:
+           summary: str, description: str, for_: str | None = None, shape: TierShape | None = None) -> Rule:
+    """One SLO alert; `shape` (a burn-rate tier's) adds the spec's labels and annotations, which win over the
+    service's labels and obsgen's annotations (validation keeps them off obsgen's own labels)."""
     rule: Rule = {"alert": name, "expr": expr}
     if for_:
         rule["for"] = for_
-    rule["labels"] = {"severity": severity, "tier": tier, **svc.labels, **labels(slo)}
-    rule["annotations"] = _annotations(svc, name, summary, description)
+    extra_labels, extra_annotations = (shape.labels, shape.annotations) if shape else ({}, {})
+    rule["labels"] = {"severity": severity, "tier": tier, **svc.labels, **extra_labels, **labels(slo)}
+    rule["annotations"] = {**_annotations(svc, name, summary, description), **extra_annotations}
     return rule
 
 
@@ -228,7 +235,7 @@ def guard_bound(slo: SloModel) -> Decimal:
     return slo.min_request_rate * BASE_SECONDS if per_5m else slo.min_request_rate
 
 
-def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str, name: str) -> Rule:
+def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str) -> Rule:
     ts = [t for t in slo_tiers(model, slo) if t.tier == tier]
     expr = "\n or\n".join(f"({_condition(slo, t)})" for t in ts)
     guard = slo.min_request_rate > 0 and slo.total_query is not None and tier == "page"
@@ -238,13 +245,15 @@ def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str, name:
     spent = " / ".join(f"{fmt(t.share)}% in {t.long}" for t in ts)
     what = f"the {slo.name} SLO of {svc.name}{group(slo)} ({fmt(slo.objective)}% over {slo.period})"
     speed = "fast" if tier == "page" else "steadily"
+    shape = slo.shape(tier)
     return _alert(
-        svc, slo, name, expr, "critical" if tier == "page" else "warning", tier,
+        svc, slo, shape.name, expr, shape.severity, tier,
         summary=f"The {slo.name} SLO of {svc.name} is burning its error budget {speed}.",
         description=(f"Error ratio {{{{ $value | humanizePercentage }}}} over the short window of {what}; "
                      f"this {tier} fires above {speeds} the budget rate, i.e. {spent} of the error budget."
                      + (f" Silent below {fmt(slo.min_request_rate)} requests/s"
                         f"{' per ' + ', '.join(slo.by) if slo.by else ''}." if guard else "")),
+        for_=shape.for_, shape=shape,
     )
 
 
@@ -252,8 +261,7 @@ def alert_rules(model: Model, svc: ServiceModel, slo: SloModel) -> list[Rule]:
     if not (slo.page or slo.ticket):
         return []
     names = alert_names(svc, slo)
-    rules = [_burn_alert(model, svc, slo, tier, names["burn"])
-             for tier, on in (("page", slo.page), ("ticket", slo.ticket)) if on]
+    rules = [_burn_alert(model, svc, slo, tier) for tier, on in (("page", slo.page), ("ticket", slo.ticket)) if on]
     if slo.ticket:
         rules.append(_alert(
             svc, slo, names["exhausted"], f"{sel(BUDGET_REMAINING, slo)} <= 0", "warning", "ticket",

@@ -549,16 +549,29 @@ def _group(name: str, cs: list[Counter], sc: Scenario, checks: list[dict[str, An
 
 # The timings depend on numbers only (tiers, budget, intervals): services that share them share these.
 @lru_cache(maxsize=256)
-def _outage_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int) -> tuple[Any, ...]:
+def _outage_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int,
+                  for_s: int = 0) -> tuple[Any, ...]:
     fast = min(page, key=lambda t: t.long_seconds * t.factor * budget)
     detect = fast.long_seconds * fast.factor * budget
     warm = _on_grid(fast.long_seconds + BASE_SECONDS, step)  # the fast tier's long window holds good traffic
-    deadline = _on_grid(warm + detect + 2 * eval_s, eval_s)
-    duration = _on_grid(detect + 2 * eval_s + BASE_SECONDS, step)
+    # pending from the evaluation where both windows first exceed the threshold, firing `for` after it
+    deadline = _held(_on_grid(warm + detect + 2 * eval_s, eval_s), for_s, eval_s)
+    # the outage lasts until the page has fired, and 5m more
+    duration = _on_grid(detect + 2 * eval_s + BASE_SECONDS + (for_s + 2 * eval_s if for_s else 0), step)
     slowest = max(page, key=lambda t: t.short_seconds * (1 - t.factor * budget))
     settle = slowest.short_seconds * (1 - slowest.factor * budget)
     resolved = _on_grid(warm + duration + settle + 2 * eval_s, eval_s)
     return fast, detect, warm, deadline, duration, slowest, settle, resolved
+
+
+def _held(pending: int, for_s: int, eval_s: int) -> int:
+    """When an alert pending from the evaluation at `pending` fires: at the first evaluation `for` after it."""
+    return _on_grid(pending + for_s, eval_s)
+
+
+def _held_for(for_s: int) -> str:
+    """How a proof's name adds an alert's `for` to its bound ('' without one)."""
+    return f" + its `for` of {_dur(for_s)} (it fires that long after turning pending)" if for_s else ""
 
 
 def _guarded(slo: SloModel) -> bool:
@@ -570,17 +583,17 @@ def _outage(c: _Ctx) -> list[dict[str, Any]]:
     """One input, two bounds: when the page fires after a total outage starts, and clears after it ends."""
     page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
     budget = Fraction(c.slo.budget)
+    a = c.alerts["page"]
     fast, detect, warm, deadline, duration, slowest, settle, resolved = _outage_times(page, budget, c.eval_s,
-                                                                                      c.step)
+                                                                                      c.step, a.for_s)
     sc = Scenario(c.step, [(warm, Fraction(0)), (duration, Fraction(1)),
                            (resolved - warm - duration + c.step, Fraction(0))], c.rate)
-    a = c.alerts["page"]
     guard = (f" (at {fmt(c.rate * c.instances)}/s, above the low-traffic guard's {fmt(c.slo.min_request_rate)}/s)"
              if _guarded(c.slo) else "")
     return [_group(
         f"{c.what}: a total outage{guard} pages within {_dur(detect + 2 * c.eval_s)} = {fast.long} × "
         f"{exact(fast.factor)} × {exact(budget)} (the Workbook's detection time of the fast page tier: "
-        f"long window × factor × budget) + 2 × {c.every}; after "
+        f"long window × factor × budget) + 2 × {c.every}{_held_for(a.for_s)}; after "
         f"{_dur(duration)} the outage ends and the page resolves within {_dur(settle + 2 * c.eval_s)} = "
         f"{slowest.short} × (1 - {exact(slowest.factor)} × {exact(budget)}) (from then on its slowest short "
         f"window holds too few errors) + 2 × {c.model.evaluation_interval}",
@@ -600,7 +613,8 @@ def _opens(t: Tier, warm: int, burn: Fraction) -> Fraction:
 
 
 @lru_cache(maxsize=256)
-def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int) -> tuple[Any, ...] | None:
+def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int,
+                  for_s: int = 0) -> tuple[Any, ...] | None:
     tickets = [t for t in ts if t.tier == "ticket"]
     pages = [t.factor for t in ts if t.tier == "page"]
     lo, hi = min(t.factor for t in tickets), min(pages, default=None)
@@ -614,25 +628,26 @@ def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int
     warm = _on_grid(TICKET_WARM_UP, step)
     opener = min((t for t in tickets if t.factor < burn), key=lambda t: _opens(t, warm, burn))
     opens = _opens(opener, warm, burn)
-    deadline = _on_grid(warm + opens * Fraction(21, 20) + 2 * eval_s, eval_s)
+    deadline = _held(_on_grid(warm + opens * Fraction(21, 20) + 2 * eval_s, eval_s), for_s, eval_s)
     return burn, warm, opener, opens, deadline
 
 
 def _ticket(c: _Ctx) -> list[dict[str, Any]]:
     budget = Fraction(c.slo.budget)
-    times = _ticket_times(tuple(enabled_tiers(c.model, c.slo)), budget, c.eval_s, c.step)
+    ticket = c.alerts["ticket"]
+    times = _ticket_times(tuple(enabled_tiers(c.model, c.slo)), budget, c.eval_s, c.step, ticket.for_s)
     if times is None:
         return []
     burn, warm, opener, opens, deadline = times
     sc = Scenario(c.step, [(warm, Fraction(0)), (deadline - warm + c.step, burn * budget)], c.rate)
-    ticket = c.alerts["ticket"]
     checks = [_fires(ticket.selector, deadline, ticket.labels)]
     if "page" in c.alerts:
         checks.append(_never(c.alerts["page"].selector, deadline))
     return [_group(
         f"{c.what}: after {_dur(warm)} of good traffic, errors at {exact(burn)}× the budget rate open the ticket "
         f"within {_dur(opens * Fraction(21, 20) + 2 * c.eval_s)} ({_dur(opens)} until its {opener.long} and "
-        f"{opener.short} windows average above {exact(opener.factor)}×, + 5 % + 2 × {c.every})"
+        f"{opener.short} windows average above {exact(opener.factor)}×, + 5 % + 2 × {c.every}"
+        f"{_held_for(ticket.for_s)})"
         f" and never page ({exact(burn)}× is below every page factor)",
         c.cs, sc, checks,
     )]
@@ -741,10 +756,11 @@ def by_outage(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     label values, and the other groups fire no SLO alert at all (each group is judged on its own)."""
     page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
     budget = Fraction(c.slo.budget)
-    fast, detect, warm, deadline, duration, _, _, resolved = _outage_times(page, budget, c.eval_s, c.step)
+    a = c.alerts["page"]
+    fast, detect, warm, deadline, duration, _, _, resolved = _outage_times(page, budget, c.eval_s, c.step,
+                                                                           a.for_s)
     phases = [(warm, Fraction(0)), (duration, Fraction(1)), (resolved - warm - duration + c.step, Fraction(0))]
     bad, good = c.groups[0], c.groups[1:]
-    a = c.alerts["page"]
     inputs = _input(in_group(raw, bad, c.instances), Scenario(c.step, phases, c.rate))
     calm = Scenario(c.step, [(d, Fraction(0)) for d, _ in phases], c.rate)
     for g in good:  # a route that never failed has no error series (a client library makes one on its first error)
@@ -759,7 +775,8 @@ def by_outage(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     return [{
         "name": (f"{c.what} per {', '.join(c.slo.by)}: a total outage of the group {_named(bad)} alone pages it, "
                  f"and no other group, within {_dur(detect + 2 * c.eval_s)} = {fast.long} × {exact(fast.factor)} × "
-                 f"{exact(budget)} + 2 × {c.every} (the page carries the group's labels); the groups "
+                 f"{exact(budget)} + 2 × {c.every}{_held_for(a.for_s)} (the page carries the group's "
+                 "labels); the groups "
                  f"{'; '.join(_named(g) for g in good)} beside it, without errors, read an error ratio of 0 and fire "
                  f"no SLO alert until {_dur(resolved)}"),
         "interval": _dur(c.step), "input_series": inputs, "promql_expr_test": checks,
@@ -775,13 +792,13 @@ def _by_guard(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
     share, *_ = _stop_times(page, Fraction(c.slo.budget), c.eval_s, c.step, None, 0)
     first = _on_grid(c.step, c.eval_s)
-    end = _on_grid(max(first + 2 * c.eval_s, BY_GUARD_FOR), c.eval_s)
+    a = c.alerts["page"]
+    end = _on_grid(max(_held(first + 2 * c.eval_s, a.for_s, c.eval_s), BY_GUARD_FOR), c.eval_s)
     busy, quiet = c.groups[0], c.groups[1]
     low = c.slo.min_request_rate / 2
     inputs = (_input(in_group(raw, busy, c.instances), Scenario(c.step, [(end + c.step, share)], c.rate))
               + _input(in_group(raw, quiet, c.instances), Scenario(c.step, [(end + c.step, share)],
                                                                   low / c.instances)))
-    a = c.alerts["page"]
     return [{
         "name": (f"{c.what} per {', '.join(c.slo.by)}: {exact(share)} of the requests fail in two groups from the "
                  f"start; {_named(busy)} at {fmt(c.rate * c.instances)}/s pages, {_named(quiet)} at {fmt(low)}/s, "
