@@ -181,7 +181,32 @@ def recording_rules(model: Model, slo: SloModel, naive: bool = False) -> list[Ru
     ]
     for rule in rules:
         rule["labels"] = labels(slo)
+    if slo.sloth:
+        rules += sloth_rules(model, slo)
     return rules
+
+
+SLOTH_INFO = "sloth_slo_info"
+
+
+def sloth_labels(slo: SloModel) -> dict[str, str]:
+    """The labels Sloth puts on an SLO's series (its `sloth_id` is `<service>-<slo>`, as obsgen's `slo_id`)."""
+    return {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name}
+
+
+def sloth_rules(model: Model, slo: SloModel) -> list[Rule]:
+    """Sloth's series of an SLO, each a copy of obsgen's recording of the same name and value (recorded just
+    before, in the same group) without obsgen's labels and with Sloth's: no raw series is read again, and
+    obsgen's own selectors (`slo_id=...`) never see the copies. A group label of `by` stays."""
+    keep = f"max without ({', '.join(SLO_LABELS)})"
+    out = [{"record": record_name(w), "expr": f"{keep} ({sel(record_name(w), slo)})",
+            "labels": {**sloth_labels(slo), "sloth_window": w}} for w in windows(model, slo)]
+    out += [{"record": metric, "expr": f"{keep} ({sel(metric, slo)})", "labels": sloth_labels(slo)}
+            for metric in (OBJECTIVE, ERROR_BUDGET, TIME_PERIOD, CURRENT_BURN_RATE, PERIOD_BURN_RATE,
+                           BUDGET_REMAINING)]
+    out.append({"record": SLOTH_INFO, "expr": "vector(1)",
+                "labels": {**sloth_labels(slo), "sloth_objective": fmt(slo.objective)}})
+    return out
 
 
 # --------------------------------------------------------------------------- alerts
@@ -270,14 +295,25 @@ def alert_rules(model: Model, svc: ServiceModel, slo: SloModel) -> list[Rule]:
                          f"{group(slo)} ({fmt(slo.objective)}% over {slo.period}) remains."),
             for_="5m",
         ))
+    r5m = sel(record_name(BASE_WINDOW), slo)
+    absent, gone = f"absent({r5m})", ""
+    if slo.by:  # a group that had data within GROUP_LOOKBACK and has none, while other groups still have
+        absent = (f"{absent}\nor\n(\n  (last_over_time({r5m}[{GROUP_LOOKBACK}]) unless {r5m})\n"
+                  f"  and on (slo_id) {r5m}\n)")
+        gone = (f" Per {', '.join(slo.by)}: also when one group that had data within the last {GROUP_LOOKBACK} "
+                "has none now (the alert carries its labels), so its burn-rate alerts cannot fire; a group removed "
+                f"on purpose fires this once, and it resolves {GROUP_LOOKBACK} after the group's last data.")
     rules.append(_alert(
-        svc, slo, names["absent"], f"absent({sel(record_name(BASE_WINDOW), slo)})", "warning", "ticket",
+        svc, slo, names["absent"], absent, "warning", "ticket",
         summary=f"The SLI of the {slo.name} SLO of {svc.name} has no data.",
         description=(f"The {slo.name} SLO cannot be evaluated: its SLI query returns nothing "
-                     "(metrics missing, renamed, or a latency threshold that is not a bucket boundary)."),
+                     "(metrics missing, renamed, or a latency threshold that is not a bucket boundary)." + gone),
         for_="10m",
     ))
     return rules
+
+
+GROUP_LOOKBACK = "1h"  # how long a vanished group of an SLO with `by` is missed (SliAbsent per group)
 
 
 # --------------------------------------------------------------------------- the renderers' contract

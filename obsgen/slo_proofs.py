@@ -43,7 +43,23 @@ from typing import Any
 from . import label_values
 from .model import Model, ServiceModel, SloModel, le_label
 from .promql import quote
-from .slo import alert_names, alert_rules, enabled_tiers, labels, record_name
+from .slo import (
+    BUDGET_REMAINING,
+    CURRENT_BURN_RATE,
+    ERROR_BUDGET,
+    GROUP_LOOKBACK,
+    OBJECTIVE,
+    PERIOD_BURN_RATE,
+    SLOTH_INFO,
+    TIME_PERIOD,
+    alert_names,
+    alert_rules,
+    enabled_tiers,
+    labels,
+    record_name,
+    sloth_labels,
+    windows,
+)
 from .slo_math import BASE_SECONDS, BASE_WINDOW, Tier, exact, seconds
 from .units import duration_seconds, fmt, format_duration
 
@@ -492,6 +508,10 @@ def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1,
     groups += _stop(ctx) + _quiet(ctx)
     if slo.by and slo.page:
         groups += by_outage(ctx, raw) + _by_guard(ctx, raw)
+    if slo.by:
+        groups += _by_absent(ctx, raw)
+    if slo.sloth:
+        groups += _sloth(ctx)
     return groups
 
 
@@ -810,3 +830,65 @@ def _by_guard(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
 
 
 BY_GUARD_FOR = 1800  # seconds the per-group guard proof runs
+
+
+BY_ABSENT_AFTER = 1800  # seconds the vanishing group of the per-group SliAbsent proof has data
+
+
+def _by_absent(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
+    """SliAbsent per group: of two good groups, one's raw series stop (a route removed, or its metrics lost).
+    Once its 5m rates run out it is silent until the `for` has passed, then fires for that group alone (with its
+    labels; the SLO as a whole has data, so the whole-SLI branch stays silent); it resolves by itself once the
+    group's last recorded sample is older than GROUP_LOOKBACK, as a route removed on purpose needs."""
+    a = c.alerts["absent"]
+    lookback = seconds(GROUP_LOOKBACK)
+    stop = _on_grid(BY_ABSENT_AFTER, c.step)
+    gone = stop + BASE_SECONDS - c.step  # fewer than two samples of the group in its 5m window
+    no_data = _on_grid(gone, c.eval_s)
+    quiet = no_data + a.for_s - c.eval_s
+    fires = _held(no_data, a.for_s, c.eval_s)
+    last = no_data - c.eval_s  # the group's last recorded 5m ratio
+    resolved = _on_grid(last + lookback + 2 * c.eval_s, c.eval_s)
+    stays, leaves = c.groups[0], c.groups[1]
+    inputs = (_input(in_group(raw, stays, c.instances), Scenario(c.step, [(resolved + c.step, Fraction(0))], c.rate))
+              + _input(in_group(raw, leaves, c.instances), Scenario(c.step, [(stop, Fraction(0))], c.rate)))
+    returned = {**labels(c.slo), **leaves}
+    full = {**a.labels, **returned}
+    everything = f"ALERTS{{slo_id={quote(c.slo.id)}, alertstate=\"firing\"}}"
+    return [{
+        "name": (f"{c.what} per {', '.join(c.slo.by)}: the raw series of the group {_named(leaves)} stop after "
+                 f"{_dur(stop)} while {_named(stays)} keeps its traffic; its 5m rates run out at {_dur(gone)}, so "
+                 f"{a.name} stays silent until {_dur(quiet)} (its `for` of {_dur(a.for_s)} from {_dur(no_data)}), "
+                 f"fires for that group alone by {_dur(fires)}, and resolves by itself by {_dur(resolved)} (the "
+                 f"group's last data, {_dur(last)}, is then older than {GROUP_LOOKBACK}: a group removed on "
+                 f"purpose is missed once); the group that keeps its traffic fires no SLO alert"),
+        "interval": _dur(c.step), "input_series": inputs,
+        "promql_expr_test": [_never(a.selector, quiet), _fires(a.selector, fires, full),
+                             _silent(a.selector, resolved), _never(_of(everything, stays), resolved)],
+    }]
+
+
+def _sloth(c: _Ctx) -> list[dict[str, Any]]:
+    """Sloth's series carry obsgen's values: at a constant error ratio every window's ratio is that ratio, the
+    burn rates are it over the budget, and what remains of the budget is 1 minus that."""
+    _, q, _, ratio = _quiet_times(tuple(enabled_tiers(c.model, c.slo)), Fraction(c.slo.budget), c.eval_s)
+    at = _on_grid(BY_ABSENT_AFTER, c.eval_s)
+    budget = Fraction(c.slo.budget)
+    sloth, group = sloth_labels(c.slo), c.groups[0]
+    burn = ratio / budget
+    expected: list[tuple[str, dict[str, str], Fraction]] = [
+        (record_name(w), {**group, "sloth_window": w}, ratio) for w in windows(c.model, c.slo)]
+    expected += [(OBJECTIVE, {}, Fraction(c.slo.target)), (ERROR_BUDGET, {}, budget),
+                 (TIME_PERIOD, {}, Fraction(c.slo.period_days)), (CURRENT_BURN_RATE, group, burn),
+                 (PERIOD_BURN_RATE, group, burn), (BUDGET_REMAINING, group, 1 - burn)]
+    checks = [{"expr": f"{metric}{{sloth_id={quote(c.slo.id)}}}", "eval_time": _dur(at),
+               "exp_samples": [{"labels": _metric({"__name__": metric, **sloth, **extra}), "value": float(value)}]}
+              for metric, extra, value in expected]
+    checks.append({"expr": f"{SLOTH_INFO}{{sloth_id={quote(c.slo.id)}}}", "eval_time": _dur(at), "exp_samples": [
+        {"labels": _metric({"__name__": SLOTH_INFO, **sloth, "sloth_objective": fmt(c.slo.objective)}), "value": 1}]})
+    return [_group(
+        f"{c.what}: Sloth's series at a constant error ratio of {exact(ratio)} ({exact(q)}× the budget rate): every "
+        f"window's slo:sli_error:ratio_rate<window> (sloth_window) is {exact(ratio)}, the objective "
+        f"{exact(c.slo.target)}, the budget {exact(budget)}, the period {c.slo.period_days} days, both burn rates "
+        f"{exact(burn)} and the budget remaining {exact(1 - burn)}, each with sloth_id, sloth_service and sloth_slo",
+        c.cs, Scenario(c.step, [(at + c.step, ratio)], c.rate), checks)]
