@@ -846,7 +846,9 @@ def _by_absent(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     gone = stop + BASE_SECONDS - c.step  # fewer than two samples of the group in its 5m window
     no_data = _on_grid(gone, c.eval_s)
     quiet = no_data + a.for_s - c.eval_s
-    fires = _held(no_data, a.for_s, c.eval_s)
+    # + 2 evaluations, as everywhere: promtool evaluates the rule groups in no fixed order, so the alert may read
+    # the recordings of the evaluation before
+    fires = _on_grid(gone + a.for_s + 2 * c.eval_s, c.eval_s)
     last = no_data - c.eval_s  # the group's last recorded 5m ratio
     resolved = _on_grid(last + lookback + 2 * c.eval_s, c.eval_s)
     stays, leaves = c.groups[0], c.groups[1]
@@ -859,7 +861,7 @@ def _by_absent(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
         "name": (f"{c.what} per {', '.join(c.slo.by)}: the raw series of the group {_named(leaves)} stop after "
                  f"{_dur(stop)} while {_named(stays)} keeps its traffic; its 5m rates run out at {_dur(gone)}, so "
                  f"{a.name} stays silent until {_dur(quiet)} (its `for` of {_dur(a.for_s)} from {_dur(no_data)}), "
-                 f"fires for that group alone by {_dur(fires)}, and resolves by itself by {_dur(resolved)} (the "
+                 f"fires for that group alone by {_dur(fires)} (+ 2 × {c.every}), and resolves by itself by {_dur(resolved)} (the "
                  f"group's last data, {_dur(last)}, is then older than {GROUP_LOOKBACK}: a group removed on "
                  f"purpose is missed once); the group that keeps its traffic fires no SLO alert"),
         "interval": _dur(c.step), "input_series": inputs,
