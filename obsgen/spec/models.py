@@ -268,13 +268,13 @@ class SloTier(Base):
     `ticket_alert`); what is unset is the class's, else obsgen's default."""
 
     name: str | None = Field(
-        None, examples=["CheckoutAvailabilityPage"],
+        None,
         description="Alert name: CamelCase, starting with the service's name; `<Service><Slo>BudgetBurn` (page and "
                     "ticket share it) when unset.")
     severity: Severity | None = Field(
         None, description="The `severity` label: critical for the page and warning for the ticket when unset.")
     for_: Duration | None = Field(
-        None, alias="for", examples=["2m"],
+        None, alias="for",
         description="How long the burn rate must hold before the alert fires; at once when unset.")
     labels: Labels = Field(
         default_factory=dict, examples=[{"team": "payments-oncall"}],
@@ -283,7 +283,7 @@ class SloTier(Base):
                     "winning.",
         json_schema_extra=_entries("A label of the alert: its name and value."))
     annotations: dict[LabelName, str] = Field(
-        default_factory=dict, examples=[{"playbook": "https://wiki.example.com/payments/slo"}],
+        default_factory=dict,
         description="Annotations of this tier's alert, added to obsgen's (and overriding them): Go templates as "
                     "Prometheus expands them (`{{ $labels.endpoint }}`, `{{ $value }}`).",
         json_schema_extra=_entries("An annotation of the alert: its name and text (a template)."))
