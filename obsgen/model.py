@@ -11,6 +11,7 @@ from typing import Any
 
 from . import logql, naming
 from .promql import quote
+from .slo_math import slo_alert_name
 from .spec import ha
 from .spec.models import (
     GRPC_METRICS,
@@ -26,6 +27,7 @@ from .spec.models import (
     Service,
     Sli,
     Slo,
+    SloClassAlerting,
     Spec,
     Stack,
     Threshold,
@@ -70,6 +72,18 @@ class ThresholdModel:
 
 
 @dataclass(frozen=True)
+class TierShape:
+    """How one tier's burn-rate alert looks: the SLO's `alerting.page_alert`/`ticket_alert` over its class's,
+    over obsgen's defaults."""
+
+    name: str  # the alert name
+    severity: str
+    for_: str | None = None
+    labels: dict[str, str] = field(default_factory=dict, hash=False)  # added to the service's, winning
+    annotations: dict[str, str] = field(default_factory=dict, hash=False)  # added to obsgen's, winning
+
+
+@dataclass(frozen=True)
 class SloModel:
     service: str
     name: str
@@ -87,6 +101,15 @@ class SloModel:
     min_request_rate: Decimal
     latency_threshold: Decimal | None = None  # seconds, latency SLIs
     by: tuple[str, ...] = ()  # labels the SLO is judged per (one SLO per group of series); () for one SLO
+    page_alert: TierShape | None = None  # resolve() always sets both
+    ticket_alert: TierShape | None = None
+    sloth: bool = False  # also record Sloth's series (`defaults.sloth_compatible`, the SLO's own)
+
+    def shape(self, tier: str) -> TierShape:
+        """The page's or the ticket's alert shape."""
+        found = self.page_alert if tier == "page" else self.ticket_alert
+        assert found is not None
+        return found
 
     @property
     def sum(self) -> str:
@@ -485,9 +508,12 @@ def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
         if cls.latency is not None:
             merged.append(Slo(name="latency", objective=cls.latency.objective, period=cls.period,
                               sli=Sli(type="latency", threshold=cls.latency.threshold), by=cls.by))
+    from_class = {s.name for s in merged}
     merged = [own.pop(s.name, s) for s in merged] + [s for s in svc.slos if s.name in own]
+    cls_alerting = spec.slo_classes[svc.class_].alerting if svc.class_ else None
     out = []
     for slo in merged:
+        shaped = cls_alerting if slo.name in from_class else None
         period = slo.period or spec.defaults.slo_period
         errors, total, ratio, le = _sli_queries(model, slo)
         out.append(SloModel(
@@ -508,8 +534,33 @@ def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
                                          else spec.defaults.min_request_rate)),
             latency_threshold=le,
             by=tuple(slo.by),
+            page_alert=_tier_shape(svc.name, slo, "page", shaped),
+            ticket_alert=_tier_shape(svc.name, slo, "ticket", shaped),
+            sloth=slo.sloth_compatible if slo.sloth_compatible is not None else spec.defaults.sloth_compatible,
         ))
     return out
+
+
+TIER_SEVERITY = {"page": "critical", "ticket": "warning"}
+
+
+def _tier_shape(service: str, slo: Slo, tier: str, cls: SloClassAlerting | None) -> TierShape:
+    """A field the SLO sets wins over its class's, which wins over obsgen's default; labels and annotations
+    are merged key by key in that order."""
+    own = getattr(slo.alerting, f"{tier}_alert")
+    base = getattr(cls, f"{tier}_alert") if cls is not None else None
+    layers = [x for x in (base, own) if x is not None]
+
+    def pick(attr: str) -> Any:
+        return next((getattr(x, attr) for x in reversed(layers) if getattr(x, attr) is not None), None)
+
+    return TierShape(
+        name=pick("name") or slo_alert_name(service, slo.name, "burn"),
+        severity=pick("severity") or TIER_SEVERITY[tier],
+        for_=pick("for_"),
+        labels={k: v for x in layers for k, v in x.labels.items()},
+        annotations={k: v for x in layers for k, v in x.annotations.items()},
+    )
 
 
 def le_label(seconds: Decimal) -> str:

@@ -36,7 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from .gotemplate import go_literal
-from .model import Model, ServiceModel, SloModel, aggregation
+from .model import Model, ServiceModel, SloModel, TierShape, aggregation
 from .promql import quote
 from .slo_math import (
     BASE_SECONDS,
@@ -94,8 +94,12 @@ def sel(metric: str, slo: SloModel) -> str:
 
 
 def alert_names(svc: ServiceModel, slo: SloModel) -> dict[str, str]:
-    """burn (page and ticket share it), absent, exhausted."""
-    return {kind: slo_alert_name(svc.name, slo.name, kind) for kind in ("burn", "absent", "exhausted")}
+    """burn (the page's name, which the ticket shares by default), ticket_burn (only when the ticket's name is
+    another), absent, exhausted."""
+    names = {"burn": slo.shape("page").name}
+    if slo.shape("ticket").name != names["burn"]:
+        names["ticket_burn"] = slo.shape("ticket").name
+    return {**names, **{kind: slo_alert_name(svc.name, slo.name, kind) for kind in ("absent", "exhausted")}}
 
 
 # --------------------------------------------------------------------------- recordings
@@ -177,7 +181,32 @@ def recording_rules(model: Model, slo: SloModel, naive: bool = False) -> list[Ru
     ]
     for rule in rules:
         rule["labels"] = labels(slo)
+    if slo.sloth:
+        rules += sloth_rules(model, slo)
     return rules
+
+
+SLOTH_INFO = "sloth_slo_info"
+
+
+def sloth_labels(slo: SloModel) -> dict[str, str]:
+    """The labels Sloth puts on an SLO's series (its `sloth_id` is `<service>-<slo>`, as obsgen's `slo_id`)."""
+    return {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name}
+
+
+def sloth_rules(model: Model, slo: SloModel) -> list[Rule]:
+    """Sloth's series of an SLO, each a copy of obsgen's recording of the same name and value (recorded just
+    before, in the same group) without obsgen's labels and with Sloth's: no raw series is read again, and
+    obsgen's own selectors (`slo_id=...`) never see the copies. A group label of `by` stays."""
+    keep = f"max without ({', '.join(SLO_LABELS)})"
+    out = [{"record": record_name(w), "expr": f"{keep} ({sel(record_name(w), slo)})",
+            "labels": {**sloth_labels(slo), "sloth_window": w}} for w in windows(model, slo)]
+    out += [{"record": metric, "expr": f"{keep} ({sel(metric, slo)})", "labels": sloth_labels(slo)}
+            for metric in (OBJECTIVE, ERROR_BUDGET, TIME_PERIOD, CURRENT_BURN_RATE, PERIOD_BURN_RATE,
+                           BUDGET_REMAINING)]
+    out.append({"record": SLOTH_INFO, "expr": "vector(1)",
+                "labels": {**sloth_labels(slo), "sloth_objective": fmt(slo.objective)}})
+    return out
 
 
 # --------------------------------------------------------------------------- alerts
@@ -204,12 +233,15 @@ def _annotations(svc: ServiceModel, alert: str, summary: str, description: str) 
 
 
 def _alert(svc: ServiceModel, slo: SloModel, name: str, expr: str, severity: str, tier: str,
-           summary: str, description: str, for_: str | None = None) -> Rule:
+           summary: str, description: str, for_: str | None = None, shape: TierShape | None = None) -> Rule:
+    """One SLO alert; `shape` (a burn-rate tier's) adds the spec's labels and annotations, which win over the
+    service's labels and obsgen's annotations (validation keeps them off obsgen's own labels)."""
     rule: Rule = {"alert": name, "expr": expr}
     if for_:
         rule["for"] = for_
-    rule["labels"] = {"severity": severity, "tier": tier, **svc.labels, **labels(slo)}
-    rule["annotations"] = _annotations(svc, name, summary, description)
+    extra_labels, extra_annotations = (shape.labels, shape.annotations) if shape else ({}, {})
+    rule["labels"] = {"severity": severity, "tier": tier, **svc.labels, **extra_labels, **labels(slo)}
+    rule["annotations"] = {**_annotations(svc, name, summary, description), **extra_annotations}
     return rule
 
 
@@ -228,7 +260,7 @@ def guard_bound(slo: SloModel) -> Decimal:
     return slo.min_request_rate * BASE_SECONDS if per_5m else slo.min_request_rate
 
 
-def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str, name: str) -> Rule:
+def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str) -> Rule:
     ts = [t for t in slo_tiers(model, slo) if t.tier == tier]
     expr = "\n or\n".join(f"({_condition(slo, t)})" for t in ts)
     guard = slo.min_request_rate > 0 and slo.total_query is not None and tier == "page"
@@ -238,13 +270,15 @@ def _burn_alert(model: Model, svc: ServiceModel, slo: SloModel, tier: str, name:
     spent = " / ".join(f"{fmt(t.share)}% in {t.long}" for t in ts)
     what = f"the {slo.name} SLO of {svc.name}{group(slo)} ({fmt(slo.objective)}% over {slo.period})"
     speed = "fast" if tier == "page" else "steadily"
+    shape = slo.shape(tier)
     return _alert(
-        svc, slo, name, expr, "critical" if tier == "page" else "warning", tier,
+        svc, slo, shape.name, expr, shape.severity, tier,
         summary=f"The {slo.name} SLO of {svc.name} is burning its error budget {speed}.",
         description=(f"Error ratio {{{{ $value | humanizePercentage }}}} over the short window of {what}; "
                      f"this {tier} fires above {speeds} the budget rate, i.e. {spent} of the error budget."
                      + (f" Silent below {fmt(slo.min_request_rate)} requests/s"
                         f"{' per ' + ', '.join(slo.by) if slo.by else ''}." if guard else "")),
+        for_=shape.for_, shape=shape,
     )
 
 
@@ -252,8 +286,7 @@ def alert_rules(model: Model, svc: ServiceModel, slo: SloModel) -> list[Rule]:
     if not (slo.page or slo.ticket):
         return []
     names = alert_names(svc, slo)
-    rules = [_burn_alert(model, svc, slo, tier, names["burn"])
-             for tier, on in (("page", slo.page), ("ticket", slo.ticket)) if on]
+    rules = [_burn_alert(model, svc, slo, tier) for tier, on in (("page", slo.page), ("ticket", slo.ticket)) if on]
     if slo.ticket:
         rules.append(_alert(
             svc, slo, names["exhausted"], f"{sel(BUDGET_REMAINING, slo)} <= 0", "warning", "ticket",
@@ -262,14 +295,25 @@ def alert_rules(model: Model, svc: ServiceModel, slo: SloModel) -> list[Rule]:
                          f"{group(slo)} ({fmt(slo.objective)}% over {slo.period}) remains."),
             for_="5m",
         ))
+    r5m = sel(record_name(BASE_WINDOW), slo)
+    absent, gone = f"absent({r5m})", ""
+    if slo.by:  # a group that had data within GROUP_LOOKBACK and has none, while other groups still have
+        absent = (f"{absent}\nor\n(\n  (last_over_time({r5m}[{GROUP_LOOKBACK}]) unless {r5m})\n"
+                  f"  and on (slo_id) {r5m}\n)")
+        gone = (f" Per {', '.join(slo.by)}: also when one group that had data within the last {GROUP_LOOKBACK} "
+                "has none now (the alert carries its labels), so its burn-rate alerts cannot fire; a group removed "
+                f"on purpose fires this once, and it resolves {GROUP_LOOKBACK} after the group's last data.")
     rules.append(_alert(
-        svc, slo, names["absent"], f"absent({sel(record_name(BASE_WINDOW), slo)})", "warning", "ticket",
+        svc, slo, names["absent"], absent, "warning", "ticket",
         summary=f"The SLI of the {slo.name} SLO of {svc.name} has no data.",
         description=(f"The {slo.name} SLO cannot be evaluated: its SLI query returns nothing "
-                     "(metrics missing, renamed, or a latency threshold that is not a bucket boundary)."),
+                     "(metrics missing, renamed, or a latency threshold that is not a bucket boundary)." + gone),
         for_="10m",
     ))
     return rules
+
+
+GROUP_LOOKBACK = "1h"  # how long a vanished group of an SLO with `by` is missed (SliAbsent per group)
 
 
 # --------------------------------------------------------------------------- the renderers' contract

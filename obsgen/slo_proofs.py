@@ -43,7 +43,23 @@ from typing import Any
 from . import label_values
 from .model import Model, ServiceModel, SloModel, le_label
 from .promql import quote
-from .slo import alert_names, alert_rules, enabled_tiers, labels, record_name
+from .slo import (
+    BUDGET_REMAINING,
+    CURRENT_BURN_RATE,
+    ERROR_BUDGET,
+    GROUP_LOOKBACK,
+    OBJECTIVE,
+    PERIOD_BURN_RATE,
+    SLOTH_INFO,
+    TIME_PERIOD,
+    alert_names,
+    alert_rules,
+    enabled_tiers,
+    labels,
+    record_name,
+    sloth_labels,
+    windows,
+)
 from .slo_math import BASE_SECONDS, BASE_WINDOW, Tier, exact, seconds
 from .units import duration_seconds, fmt, format_duration
 
@@ -492,6 +508,10 @@ def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1,
     groups += _stop(ctx) + _quiet(ctx)
     if slo.by and slo.page:
         groups += by_outage(ctx, raw) + _by_guard(ctx, raw)
+    if slo.by:
+        groups += _by_absent(ctx, raw)
+    if slo.sloth:
+        groups += _sloth(ctx)
     return groups
 
 
@@ -549,16 +569,29 @@ def _group(name: str, cs: list[Counter], sc: Scenario, checks: list[dict[str, An
 
 # The timings depend on numbers only (tiers, budget, intervals): services that share them share these.
 @lru_cache(maxsize=256)
-def _outage_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int) -> tuple[Any, ...]:
+def _outage_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int,
+                  for_s: int = 0) -> tuple[Any, ...]:
     fast = min(page, key=lambda t: t.long_seconds * t.factor * budget)
     detect = fast.long_seconds * fast.factor * budget
     warm = _on_grid(fast.long_seconds + BASE_SECONDS, step)  # the fast tier's long window holds good traffic
-    deadline = _on_grid(warm + detect + 2 * eval_s, eval_s)
-    duration = _on_grid(detect + 2 * eval_s + BASE_SECONDS, step)
+    # pending from the evaluation where both windows first exceed the threshold, firing `for` after it
+    deadline = _held(_on_grid(warm + detect + 2 * eval_s, eval_s), for_s, eval_s)
+    # the outage lasts until the page has fired, and 5m more
+    duration = _on_grid(detect + 2 * eval_s + BASE_SECONDS + (for_s + 2 * eval_s if for_s else 0), step)
     slowest = max(page, key=lambda t: t.short_seconds * (1 - t.factor * budget))
     settle = slowest.short_seconds * (1 - slowest.factor * budget)
     resolved = _on_grid(warm + duration + settle + 2 * eval_s, eval_s)
     return fast, detect, warm, deadline, duration, slowest, settle, resolved
+
+
+def _held(pending: int, for_s: int, eval_s: int) -> int:
+    """When an alert pending from the evaluation at `pending` fires: at the first evaluation `for` after it."""
+    return _on_grid(pending + for_s, eval_s)
+
+
+def _held_for(for_s: int) -> str:
+    """How a proof's name adds an alert's `for` to its bound ('' without one)."""
+    return f" + its `for` of {_dur(for_s)} (it fires that long after turning pending)" if for_s else ""
 
 
 def _guarded(slo: SloModel) -> bool:
@@ -570,17 +603,17 @@ def _outage(c: _Ctx) -> list[dict[str, Any]]:
     """One input, two bounds: when the page fires after a total outage starts, and clears after it ends."""
     page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
     budget = Fraction(c.slo.budget)
+    a = c.alerts["page"]
     fast, detect, warm, deadline, duration, slowest, settle, resolved = _outage_times(page, budget, c.eval_s,
-                                                                                      c.step)
+                                                                                      c.step, a.for_s)
     sc = Scenario(c.step, [(warm, Fraction(0)), (duration, Fraction(1)),
                            (resolved - warm - duration + c.step, Fraction(0))], c.rate)
-    a = c.alerts["page"]
     guard = (f" (at {fmt(c.rate * c.instances)}/s, above the low-traffic guard's {fmt(c.slo.min_request_rate)}/s)"
              if _guarded(c.slo) else "")
     return [_group(
         f"{c.what}: a total outage{guard} pages within {_dur(detect + 2 * c.eval_s)} = {fast.long} × "
         f"{exact(fast.factor)} × {exact(budget)} (the Workbook's detection time of the fast page tier: "
-        f"long window × factor × budget) + 2 × {c.every}; after "
+        f"long window × factor × budget) + 2 × {c.every}{_held_for(a.for_s)}; after "
         f"{_dur(duration)} the outage ends and the page resolves within {_dur(settle + 2 * c.eval_s)} = "
         f"{slowest.short} × (1 - {exact(slowest.factor)} × {exact(budget)}) (from then on its slowest short "
         f"window holds too few errors) + 2 × {c.model.evaluation_interval}",
@@ -600,7 +633,8 @@ def _opens(t: Tier, warm: int, burn: Fraction) -> Fraction:
 
 
 @lru_cache(maxsize=256)
-def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int) -> tuple[Any, ...] | None:
+def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int,
+                  for_s: int = 0) -> tuple[Any, ...] | None:
     tickets = [t for t in ts if t.tier == "ticket"]
     pages = [t.factor for t in ts if t.tier == "page"]
     lo, hi = min(t.factor for t in tickets), min(pages, default=None)
@@ -614,25 +648,26 @@ def _ticket_times(ts: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int
     warm = _on_grid(TICKET_WARM_UP, step)
     opener = min((t for t in tickets if t.factor < burn), key=lambda t: _opens(t, warm, burn))
     opens = _opens(opener, warm, burn)
-    deadline = _on_grid(warm + opens * Fraction(21, 20) + 2 * eval_s, eval_s)
+    deadline = _held(_on_grid(warm + opens * Fraction(21, 20) + 2 * eval_s, eval_s), for_s, eval_s)
     return burn, warm, opener, opens, deadline
 
 
 def _ticket(c: _Ctx) -> list[dict[str, Any]]:
     budget = Fraction(c.slo.budget)
-    times = _ticket_times(tuple(enabled_tiers(c.model, c.slo)), budget, c.eval_s, c.step)
+    ticket = c.alerts["ticket"]
+    times = _ticket_times(tuple(enabled_tiers(c.model, c.slo)), budget, c.eval_s, c.step, ticket.for_s)
     if times is None:
         return []
     burn, warm, opener, opens, deadline = times
     sc = Scenario(c.step, [(warm, Fraction(0)), (deadline - warm + c.step, burn * budget)], c.rate)
-    ticket = c.alerts["ticket"]
     checks = [_fires(ticket.selector, deadline, ticket.labels)]
     if "page" in c.alerts:
         checks.append(_never(c.alerts["page"].selector, deadline))
     return [_group(
         f"{c.what}: after {_dur(warm)} of good traffic, errors at {exact(burn)}× the budget rate open the ticket "
         f"within {_dur(opens * Fraction(21, 20) + 2 * c.eval_s)} ({_dur(opens)} until its {opener.long} and "
-        f"{opener.short} windows average above {exact(opener.factor)}×, + 5 % + 2 × {c.every})"
+        f"{opener.short} windows average above {exact(opener.factor)}×, + 5 % + 2 × {c.every}"
+        f"{_held_for(ticket.for_s)})"
         f" and never page ({exact(burn)}× is below every page factor)",
         c.cs, sc, checks,
     )]
@@ -741,10 +776,11 @@ def by_outage(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     label values, and the other groups fire no SLO alert at all (each group is judged on its own)."""
     page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
     budget = Fraction(c.slo.budget)
-    fast, detect, warm, deadline, duration, _, _, resolved = _outage_times(page, budget, c.eval_s, c.step)
+    a = c.alerts["page"]
+    fast, detect, warm, deadline, duration, _, _, resolved = _outage_times(page, budget, c.eval_s, c.step,
+                                                                           a.for_s)
     phases = [(warm, Fraction(0)), (duration, Fraction(1)), (resolved - warm - duration + c.step, Fraction(0))]
     bad, good = c.groups[0], c.groups[1:]
-    a = c.alerts["page"]
     inputs = _input(in_group(raw, bad, c.instances), Scenario(c.step, phases, c.rate))
     calm = Scenario(c.step, [(d, Fraction(0)) for d, _ in phases], c.rate)
     for g in good:  # a route that never failed has no error series (a client library makes one on its first error)
@@ -759,7 +795,8 @@ def by_outage(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     return [{
         "name": (f"{c.what} per {', '.join(c.slo.by)}: a total outage of the group {_named(bad)} alone pages it, "
                  f"and no other group, within {_dur(detect + 2 * c.eval_s)} = {fast.long} × {exact(fast.factor)} × "
-                 f"{exact(budget)} + 2 × {c.every} (the page carries the group's labels); the groups "
+                 f"{exact(budget)} + 2 × {c.every}{_held_for(a.for_s)} (the page carries the group's "
+                 "labels); the groups "
                  f"{'; '.join(_named(g) for g in good)} beside it, without errors, read an error ratio of 0 and fire "
                  f"no SLO alert until {_dur(resolved)}"),
         "interval": _dur(c.step), "input_series": inputs, "promql_expr_test": checks,
@@ -775,13 +812,13 @@ def _by_guard(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
     share, *_ = _stop_times(page, Fraction(c.slo.budget), c.eval_s, c.step, None, 0)
     first = _on_grid(c.step, c.eval_s)
-    end = _on_grid(max(first + 2 * c.eval_s, BY_GUARD_FOR), c.eval_s)
+    a = c.alerts["page"]
+    end = _on_grid(max(_held(first + 2 * c.eval_s, a.for_s, c.eval_s), BY_GUARD_FOR), c.eval_s)
     busy, quiet = c.groups[0], c.groups[1]
     low = c.slo.min_request_rate / 2
     inputs = (_input(in_group(raw, busy, c.instances), Scenario(c.step, [(end + c.step, share)], c.rate))
               + _input(in_group(raw, quiet, c.instances), Scenario(c.step, [(end + c.step, share)],
                                                                   low / c.instances)))
-    a = c.alerts["page"]
     return [{
         "name": (f"{c.what} per {', '.join(c.slo.by)}: {exact(share)} of the requests fail in two groups from the "
                  f"start; {_named(busy)} at {fmt(c.rate * c.instances)}/s pages, {_named(quiet)} at {fmt(low)}/s, "
@@ -793,3 +830,67 @@ def _by_guard(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
 
 
 BY_GUARD_FOR = 1800  # seconds the per-group guard proof runs
+
+
+BY_ABSENT_AFTER = 1800  # seconds the vanishing group of the per-group SliAbsent proof has data
+
+
+def _by_absent(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
+    """SliAbsent per group: of two good groups, one's raw series stop (a route removed, or its metrics lost).
+    Once its 5m rates run out it is silent until the `for` has passed, then fires for that group alone (with its
+    labels; the SLO as a whole has data, so the whole-SLI branch stays silent); it resolves by itself once the
+    group's last recorded sample is older than GROUP_LOOKBACK, as a route removed on purpose needs."""
+    a = c.alerts["absent"]
+    lookback = seconds(GROUP_LOOKBACK)
+    stop = _on_grid(BY_ABSENT_AFTER, c.step)
+    gone = stop + BASE_SECONDS - c.step  # fewer than two samples of the group in its 5m window
+    no_data = _on_grid(gone, c.eval_s)
+    quiet = no_data + a.for_s - c.eval_s
+    # + 2 evaluations, as everywhere: promtool evaluates the rule groups in no fixed order, so the alert may read
+    # the recordings of the evaluation before
+    fires = _on_grid(gone + a.for_s + 2 * c.eval_s, c.eval_s)
+    last = no_data - c.eval_s  # the group's last recorded 5m ratio
+    resolved = _on_grid(last + lookback + 2 * c.eval_s, c.eval_s)
+    stays, leaves = c.groups[0], c.groups[1]
+    inputs = (_input(in_group(raw, stays, c.instances), Scenario(c.step, [(resolved + c.step, Fraction(0))], c.rate))
+              + _input(in_group(raw, leaves, c.instances), Scenario(c.step, [(stop, Fraction(0))], c.rate)))
+    returned = {**labels(c.slo), **leaves}
+    full = {**a.labels, **returned}
+    everything = f"ALERTS{{slo_id={quote(c.slo.id)}, alertstate=\"firing\"}}"
+    return [{
+        "name": (f"{c.what} per {', '.join(c.slo.by)}: the raw series of the group {_named(leaves)} stop after "
+                 f"{_dur(stop)} while {_named(stays)} keeps its traffic; its 5m rates run out at {_dur(gone)}, so "
+                 f"{a.name} stays silent until {_dur(quiet)} (its `for` of {_dur(a.for_s)} from {_dur(no_data)}), "
+                 f"fires for that group alone by {_dur(fires)} (+ 2 × {c.every}), and resolves by itself by {_dur(resolved)} (the "
+                 f"group's last data, {_dur(last)}, is then older than {GROUP_LOOKBACK}: a group removed on "
+                 f"purpose is missed once); the group that keeps its traffic fires no SLO alert"),
+        "interval": _dur(c.step), "input_series": inputs,
+        "promql_expr_test": [_never(a.selector, quiet), _fires(a.selector, fires, full),
+                             _silent(a.selector, resolved), _never(_of(everything, stays), resolved)],
+    }]
+
+
+def _sloth(c: _Ctx) -> list[dict[str, Any]]:
+    """Sloth's series carry obsgen's values: at a constant error ratio every window's ratio is that ratio, the
+    burn rates are it over the budget, and what remains of the budget is 1 minus that."""
+    _, q, _, ratio = _quiet_times(tuple(enabled_tiers(c.model, c.slo)), Fraction(c.slo.budget), c.eval_s)
+    at = _on_grid(BY_ABSENT_AFTER, c.eval_s)
+    budget = Fraction(c.slo.budget)
+    sloth, group = sloth_labels(c.slo), c.groups[0]
+    burn = ratio / budget
+    expected: list[tuple[str, dict[str, str], Fraction]] = [
+        (record_name(w), {**group, "sloth_window": w}, ratio) for w in windows(c.model, c.slo)]
+    expected += [(OBJECTIVE, {}, Fraction(c.slo.target)), (ERROR_BUDGET, {}, budget),
+                 (TIME_PERIOD, {}, Fraction(c.slo.period_days)), (CURRENT_BURN_RATE, group, burn),
+                 (PERIOD_BURN_RATE, group, burn), (BUDGET_REMAINING, group, 1 - burn)]
+    checks = [{"expr": f"{metric}{{sloth_id={quote(c.slo.id)}}}", "eval_time": _dur(at),
+               "exp_samples": [{"labels": _metric({"__name__": metric, **sloth, **extra}), "value": float(value)}]}
+              for metric, extra, value in expected]
+    checks.append({"expr": f"{SLOTH_INFO}{{sloth_id={quote(c.slo.id)}}}", "eval_time": _dur(at), "exp_samples": [
+        {"labels": _metric({"__name__": SLOTH_INFO, **sloth, "sloth_objective": fmt(c.slo.objective)}), "value": 1}]})
+    return [_group(
+        f"{c.what}: Sloth's series at a constant error ratio of {exact(ratio)} ({exact(q)}× the budget rate): every "
+        f"window's slo:sli_error:ratio_rate<window> (sloth_window) is {exact(ratio)}, the objective "
+        f"{exact(c.slo.target)}, the budget {exact(budget)}, the period {c.slo.period_days} days, both burn rates "
+        f"{exact(burn)} and the budget remaining {exact(1 - burn)}, each with sloth_id, sloth_service and sloth_slo",
+        c.cs, Scenario(c.step, [(at + c.step, ratio)], c.rate), checks)]

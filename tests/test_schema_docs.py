@@ -202,7 +202,8 @@ defaults:
   slo_windows: {30d: {page_fast: [1h, 5m, 2], page_slow: [6h, 30m, 5], ticket_fast: [1d, 2h, 10], ticket_slow: [3d, 6h, 10]}}
   min_request_rate: 0
 slo_classes:
-  critical: {availability: 99.9, latency: {threshold: 200ms, objective: 99}, period: 30d}
+  critical: {availability: 99.9, latency: {threshold: 200ms, objective: 99}, period: 30d,
+             alerting: {}}
 services:
   - name: checkout
     description: Takes orders.
@@ -214,7 +215,7 @@ services:
               duration_histogram: http_request_duration_seconds}
     slos:
       - {name: availability, objective: 99.9, sli: {type: availability}, period: 30d, description: Orders succeed.,
-         alerting: {page: true, ticket: true}, min_request_rate: 1}
+         alerting: {page: true, ticket: true, page_alert: {labels: {pager: "yes"}}}, min_request_rate: 1}
       - {name: fast, objective: 99, sli: {type: latency, threshold: 100ms}}
       - name: tokens
         objective: 99.9

@@ -253,9 +253,47 @@ class Defaults(Base):
         0.0, ge=0, examples=[0.5],
         description="Low-traffic guard: SLO pages stay silent while the SLI's 5m request rate is below this many per "
                     "second (per 5m for an events SLI counted with increase()); 0 turns it off.")
+    sloth_compatible: bool = Field(
+        False, description="Also record every SLO's series as Sloth names and labels them (`sloth_id`, "
+                           "`sloth_service`, `sloth_slo`, `sloth_window`, and `sloth_slo_info`), derived from "
+                           "obsgen's own recordings, so that Sloth's Grafana dashboards show obsgen's SLOs; an "
+                           "SLO's `sloth_compatible` overrides it.")
 
 
 # --------------------------------------------------------------------------- SLOs
+
+
+class SloTier(Base):
+    """How the burn-rate alert of one tier (page or ticket) of an SLO looks (Sloth's `page_alert` and
+    `ticket_alert`); what is unset is the class's, else obsgen's default."""
+
+    name: str | None = Field(
+        None,
+        description="Alert name: CamelCase, starting with the service's name; `<Service><Slo>BudgetBurn` (page and "
+                    "ticket share it) when unset.")
+    severity: Severity | None = Field(
+        None, description="The `severity` label: critical for the page and warning for the ticket when unset.")
+    for_: Duration | None = Field(
+        None, alias="for",
+        description="How long the burn rate must hold before the alert fires; at once when unset.")
+    labels: Labels = Field(
+        default_factory=dict, examples=[{"team": "payments-oncall"}],
+        description="Labels of this tier's alert, added to the service's (and overriding them, `team` too), so "
+                    "routes can send the page and the ticket apart; a class's and the SLO's are merged, the SLO's "
+                    "winning.",
+        json_schema_extra=_entries("A label of the alert: its name and value."))
+    annotations: dict[LabelName, str] = Field(
+        default_factory=dict,
+        description="Annotations of this tier's alert, added to obsgen's (and overriding them): Go templates as "
+                    "Prometheus expands them (`{{ $labels.endpoint }}`, `{{ $value }}`).",
+        json_schema_extra=_entries("An annotation of the alert: its name and text (a template)."))
+
+
+class SloClassAlerting(Base):
+    """How the burn-rate alerts of a class's SLOs look, unless an SLO of the service says otherwise."""
+
+    page_alert: SloTier = Field(default_factory=SloTier, description="The page tiers' alert.")
+    ticket_alert: SloTier = Field(default_factory=SloTier, description="The ticket tiers' alert.")
 
 
 class LatencyClass(Base):
@@ -282,6 +320,10 @@ class SloClass(Base):
         default_factory=list, examples=[["endpoint"]],
         description="Labels of the request series the class's SLOs are judged per: one SLO per value (e.g. per "
                     "route), each group paging on its own; one SLO over all requests when empty.")
+    alerting: SloClassAlerting = Field(
+        default_factory=SloClassAlerting,
+        description="Name, severity, `for`, labels and annotations of the page and ticket alerts of the class's "
+                    "SLOs (also of a service's own SLO that replaces one of them).")
 
 
 class SliEvents(Base):
@@ -328,6 +370,12 @@ class SloAlerting(Base):
     page: bool = Field(True, description="The page tiers: <Service><Slo>BudgetBurn at critical, `tier=page`.")
     ticket: bool = Field(
         True, description="The ticket tiers (BudgetBurn at warning, `tier=ticket`) and <Service><Slo>BudgetExhausted.")
+    page_alert: SloTier = Field(
+        default_factory=SloTier, examples=[{"severity": "critical", "labels": {"team": "payments-oncall"}}],
+        description="Name, severity, `for`, labels and annotations of the page tiers' alert.")
+    ticket_alert: SloTier = Field(
+        default_factory=SloTier, examples=[{"name": "CheckoutAvailabilityTicket", "for": "15m"}],
+        description="Name, severity, `for`, labels and annotations of the ticket tiers' alert.")
 
 
 class Slo(Base):
@@ -355,6 +403,8 @@ class Slo(Base):
                     "recording keeps them, each group (e.g. each route) gets its own error budget and burn-rate "
                     "alerts carrying its label values, the low-traffic guard applies per group, and the "
                     "dashboard gets a variable per label; one SLO over all series when empty.")
+    sloth_compatible: bool | None = Field(
+        None, description="Record this SLO's series under Sloth's labels too; `defaults.sloth_compatible` when unset.")
 
 
 # --------------------------------------------------------------------------- services

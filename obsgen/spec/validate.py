@@ -81,6 +81,7 @@ def _check(spec: Spec, notes: list[str] | None = None) -> Found:
     yield from _check_names(spec)
     yield from _check_owned_labels(spec)
     yield from _check_slo_by(spec)
+    yield from _check_slo_tiers(spec)
     yield from _check_retention(spec)
     if spec.project.runbook_url:
         yield from _check_pattern(spec.project.runbook_url, ("project", "runbook_url"))
@@ -125,6 +126,12 @@ def _check_slo_by(spec: Spec) -> Found:
     yield from problems(spec)
 
 
+def _check_slo_tiers(spec: Spec) -> Found:
+    from .slo_tiers import problems  # the page's and ticket's labels, annotations and severities
+
+    yield from problems(spec)
+
+
 def _check_slo_windows(spec: Spec) -> Found:
     from .slo_windows import problems  # per period: burn rates of at least 1, windows within the period
 
@@ -159,8 +166,9 @@ def _slo_fit(spec: Spec, objective: float, period: str | None, path: Path, enabl
             "raise the objective or switch the tier off in `alerting`")
 
 
-def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str, Path]]:
-    """The alert names the SLO engine will give this service's SLOs (class ones too), with their places."""
+def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str, Path, str | None]]:
+    """The alert names the SLO engine will give this service's SLOs (class ones too), with their places, and
+    the service a name must start with (None for a name obsgen derives)."""
     own = {slo.name: j for j, slo in enumerate(svc.slos)}
     names: list[tuple[str, Path]] = []
     cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
@@ -170,8 +178,22 @@ def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str
                 names.append((name, base + ("class",)))
     names += [(name, base + ("slos", j, "name")) for name, j in own.items()]
     for slo, path in names:
-        for kind in ALERT_SUFFIXES:
-            yield slo_alert_name(svc.name, slo, kind), path
+        written: list[tuple[str, Path]] = []  # the page's and the ticket's own names (a shared one once)
+        both = False
+        if slo in own:
+            tiers_ = [(t, getattr(svc.slos[own[slo]].alerting, f"{t}_alert").name) for t in ("page", "ticket")]
+            both = all(name is not None for _, name in tiers_)
+            for tier, name in tiers_:
+                if name is not None and name not in [n for n, _ in written]:
+                    written.append((name, base + ("slos", own[slo], "alerting", f"{tier}_alert", "name")))
+        for kind in ALERT_SUFFIXES:  # first: a written name that repeats one of these is the one refused
+            if kind == "burn" and both:
+                continue  # neither tier keeps the derived name
+            derived = slo_alert_name(svc.name, slo, kind)
+            if kind != "burn" or derived not in [n for n, _ in written]:
+                yield derived, path, None
+        for name, wpath in written:
+            yield name, wpath, svc.name
 
 
 def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
@@ -268,8 +290,8 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
             yield from alert(batch_failed_alert(svc.name), base + ("batch",), None)
         if svc.scrape is None:
             yield from _unscraped(spec, svc, base)
-        for slo_alert, path in _slo_alert_names(spec, svc, base):
-            yield from alert(slo_alert, path, None)
+        for slo_alert, path, prefix in _slo_alert_names(spec, svc, base):
+            yield from alert(slo_alert, path, prefix)
 
         for j, th in enumerate(svc.thresholds):
             tbase = base + ("thresholds", j)
