@@ -103,10 +103,14 @@ class Capture:
                  versions: dict[str, str], stack: ExitStack):
         self.bin, self.etc, self.tools, self.out, self.work = bin_dir, etc_dir, tools, out, work
         self.versions, self.stack = versions, stack
+        # what each capture started, by name (an exporter's is `<capture>-exporter`): the live test
+        # (tests/test_exporters_live.py) starts the exporters through these captures and stops them by these
+        self.servers: dict[str, Server] = {}
 
     def start(self, name: str, args: list[str], port: int = 0, cwd: Path | None = None) -> Server:
         server = Server(args, port, self.work / f"{name}.log", cwd=cwd)
         self.stack.callback(server.stop)
+        self.servers[name] = server
         return server
 
     def exporter(self, name: str, binary: str, args: list[str], env: dict[str, str] | None = None) -> Server:
@@ -114,7 +118,7 @@ class Capture:
         command = [str(self.bin / binary), *args, f"--web.listen-address={HOST}:{port}"]
         if env:  # through env(1), which execs: the exporter stays the process Server stops
             command = ["env", *(f"{k}={v}" for k, v in env.items()), *command]
-        server = self.start(name, command, port)
+        server = self.start(f"{name}-exporter", command, port)
         wait_for(f"{name} /metrics", lambda: serving(f"{server.url}/metrics"), server)
         return server
 
@@ -136,8 +140,10 @@ class Capture:
         data, sock = self.work / "pg", self.work / "pg-socket"
         for d in (data, sock):
             d.mkdir()
-            os.chown(d, *_ids("postgres"))
-        as_pg = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+            if os.getuid() == 0:
+                os.chown(d, *_ids("postgres"))
+        # PostgreSQL refuses to run as root: as root it runs as the postgres user, else as the caller
+        as_pg = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] if os.getuid() == 0 else []
         subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
                        check=True, capture_output=True, timeout=120)
         port = free_port()

@@ -12,6 +12,20 @@
 #   .tools/node_modules/@grafana/lezer-logql
 #                                     Grafana's LogQL lezer grammar (npm, pinned),
 #                                     used by obsgen/logql_check.mjs
+#   .tools/bin/prometheus-*-exporter  the exporters tests/test_exporters_live.py runs
+#                                     (Debian sid packages, EXPORTERS below, fetched
+#                                     and unpacked like Prometheus'), and
+#   .tools/etc/prometheus/            their packaged configuration (blackbox.yml)
+#   system-wide: postgresql, redis-server, nginx (SERVERS below)
+#                                     the servers behind the exporters, from this
+#                                     machine's own Debian release with apt-get
+#                                     install, only where missing and only as root.
+#                                     They are never started as system services:
+#                                     where /usr/sbin/policy-rc.d is missing, one
+#                                     refusing service starts is put in place for
+#                                     the install and removed after it. Where they
+#                                     cannot be installed this says so and goes on;
+#                                     the live test then fails unless OBSGEN_LIVE=0.
 #
 # Why Debian sid and not bookworm's own packages: bookworm ships Prometheus 2.42,
 # whose promtool rejects kubernetes_sd_configs features the generated configs
@@ -45,12 +59,21 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 BIN="$TOOLS/bin"
 PROM_BINS=(promtool prometheus amtool alertmanager)
+# the exporters of the live test: Debian package = the binary it installs in /usr/bin
+EXPORTERS=(prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
+           prometheus-nginx-exporter prometheus-blackbox-exporter)
+# the servers behind them: Debian package -> a file it installs (a glob), proof that it is there
+declare -A SERVERS=(
+  [postgresql]="/usr/lib/postgresql/*/bin/postgres"
+  [redis-server]="/usr/bin/redis-server"
+  [nginx]="/usr/sbin/nginx"
+)
 
 FORCE="${TOOLS_FORCE:-0}"
 for a in "$@"; do
   case "$a" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-tools: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -206,6 +229,90 @@ install_am_assets() {
   fi
 }
 
+# ---- the exporters from Debian, unpacked beside Prometheus ---------------------
+exporters_ok() {
+  local b
+  for b in "${EXPORTERS[@]}"; do
+    [ -x "$BIN/$b" ] && "$BIN/$b" --version >/dev/null 2>&1 || return 1
+  done
+  [ -f "$TOOLS/etc/prometheus/blackbox.yml" ]
+}
+
+# fetch_debs SUITE SOURCE-OPTION PACKAGE... -> debs in $WORK/debs; non-zero on failure
+fetch_debs() {
+  local suite="$1" opt="$2"
+  shift 2
+  rm -rf "$WORK/lists" "$WORK/cache" "$WORK/debs"
+  mkdir -p "$WORK/lists/partial" "$WORK/cache/archives/partial" "$WORK/debs" "$WORK/empty"
+  : > "$WORK/status"
+  echo "deb [$opt] $MIRROR $suite main" > "$WORK/sources.list"
+  echo "== $suite [$opt]: $*" >> "$LOG"
+  apt-get "${APT_OPTS[@]}" --error-on=any update >> "$LOG" 2>&1 || return 1
+  (cd "$WORK/debs" && apt-get "${APT_OPTS[@]}" download "$@") >> "$LOG" 2>&1
+}
+
+install_exporters() {
+  MIRROR="$(detect_mirror)"
+  [ -n "$MIRROR" ] || die "could not find this machine's Debian mirror in /etc/apt; set DEBIAN_MIRROR=http://HOST/debian"
+  command -v apt-get >/dev/null && command -v dpkg >/dev/null || die "apt-get and dpkg are required"
+  set_apt_opts
+  local suite opt got="" b deb
+  local opts=()
+  [ -r "$KEYRING" ] && opts+=("signed-by=$KEYRING")
+  opts+=("trusted=yes")
+  for suite in "${SUITES[@]}"; do
+    for opt in "${opts[@]}"; do
+      if fetch_debs "$suite" "$opt" "${EXPORTERS[@]}"; then got="$suite [$opt]"; break 2; fi
+    done
+  done
+  [ -n "$got" ] || { show_log; die "could not download ${EXPORTERS[*]} from $MIRROR (tried: ${SUITES[*]})"; }
+  rm -rf "$WORK/xe"
+  for deb in "$WORK"/debs/*.deb; do
+    dpkg -x "$deb" "$WORK/xe" || die "dpkg -x failed for $(basename "$deb")"
+  done
+  for b in "${EXPORTERS[@]}"; do
+    [ -f "$WORK/xe/usr/bin/$b" ] || die "binary $b not found in its package"
+    "$WORK/xe/usr/bin/$b" --version >/dev/null 2>&1 || die "$b from Debian $got does not run here"
+  done
+  for b in "${EXPORTERS[@]}"; do install -m 0755 "$WORK/xe/usr/bin/$b" "$BIN/$b"; done
+  mkdir -p "$TOOLS/etc/prometheus"
+  cp -f "$WORK"/xe/etc/prometheus/*.yml "$TOOLS/etc/prometheus/" 2>/dev/null || true
+  [ -f "$TOOLS/etc/prometheus/blackbox.yml" ] || die "blackbox.yml not found in prometheus-blackbox-exporter"
+  echo "debian $got $MIRROR: ${EXPORTERS[*]}" > "$BIN/.exporters-source"
+}
+
+# ---- the servers behind the exporters: apt-get install, never started ---------
+servers_missing() {  # prints the packages of SERVERS whose file is not there
+  local p f
+  for p in "${!SERVERS[@]}"; do
+    f="$(compgen -G "${SERVERS[$p]}" | head -n 1)" || true
+    [ -n "$f" ] && [ -x "$f" ] || echo "$p"
+  done | sort
+}
+
+install_servers() {
+  local missing policy_added=0 log
+  missing="$(servers_missing | tr '\n' ' ')"
+  [ -n "${missing// /}" ] || return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    say "WARNING: cannot install $missing(needs root and apt-get): tests/test_exporters_live.py fails without them; OBSGEN_LIVE=0 skips it"
+    return 0
+  fi
+  log="$(mktemp "${TMPDIR:-/tmp}/obsgen-servers.XXXXXX")"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && policy_added=1
+  fi
+  say "apt-get install $missing(not started as services)"
+  # shellcheck disable=SC2086 # one word per package
+  if ! { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing; } \
+       >> "$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    say "WARNING: apt-get install $missing failed: tests/test_exporters_live.py fails without them; OBSGEN_LIVE=0 skips it"
+  fi
+  [ "$policy_added" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  rm -f "$log"
+}
+
 # ---- LogQL grammar from npm ---------------------------------------------------
 pkg_version() {  # pkg_version DIR -> version from DIR/package.json, or nothing
   node -e 'try { process.stdout.write(require(process.argv[1] + "/package.json").version) } catch (e) {}' "$1" 2>/dev/null || true
@@ -248,12 +355,13 @@ check_logql_checker() {
 }
 
 # ---- main ---------------------------------------------------------------------
-need_prom=1; need_logql=1
+need_prom=1; need_logql=1; need_exporters=1
 if [ "$FORCE" != 1 ]; then
   prom_tools_ok && need_prom=0
   logql_ok && need_logql=0
+  exporters_ok && need_exporters=0
 fi
-if [ $need_prom = 1 ] || [ $need_logql = 1 ]; then
+if [ $need_prom = 1 ] || [ $need_logql = 1 ] || [ $need_exporters = 1 ]; then
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/obsgen-tools.XXXXXX")"
   LOG="$WORK/log"
 fi
@@ -263,12 +371,22 @@ if [ ! -d "$TOOLS/share/alertmanager" ]; then  # installed before the templates 
   install_prom_tools
 fi
 install_am_assets
+[ $need_exporters = 1 ] && install_exporters
+install_servers
 [ $need_logql = 1 ] && install_logql
 if [ -f "$ROOT/obsgen/logql_check.mjs" ]; then check_logql_checker; fi
 
 ver() { "$BIN/$1" --version 2>&1 | awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "version") { print $(i + 1); exit } }'; }
 for b in "${PROM_BINS[@]}"; do
   printf '%-13s %-12s .tools/bin/%s\n' "$b" "$(ver "$b")" "$b"
+done
+for b in "${EXPORTERS[@]}"; do
+  v="$("$BIN/$b" --version 2>&1 | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1)" || true
+  printf '%-17s %-20s .tools/bin/%s\n' "${b#prometheus-}" "$v" "$b"
+done
+for p in $(printf '%s\n' "${!SERVERS[@]}" | sort); do
+  f="$(compgen -G "${SERVERS[$p]}" | head -n 1)" || true
+  printf '%-17s %-20s %s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo missing)" "${f:-MISSING}"
 done
 printf '%-13s %-12s .tools/node_modules/@grafana/lezer-logql (@lezer/lr %s, node %s)\n' \
   lezer-logql "$(pkg_version "$TOOLS/node_modules/@grafana/lezer-logql")" \

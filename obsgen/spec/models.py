@@ -144,11 +144,14 @@ class MetricConventions(Base):
 # The server metrics of the gRPC ecosystem's interceptors (go-grpc-prometheus, py-grpc-prometheus):
 # grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code} and the
 # grpc_server_handling_seconds histogram {grpc_type,grpc_service,grpc_method} (no grpc_code).
-# Errors are the codes the Thanos mixin's gRPC error-rate alerts count as the server failing.
+# Errors are the codes the Thanos mixin's gRPC error-rate alerts count as the server failing, as each
+# interceptor spells them: go-grpc-prometheus writes a code's Go name (`Unavailable`), py-grpc-prometheus its
+# Python enum name (`UNAVAILABLE`, grpc.StatusCode.name), as the real one does in tests/test_exporters_live.py.
 GRPC_METRICS = MetricConventions(
     requests_total="grpc_server_handled_total",
     status_label="grpc_code",
-    error_status="Unknown|ResourceExhausted|Internal|Unavailable|DataLoss|DeadlineExceeded",
+    error_status="Unknown|ResourceExhausted|Internal|Unavailable|DataLoss|DeadlineExceeded"
+                 "|UNKNOWN|RESOURCE_EXHAUSTED|INTERNAL|UNAVAILABLE|DATA_LOSS|DEADLINE_EXCEEDED",
     duration_histogram="grpc_server_handling_seconds",
 )
 
