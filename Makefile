@@ -39,8 +39,9 @@ test: install tools lint
 schema: install
 	$(BIN)/obsgen schema > specs/obsgen.schema.json
 
+# BENCH_ARGS=--big adds 4,000 and 10,000 services from spec folders: render, re-render after one change, --check
 bench: install tools
-	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 # SLO rule cost on a real Prometheus with 3 days of history (about 5 minutes)
 bench-slo-server: install tools
