@@ -18,4 +18,18 @@ EXPORTER_TARGETS = {
     "redis": ("redis-exporter", "redis-exporter:9121"),
     "nginx": ("nginx-exporter", "nginx-exporter:9113"),
     "blackbox": ("blackbox-exporter", "blackbox-exporter:9115"),
+    "mysqld": ("mysqld-exporter", "mysqld-exporter:9104"),
+    "pgbouncer": ("pgbouncer-exporter", "pgbouncer-exporter:9127"),
+    # HAProxy's built-in exporter: scraped where HAProxy serves it (`target`), nothing deployed
+    "haproxy": ("haproxy", "haproxy:8405"),
+    "process": ("process-exporter", "process-exporter:9256"),
+    "pushgateway": ("pushgateway", "pushgateway:9091"),
+    "mongodb": ("mongodb-exporter", "mongodb-exporter:9216"),
+    "elasticsearch": ("elasticsearch-exporter", "elasticsearch-exporter:9114"),
+    "kafka": ("kafka-exporter", "kafka-exporter:9308"),
 }
+# Exporters obsgen deploys nothing for: the software serves its own metrics.
+BUILT_IN = frozenset({"haproxy"})
+# What each exporter reads when the spec gives no `target`.
+DEFAULT_BACKENDS = {"mysqld": "mysql:3306", "pgbouncer": "pgbouncer:6432", "mongodb": "mongodb:27017",
+                    "elasticsearch": "elasticsearch:9200", "kafka": "kafka:9092"}

@@ -5,12 +5,15 @@
 # every rendered rule's selectors against the fixtures. Re-run it (as root) after bumping an exporter.
 #
 # What it installs:
-#   system-wide, with apt-get install from this machine's Debian release: postgresql, redis-server, nginx
-#     (only the servers the exporters talk to; this script runs each from a temp dir on 127.0.0.1, never
+#   system-wide, with apt-get install from this machine's Debian release: postgresql, redis-server, nginx,
+#     mariadb-server, pgbouncer, haproxy (only the servers the exporters talk to, and HAProxy, whose
+#     exporter is built in; this script runs each from a temp dir on 127.0.0.1, never
 #     as a system service: where /usr/sbin/policy-rc.d is missing, one refusing service starts is put in
 #     place for the install and removed after it)
 #   nothing system-wide for the exporters: prometheus-node-exporter, prometheus-postgres-exporter,
-#     prometheus-redis-exporter, prometheus-nginx-exporter, prometheus-blackbox-exporter are fetched with
+#     prometheus-redis-exporter, prometheus-nginx-exporter, prometheus-blackbox-exporter,
+#     prometheus-mysqld-exporter, prometheus-pgbouncer-exporter, prometheus-process-exporter,
+#     prometheus-pushgateway, prometheus-mongodb-exporter, prometheus-elasticsearch-exporter are fetched with
 #     `apt-get download` from Debian sid (trixie as fallback: the releases closest to the images obsgen
 #     pins) through a PRIVATE sources list and state in a temp dir, as scripts/install-tools.sh does,
 #     and unpacked there with `dpkg -x`
@@ -21,10 +24,14 @@
 # stub_status; blackbox exporter's /probe?module=http_2xx of a local server answering 200 and of one
 # answering 500, and its /metrics; Prometheus scraping itself and Alertmanager, with a rule group that
 # fails and an always-firing alert sent to that Alertmanager and to a closed port; Alertmanager routing
-# that alert to a webhook whose server answers 500. Everything on 127.0.0.1, free ports, bounded
+# that alert to a webhook whose server answers 500; mysqld exporter against MariaDB; pgbouncer exporter
+# against pgbouncer pooling a fresh PostgreSQL; HAProxy's built-in exporter with one backend up and one
+# down; process exporter watching a running `sleep` and an absent name; a Pushgateway with one group
+# pushed and one push refused; mongodb and elasticsearch exporters with no server (Debian has neither). Everything on 127.0.0.1, free ports, bounded
 # (--timeout, 300 s), every process stopped when its capture ends.
 #
-# Usage: scripts/capture-series.sh [CAPTURE...]   (node postgres redis nginx blackbox stack_servers)
+# Usage: scripts/capture-series.sh [CAPTURE...]   (node postgres redis nginx blackbox stack_servers mysqld
+#        pgbouncer haproxy process pushgateway mongodb elasticsearch)
 # Needs: root, apt-get, dpkg, the project's .venv (`make dev`) and .tools (`make tools`).
 set -euo pipefail
 
@@ -32,8 +39,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="$ROOT/.venv/bin/python"
 TOOLS="$ROOT/.tools/bin"
 EXPORTERS=(prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
-           prometheus-nginx-exporter prometheus-blackbox-exporter)
-SERVERS=(postgresql redis-server nginx)
+           prometheus-nginx-exporter prometheus-blackbox-exporter prometheus-mysqld-exporter
+           prometheus-pgbouncer-exporter prometheus-process-exporter prometheus-pushgateway
+           prometheus-mongodb-exporter prometheus-elasticsearch-exporter)
+SERVERS=(postgresql redis-server nginx mariadb-server pgbouncer haproxy)
 SUITES=(sid trixie)
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
@@ -118,6 +127,9 @@ done
     pkg="$b"; [ "$b" = alertmanager ] && pkg=prometheus-alertmanager
     printf '  "%s": "%s (Debian %s, .tools/bin/%s)",\n' "$pkg" "${rev:-unknown}" "$suite" "$b"
   done
+  # servers whose own exporter is captured (HAProxy's built-in one)
+  printf '  "haproxy": "%s (Debian %s, installed)",\n' "$(dpkg-query -W -f='${Version}' haproxy)" \
+    "$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)"
   echo '  "": ""'
   echo "}"
 } > "$WORK/versions.json"

@@ -42,6 +42,7 @@ from e2e_support import (  # noqa: E402 - the test helpers, found through the pa
 
 PG_BIN = Path("/usr/lib/postgresql")
 STEP_TIMEOUT = 30.0  # seconds any one wait may take
+AS_PG = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
 
 
 class Failed(RuntimeError):
@@ -235,6 +236,164 @@ http {{
         self.save("blackbox", package, "Debian's blackbox.yml, after the two probes",
                   fetch(f"{exp.url}/metrics"))
 
+    # ------------------------------------------------------------------ more integrations
+
+    def _postgresql(self) -> tuple[list[str], int, Path]:
+        """A fresh PostgreSQL cluster on 127.0.0.1 (user postgres, trust): (psql command, port, bin dir)."""
+        bindir = max(PG_BIN.glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name)).parent
+        data, sock = self.work / "pgb-pg", self.work / "pgb-pg-socket"
+        for d in (data, sock):
+            d.mkdir()
+            os.chown(d, *_ids("postgres"))
+        subprocess.run([*AS_PG, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                       check=True, capture_output=True, timeout=120)
+        port = free_port()
+        db = self.start("postgresql", [*AS_PG, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                                       "-k", str(sock), "-c", f"listen_addresses={HOST}"], port)
+        psql = [*AS_PG, str(bindir / "psql"), "-h", HOST, "-p", str(port), "-U", "postgres", "-qAt"]
+        wait_for("postgresql", lambda: subprocess.run([*psql, "-c", "select 1"], capture_output=True,
+                                                      timeout=10).returncode == 0, db)
+        return psql, port, bindir
+
+    def mysqld(self) -> None:
+        data, run = self.work / "mysql", self.work / "mysql-run"
+        for d in (data, run):
+            d.mkdir()
+            os.chown(d, *_ids("mysql"))
+        subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={data}", "--skip-test-db",
+                        "--auth-root-authentication-method=socket"], check=True, capture_output=True, timeout=120)
+        port, sock = free_port(), run / "mysqld.sock"
+        db = self.start("mariadb", ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}",
+                                    f"--socket={sock}", f"--bind-address={HOST}", f"--port={port}",
+                                    f"--pid-file={run}/mysqld.pid", "--skip-log-bin"], port)
+        client = ["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-N", "-e"]
+        wait_for("mariadb", lambda: subprocess.run([*client, "SELECT 1"], capture_output=True,
+                                                   timeout=10).returncode == 0, db)
+        subprocess.run([*client, f"CREATE USER 'exporter'@'{HOST}' IDENTIFIED BY 'capture'; "
+                                 f"GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'{HOST}'; "
+                                 "CREATE DATABASE app"], check=True, capture_output=True, timeout=30)
+        cnf = self.work / "exporter.my.cnf"
+        cnf.write_text(f"[client]\nuser=exporter\npassword=capture\nhost={HOST}\nport={port}\n", "utf-8")
+        exp = self.exporter("mysqld", "prometheus-mysqld-exporter", [f"--config.my-cnf={cnf}"])
+        wait_for("mysql_up 1", lambda: sample(fetch(f"{exp.url}/metrics"), "mysql_up") == 1, exp)
+        version = subprocess.run(["mariadbd", "--version"], capture_output=True, text=True, timeout=10).stdout
+        self.save("mysqld", "prometheus-mysqld-exporter",
+                  f"default collectors, connected to {' '.join(version.split()[1:4])} over TCP",
+                  fetch(f"{exp.url}/metrics"))
+
+    def pgbouncer(self) -> None:
+        psql, pg_port, _ = self._postgresql()
+        subprocess.run([*psql, "-c", "CREATE DATABASE app"], check=True, capture_output=True, timeout=30)
+        root = self.work / "pgbouncer"
+        root.mkdir()
+        port = free_port()
+        (root / "pgbouncer.ini").write_text(f"""\
+[databases]
+app = host={HOST} port={pg_port} dbname=app user=postgres
+[pgbouncer]
+listen_addr = {HOST}
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {root}/userlist.txt
+admin_users = postgres
+stats_users = postgres
+pool_mode = transaction
+ignore_startup_parameters = extra_float_digits
+""", "utf-8")
+        (root / "userlist.txt").write_text('"postgres" ""\n', "utf-8")
+        os.chown(root, *_ids("postgres"))
+        bouncer = self.start("pgbouncer", [*AS_PG, "pgbouncer", str(root / "pgbouncer.ini")], port)
+        client = [a if a != str(pg_port) else str(port) for a in psql]
+        wait_for("pgbouncer", lambda: subprocess.run([*client, "-d", "app", "-c", "select 1"], capture_output=True,
+                                                     timeout=10).returncode == 0, bouncer)
+        dsn = f"postgres://postgres@{HOST}:{port}/pgbouncer?sslmode=disable"
+        exp = self.exporter("pgbouncer", "prometheus-pgbouncer-exporter", [f"--pgBouncer.connectionString={dsn}"])
+        wait_for("pgbouncer_up 1", lambda: sample(fetch(f"{exp.url}/metrics"), "pgbouncer_up") == 1, exp)
+        version = subprocess.run(["pgbouncer", "--version"], capture_output=True, text=True, timeout=10).stdout
+        self.save("pgbouncer", "prometheus-pgbouncer-exporter",
+                  f"connected to the admin console of {version.splitlines()[0]} pooling database app of PostgreSQL",
+                  fetch(f"{exp.url}/metrics"))
+
+    def haproxy(self) -> None:
+        """HAProxy's built-in exporter (Debian builds it with USE_PROMEX): one backend with a server that
+        answers, one whose only server is down."""
+        ok = Answering(200)
+        self.stack.callback(ok.close)
+        root, port, web, closed = self.work / "haproxy", free_port(), free_port(), free_port()
+        root.mkdir()
+        (root / "haproxy.cfg").write_text(f"""\
+global
+    log stderr format raw local0 err
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend stats
+    bind {HOST}:{port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+frontend web
+    bind {HOST}:{web}
+    default_backend app
+backend app
+    server app1 {ok.address} check inter 1s
+backend broken
+    server broken1 {HOST}:{closed} check inter 1s fall 1
+""", "utf-8")
+        proxy = self.start("haproxy", ["haproxy", "-db", "-f", str(root / "haproxy.cfg")], port)
+        wait_for("haproxy", lambda: serving(f"http://{HOST}:{port}/metrics"), proxy)
+        for _ in range(3):
+            fetch(f"http://{HOST}:{web}/")
+        wait_for("the broken server seen down", lambda: 'haproxy_server_status{proxy="broken",server="broken1",'
+                 'state="DOWN"} 1' in fetch(f"http://{HOST}:{port}/metrics"), proxy)
+        self.save("haproxy", "haproxy", "its built-in Prometheus exporter; backend app with a server answering 200, "
+                  "backend broken with a server that is down", fetch(f"http://{HOST}:{port}/metrics"))
+
+    def process(self) -> None:
+        sleeper = self.start("sleep", ["sleep", "600"])
+        exp = self.exporter("process", "prometheus-process-exporter", ["-procnames=sleep,capture-absent"])
+        wait_for("the sleep group", lambda: "groupname=\"sleep\"" in fetch(f"{exp.url}/metrics"), sleeper)
+        self.save("process", "prometheus-process-exporter",
+                  "-procnames=sleep,capture-absent: one `sleep` running, no process named capture-absent",
+                  fetch(f"{exp.url}/metrics"))
+
+    def pushgateway(self) -> None:
+        exp = self.exporter("pushgateway", "prometheus-pushgateway", [])
+        fetch(f"{exp.url}/metrics/job/nightly-backup/instance/runner-1",
+              b"# TYPE backup_last_success_timestamp_seconds gauge\nbackup_last_success_timestamp_seconds 1.7e9\n")
+        # a push whose metric clashes with the one already there (a counter of the same name): refused, and
+        # recorded in push_failure_time_seconds of its group
+        try:
+            fetch(f"{exp.url}/metrics/job/nightly-backup/instance/runner-2",
+                  b"# TYPE backup_last_success_timestamp_seconds counter\nbackup_last_success_timestamp_seconds 1\n")
+        except OSError:
+            pass
+        self.save("pushgateway", "prometheus-pushgateway",
+                  "group job=nightly-backup,instance=runner-1 pushed, a clashing push to instance=runner-2 refused",
+                  fetch(f"{exp.url}/metrics"))
+
+    def mongodb(self) -> None:
+        closed, port = free_port(), free_port()
+        # each scrape waits out the driver's 10-second dial of the absent server
+        exp = self.start("mongodb", [str(self.bin / "prometheus-mongodb-exporter"),
+                                     f"-mongodb.uri=mongodb://{HOST}:{closed}", f"-web.listen-address={HOST}:{port}"],
+                         port)
+        wait_for("mongodb exporter listening", lambda: _accepts(port), exp)
+        with urllib.request.urlopen(f"{exp.url}/metrics", timeout=60) as resp:
+            text = resp.read().decode("utf-8")
+        self.save("mongodb", "prometheus-mongodb-exporter",
+                  "no MongoDB server reachable (Debian has none): only what the exporter says without one", text)
+
+    def elasticsearch(self) -> None:
+        closed = free_port()
+        exp = self.exporter("elasticsearch", "prometheus-elasticsearch-exporter",
+                            [f"--es.uri=http://{HOST}:{closed}", "--es.timeout=1s"])
+        fetch(f"{exp.url}/metrics")  # the first scrape tries the server and fails
+        self.save("elasticsearch", "prometheus-elasticsearch-exporter",
+                  "no Elasticsearch server reachable (Debian has none): only what the exporter says without one",
+                  fetch(f"{exp.url}/metrics"))
+
     # ------------------------------------------------------------------ the stack
 
     def stack_servers(self) -> None:
@@ -312,6 +471,14 @@ def _ids(user: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def _redis(port: int, *args: str) -> str:
     """One command in RESP; the first line of the reply."""
     payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
@@ -351,7 +518,8 @@ def main() -> int:
     args = parser.parse_args()
     versions = json.loads(args.versions.read_text("utf-8"))
     args.out.mkdir(parents=True, exist_ok=True)
-    steps = ["node", "postgres", "redis", "nginx", "blackbox", "stack_servers"]
+    steps = ["node", "postgres", "redis", "nginx", "blackbox", "stack_servers", "mysqld", "pgbouncer",
+             "haproxy", "process", "pushgateway", "mongodb", "elasticsearch"]
     with tempfile.TemporaryDirectory(prefix="capture-series.") as tmp, deadline(args.timeout):
         work = Path(tmp)
         work.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data directory

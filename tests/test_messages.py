@@ -107,16 +107,19 @@ CASES = [
     Case("for-levels-typo", "own", "for: {warning: 15m,", "for: {warnig: 15m,", "{warnig: |15m",
          "services[0].thresholds[0].for.warnig", "unknown field `warnig`; did you mean `warning`?"),
     Case("exporter-name-typo", "quickstart", "exporters: [node]", "exporters: [nod]", "exporters: [|nod]",
-         "stack.exporters[0]", "`nod` is not an exporter type (`node`, `cadvisor`, `postgres`, `redis`, `nginx` "
-         "or `blackbox`); did you mean `node`?"),
+         "stack.exporters[0]", "`nod` is not an exporter type (`node`, `cadvisor`, `postgres`, `redis`, `nginx`, "
+         "`blackbox`, `mysqld`, `pgbouncer`, `haproxy`, `process`, `pushgateway`, `mongodb`, `elasticsearch` or "
+         "`kafka`); did you mean `node`?"),
     Case("exporter-type-typo", "own", "{type: postgres,", "{type: postgre,", "{type: |postgre,",
          "stack.exporters[1].type", "`postgre` is not an exporter type (`node`, `cadvisor`, `postgres`, `redis`, "
-         "`nginx` or `blackbox`); did you mean `postgres`?"),
+         "`nginx`, `blackbox`, `mysqld`, `pgbouncer`, `haproxy`, `process`, `pushgateway`, `mongodb`, "
+         "`elasticsearch` or `kafka`); did you mean `postgres`?"),
     Case("exporter-field-typo", "own", "dsn_file: /run/secrets/pg-dsn}", "dsn_fil: /run/secrets/pg-dsn}",
          "dsn_fil: |/run", "stack.exporters[1].dsn_fil", "unknown field `dsn_fil`; did you mean `dsn_file`?"),
     Case("exporter-number", "quickstart", "exporters: [node]", "exporters: [9100]", "exporters: [|9100]",
-         "stack.exporters[0]", "expected an exporter type (`node`, `cadvisor`, `postgres`, `redis`, `nginx` or "
-         "`blackbox`) or `{type: redis, target: redis:6379}`, not the number 9100"),
+         "stack.exporters[0]", "expected an exporter type (`node`, `cadvisor`, `postgres`, `redis`, `nginx`, "
+         "`blackbox`, `mysqld`, `pgbouncer`, `haproxy`, `process`, `pushgateway`, `mongodb`, `elasticsearch` or "
+         "`kafka`) or `{type: redis, target: redis:6379}`, not the number 9100"),
     Case("applies-to-typo", "quickstart", "applies_to: warning", "applies_to: warnin", "applies_to: |warnin",
          "routing.quiet_hours.applies_to",
          "`warnin` is not a severity (`critical`, `warning` or `info`); did you mean `warning`?"),

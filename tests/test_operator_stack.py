@@ -306,6 +306,7 @@ ALTERNATIVES: dict[tuple[Any, ...], list[Any]] = {
     ("stack", "exporters"): [["node", "cadvisor"]],
     ("stack", "exporters", 1, "target"): ["redis.internal:6379"],
     ("stack", "exporters", 1, "dsn_file"): ["/etc/postgres-exporter/dsn"],
+    ("stack", "exporters", 1, "processes"): [["postgres"]],
     ("stack", "kubernetes", "namespace"): ["observability"],
     ("stack", "kubernetes", "release"): ["monitoring"],
 }
@@ -318,8 +319,8 @@ def _setup(path: tuple[Any, ...], data: dict[str, Any]) -> None:
     if path[:3] == ("stack", "fluentd", "elasticsearch"):  # read only when the logs go to Elasticsearch
         data["stack"]["fluentd"] = {"outputs": ["loki", "elasticsearch"]}
     if path[:2] == ("stack", "exporters") and len(path) > 2:  # an exporter with settings, of the type using them
-        kind = {"dsn_file": "postgres"}.get(path[-1], "redis")
-        data["stack"]["exporters"] = ["node", {"type": kind}]
+        kind = {"dsn_file": "postgres", "processes": "process", "max_lag": "kafka"}.get(path[-1], "redis")
+        data["stack"]["exporters"] = ["node", {"type": kind, **({"processes": ["app"]} if kind == "process" else {})}]
     if path[-1] in ("replica_label", "cluster_label"):  # labels of HA replicas: two of them
         data["stack"]["prometheus"]["replicas"] = 2
     if path[-1] == "bearer_token_file":  # one way to authenticate: instead of basic_auth

@@ -13,6 +13,7 @@ import shlex
 from typing import Any
 
 from ..model import Model
+from ..stack_targets import BUILT_IN, DEFAULT_BACKENDS
 from . import alertmanager, fluentd, loki, prometheus
 from .common import dump_yaml, header
 from .grafana import DASHBOARDS_DIR
@@ -29,6 +30,13 @@ IMAGES = {
     "redis": "oliver006/redis_exporter:v1.69.0",  # FROM scratch: no healthcheck possible
     "nginx": "nginx/nginx-prometheus-exporter:1.5.1",  # FROM scratch: no healthcheck possible
     "blackbox": "prom/blackbox-exporter:v0.28.0",  # busybox: wget
+    "mysqld": "prom/mysqld-exporter:v0.19.0",  # busybox: wget
+    "pgbouncer": "quay.io/prometheuscommunity/pgbouncer-exporter:v0.12.0",  # busybox: wget
+    "process": "ncabatoff/process-exporter:0.8.7",  # Debian slim: no wget
+    "pushgateway": "prom/pushgateway:v1.11.2",  # busybox: wget
+    "mongodb": "percona/mongodb_exporter:0.47.1",  # FROM scratch-like: no healthcheck possible
+    "elasticsearch": "quay.io/prometheuscommunity/elasticsearch-exporter:v1.10.0",  # busybox: wget
+    "kafka": "danielqsj/kafka-exporter:v1.9.0",  # busybox: wget
     "tempo": "grafana/tempo:2.9.0",  # distroless: no healthcheck possible
     "jaeger": "jaegertracing/jaeger:2.11.0",  # all-in-one, in-memory storage
 }
@@ -169,6 +177,19 @@ def exporter_args(kind: str, spec: Any) -> list[str]:
     target = spec.target if spec is not None else None
     if kind == "nginx" and target:
         return [f"--nginx.scrape-uri={target if '://' in target else f'http://{target}/stub_status'}"]
+    backend = target or DEFAULT_BACKENDS.get(kind, "")
+    if kind == "mysqld":
+        return [f"--mysqld.address={backend}"]
+    if kind == "pgbouncer":
+        return [f"--pgBouncer.connectionString=postgres://pgbouncer@{backend}/pgbouncer?sslmode=disable"]
+    if kind == "mongodb":
+        return [f"--mongodb.uri={backend if '://' in backend else f'mongodb://{backend}'}"]
+    if kind == "elasticsearch":
+        return [f"--es.uri={backend if '://' in backend else f'http://{backend}'}"]
+    if kind == "kafka":
+        return [f"--kafka.server={backend}"]
+    if kind == "process":
+        return ["--procfs=/host/proc", f"-procnames={','.join(spec.processes if spec is not None else [])}"]
     if kind == "node":
         return ["--path.rootfs=/host"]
     return []
@@ -279,7 +300,8 @@ class _Compose:
         if uses_logs(self.model):
             self.fluentd()
         for kind, spec in exporter_specs(self.model).items():
-            self.exporter(kind, spec)
+            if kind not in BUILT_IN:  # HAProxy serves its own metrics: scraped where it runs
+                self.exporter(kind, spec)
         if self.model.stack.tracing != "none":
             self.tracing(self.model.stack.tracing)
         out: dict[str, Any] = {"services": dict(sorted(self.services.items())),
@@ -387,12 +409,14 @@ class _Compose:
             svc["command"] = args
         if env := exporter_env(kind, spec):
             svc["environment"] = env
-        if kind in ("node", "postgres", "blackbox"):
+        if kind in ("node", "postgres", "blackbox", "mysqld", "pgbouncer", "pushgateway", "elasticsearch", "kafka"):
             svc["healthcheck"] = _wget(exporter_port(kind), "/metrics")
         if kind == "cadvisor":
             svc["healthcheck"] = _wget(exporter_port(kind), "/healthz")
         if kind == "node":
             svc.update(pid="host", volumes=[{**_bind("/", "/host"), "bind": {"propagation": "rslave"}}])
+        if kind == "process":
+            svc.update(pid="host", volumes=[_bind("/proc", "/host/proc")])
         if kind == "cadvisor":
             svc.update(privileged=True, devices=["/dev/kmsg"], volumes=[
                 _bind("/", "/rootfs"), _bind("/sys", "/sys"), _bind("/var/lib/docker", "/var/lib/docker"),

@@ -819,6 +819,56 @@ _COMPONENT_WATCHES: dict[str, list[Watch]] = {
         Watch("Active connections", "Connections NGINX holds open.",
               "sum(nginx_connections_active{SEL})", "short"),
     ],
+    "mysqld": [
+        Watch("MySQL up", "1 when the exporter reaches MySQL.", "min(mysql_up{SEL})", "bool"),
+        Watch("Connections in use", "Share of max_connections in use.",
+              "max(mysql_global_status_threads_connected{SEL}) / max(mysql_global_variables_max_connections{SEL})",
+              "percentunit", bad_above=Decimal("0.8")),
+        Watch("Queries", "Statements run per second.",
+              "sum(rate(mysql_global_status_queries{SEL}[$__rate_interval]))", "ops"),
+    ],
+    "pgbouncer": [
+        Watch("pgbouncer up", "1 when the exporter reaches pgbouncer's admin console.", "min(pgbouncer_up{SEL})",
+              "bool"),
+        Watch("Clients waiting", "Clients waiting for a server connection, per pool.",
+              "sum by (database, user) (pgbouncer_pools_client_waiting_connections{SEL})", "short",
+              "{{database}}/{{user}}", bad_above=Decimal(0)),
+        Watch("Clients active", "Clients linked to a server connection, per pool.",
+              "sum by (database, user) (pgbouncer_pools_client_active_connections{SEL})", "short",
+              "{{database}}/{{user}}"),
+    ],
+    "haproxy": [
+        Watch("Servers up per backend", "Servers of each backend passing their checks.",
+              "sum by (proxy) (haproxy_backend_active_servers{SEL})", "short", "{{proxy}}"),
+        Watch("Frontend requests", "HTTP requests per second, per frontend.",
+              "sum by (proxy) (rate(haproxy_frontend_http_requests_total{SEL}[$__rate_interval]))", "reqps",
+              "{{proxy}}"),
+    ],
+    "process": [
+        Watch("Processes", "Processes running in each watched group; 0 once a group's processes are gone.",
+              "sum by (groupname) (namedprocess_namegroup_num_procs{SEL})", "short", "{{groupname}}"),
+        Watch("Resident memory", "Resident memory of each watched group.",
+              'sum by (groupname) (namedprocess_namegroup_memory_bytes{SEL,memtype="resident"})', "bytes",
+              "{{groupname}}"),
+    ],
+    "pushgateway": [
+        Watch("Pushes", "Pushes per second the Pushgateway answered, by status code.",
+              'sum by (code) (rate(pushgateway_http_requests_total{SEL,handler="push"}[$__rate_interval]))',
+              "ops", "{{code}}"),
+    ],
+    "mongodb": [
+        Watch("MongoDB up", "1 when the exporter reaches MongoDB.", "min(mongodb_up{SEL})", "bool"),
+    ],
+    "elasticsearch": [
+        Watch("Cluster red", "1 while a cluster's health is red (series documented, unverified here).",
+              'max by (cluster) (elasticsearch_cluster_health_status{SEL,color="red"})', "short", "{{cluster}}",
+              bad_above=Decimal(0)),
+    ],
+    "kafka": [
+        Watch("Consumer lag", "Messages each consumer group is behind, per topic (series documented, "
+              "unverified here).", "sum by (consumergroup, topic) (kafka_consumergroup_lag{SEL})", "short",
+              "{{consumergroup}} {{topic}}"),
+    ],
     "blackbox": [
         Watch("Probe duration", "Time the blackbox exporter's own scrape takes.",
               "max(scrape_duration_seconds{SEL})", "s"),

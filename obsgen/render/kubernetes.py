@@ -22,6 +22,7 @@ import posixpath
 from typing import Any
 
 from ..model import Model
+from ..stack_targets import BUILT_IN
 from . import alertmanager, fluentd, grafana, loki, prometheus
 from .common import comment, dump_yaml, header
 from .compose import (
@@ -60,7 +61,7 @@ Obj = dict[str, Any]
 ROOT = "kubernetes"
 NAME_LABEL = "app.kubernetes.io/name"
 FLUENTD_HOST_STATE = "/var/lib/obsgen-fluentd"  # survives pod restarts: buffers and tail positions
-DAEMONSETS = ("node", "cadvisor")  # exporters that must run on every node
+DAEMONSETS = ("node", "cadvisor", "process")  # exporters that must run on every node
 # (cpu request, memory request, memory limit) per container
 RESOURCES = {
     "prometheus": ("500m", "2Gi", "4Gi"), "alertmanager": ("50m", "128Mi", "256Mi"),
@@ -357,7 +358,8 @@ class Kustomization:
         if uses_logs(self.model):
             self.fluentd()
         for kind, spec in exporter_specs(self.model).items():
-            if not (self.operator and kind == "node"):  # kube-prometheus-stack ships node-exporter
+            # kube-prometheus-stack ships node-exporter; HAProxy serves its own metrics
+            if not (self.operator and kind == "node") and kind not in BUILT_IN:
                 self.exporter(kind, spec)
         if self.model.stack.tracing != "none":
             self.tracing(self.model.stack.tracing)
@@ -585,6 +587,11 @@ class Kustomization:
             extra["volumeMounts"] = [mount("root", "/host") | {"mountPropagation": "HostToContainer"}]
             volumes = [{"name": "root", "hostPath": {"path": "/"}}]
             pod_extra = {"hostPID": True, "hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet"}
+        if kind == "process":
+            # the process exporter reads every process of its node from the host's /proc
+            extra["volumeMounts"] = [mount("proc", "/host/proc")]
+            volumes = [{"name": "proc", "hostPath": {"path": "/proc"}}]
+            pod_extra = {"hostPID": True}
         if kind == "cadvisor":
             # cAdvisor reads every container's cgroups: it needs root and the host's folders
             extra["securityContext"] = {"privileged": True}

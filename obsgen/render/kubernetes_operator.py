@@ -119,11 +119,14 @@ def monitors(k: Kustomization) -> list[Obj]:
     out: list[Obj] = []
     stack = ["prometheus", "alertmanager", "grafana", "loki", *(["fluentd"] if uses_logs(model) else [])]
     stack += [prometheus.EXPORTER_TARGETS[kind][0] for kind in exporter_specs(model) if kind != "node"]
+    honor = {prometheus.EXPORTER_TARGETS["pushgateway"][0]}  # the pushed job and instance are the series' own
     for name in stack:
         # obsgen's own Service of that name (kustomize labels it part of this project), not a release's
         selector = {"matchLabels": {"app.kubernetes.io/name": name, **operator_stack.stack_labels(model)}}
-        out.append(cr("ServiceMonitor", name, k, {
-            "selector": selector, "endpoints": [{"port": STACK_PORTS.get(name, "metrics")}]}))
+        endpoint: Obj = {"port": STACK_PORTS.get(name, "metrics")}
+        if name in honor:
+            endpoint["honorLabels"] = True
+        out.append(cr("ServiceMonitor", name, k, {"selector": selector, "endpoints": [endpoint]}))
     if "node" in exporter_specs(model):
         out.append(release_node_exporter(k))
     for svc in model.services:

@@ -14,9 +14,9 @@ from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
 from ..naming import batch_failed_alert, batch_stale_alert, health_alert, service_down_alert
 from ..promql import quote, regex_literal
-from ..stack_targets import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS  # noqa: F401 - public here too
+from ..stack_targets import BLACKBOX_JOB, BUILT_IN, EXPORTER_TARGETS, STACK_TARGETS  # noqa: F401 - public here too
 from ..units import fmt
-from . import prometheus_tests, stack_alerts
+from . import exporter_alerts, prometheus_tests, stack_alerts
 from .common import dump_yaml
 
 Rule = dict[str, Any]
@@ -60,6 +60,11 @@ def exporters(model: Model) -> list[str]:
     if any(s.health for s in model.services):
         kinds.add("blackbox")
     return sorted(kinds)
+
+
+def exporter_entry(model: Model, kind: str) -> Any:
+    """The spec's entry of an exporter type with settings, or None when it is named bare (or not at all)."""
+    return next((e for e in model.stack.exporters if not isinstance(e, str) and e.type == kind), None)
 
 
 def config(model: Model, replica: str | None = None) -> dict[str, Any]:
@@ -114,7 +119,14 @@ def scrape_configs(model: Model) -> list[dict[str, Any]]:
     jobs.append({"job_name": "alertmanager", "static_configs": [{"targets": alertmanager_targets(model)}]})
     for kind in exporters(model):
         job, target = EXPORTER_TARGETS[kind]
-        jobs.append({"job_name": job, "static_configs": [{"targets": [target]}]})
+        entry = exporter_entry(model, kind)
+        if kind in BUILT_IN and entry is not None and entry.target:
+            target = entry.target  # the software's own exporter, where it serves it
+        exporter_job: dict[str, Any] = {"job_name": job}
+        if kind == "pushgateway":
+            exporter_job["honor_labels"] = True  # the pushed job and instance labels are the series' own
+        exporter_job["static_configs"] = [{"targets": [target]}]
+        jobs.append(exporter_job)
     probes = [s for s in model.services if s.health]
     if probes:
         jobs.append(_blackbox_job(probes))
@@ -352,10 +364,14 @@ def stack_jobs(model: Model) -> dict[str, str]:
 
 
 def stack_rule_groups(model: Model) -> list[dict[str, Any]]:
-    """The stack's own rule group (the Kubernetes renderers wrap it too)."""
-    return stack_alerts.stack_rule_groups(model, stack_jobs(model))
+    """The stack's own rule group and its exporters' (the Kubernetes renderers wrap them too)."""
+    jobs = stack_jobs(model)
+    return stack_alerts.stack_rule_groups(model, jobs) + exporter_alerts.rule_groups(model, jobs)
 
 
 def stack_tests(model: Model) -> dict[str, Any]:
     """The promtool tests of rules/_stack.yml, fed the targets prometheus.yml gives the stack's jobs."""
-    return stack_alerts.stack_tests(model, stack_jobs(model))
+    jobs = stack_jobs(model)
+    data = stack_alerts.stack_tests(model, jobs)
+    data["tests"] += exporter_alerts.tests(model, jobs)
+    return data

@@ -8,7 +8,7 @@ from collections import Counter
 from .. import __version__
 from ..model import Model
 from ..spec.ha import HA_TRACKER_KINDS
-from . import proof, templates
+from . import exporter_alerts, prometheus, proof, templates
 from .common import one_line
 from .compose import secret_keys
 
@@ -35,10 +35,24 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         ruler=_ruler(model),
         ha=_ha(model),
         secrets=sorted(secret_keys(model)),
+        integrations=_integrations(model),
         coverage=report["summary"],
         unproven=[a for a in report["alerts"] if not a["proven"]],
     )
     return {PATH: text}
+
+
+def _integrations(model: Model) -> dict[str, object] | None:
+    """The exporters prometheus.yml scrapes, their alerts, and those that read unverified series."""
+    kinds = prometheus.exporters(model)
+    if not kinds:
+        return None
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"][0] for j in prometheus.scrape_configs(model)
+            if j.get("static_configs")}
+    rows = [{"kind": kind, "job": job, "target": jobs.get(job, target)}
+            for kind, (job, target) in ((k, prometheus.EXPORTER_TARGETS[k]) for k in kinds)]
+    return {"exporters": rows, "alerts": [a.name for a in exporter_alerts.alerts(jobs)],
+            "unverified": exporter_alerts.unverified_alerts(jobs)}
 
 
 def _ruler(model: Model) -> dict[str, str] | None:

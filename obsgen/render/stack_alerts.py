@@ -49,7 +49,7 @@ class Cases:
     """What the test cases of one rendered stack are built from: its rules and its scrape jobs."""
 
     def __init__(self, model: Model, rules: Mapping[str, Rule], jobs: Mapping[str, str]):
-        self.rules, self.jobs = rules, jobs
+        self.model, self.rules, self.jobs = model, rules, jobs
         # a margin past a `for` after which the alert fires whatever the evaluation interval
         self.settle = max(2 * STEP, 2 * int(duration_seconds(model.evaluation_interval)))
 

@@ -172,6 +172,10 @@ PATTERNS: dict[str, Pattern] = {
     r"^[A-Za-z0-9.-]+$": Pattern(
         "a host name like `mimir.internal`", "is not a host name",
         "write the name the certificate carries: letters, digits, `.` and `-`, e.g. `mimir.internal`"),
+    r"^[A-Za-z0-9._+-]{1,15}$": Pattern(
+        "a process name like `postgres`", "is not a process name",
+        "give the name the kernel shows (comm): at most 15 letters, digits, `.`, `_`, `+` and `-`, e.g. "
+        "`postgres`"),
     r"^[a-z][a-z0-9_.]*$": Pattern(
         "a grafana.ini name like `security` or `allow_embedding`", "is not a grafana.ini section or key name",
         "use lower-case letters, digits, `_` and `.`, starting with a letter, e.g. `security` or "

@@ -1240,7 +1240,8 @@ class FluentdStack(Base):
         default_factory=Elasticsearch, description="The Elasticsearch output, used when `outputs` names it.")
 
 
-ExporterType = Literal["node", "cadvisor", "postgres", "redis", "nginx", "blackbox"]
+ExporterType = Literal["node", "cadvisor", "postgres", "redis", "nginx", "blackbox", "mysqld", "pgbouncer",
+                       "haproxy", "process", "pushgateway", "mongodb", "elasticsearch", "kafka"]
 
 
 class Exporter(Base):
@@ -1249,8 +1250,22 @@ class Exporter(Base):
     type: ExporterType = Field(description="Which exporter.")
     target: str | None = Field(
         None, examples=["redis:6379"],
-        description="redis: the server's address (`host:port` or a redis:// URL); nginx: the host:port serving "
-                    "/stub_status, or its URL. Other exporters ignore it.")
+        description="What the exporter reads, `host:port` (a URL where said): redis: the server (or a redis:// "
+                    "URL); nginx: the host:port serving /stub_status, or its URL; mysqld: the MySQL or MariaDB "
+                    "server (default mysql:3306); pgbouncer: pgbouncer's listener (default pgbouncer:6432); "
+                    "haproxy: the address of HAProxy's built-in Prometheus exporter, scraped directly (default "
+                    "haproxy:8405); mongodb: the server (default mongodb:27017); elasticsearch: the node's HTTP "
+                    "address or URL (default elasticsearch:9200); kafka: a broker (default kafka:9092). Other "
+                    "exporters ignore it.")
+    processes: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._+-]{1,15}$")]] = Field(
+        default_factory=list, examples=[["nginx", "postgres"]],
+        description="process: the process names (comm, at most 15 characters) the process exporter watches, "
+                    "one group each; required for it. ProcessNotRunning fires when a group that ran has no "
+                    "process left.")
+    max_lag: int = Field(
+        1000, ge=1, examples=[5000],
+        description="kafka: KafkaConsumerGroupLagHigh fires when a consumer group lags more messages than this "
+                    "on a topic for 10 minutes.")
     dsn_file: FilePath | None = Field(
         None, description="postgres: file holding the connection string (DATA_SOURCE_NAME), a path inside the "
                           "exporter's container.")

@@ -1231,6 +1231,15 @@ def _check_hostile(spec: Spec) -> Found:
                     "`Authorization: Bearer`, from authorization.credentials_file) or `basic_auth: {username, "
                     "password_file}`; obsgen has no file-backed form for other headers")
     for i, exp in enumerate(stack.exporters):
+        kind = exp if isinstance(exp, str) else exp.type
+        if kind == "process" and (isinstance(exp, str) or not exp.processes):
+            yield ("stack", "exporters", i), (
+                "the process exporter watches the processes it is told to; give their names, e.g. "
+                "`{type: process, processes: [nginx, postgres]}`")
+        if kind == "haproxy" and stack.kubernetes.prometheus_operator and "kubernetes" in stack.deploy:
+            yield ("stack", "exporters", i), (
+                "HAProxy's built-in exporter is scraped at HAProxy's own address, and prometheus-operator mode "
+                "scrapes only through a Service obsgen writes; scrape HAProxy as a service (`scrape`) instead")
         if isinstance(exp, str) or exp.target is None:
             continue
         epath: Path = ("stack", "exporters", i, "target")
@@ -1239,7 +1248,8 @@ def _check_hostile(spec: Spec) -> Found:
                    "give a target that needs none"))
         if "://" in exp.target:
             yield from _url_problems(exp.target, epath, hint,
-                                     ("redis", "rediss", "http", "https", "postgres", "postgresql", "unix"))
+                                     ("redis", "rediss", "http", "https", "postgres", "postgresql", "unix",
+                                      "mongodb"))
         elif "@" in exp.target:
             yield epath, f"credentials in a target would be written into the output; {hint}"
         elif not TARGET_RE.match(exp.target):
