@@ -50,7 +50,7 @@ bench-slo-server: install tools
 examples: install
 	$(BIN)/python scripts/render-examples.py
 
-# mutation fuzz of every example spec, beyond the 300 mutants each that `make test` runs
+# mutation fuzz of every example spec, beyond the 200 mutants each that `make test` runs
 # (FUZZ_ARGS="--spec quickstart --report fuzz.md" for one spec and a Markdown report)
 FUZZ_N    ?= 2000
 FUZZ_SEED ?= 1

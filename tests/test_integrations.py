@@ -127,3 +127,22 @@ def test_a_refusal_exits_2_without_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert re.search(REFUSALS[0][2], proc.stdout + proc.stderr), proc.stdout + proc.stderr
+
+
+def test_a_service_scraping_no_target_renders_beside_exporters() -> None:
+    # a service may list no static target (`scrape.static: []`); the output README's integrations table reads
+    # each job's first target and must not stop at that one (a mutant of the fuzz found it)
+    from obsgen.model import resolve
+    from obsgen.render import render_all
+
+    spec = load_spec_text("""
+version: 1
+project: {name: empty-targets}
+channels: {ops: {type: webhook, url: "http://hooks.example:8080/alerts"}}
+routing: {default: ops}
+stack: {exporters: [node, postgres]}
+services:
+  - {name: shop, scrape: {static: []}}
+""", "empty-targets.yaml")
+    files = render_all(resolve(spec))
+    assert "postgres-exporter" in files["README.md"]

@@ -47,8 +47,9 @@ def _integrations(model: Model) -> dict[str, object] | None:
     kinds = prometheus.exporters(model)
     if not kinds:
         return None
-    jobs = {j["job_name"]: j["static_configs"][0]["targets"][0] for j in prometheus.scrape_configs(model)
-            if j.get("static_configs")}
+    # each statically scraped job's first target (a service may list none: `scrape.static: []`)
+    jobs = {j["job_name"]: targets[0] for j in prometheus.scrape_configs(model)
+            if (targets := [t for c in j.get("static_configs", ()) for t in c.get("targets", ())])}
     rows = [{"kind": kind, "job": job, "target": jobs.get(job, target)}
             for kind, (job, target) in ((k, prometheus.EXPORTER_TARGETS[k]) for k in kinds)]
     return {"exporters": rows, "alerts": [a.name for a in exporter_alerts.alerts(jobs)],
