@@ -146,3 +146,33 @@ services:
 """, "empty-targets.yaml")
     files = render_all(resolve(spec))
     assert "postgres-exporter" in files["README.md"]
+
+
+BUILT_IN = """
+version: 1
+project: {name: own-down-alerts}
+channels: {ops: {type: webhook, url: "http://hooks.example:8080/alerts"}}
+routing: {default: ops}
+stack: {exporters: [EXPORTERS]}
+proof: {accept_unproven: {MySQLDown: "the database team's own drill proves it"}}
+services:
+  - name: redis
+    alerts:
+      - {name: RedisDown, expr: 'redis_up == 0', for: 1m, severity: critical, summary: Redis is down.}
+"""
+
+
+def test_a_spec_alert_named_like_a_built_in_one_is_refused_at_its_place() -> None:
+    # an alert of its own named like one rules/_stack.yml renders would be two alerts under one name, each
+    # with its own labels, routes and proofs
+    with pytest.raises(SpecError) as err:
+        load_spec_text(BUILT_IN.replace("EXPORTERS", "redis, mysqld"), "own-down-alerts.yaml")
+    lines = err.value.lines()
+    assert len(lines) == 1, lines
+    assert re.search(r"own-down-alerts\.yaml:11:\d+ services\[0\]\.alerts\[0\]\.name: alert name 'RedisDown' is a "
+                     r"built-in alert of rules/_stack\.yml \(for the redis exporter\)", lines[0]), lines
+    # without the redis exporter the name is free; an exporter's alert may be accepted unproven by name
+    load_spec_text(BUILT_IN.replace("EXPORTERS", "mysqld"), "own-down-alerts.yaml")
+    with pytest.raises(SpecError) as err:
+        load_spec_text(BUILT_IN.replace("EXPORTERS", "node"), "own-down-alerts.yaml")
+    assert any("no alert is named 'MySQLDown'" in line for line in err.value.lines()), err.value.lines()

@@ -196,14 +196,28 @@ def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str
             yield name, wpath, svc.name
 
 
+def stack_alert_names(spec: Spec) -> dict[str, str]:
+    """The alerts rules/_stack.yml renders for this spec, each with what it watches."""
+    from ..render import exporter_alerts, stack_alerts  # here: the renderers import this module's callers
+
+    kinds = {e if isinstance(e, str) else e.type for e in spec.stack.exporters}
+    names = {a.name: "the monitoring stack" for a in stack_alerts.STACK_ALERTS}
+    names.update((a.name, f"the {a.kind} exporter") for a in exporter_alerts.ALERTS if a.kind in kinds)
+    return names
+
+
 def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
     """Also fills `seen_alerts`: every alert name the services will get, with its place."""
     seen_services: dict[str, int] = {}
+    stack_names = stack_alert_names(spec)
 
     def alert(name: str, path: Path, service: str | None) -> Found:
         problem = alert_name_problem(name, service)
         if problem:
             yield path, problem
+        elif name in stack_names:
+            yield path, (f"alert name {name!r} is a built-in alert of rules/_stack.yml (for {stack_names[name]}); "
+                         "drop this one if the built-in does the job, or name it otherwise")
         elif name in seen_alerts and seen_alerts[name] != path:
             yield path, f"alert name {name!r} is already used at {_fmt(seen_alerts[name])}"
         else:
@@ -417,9 +431,7 @@ def _unscraped(spec: Spec, svc: Service, base: Path) -> Found:
 def _check_proof(spec: Spec, alerts: dict[str, Path]) -> Found:
     if not spec.proof.accept_unproven:
         return
-    from ..render.stack_alerts import STACK_ALERTS  # here: the renderers import this module's callers
-
-    stack_names = {a.name for a in STACK_ALERTS}
+    stack_names = stack_alert_names(spec)
     for name, reason in spec.proof.accept_unproven.items():
         path: Path = ("proof", "accept_unproven", name)
         if name not in alerts and name not in stack_names:
