@@ -130,7 +130,8 @@ def shared_part(groups: list[dict]) -> list[dict]:
         rules = []
         for r in g["rules"]:
             window = r.get("record", "").removeprefix("slo:sli_error:ratio_rate")
-            if r.get("record", "").startswith("slo:sli_error:ratio_rate") and window != slo.BASE_WINDOW:
+            if (r.get("record", "").startswith("slo:sli_error:ratio_rate") and window != slo.BASE_WINDOW
+                    and "slo_id" in r["labels"]):  # not Sloth's copies, which stay copies
                 r = {**r, "expr": f'{slo.record_name(slo.BASE_WINDOW)}{{slo_id="{r["labels"]["slo_id"]}"}}'}
             rules.append(r)
         out.append({**g, "rules": rules})
@@ -150,18 +151,27 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest counts")
     parser.add_argument("--by-groups", type=int, default=0,
                         help="SLOs per route (`by: [route]`) over this many routes of --instances series each")
+    parser.add_argument("--sloth-compatible", action="store_true",
+                        help="obsgen's rules with Sloth's series copied too (`sloth_compatible`), against the naive "
+                             "shape, which is Sloth's own")
     parser.add_argument("--no-steady-state", action="store_true",
                         help="the proof scenarios only (the 3-day steady state is most of the bench's time)")
     args = parser.parse_args()
     tool = promtool()
     spec = "\n".join(line.replace("}}", "}, by: [route]}") if "sli:" in line else line
                       for line in SPEC.split("\n")) if args.by_groups else SPEC
-    model = resolve(load_spec_text(spec, "bench.yaml"), "bench.yaml")
+    defaults = "defaults: {sloth_compatible: true}\n" if args.sloth_compatible else ""
+    model = resolve(load_spec_text(spec.replace("services:", defaults + "services:"), "bench.yaml"), "bench.yaml")
     minutely = resolve(load_spec_text(spec.replace("project: {name: bench}", "project: {name: bench}\n"
-                                                   "defaults: {evaluation_interval: 1m}"), "bench.yaml"))
+                                                   "defaults: {evaluation_interval: 1m, "
+                                                   f"sloth_compatible: {str(args.sloth_compatible).lower()}}}"),
+                                      "bench.yaml"))
 
     def shapes(m: Model) -> dict[str, str]:
         groups = {shape: slo.rule_groups(m, m.service("api"), naive=shape == "naive") for shape in ("obsgen", "naive")}
+        if args.sloth_compatible:  # the naive shape is Sloth's: its series need no copies
+            groups["naive"] = [{**g, "rules": [r for r in g["rules"] if "sloth_id" not in r.get("labels", {})]}
+                               for g in groups["naive"]]
         groups["shared"] = shared_part(groups["obsgen"])
         groups["no rules"] = []
         return {shape: dump_yaml({"groups": g}) for shape, g in groups.items()}
@@ -172,11 +182,14 @@ def main() -> None:
                   for g in proofs(model, svc, s, instances=args.instances, groups_of_by=args.by_groups)
                   if " per route: " in g["name"]]
     else:
-        groups = [(model, g) for s in svc.slos for g in proofs(model, svc, s, instances=args.instances)]
+        # not the proof of Sloth's copies: the naive shape has none to prove, and no alert decision rests on it
+        groups = [(model, g) for s in svc.slos for g in proofs(model, svc, s, instances=args.instances)
+                  if "Sloth's series" not in g["name"]]
     if not args.no_steady_state:
         groups += [(minutely, g) for g in steady_state(minutely, args.instances, max(args.by_groups, 1))]
     rules = {id(model): shapes(model), id(minutely): shapes(minutely)}
     per = f"by: [route], {args.by_groups} routes × " if args.by_groups else ""
+    per = ("sloth_compatible, " if args.sloth_compatible else "") + per
     print(f"SLO rules of one service (2 SLOs), {per}{args.instances} instances × good/bad series, "
           f"evaluation every {model.evaluation_interval}; promtool {tool}")
     print("CPU seconds of `promtool test rules` per rule set; `no rules` is promtool loading the input and "
