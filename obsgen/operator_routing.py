@@ -133,7 +133,8 @@ INTEGRATIONS = {"slackConfigs": "slack_configs", "emailConfigs": "email_configs"
                 "msteamsv2Configs": "msteamsv2_configs", "discordConfigs": "discord_configs",
                 "telegramConfigs": "telegram_configs", "webexConfigs": "webex_configs",
                 "pushoverConfigs": "pushover_configs", "victoropsConfigs": "victorops_configs",
-                "rocketchatConfigs": "rocketchat_configs", "wechatConfigs": "wechat_configs"}
+                "rocketchatConfigs": "rocketchat_configs", "wechatConfigs": "wechat_configs",
+                "snsConfigs": "sns_configs"}
 # A secret field whose file twin is not `<field>_file`, by integration (None: any): the operator writes
 # discord's `apiURL` as `webhook_url`.
 _SECRET_FIELDS = {(None, "urlSecret"): "url_file", ("discordConfigs", "apiURL"): "webhook_url_file"}

@@ -70,6 +70,8 @@ def channels(secrets: str) -> dict[str, dict[str, Any]]:
                        "alert_source_token_file": f"{s}/incidentio-token"},
         "wechat": {"type": "wechat", "corp_id": "ww1234", "agent_id": "1000002", "to_user": "@all",
                    "api_secret_file": f"{s}/wechat-secret"},
+        "sns": {"type": "sns", "topic_arn": "arn:aws:sns:eu-west-1:123456789012:payments-alerts",
+                "role_arn": "arn:aws:iam::123456789012:role/alertmanager-sns", "subject": "Alerts {{ of }} shop"},
     }
 
 
@@ -205,6 +207,11 @@ class Recorder(_QuietHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
         with self.lock:
             self.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        if self.path.startswith("/sns/"):  # the Query API's answer to Publish
+            self.reply(200, b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+                            b'<MessageId>1</MessageId></PublishResult><ResponseMetadata><RequestId>1</RequestId>'
+                            b'</ResponseMetadata></PublishResponse>', "text/xml")
+            return
         reply = {"ok": True, "result": {"message_id": 1, "date": 0, "chat": {"id": 1}}} \
             if self.path.startswith("/telegram/") else {"success": True, "status": 0}
         self.reply(200, json.dumps(reply).encode(), "application/json")
@@ -215,14 +222,22 @@ class Recorder(_QuietHandler):
 # Channels whose service address Alertmanager lets a config change (a URL in a file, or `api_url`), each
 # pointed at the recorder; pushover, pagerduty (whose `url` the spec does not expose), email and wechat keep theirs.
 DELIVERED = ("slack", "webhook", "opsgenie", "msteams", "msteamsv2", "discord", "mattermost", "telegram", "webex",
-             "victorops", "jira", "rocketchat", "incidentio")
+             "victorops", "jira", "rocketchat", "incidentio", "sns")
+AWS_KEY_ID = "AKIAOBSGENTEST000001"  # what Alertmanager's environment gives the SNS channel, never its config
 
 
-def test_real_alertmanager_delivers_with_secrets_read_from_files(tmp_path: Path) -> None:
+def test_real_alertmanager_delivers_with_secrets_read_from_files(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """One alert, every channel that can be pointed at 127.0.0.1: the real Alertmanager reads each secret
     from its file and sends it where the service expects it (URL, path, header), and Telegram gets its
-    message escaped for the HTML parse mode it is sent in (Alertmanager runs it as html/template then)."""
+    message escaped for the HTML parse mode it is sent in (Alertmanager runs it as html/template then).
+    SNS publishes with the credentials of Alertmanager's environment, signed for the topic's region."""
     binary = require_tool("alertmanager")
+    for name, value in (("AWS_ACCESS_KEY_ID", AWS_KEY_ID), ("AWS_SECRET_ACCESS_KEY", "obsgen-test-secret"),
+                        ("AWS_EC2_METADATA_DISABLED", "true")):
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
     Recorder.seen = []
     server = LocalServer(Recorder)
     base = f"http://{server.address}"
@@ -236,6 +251,8 @@ def test_real_alertmanager_delivers_with_secrets_read_from_files(tmp_path: Path)
     for name in ("telegram", "webex", "victorops", "jira", "rocketchat", "opsgenie"):
         chans[name]["api_url"] = f"{base}/{name}/"
     chans["webhook"]["url"] = f"{base}/webhook/hook"
+    chans["sns"]["api_url"] = f"{base}/sns/"
+    del chans["sns"]["role_arn"]  # assuming it would ask AWS STS, which is not here
     data = spec_data(chans, secrets=str(secrets))
     data["routing"].update(group_wait="0s", group_interval="1s")
     out = render(tmp_path / "out", data)
@@ -274,6 +291,11 @@ def test_real_alertmanager_delivers_with_secrets_read_from_files(tmp_path: Path)
     has("webhook", "Bearer tok-webhook-bearer_token_file")
     auth = base64.b64encode(b"alerts@example.com:tok-jira-password_file").decode()
     has("jira", f"Basic {auth}")
+    has("sns", f"Credential={AWS_KEY_ID}/")  # AWS Signature Version 4, for SNS in the topic's region
+    has("sns", "/eu-west-1/sns/aws4_request")
+    sns = dict(urllib.parse.parse_qsl(first["sns"][2]))
+    assert sns["Action"] == "Publish" and sns["TopicArn"] == chans["sns"]["topic_arn"], sns
+    assert sns["Subject"] == "Alerts {{ of }} shop" and "Errors <5% & rising" in sns["Message"], sns
     for name in ("slack", "msteams", "msteamsv2", "discord", "mattermost"):  # their URL came from its file
         assert first[name][0] == f"/{name}/hook", first[name]
     _, _, body = first["telegram"]
@@ -415,3 +437,41 @@ def test_plain_mode_renders_the_same_receivers_as_the_operator_simulation(
             name = r["name"][len(prefix):]
             assert strip({k: v for k, v in r.items() if k != "name"}) == \
                 strip({k: v for k, v in plain[name].items() if k != "name"}), name
+
+
+def test_sns_takes_no_keys_and_signs_for_the_topics_region(plain: tuple[Path, dict[str, Any], dict[str, str]]) -> None:
+    """The SNS channel's credentials come from Alertmanager's environment: keys written in the spec are
+    refused, none reaches alertmanager.yml, and its region is the topic's unless the spec names another."""
+    chans = channels("/etc/alertmanager/secrets")
+    for literal in ("access_key", "secret_key", "sigv4"):
+        found = problems_of(spec_data({**chans, "sns": {**chans["sns"], literal: "AKIA0000"}}))
+        assert any("channels.sns" in p and f"`{literal}` would put AWS credentials" in p
+                   and "AWS_ACCESS_KEY_ID" in p for p in found), found
+    for field, value, noun in (("topic_arn", "arn:aws:sns:eu-west-1:1234:alerts", "is not an SNS topic ARN"),
+                               ("role_arn", "arn:aws:iam::123456789012:user/bob", "is not an IAM role ARN"),
+                               ("region", "Frankfurt", "is not an AWS region")):
+        found = problems_of(spec_data({**chans, "sns": {**chans["sns"], field: value}}))
+        assert any(f"channels.sns.{field}" in p and noun in p for p in found), found
+    out, _, _ = plain
+    receivers = {r["name"]: r for r in yaml.safe_load((out / "alertmanager/alertmanager.yml").read_text())["receivers"]}
+    sns = receivers["sns"]["sns_configs"][0]
+    assert sns["sigv4"] == {"region": "eu-west-1", "role_arn": chans["sns"]["role_arn"]}, sns
+    assert sns["subject"] == 'Alerts {{ "{{" }} of }} shop', sns  # written literally, as Alertmanager expands it
+    other = alertmanager.receivers(load_spec_text(yaml.safe_dump(spec_data(
+        {**chans, "sns": {**chans["sns"], "region": "us-east-2"}})), "obsgen.yaml"))
+    assert next(r for r in other if r["name"] == "sns")["sns_configs"][0]["sigv4"]["region"] == "us-east-2"
+
+
+def test_sns_credentials_reach_the_compose_alertmanager_by_name_only(
+        plain: tuple[Path, dict[str, Any], dict[str, str]]) -> None:
+    """docker-compose.yml passes the AWS variables on from the environment it is started in (names, no values),
+    and the Compose schema accepts it."""
+    from obsgen.render.compose import AWS_ENVIRONMENT
+
+    out, _, _ = plain
+    compose = yaml.safe_load((out / "docker-compose.yml").read_text())
+    assert compose["services"]["alertmanager"]["environment"] == list(AWS_ENVIRONMENT)
+    assert "environment" not in compose["services"]["prometheus"]
+    proc = subprocess.run([require_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+                           str(out / "docker-compose.yml")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

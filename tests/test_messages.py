@@ -77,7 +77,7 @@ SPECS = {"quickstart": QUICKSTART, "own": OWN}
 
 
 CHANNEL_TYPES = ("slack, email, pagerduty, webhook, opsgenie, msteams, msteamsv2, discord, mattermost, telegram, "
-                 "webex, pushover, victorops, jira, rocketchat, incidentio, wechat")
+                 "webex, pushover, victorops, jira, rocketchat, incidentio, wechat, sns")
 
 
 class Case(NamedTuple):

@@ -301,6 +301,9 @@ channels:
   inc-file: {type: incidentio, url_file: /etc/alertmanager/secrets/inc-url, alert_source_token_file: /etc/alertmanager/secrets/inc}
   wc: {type: wechat, corp_id: ww1, agent_id: "1000003", api_secret_file: /etc/alertmanager/secrets/wc, to_user: ops,
        to_party: "2", to_tag: "3"}
+  sns: {type: sns, topic_arn: "arn:aws:sns:eu-west-1:123456789012:alerts", region: eu-west-1,
+        role_arn: "arn:aws:iam::123456789012:role/alertmanager", profile: alerts, api_url: "https://sns.eu-west-1.amazonaws.com",
+        subject: Alerts}
 email:
   smarthost: smtp.example.com:587
   from: alerts@example.com

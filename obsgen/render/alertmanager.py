@@ -244,6 +244,15 @@ def _receiver(name: str, ch: Any) -> dict[str, Any]:
             if getattr(ch, field):
                 cfg[field] = go_literal(getattr(ch, field))
         return {"name": name, "wechat_configs": [cfg]}
+    if ch.type == "sns":
+        # no keys: Alertmanager's AWS SDK takes the credentials from its environment (or `profile`)
+        sigv4 = {"region": ch.region or ch.topic_arn.split(":")[3]}
+        sigv4.update({k: getattr(ch, k) for k in ("profile", "role_arn") if getattr(ch, k)})
+        cfg = {**common, "topic_arn": ch.topic_arn, "sigv4": sigv4,
+               "subject": go_literal(ch.subject) if ch.subject else _T.format("title"), "message": _T.format("text")}
+        if ch.api_url:
+            cfg["api_url"] = ch.api_url
+        return {"name": name, "sns_configs": [cfg]}
     raise AssertionError(f"unhandled channel type {ch.type}")
 
 

@@ -52,6 +52,8 @@ OTLP_PORTS = (4317, 4318)
 # Paths inside the containers.
 PROMETHEUS_DIR = "/etc/prometheus"  # rule_files: rules/*.yml is relative to the config file
 PROMETHEUS_DATA = "/prometheus"
+# what the AWS SDK reads in the SNS channel's Alertmanager: credentials stay in the environment, never the output
+AWS_ENVIRONMENT = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION")
 ALERTMANAGER_DIR = "/etc/alertmanager"  # templates: templates/*.tmpl is relative to the config file
 ALERTMANAGER_DATA = "/alertmanager"
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
@@ -357,6 +359,9 @@ class _Compose:
                 svc["networks"] = {"default": {"aliases": [host, "alertmanager"]}}
             if refs := self.secret_refs("alertmanager"):
                 svc["secrets"] = refs
+            if any(ch.type == "sns" for ch in self.model.spec.channels.values()):
+                # names only: each is passed on from the environment `docker compose up` runs in, if set
+                svc["environment"] = list(AWS_ENVIRONMENT)
             self.service(name, svc, volume=ALERTMANAGER_DATA)
 
     def grafana(self) -> None:

@@ -327,6 +327,11 @@ class _Receivers:
         return {**self._common(c, "api_url", "channel", "title", "text"), "token": self.secret(c["token_file"]),
                 "tokenID": self.secret(c["token_id_file"])}
 
+    def sns_configs(self, c: Obj) -> Obj:
+        names = {"region": "region", "profile": "profile", "role_arn": "roleArn"}
+        return {**self._common(c, "subject", "message", "api_url"), "topicARN": c["topic_arn"],
+                "sigv4": {names[k]: v for k, v in c["sigv4"].items()}}
+
     def wechat_configs(self, c: Obj) -> Obj:
         out = {**self._common(c, "message", "to_user", "to_party", "to_tag"), "corpID": c["corp_id"],
                "agentID": c["agent_id"], "apiSecret": self.secret(c["api_secret_file"])}

@@ -176,6 +176,16 @@ PATTERNS: dict[str, Pattern] = {
         "a process name like `postgres`", "is not a process name",
         "give the name the kernel shows (comm): at most 15 letters, digits, `.`, `_`, `+` and `-`, e.g. "
         "`postgres`"),
+    models.SNS_TOPIC_RE: Pattern(
+        "an SNS topic ARN like `arn:aws:sns:eu-west-1:123456789012:alerts`", "is not an SNS topic ARN",
+        "write `arn:aws:sns:<region>:<12-digit account>:<topic name>`, e.g. "
+        "`arn:aws:sns:eu-west-1:123456789012:alerts`"),
+    models.IAM_ROLE_RE: Pattern(
+        "an IAM role ARN like `arn:aws:iam::123456789012:role/alertmanager`", "is not an IAM role ARN",
+        "write `arn:aws:iam::<12-digit account>:role/<name>`, e.g. `arn:aws:iam::123456789012:role/alertmanager`"),
+    r"^[a-z]{2}(-[a-z]+)+-\d$": Pattern(
+        "an AWS region like `eu-west-1`", "is not an AWS region",
+        "write the region's code, e.g. `eu-west-1` or `us-east-2`"),
     r"^[a-z][a-z0-9_.]*$": Pattern(
         "a grafana.ini name like `security` or `allow_embedding`", "is not a grafana.ini section or key name",
         "use lower-case letters, digits, `_` and `.`, starting with a letter, e.g. `security` or "
@@ -263,6 +273,7 @@ _MODEL_EXAMPLES: dict[str, str] = {
     "IncidentIoChannel": "{type: incidentio, url_file: /run/secrets/incidentio-url, "
                          "alert_source_token_file: /run/secrets/incidentio-token}",
     "WeChatChannel": "{type: wechat, corp_id: ww123, agent_id: '1000002', api_secret_file: /run/secrets/wechat-secret}",
+    "SnsChannel": "{type: sns, topic_arn: 'arn:aws:sns:eu-west-1:123456789012:payments-alerts'}",
     "Email": "{smarthost: smtp.example.com:587, from: alerts@example.com}",
     "QuietHours": '{applies_to: warning, times: "09:00-18:00"}',
     "Route": "{matchers: ['team=\"data\"'], receivers: [ops-email]}",
@@ -353,6 +364,7 @@ _FIELD_EXAMPLES: dict[tuple[str, str], str] = {
     ("WeChatChannel", "corp_id"): "ww123",
     ("WeChatChannel", "agent_id"): "'1000002'",
     ("WeChatChannel", "api_secret_file"): "/run/secrets/wechat-secret",
+    ("SnsChannel", "topic_arn"): "'arn:aws:sns:eu-west-1:123456789012:payments-alerts'",
     ("Email", "smarthost"): "smtp.example.com:587",
     ("Email", "from"): "alerts@example.com",
     ("Routing", "default"): "ops-email",

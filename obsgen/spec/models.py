@@ -980,10 +980,50 @@ class WeChatChannel(_Channel):
     literal_secrets = {"api_secret": "api_secret_file"}
 
 
+SNS_TOPIC_RE = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+IAM_ROLE_RE = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$"
+
+
+class SnsChannel(_Channel):
+    """An Amazon SNS topic. Alertmanager signs its requests with the AWS credentials of its own environment
+    (the AWS_* variables, a shared credentials file's `profile`, an instance or pod role), optionally
+    assuming `role_arn`: no key is ever written into the generated files."""
+
+    type: Literal["sns"] = Field(description="Channel kind: sns.")
+    topic_arn: str = Field(
+        pattern=SNS_TOPIC_RE, examples=["arn:aws:sns:eu-west-1:123456789012:payments-alerts"],
+        description="ARN of the topic to publish to.")
+    region: str | None = Field(
+        None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", examples=["eu-west-1"],
+        description="Region of the SNS API; the topic's own (from its ARN) when unset.")
+    role_arn: str | None = Field(
+        None, pattern=IAM_ROLE_RE, examples=["arn:aws:iam::123456789012:role/alertmanager-sns"],
+        description="A role to assume for publishing; the environment's credentials as they are when unset.")
+    profile: str | None = Field(
+        None, min_length=1, description="Profile of the shared credentials file to take the credentials from.")
+    api_url: str | None = Field(
+        None, examples=["https://sns.eu-west-1.amazonaws.com"],
+        description="The SNS endpoint, e.g. a VPC endpoint's; the region's public endpoint when unset.")
+    subject: str | None = Field(None, description="Subject of e-mail subscriptions; the alert group's title when unset.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for literal in ("access_key", "secret_key", "sigv4"):
+                if literal in data:
+                    raise ValueError(
+                        f"`{literal}` would put AWS credentials into the generated files; give Alertmanager "
+                        "its credentials through its environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                        "a shared credentials file with `profile`, or an instance or pod role, with `role_arn` "
+                        "to assume another)")
+        return data
+
+
 Channel = Annotated[
     SlackChannel | EmailChannel | PagerDutyChannel | WebhookChannel | OpsgenieChannel | MsTeamsChannel
     | MsTeamsV2Channel | DiscordChannel | MattermostChannel | TelegramChannel | WebexChannel | PushoverChannel
-    | VictorOpsChannel | JiraChannel | RocketChatChannel | IncidentIoChannel | WeChatChannel,
+    | VictorOpsChannel | JiraChannel | RocketChatChannel | IncidentIoChannel | WeChatChannel | SnsChannel,
     Field(discriminator="type"),
 ]
 # Channel types prometheus-operator's AlertmanagerConfig has no receiver for (its CRD, obsgen/crds/).
