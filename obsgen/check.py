@@ -60,30 +60,40 @@ def prometheus_configs(out: Path) -> Result:
     return _run("promtool", ["check", "config", *configs], "prometheus/prometheus.yml", out, configs)
 
 
-def run_checks(out: Path, live: bool = False) -> list[Result]:
+def run_checks(out: Path, live: bool = False, step: Callable[[str], None] = lambda _: None) -> list[Result]:
+    """Every check of the tree, in order; `step` is told which one runs (a progress bar's)."""
     results: list[Result] = []
     if (out / "prometheus/prometheus.yml").exists():
+        step("promtool check config")
         results.append(prometheus_configs(out))
     rules = _files(out, "prometheus/rules/*.yml")
     if rules:
+        step(f"promtool check rules ({len(rules)} files)")
         results.append(_run("promtool", ["check", "rules", "--lint=all", "--lint-fatal", *rules],
                             "prometheus/rules/", out, rules))
     tests = _files(out, "prometheus/tests/*.yml")
     if tests:
+        step(f"promtool test rules ({len(tests)} files)")
         results.append(_run("promtool", ["test", "rules", *tests], "prometheus/tests/", out, tests))
     results.append(proof_coverage(out, tests_passed=bool(tests) and results[-1].status == "passed"))
     if (out / "alertmanager/alertmanager.yml").exists():
+        step("amtool check-config")
         results.append(_run("amtool", ["check-config", "alertmanager/alertmanager.yml"],
                             "alertmanager/alertmanager.yml", out,
                             ["alertmanager/alertmanager.yml", *_files(out, "alertmanager/templates/*")]))
+        step("amtool config routes test")
         results.extend(_guarded("amtool config routes test", "proof/routes.json", _routes, out))
         if live:
+            step("the real Alertmanager")
             results.extend(_guarded("alertmanager (live)", "alertmanager/alertmanager.yml", _live, out))
     if (out / "docker-compose.yml").exists():
+        step("the Compose schema")
         results.append(_run("check-jsonschema", ["--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
                             "docker-compose.yml", out, ["docker-compose.yml"]))
     if (out / "kubernetes/kustomization.yaml").exists():
+        step("kustomize and kubernetes-validate")
         results.extend(_kubernetes(out))
+    step("obsgen's file checks")
     results.extend(_guarded("obsgen file checks", "grafana/, loki/, fluentd/", _file_checks, out))
     return results
 

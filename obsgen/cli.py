@@ -219,10 +219,12 @@ def check(
     from rich.table import Table
 
     from .check import UNPROVEN, exit_code, run_checks, unchecked_files
+    from .progress import Progress, wanted
 
     if not directory.is_dir():
         _fail([f"{directory}: not a folder; run obsgen render first"])
-    results = run_checks(directory, live=live)
+    with Progress(f"obsgen check {directory}", None, wanted(quiet=False)) as progress:
+        results = run_checks(directory, live=live, step=progress.step)
     unchecked = unchecked_files(directory, results)
     table = Table(title=f"obsgen check {directory}", title_justify="left")
     for col in ("validator", "target", "result"):
