@@ -12,12 +12,16 @@
 #   .tools/node_modules/@grafana/lezer-logql
 #                                     Grafana's LogQL lezer grammar (npm, pinned),
 #                                     used by obsgen/logql_check.mjs
-#   .tools/bin/prometheus-*-exporter  the exporters tests/test_exporters_live.py runs
+#   .tools/bin/prometheus-*-exporter, prometheus-pushgateway
+#                                     the exporters tests/test_exporters_live.py runs
 #                                     (Debian sid packages, EXPORTERS below, fetched
 #                                     and unpacked like Prometheus'), and
 #   .tools/etc/prometheus/            their packaged configuration (blackbox.yml)
-#   system-wide: postgresql, redis-server, nginx (SERVERS below)
-#                                     the servers behind the exporters, from this
+#   system-wide: postgresql, redis-server, nginx, mariadb-server, pgbouncer,
+#                haproxy (SERVERS below)
+#                                     the servers behind the exporters (HAProxy serves
+#                                     its own metrics: Debian builds it with USE_PROMEX),
+#                                     from this
 #                                     machine's own Debian release with apt-get
 #                                     install, only where missing and only as root.
 #                                     They are never started as system services:
@@ -61,19 +65,23 @@ BIN="$TOOLS/bin"
 PROM_BINS=(promtool prometheus amtool alertmanager)
 # the exporters of the live test: Debian package = the binary it installs in /usr/bin
 EXPORTERS=(prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
-           prometheus-nginx-exporter prometheus-blackbox-exporter)
+           prometheus-nginx-exporter prometheus-blackbox-exporter prometheus-mysqld-exporter
+           prometheus-pgbouncer-exporter prometheus-process-exporter prometheus-pushgateway)
 # the servers behind them: Debian package -> a file it installs (a glob), proof that it is there
 declare -A SERVERS=(
   [postgresql]="/usr/lib/postgresql/*/bin/postgres"
   [redis-server]="/usr/bin/redis-server"
   [nginx]="/usr/sbin/nginx"
+  [mariadb-server]="/usr/sbin/mariadbd"
+  [pgbouncer]="/usr/sbin/pgbouncer"
+  [haproxy]="/usr/sbin/haproxy"
 )
 
 FORCE="${TOOLS_FORCE:-0}"
 for a in "$@"; do
   case "$a" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-tools: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -382,11 +390,11 @@ for b in "${PROM_BINS[@]}"; do
 done
 for b in "${EXPORTERS[@]}"; do
   v="$("$BIN/$b" --version 2>&1 | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n 1)" || true
-  printf '%-17s %-20s .tools/bin/%s\n' "${b#prometheus-}" "$v" "$b"
+  printf '%-18s %-20s .tools/bin/%s\n' "${b#prometheus-}" "$v" "$b"
 done
 for p in $(printf '%s\n' "${!SERVERS[@]}" | sort); do
   f="$(compgen -G "${SERVERS[$p]}" | head -n 1)" || true
-  printf '%-17s %-20s %s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo missing)" "${f:-MISSING}"
+  printf '%-18s %-20s %s\n' "$p" "$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || echo missing)" "${f:-MISSING}"
 done
 printf '%-13s %-12s .tools/node_modules/@grafana/lezer-logql (@lezer/lr %s, node %s)\n' \
   lezer-logql "$(pkg_version "$TOOLS/node_modules/@grafana/lezer-logql")" \
