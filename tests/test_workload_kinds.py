@@ -154,6 +154,27 @@ def test_batch_in_operator_mode_keeps_honor_labels_and_its_groups() -> None:
     assert sc["spec"]["metricRelabelings"] == [{"sourceLabels": ["job"], "regex": "nightly-report", "action": "keep"}]
 
 
+def test_the_stacks_pushgateway_leaves_a_batch_services_groups_to_it() -> None:
+    """With the stack's own Pushgateway exporter on the same address, the batch services' groups are
+    dropped from its job: ingested twice they would differ only by the service's target labels, and the
+    rules setting those labels would fail on the duplicates (seen on the real servers by
+    tests/test_exporters_live.py). A batch service on another Pushgateway is not dropped."""
+    data = yaml.safe_load(FIXTURE.read_text())
+    data["services"].append({"name": "ledger-close", "kind": "batch", "scrape": {"static": ["gw.finance:9091"]},
+                             "batch": {"every": "1d"}})
+    data["stack"] = {"exporters": ["pushgateway"]}
+    drop = [{"source_labels": ["job"], "regex": "nightly-report", "action": "drop"}]
+    jobs = {j["job_name"]: j for j in scrape_configs(resolve(load_spec_text(yaml.safe_dump(data), "k.yaml"), "k.yaml"))}
+    assert jobs["pushgateway"]["metric_relabel_configs"] == drop
+    data["stack"] = {"deploy": ["kubernetes"], "kubernetes": {"prometheus_operator": True}, "exporters": ["pushgateway"]}
+    files = render_all(resolve(load_spec_text(yaml.safe_dump(data), "k.yaml"), "k.yaml"))
+    monitors = [d for path, text in files.items() if path.startswith("kubernetes/") and path.endswith(".yaml")
+                for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "ServiceMonitor"]
+    endpoint = next(d for d in monitors if d["metadata"]["name"] == "pushgateway")["spec"]["endpoints"][0]
+    assert endpoint["honorLabels"] is True
+    assert endpoint["metricRelabelings"] == [{"sourceLabels": ["job"], "regex": "nightly-report", "action": "drop"}]
+
+
 # --------------------------------------------------------------------------- consumer
 
 

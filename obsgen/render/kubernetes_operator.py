@@ -126,6 +126,7 @@ def monitors(k: Kustomization) -> list[Obj]:
         endpoint: Obj = {"port": STACK_PORTS.get(name, "metrics")}
         if name in honor:
             endpoint["honorLabels"] = True
+            endpoint.update(_metric_relabelings(jobs[name]))  # the batch services' groups are theirs
         out.append(cr("ServiceMonitor", name, k, {"selector": selector, "endpoints": [endpoint]}))
     if "node" in exporter_specs(model):
         out.append(release_node_exporter(k))
@@ -167,6 +168,13 @@ def _labels(job: Obj) -> dict[str, str]:
             if "replacement" in r and "source_labels" not in r}
 
 
+def _metric_relabelings(job: Obj) -> Obj:
+    """A scrape job's metric_relabel_configs as an endpoint's metricRelabelings (none: nothing)."""
+    rules = [{"sourceLabels": r["source_labels"], "regex": r["regex"], "action": r["action"]}
+             for r in job.get("metric_relabel_configs", ())]
+    return {"metricRelabelings": rules} if rules else {}
+
+
 def service_monitor(svc: Any, job: Obj, k: Kustomization) -> Obj:
     scrape = svc.scrape
     endpoint: Obj = {"path": scrape.path}
@@ -177,10 +185,7 @@ def service_monitor(svc: Any, job: Obj, k: Kustomization) -> Obj:
     labels = {"job": svc.job, **_labels(job)}  # the rules select job="<service>"
     # a Pushgateway's series keep the job they pushed; a batch service keeps only its own groups
     honor: Obj = {"honorLabels": True} if job.get("honor_labels") else {}
-    keep = [{"sourceLabels": r["source_labels"], "regex": r["regex"], "action": r["action"]}
-            for r in job.get("metric_relabel_configs", ())]
-    if keep:
-        honor["metricRelabelings"] = keep
+    honor.update(_metric_relabelings(job))
     endpoint.update(honor)
     if scrape.kubernetes is not None:
         kube = scrape.kubernetes

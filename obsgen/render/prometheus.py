@@ -126,6 +126,9 @@ def scrape_configs(model: Model) -> list[dict[str, Any]]:
         if kind == "pushgateway":
             exporter_job["honor_labels"] = True  # the pushed job and instance labels are the series' own
         exporter_job["static_configs"] = [{"targets": [target]}]
+        if kind == "pushgateway" and (shared := _batch_jobs_on(model, target)):
+            exporter_job["metric_relabel_configs"] = [
+                {"source_labels": ["job"], "regex": "|".join(regex_literal(j) for j in shared), "action": "drop"}]
         jobs.append(exporter_job)
     probes = [s for s in model.services if s.health]
     if probes:
@@ -192,6 +195,15 @@ def _service_job(model: Model, svc: ServiceModel) -> dict[str, Any]:
     if svc.kind == "batch":
         job["metric_relabel_configs"] = batch_metric_relabel(svc)
     return job
+
+
+def _batch_jobs_on(model: Model, target: str) -> list[str]:
+    """The batch services scraping the Pushgateway at `target`: the groups they pushed are their own jobs'.
+    Ingested by the Pushgateway's job too, each series would be there twice, differing only by the service's
+    target labels, and every rule setting those labels (the batch alerts, PushgatewayPushFailed) would fail
+    its evaluation on the duplicates."""
+    return sorted(svc.job for svc in model.services
+                  if svc.kind == "batch" and svc.scrape and target in (svc.scrape.static or ()))
 
 
 def batch_metric_relabel(svc: ServiceModel) -> list[dict[str, Any]]:
