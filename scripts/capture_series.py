@@ -21,7 +21,7 @@ import sys
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,8 @@ class Capture:
         # what each capture started, by name (an exporter's is `<capture>-exporter`): the live test
         # (tests/test_exporters_live.py) starts the exporters through these captures and stops them by these
         self.servers: dict[str, Server] = {}
+        # the local HTTP servers a capture put behind what it captures (HAProxy's backend), by name
+        self.stand_ins: dict[str, Answering] = {}
 
     def start(self, name: str, args: list[str], port: int = 0, cwd: Path | None = None) -> Server:
         server = Server(args, port, self.work / f"{name}.log", cwd=cwd)
@@ -248,8 +250,9 @@ http {{
         subprocess.run([*AS_PG, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
                        check=True, capture_output=True, timeout=120)
         port = free_port()
-        db = self.start("postgresql", [*AS_PG, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-                                       "-k", str(sock), "-c", f"listen_addresses={HOST}"], port)
+        # not "postgresql": the live test runs this beside the postgres capture's own cluster
+        db = self.start("pgbouncer-postgresql", [*AS_PG, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                                                 "-k", str(sock), "-c", f"listen_addresses={HOST}"], port)
         psql = [*AS_PG, str(bindir / "psql"), "-h", HOST, "-p", str(port), "-U", "postgres", "-qAt"]
         wait_for("postgresql", lambda: subprocess.run([*psql, "-c", "select 1"], capture_output=True,
                                                       timeout=10).returncode == 0, db)
@@ -320,6 +323,7 @@ ignore_startup_parameters = extra_float_digits
         answers, one whose only server is down."""
         ok = Answering(200)
         self.stack.callback(ok.close)
+        self.stand_ins["haproxy-app"] = ok
         root, port, web, closed = self.work / "haproxy", free_port(), free_port(), free_port()
         root.mkdir()
         (root / "haproxy.cfg").write_text(f"""\
@@ -350,7 +354,12 @@ backend broken
         self.save("haproxy", "haproxy", "its built-in Prometheus exporter; backend app with a server answering 200, "
                   "backend broken with a server that is down", fetch(f"http://{HOST}:{port}/metrics"))
 
-    def process(self) -> None:
+    def process(self, names: Sequence[str] = ()) -> None:
+        """The fixture: watching a `sleep` it starts and a name that never runs. With `names` (the live
+        test's), only the exporter, watching those."""
+        if names:
+            self.exporter("process", "prometheus-process-exporter", [f"-procnames={','.join(names)}"])
+            return
         sleeper = self.start("sleep", ["sleep", "600"])
         exp = self.exporter("process", "prometheus-process-exporter", ["-procnames=sleep,capture-absent"])
         wait_for("the sleep group", lambda: "groupname=\"sleep\"" in fetch(f"{exp.url}/metrics"), sleeper)
@@ -358,8 +367,12 @@ backend broken
                   "-procnames=sleep,capture-absent: one `sleep` running, no process named capture-absent",
                   fetch(f"{exp.url}/metrics"))
 
-    def pushgateway(self) -> None:
+    def pushgateway(self, push: bool = True) -> None:
+        """The fixture: one group pushed, one push refused. Without `push` (the live test, which pushes
+        its own), only the Pushgateway."""
         exp = self.exporter("pushgateway", "prometheus-pushgateway", [])
+        if not push:
+            return
         fetch(f"{exp.url}/metrics/job/nightly-backup/instance/runner-1",
               b"# TYPE backup_last_success_timestamp_seconds gauge\nbackup_last_success_timestamp_seconds 1.7e9\n")
         # a push whose metric clashes with the one already there (a counter of the same name): refused, and
