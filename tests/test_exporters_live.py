@@ -2,13 +2,19 @@
 prometheus.yml and its rules.
 
 SPEC below enables every exporter obsgen knows that has a Debian package (node, postgres, redis, nginx,
-blackbox; cAdvisor has none and is left out), has a service watched only through each of them with the
+blackbox, mysqld, pgbouncer, process, the Pushgateway) and HAProxy's built-in one (Debian builds HAProxy
+with USE_PROMEX); cAdvisor, mongodb and elasticsearch are left out (no package, or no server to stand
+behind the exporter). It has a service watched only through each exporter with a server behind it, with the
 alerts and panels the examples give such services (agentic-startup-studio's), a service with an HTTP health
-check (the blackbox probe) and a gRPC service with an SLO class and thresholds. `make tools`
-(scripts/install-tools.sh) installs the exporters into .tools/ and PostgreSQL, Redis and nginx system-wide;
-each is started here on 127.0.0.1 on a free port, in a temp dir, by the captures of
-scripts/capture_series.py (the code that records tests/fixtures/metrics/), each process stopped by its own
-handle. The gRPC service is a real grpcio server instrumented by py-grpc-prometheus' server interceptor.
+check (the blackbox probe), a gRPC service with an SLO class and thresholds, and a batch job (`kind: batch`)
+pushing to the Pushgateway. `make tools` (scripts/install-tools.sh) installs the exporters into .tools/ and
+PostgreSQL, Redis, nginx, MariaDB, pgbouncer and HAProxy system-wide; each is started here on 127.0.0.1 on a
+free port, in a temp dir, side by side, by the captures of scripts/capture_series.py (the code that records
+tests/fixtures/metrics/), each process stopped by its own handle: MariaDB behind the mysqld exporter,
+pgbouncer (pooling a PostgreSQL of its own) behind the pgbouncer exporter, HAProxy with a backend `app` whose
+server answers and a backend `broken` whose server never does, the process exporter watching HAProxy's and
+MariaDB's processes. The gRPC service is a real grpcio server instrumented by py-grpc-prometheus' server
+interceptor; the batch job's runs push with prometheus_client's push_to_gateway.
 
 What Prometheus runs differs from the rendered prometheus/ folder in two ways only (`local_config`): every
 scrape target (and the blackbox job's `__address__` replacement, and the Alertmanager target) is rewritten
@@ -21,23 +27,32 @@ that).
 
 It asserts that:
 - every rule group is healthy: every rule evaluated, health ok, no lastError;
-- every selector of every exporter-related rule and dashboard expression returns series: a selector of a
-  metric of an exporter's fixture (other than Prometheus' or Alertmanager's own), one with a `job` matcher
-  naming an exporter's job, and every selector of the gRPC service's rules and dashboard (dashboards read as
-  Prometheus gets them from Grafana, variables substituted, by promql-parser);
+- every selector of every exporter-related rule and dashboard expression returns series: every selector of
+  the `exporters` rule group and of SPEC's services' rules and dashboards (so a misspelt metric name is
+  caught), and elsewhere a selector of a metric of an exporter's fixture (other than Prometheus' or
+  Alertmanager's own) or with a `job` matcher naming an exporter's job (dashboards read as Prometheus gets
+  them from Grafana, variables substituted, by promql-parser);
+- the process exporter's groups have running processes; the batch job's pushed series keep the job they
+  were pushed with (honor_labels, no `exported_job`) and are ingested once, by the batch service's job;
 - the gRPC service's label names are the interceptor's, and its error-rate alerts go active on its failing
   calls (so the error codes obsgen selects are spelled as the interceptor writes them);
-- stopping each server behind an exporter makes the spec's alert on the exporter's own gauge (pg_up == 0, ...)
-  fire, and the health check's alert go pending; stopping each exporter makes MonitoringTargetDown go
-  pending for its job and instance, and the gRPC service's Down alert fire. Before anything is stopped none
-  of these is active for those jobs.
+- HAProxy's backend `broken` has HAProxyBackendDown and HAProxyServerDown pending from the start; a run of
+  the batch job that pushes no success fires its RunFailed alert, and a push the Pushgateway refuses (a
+  clashing metric type) fires PushgatewayPushFailed;
+- stopping each server behind an exporter (MariaDB also empties the process exporter's `mariadbd` group) makes
+  the spec's alert on the exporter's own gauge (pg_up == 0, mysql_up == 0, ...) fire, the `exporters` group's
+  alert on it (PostgreSQLDown, MySQLDown, PgbouncerDown, HAProxyBackendDown for `app`, ProcessNotRunning, ...)
+  and the health check's alert go pending; stopping each exporter makes MonitoringTargetDown go pending for
+  its job and instance, and the gRPC and batch services' Down alerts fire. Before anything is stopped none of
+  these is active for those jobs.
 
-MonitoringTargetDown's and the health check's `for` are minutes (5m, 2m). Waiting for them is not needed to
-prove the expression: an alert rule is *pending* exactly when its expression, as Prometheus loaded it from the
-rendered file, returns a series with those labels; *firing* then follows after `for` by Prometheus' own
-timer, which the generated promtool tests already prove (tests/test_real_series.py). So the test asserts
-the real rule's state pending with the exporter's labels, and also queries the rule's expression as
-/api/v1/rules reports it. The alerts of SPEC whose `for` is 1s are asserted firing.
+MonitoringTargetDown's, the exporters' and the health check's `for` are minutes (5m, 1m, 2m). Waiting for
+them is not needed to prove the expression: an alert rule is *pending* exactly when its expression, as
+Prometheus loaded it from the rendered file, returns a series with those labels; *firing* then follows
+after `for` by Prometheus' own timer, which the generated promtool tests already prove
+(tests/test_real_series.py). So the test asserts the real rule's state pending with the exporter's labels,
+and also queries MonitoringTargetDown's expression as /api/v1/rules reports it. The alerts whose `for` is 1s
+or none are asserted firing.
 
 The whole test is bounded: each wait by STEP seconds, the test by about a minute of wall time. Where the
 exporters or servers cannot be installed, OBSGEN_LIVE=0 skips it (the static checks of the committed
@@ -57,7 +72,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +83,11 @@ from e2e_support import HOST, Server, free_port, get_json, wait_until
 from test_dashboard_jobs import expressions as dashboard_expressions
 from test_real_series import fixtures
 
-from obsgen.model import resolve
+from obsgen.model import Model, resolve
+from obsgen.naming import batch_failed_alert, batch_stale_alert, service_down_alert
 from obsgen.render import render_all
-from obsgen.render.prometheus import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS
+from obsgen.render.exporter_alerts import GROUP as EXPORTERS_GROUP
+from obsgen.render.prometheus import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS, exporter_entry
 from obsgen.spec import load_spec_text
 from obsgen.spec.expressions import nodes, parse_promql
 
@@ -86,21 +103,45 @@ class Live:
     """How one exporter type of the spec runs here."""
 
     capture: str  # the method of capture_series.Capture that starts its server and itself
-    backend: str | None = None  # the server behind it, as that capture names it
+    binary: str | None  # its binary in .tools/bin (None: the server serves its own metrics)
+    backend: str | None = None  # what stands behind it, as that capture names it (a server or a stand-in)
     down_alert: str | None = None  # SPEC's alert on the exporter's own gauge, firing once `backend` stops
+    # the `exporters` group's alert (rules/_stack.yml) on `backend`, with its labels: pending once it stops
+    stack_alert: tuple[str, dict[str, str]] | None = None
+    serves: str | None = None  # the process serving its /metrics, as the capture names it (`<capture>-exporter`)
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the capture
+
+    @property
+    def exporter(self) -> str:
+        return self.serves or f"{self.capture}-exporter"
 
 
-# exporter type -> how it runs; a new exporter with a capture is one line here and its service in SPEC
+# the process exporter watches processes of servers the test runs (no other test runs these)
+PROCESSES = ("haproxy", "mariadbd")
+# exporter type -> how it runs; a new exporter with a capture is one entry here and its service in SPEC
 EXPORTERS: dict[str, Live] = {
-    "node": Live("node"),
-    "postgres": Live("postgres", "postgresql", "DatabaseDown"),
-    "redis": Live("redis", "redis-server", "CacheDown"),
-    "nginx": Live("nginx", "nginx", "ProxyDown"),
-    "blackbox": Live("blackbox"),
+    "node": Live("node", "prometheus-node-exporter"),
+    "postgres": Live("postgres", "prometheus-postgres-exporter", "postgresql", "DatabaseDown", ("PostgreSQLDown", {})),
+    "redis": Live("redis", "prometheus-redis-exporter", "redis-server", "CacheDown", ("RedisDown", {})),
+    "nginx": Live("nginx", "prometheus-nginx-exporter", "nginx", "ProxyDown", ("NginxDown", {})),
+    "blackbox": Live("blackbox", "prometheus-blackbox-exporter"),
+    "mysqld": Live("mysqld", "prometheus-mysqld-exporter", "mariadb", "AccountsDbUnreachable", ("MySQLDown", {})),
+    "pgbouncer": Live("pgbouncer", "prometheus-pgbouncer-exporter", "pgbouncer", "DbPoolUnreachable",
+                      ("PgbouncerDown", {})),
+    # HAProxy is its own exporter; behind it, backend `app` has one server (and backend `broken` none up)
+    "haproxy": Live("haproxy", None, "haproxy-app", "EdgeHasNoServer", ("HAProxyBackendDown", {"proxy": "app"}),
+                    serves="haproxy"),
+    # MariaDB's going (mysqld's backend) empties the mariadbd group
+    "process": Live("process", "prometheus-process-exporter", None, None,
+                    ("ProcessNotRunning", {"groupname": "mariadbd"}), options={"names": PROCESSES}),
+    "pushgateway": Live("pushgateway", "prometheus-pushgateway", options={"push": False}),
 }
+SERVERS = ("redis-server", "nginx", "mariadbd", "mariadb-install-db", "mariadb", "pgbouncer", "haproxy")
 GRPC = "quotes-rpc"
 GRPC_SERVICE = "quotes.v1.Quotes"
 HEALTH = "web"  # the service with a health check: its URL is served by an HTTP server answering 200
+BATCH = "invoice-export"  # a batch job pushing to the Pushgateway as prometheus_client's push_to_gateway does
+LAST_SUCCESS = "invoice_export_last_success_unixtime"
 
 SPEC = f"""
 version: 1
@@ -148,6 +189,32 @@ services:
         summary: A disk is filling up.
   - name: {HEALTH}
     health: {{http: "http://{HEALTH}:8080/healthz"}}
+  - name: accounts-db
+    alerts:
+      - {{name: AccountsDbUnreachable, expr: mysql_up == 0, for: 1s, severity: critical,
+          summary: MariaDB cannot be reached.}}
+    panels:
+      - {{title: Threads connected, expr: 'sum(mysql_global_status_threads_connected)', unit: short}}
+      - {{title: Slow queries, expr: 'sum(rate(mysql_global_status_slow_queries[$__rate_interval]))', unit: ops}}
+  - name: db-pool
+    alerts:
+      - {{name: DbPoolUnreachable, expr: pgbouncer_up == 0, for: 1s, severity: critical,
+          summary: pgbouncer's admin console cannot be reached.}}
+    panels:
+      - {{title: Server connections, expr: 'sum by (database) (pgbouncer_pools_server_active_connections)',
+          unit: short}}
+  - name: edge
+    alerts:
+      - {{name: EdgeHasNoServer, expr: 'haproxy_backend_active_servers{{proxy="app"}} == 0', for: 1s,
+          severity: critical, summary: The app backend has no server up.}}
+    panels:
+      - title: Responses by code
+        expr: sum by (code) (rate(haproxy_backend_http_responses_total{{proxy="app"}}[$__rate_interval]))
+        unit: reqps
+  - name: {BATCH}
+    kind: batch
+    scrape: {{static: ["pushgateway:9091"], down_for: 1s}}
+    batch: {{every: 1h, grace: 15m}}
   - name: {GRPC}
     kind: grpc
     class: critical
@@ -162,7 +229,9 @@ routing: {{default: oncall}}
 stack:
   deploy: [compose]
   exporters: [node, {{type: postgres, dsn_file: /run/secrets/dsn}}, {{type: redis, target: "redis:6379"}},
-              {{type: nginx, target: "nginx:8080"}}, blackbox]
+              {{type: nginx, target: "nginx:8080"}}, blackbox, {{type: mysqld, target: "accounts-db:3306"}},
+              {{type: pgbouncer, target: "db-pool:6432"}}, {{type: haproxy, target: "edge-lb:8405"}},
+              {{type: process, processes: [{", ".join(PROCESSES)}]}}, pushgateway]
 """
 
 
@@ -171,14 +240,13 @@ stack:
 
 def _needed() -> list[str]:
     """What the test needs and this machine lacks."""
-    missing = [f".tools/bin/{b}" for b in ("prometheus",) if not (TOOLS / "bin" / b).exists()]
-    missing += [f".tools/bin/prometheus-{k}-exporter" for k in EXPORTERS
-                if not (TOOLS / "bin" / f"prometheus-{k}-exporter").exists()]
+    missing = [f".tools/bin/{b}" for b in ("prometheus", *(live.binary for live in EXPORTERS.values()))
+               if b and not (TOOLS / "bin" / b).exists()]
     if not (TOOLS / "etc" / "prometheus" / "blackbox.yml").exists():
         missing.append(".tools/etc/prometheus/blackbox.yml")
     if not list(capture_series.PG_BIN.glob("*/bin/postgres")):
         missing.append("postgresql")
-    missing += [b for b in ("redis-server", "nginx") if shutil.which(b, path="/usr/sbin:/usr/bin:/sbin:/bin") is None]
+    missing += [b for b in SERVERS if shutil.which(b, path="/usr/sbin:/usr/bin:/sbin:/bin") is None]
     try:
         import grpc  # noqa: F401
         import py_grpc_prometheus  # noqa: F401
@@ -330,6 +398,7 @@ def _exporter_metrics() -> set[str]:
 
 
 EXPORTER_JOBS = {job for job, _ in EXPORTER_TARGETS.values()} | {BLACKBOX_JOB}
+SERVICES = [svc["name"] for svc in yaml.safe_load(SPEC)["services"]]
 
 
 def selectors(expr: str) -> Iterator[tuple[str, dict[str, str]]]:
@@ -346,21 +415,25 @@ def selectors(expr: str) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def asked(files: dict[str, str]) -> dict[str, list[str]]:
-    """Each exporter-related selector of the rendered rules and dashboards -> where it is used."""
+    """Each exporter-related selector of the rendered rules and dashboards -> where it is used: every one of
+    the exporters' alerts and of SPEC's services' rules and dashboards (a misspelt metric name included), and
+    elsewhere (the stack's dashboard) those of an exporter's metric or job."""
     exporter_metrics = _exporter_metrics()
     found: dict[str, list[str]] = collections.defaultdict(list)
     places: list[tuple[str, str]] = []
     for path, text in sorted(files.items()):
         if path.startswith("prometheus/rules/") and path.endswith(".yml"):
             for group in yaml.safe_load(text)["groups"]:
-                places += [(f"{path} {r.get('alert') or r.get('record')}", str(r["expr"])) for r in group["rules"]]
+                places += [(f"{path};{group['name']} {r.get('alert') or r.get('record')}", str(r["expr"]))
+                           for r in group["rules"]]
     places += [(f"{path} {place}", expr) for path, place, expr in dashboard_expressions(files)]
+    own = [f"/{name}." for name in SERVICES] + [f"/_stack.yml;{EXPORTERS_GROUP} "]
     for place, expr in places:
-        grpc_place = f"/{GRPC}." in place
+        own_place = any(o in place for o in own)
         for text, equal in selectors(expr):
             if equal.get("__name__") in ("ALERTS", "ALERTS_FOR_STATE"):
                 continue  # what is active, not what is scraped
-            if grpc_place or equal.get("__name__") in exporter_metrics or equal.get("job") in EXPORTER_JOBS:
+            if own_place or equal.get("__name__") in exporter_metrics or equal.get("job") in EXPORTER_JOBS:
                 found[text].append(place)
     return found
 
@@ -415,28 +488,58 @@ def work() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def exporter_target(model: Model, kind: str) -> str:
+    """The address prometheus.yml scrapes an exporter type at."""
+    entry = exporter_entry(model, kind)
+    return str(entry.target) if kind == "haproxy" and entry is not None and entry.target else EXPORTER_TARGETS[kind][1]
+
+
+def push_run(gateway: str, succeeded: bool, instance: str | None = None, summary: bool = False) -> None:
+    """One run of the batch job pushing its metrics, as prometheus_client's docs have a batch job do: its
+    duration always (a summary with `summary`), its last success only when it succeeded. Replaces the
+    group (job, and instance when given)."""
+    import prometheus_client as pc
+
+    registry = pc.CollectorRegistry()
+    if summary:
+        pc.Summary("invoice_export_duration_seconds", "How long the run took.", registry=registry).observe(12.5)
+    else:
+        pc.Gauge("invoice_export_duration_seconds", "How long the run took.", registry=registry).set(12.5)
+    if succeeded:
+        pc.Gauge(LAST_SUCCESS, "When the run last succeeded.", registry=registry).set_to_current_time()
+    pc.push_to_gateway(gateway, job=BATCH, registry=registry, grouping_key={"instance": instance} if instance else {},
+                       timeout=10)
+
+
 def test_the_rendered_config_on_the_real_exporters(work: Path) -> None:
     _require()
     started = time.monotonic()
     model = resolve(load_spec_text(SPEC, "live.yaml"), "live.yaml")
     assert {e if isinstance(e, str) else e.type for e in model.stack.exporters} == set(EXPORTERS)
+    process_entry = exporter_entry(model, "process")
+    assert process_entry is not None and tuple(process_entry.processes) == EXPORTERS["process"].options["names"]
     files = render_all(model)
     with ExitStack() as stack:
         (work / "captures").mkdir()
         capture = capture_series.Capture(TOOLS / "bin", TOOLS / "etc" / "prometheus", TOOLS / "bin",
                                          work / "captures", work, collections.defaultdict(lambda: "(live)"),
                                          stack)
-        for live in EXPORTERS.values():
-            getattr(capture, live.capture)()
-        health = capture_series.Answering(200)
-        stack.callback(health.close)
-        grpc_service = GrpcService()
-        stack.callback(grpc_service.close)
-        grpc_service.traffic()
+        # the servers and exporters start side by side (initdb and mariadb-install-db take seconds each)
+        with ThreadPoolExecutor(max_workers=len(EXPORTERS)) as pool:
+            starting = [pool.submit(getattr(capture, live.capture), **live.options) for live in EXPORTERS.values()]
+            health = capture_series.Answering(200)
+            stack.callback(health.close)
+            grpc_service = GrpcService()
+            stack.callback(grpc_service.close)
+            grpc_service.traffic()
+            for future in starting:
+                future.result()
+        gateway = capture.servers[EXPORTERS["pushgateway"].exporter].address
+        push_run(gateway, succeeded=True)
 
         prom_port = free_port()
-        addresses = {target: capture.servers[f"{EXPORTERS[kind].capture}-exporter"].address
-                     for kind, (_, target) in EXPORTER_TARGETS.items() if kind in EXPORTERS}
+        addresses = {exporter_target(model, kind): capture.servers[live.exporter].address
+                     for kind, live in EXPORTERS.items()}
         addresses |= {STACK_TARGETS["prometheus"]: f"{HOST}:{prom_port}", f"{GRPC}:9090": grpc_service.metrics,
                       f"http://{HEALTH}:8080/healthz": f"http://{health.address}/healthz"}
         prom_dir = work / "prometheus"
@@ -454,7 +557,8 @@ def test_the_rendered_config_on_the_real_exporters(work: Path) -> None:
         url = prom.url
 
         # every local target answers; a second round of traffic after the first scrapes, so rates move
-        live_jobs = sorted({EXPORTER_TARGETS[kind][0] for kind in EXPORTERS} | {BLACKBOX_JOB, "prometheus", GRPC})
+        live_jobs = sorted({EXPORTER_TARGETS[kind][0] for kind in EXPORTERS} | {BLACKBOX_JOB, "prometheus", GRPC,
+                                                                                 BATCH})
         wait(f"up == 1 for {live_jobs}",
              lambda: {s["metric"]["job"] for s in query(url, "up == 1")} >= set(live_jobs), prom)
         grpc_service.traffic()
@@ -468,7 +572,7 @@ def test_the_rendered_config_on_the_real_exporters(work: Path) -> None:
         assert not bad, "rules not healthy:\n" + "\n".join(bad)
 
         # -- every exporter-related selector returns series; a misspelt one is caught
-        assert len(asked(files)) > 40, sorted(asked(files))
+        assert len(asked(files)) > 60, sorted(asked(files))
         wait_until(lambda: not empty_selectors(url, files), STEP, 1)  # recordings of recordings lag a little
         empty = empty_selectors(url, files)
         assert not empty, f"{len(empty)} selectors return no series:\n" + "\n".join(empty)
@@ -478,6 +582,18 @@ def test_the_rendered_config_on_the_real_exporters(work: Path) -> None:
         assert broken[path] != files[path]
         assert [e.split()[0] for e in empty_selectors(url, broken)] == [
             'pg_stat_database_numbackend{job="postgres-exporter",instance=~".+"}'], empty_selectors(url, broken)
+
+        # -- the process exporter's groups are processes that run: one each, at least
+        running = {s["metric"]["groupname"] for s in query(url, 'namedprocess_namegroup_num_procs{job="process-exporter"} > 0')}
+        assert running == set(PROCESSES), running
+
+        # -- the Pushgateway: the pushed job label kept (honor_labels), the batch job's group ingested once, by
+        # the batch service's job (with its target labels), the Pushgateway's own metrics by the pushgateway job
+        pushed = query(url, f'{{__name__=~"{LAST_SUCCESS}|push_time_seconds"}}')
+        assert sorted((s["metric"]["__name__"], s["metric"]["job"], s["metric"].get("service", "")) for s in pushed) == [
+            (LAST_SUCCESS, BATCH, BATCH), ("push_time_seconds", BATCH, BATCH)], pushed
+        assert not query(url, '{exported_job=~".+"}')
+        assert query(url, 'pushgateway_build_info{job="pushgateway"}')
 
         # -- gRPC: the interceptor's label names, and the error codes obsgen selects as it spells them
         handled = query(url, f'grpc_server_handled_total{{job="{GRPC}"}}')
@@ -490,30 +606,52 @@ def test_the_rendered_config_on_the_real_exporters(work: Path) -> None:
         ratio = query(url, 'slo:sli_error:ratio_rate5m{slo_id="quotes-rpc-availability"}')
         assert ratio and 0 < float(ratio[0]["value"][1]) < 1, ratio  # the server errors, not the NotFound
 
-        # -- Down alerts: nothing active for these jobs before anything stops
+        # -- Down alerts: nothing active for these jobs before anything stops, but HAProxy's backend `broken`
         downs = [live.down_alert for live in EXPORTERS.values() if live.down_alert]
-        assert not [a for a in alerts(url) if a["labels"]["alertname"] in {*downs, "QuotesRpcDown",
-                                                                            "WebHealthCheckFailing"}
-                    or a["labels"].get("job") in EXPORTER_JOBS], alerts(url)
+        stack_downs = [live.stack_alert for live in EXPORTERS.values() if live.stack_alert]
+        quiet = {*downs, *(name for name, _ in stack_downs), service_down_alert(GRPC), service_down_alert(BATCH),
+                 batch_failed_alert(BATCH), batch_stale_alert(BATCH), "PushgatewayPushFailed",
+                 "WebHealthCheckFailing"}
+        for alert, labels in (("HAProxyBackendDown", {"proxy": "broken"}),
+                              ("HAProxyServerDown", {"proxy": "broken", "server": "broken1"})):
+            wait(f"{alert} pending for {labels}", lambda alert=alert, labels=labels: active(
+                url, alert, "pending", job="haproxy", **labels), prom)
+        assert not [a for a in alerts(url) if a["labels"].get("proxy") != "broken" and (
+            a["labels"]["alertname"] in quiet or a["labels"].get("job") in EXPORTER_JOBS)], alerts(url)
+
+        # -- the batch job: a run that fails pushes no success; a push of a clashing type is refused
+        push_run(gateway, succeeded=False)
+        wait(f"{batch_failed_alert(BATCH)} firing", lambda: active(url, batch_failed_alert(BATCH), "firing", job=BATCH),
+             prom)
+        with pytest.raises(OSError, match="400"):
+            push_run(gateway, succeeded=True, instance="runner-2", summary=True)
+        wait("PushgatewayPushFailed firing", lambda: active(
+            url, "PushgatewayPushFailed", "firing", job=BATCH, instance="runner-2"), prom)
+
         # the servers behind the exporters (and the health check's), each by its handle
         for live in EXPORTERS.values():
-            if live.backend:
+            if live.backend in capture.servers:
                 capture.servers[live.backend].stop()
+            elif live.backend:
+                capture.stand_ins[live.backend].close()
         health.close()
         for alert in downs:
             wait(f"{alert} firing", lambda alert=alert: active(url, alert, "firing"), prom)
+        for alert, labels in stack_downs:
+            wait(f"{alert} pending for {labels}", lambda alert=alert, labels=labels: active(url, alert, **labels), prom)
         wait("WebHealthCheckFailing pending", lambda: active(url, "WebHealthCheckFailing", service=HEALTH), prom)
         # then each exporter, and the gRPC service's metrics
         for live in EXPORTERS.values():
-            capture.servers[f"{live.capture}-exporter"].stop()
+            capture.servers[live.exporter].stop()
         grpc_service.stop_metrics()
         target_down = next(r for r in rules(url) if r.get("name") == "MonitoringTargetDown")
-        for kind in EXPORTERS:
-            job, target = EXPORTER_TARGETS[kind]
-            wait(f"MonitoringTargetDown pending for {job}", lambda job=job, target=target: active(
-                url, "MonitoringTargetDown", job=job, instance=addresses[target]), prom)
+        scraped = {EXPORTER_TARGETS[kind][0]: addresses[exporter_target(model, kind)] for kind in EXPORTERS}
+        for job, instance in scraped.items():
+            wait(f"MonitoringTargetDown pending for {job}", lambda job=job, instance=instance: active(
+                url, "MonitoringTargetDown", job=job, instance=instance), prom)
         down = {(s["metric"]["job"], s["metric"]["instance"]) for s in query(url, target_down["query"])}
-        assert {(job, addresses[target]) for kind, (job, target) in EXPORTER_TARGETS.items() if kind in EXPORTERS
-                } <= down, down
-        wait("QuotesRpcDown firing", lambda: active(url, "QuotesRpcDown", "firing", job=GRPC), prom)
+        assert set(scraped.items()) <= down, down
+        for name in (GRPC, BATCH):
+            alert = service_down_alert(name)
+            wait(f"{alert} firing", lambda alert=alert, name=name: active(url, alert, "firing", job=name), prom)
     assert time.monotonic() - started < 120
