@@ -263,7 +263,9 @@ http {{
         for d in (data, run):
             d.mkdir()
             os.chown(d, *_ids("mysql"))
-        subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={data}", "--skip-test-db",
+        # --no-defaults, as the server below: nothing of the system's /etc/mysql (which names one pid-file in
+        # /run/mysqld for every server reading it)
+        subprocess.run(["mariadb-install-db", "--no-defaults", "--user=mysql", f"--datadir={data}", "--skip-test-db",
                         "--auth-root-authentication-method=socket"], check=True, capture_output=True, timeout=120)
         port, sock = free_port(), run / "mysqld.sock"
         db = self.start("mariadb", ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}",
