@@ -30,6 +30,8 @@ INSTALL = {
     "promtool": "Debian package `promtool` (or `make tools` in an obsgen checkout, which fetches it into .tools/bin)",
     "amtool": "Debian package `prometheus-alertmanager` (or `make tools` in an obsgen checkout)",
     "alertmanager": "Debian package `prometheus-alertmanager` (or `make tools` in an obsgen checkout)",
+    "prometheus-blackbox-exporter": "Debian package `prometheus-blackbox-exporter` (or `make tools` in an obsgen "
+                                    "checkout)",
     "check-jsonschema": "`pip install check-jsonschema`",
     "kubectl": "kubectl from your Kubernetes distribution (its `kubectl kustomize` builds kubernetes/)",
     "kubernetes-validate": "`pip install kubernetes-validate`",
@@ -60,6 +62,18 @@ def prometheus_configs(out: Path) -> Result:
     return _run("promtool", ["check", "config", *configs], "prometheus/prometheus.yml", out, configs)
 
 
+# The blackbox exporter as Debian installs it, and as its release archives name it.
+BLACKBOX_EXPORTERS = ("prometheus-blackbox-exporter", "blackbox_exporter")
+
+
+def blackbox_config(out: Path) -> Result:
+    """The blackbox exporter's own `--config.check`: loads blackbox.yml as the exporter would, and refuses
+    a field its version does not know."""
+    tool = next((t for t in BLACKBOX_EXPORTERS if shutil.which(t)), BLACKBOX_EXPORTERS[0])
+    rel = "blackbox/blackbox.yml"
+    return _run(tool, ["--config.check", f"--config.file={rel}"], rel, out, [rel])
+
+
 def run_checks(out: Path, live: bool = False) -> list[Result]:
     results: list[Result] = []
     if (out / "prometheus/prometheus.yml").exists():
@@ -79,6 +93,8 @@ def run_checks(out: Path, live: bool = False) -> list[Result]:
         results.extend(_guarded("amtool config routes test", "proof/routes.json", _routes, out))
         if live:
             results.extend(_guarded("alertmanager (live)", "alertmanager/alertmanager.yml", _live, out))
+    if (out / "blackbox/blackbox.yml").exists():
+        results.append(blackbox_config(out))
     if (out / "docker-compose.yml").exists():
         results.append(_run("check-jsonschema", ["--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
                             "docker-compose.yml", out, ["docker-compose.yml"]))
