@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import yaml
 from conftest import obsgen
+from test_dashboard_jobs import environments, unscraped
 
-from obsgen.check import blackbox_config, exit_code, run_checks, unchecked_files
+from obsgen.check import blackbox_config, exit_code
 from obsgen.model import resolve
 from obsgen.render import render_all
 from obsgen.spec import SpecError, load_spec_text
@@ -216,6 +217,19 @@ def test_each_check_has_its_alert_and_dashboard_panel() -> None:
     assert any('job="blackbox-icmp"' in t["expr"] for p in router["panels"] for t in p.get("targets", ()))
 
 
+@pytest.mark.parametrize("operator", [False, True], ids=["prometheus.yml", "prometheus-operator"])
+def test_every_dashboard_job_of_the_checks_is_scraped(operator: bool) -> None:
+    data = yaml.safe_load(SPEC)
+    if operator:
+        data["stack"] = {"deploy": ["kubernetes"], "kubernetes": {"prometheus_operator": True}}
+    model = resolve(load_spec_text(yaml.safe_dump(data, sort_keys=False), "obsgen.yaml"), "obsgen.yaml")
+    files = render_all(model)
+    envs = environments(model, files)
+    assert all(job in jobs for jobs in envs.values() for job in ("blackbox-tcp", "blackbox-icmp", "blackbox-dns",
+                                                                  "blackbox-grpc", "blackbox-http"))
+    assert not unscraped(files, envs)
+
+
 # --------------------------------------------------------------------------- obsgen check
 
 
@@ -249,15 +263,10 @@ def test_a_blackbox_yml_the_exporter_refuses_fails_the_check(rendered: Path, tmp
 
 def test_a_missing_exporter_is_said_and_fails_strict(rendered: Path, monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    for tool in ("promtool", "amtool", "check-jsonschema", "kubectl", "kubernetes-validate", "node"):
-        if found := shutil.which(tool):
-            (bare / tool).symlink_to(found)
-    monkeypatch.setenv("PATH", str(bare))
-    results = run_checks(rendered)
-    (result,) = [r for r in results if r.target == "blackbox/blackbox.yml"]
-    assert result.status == "not found" and "prometheus-blackbox-exporter" in result.output
-    unchecked = unchecked_files(rendered, results)
-    assert exit_code(results, unchecked, strict=True, allow_missing=True) == 1
-    assert exit_code(results, unchecked, strict=False, allow_missing=False) == 1
+    monkeypatch.setenv("PATH", str(tmp_path))  # no exporter under either of its names
+    result = blackbox_config(rendered)
+    assert result.status == "not found" and "prometheus-blackbox-exporter" in result.output, result
+    assert not result.files  # it read nothing: the file counts as unchecked
+    assert exit_code([result], [], strict=True, allow_missing=True) == 1
+    assert exit_code([result], [], strict=False, allow_missing=False) == 1
+    assert exit_code([result], [], strict=False, allow_missing=True) == 0
