@@ -96,6 +96,9 @@ def render(text: str = SPEC) -> dict[str, str]:
     ([], "services[1].health", "name at least one check"),
     ([{"tcp": "a:1"}, {"icmp": "b"}, {"tcp": "a:1", "for": "1m"}], "services[1].health[2]",
      "the same check as services[1].health[0]"),
+    ({"icmp": "[::1]"}, "services[1].health.icmp", "is not a host name or IP address"),
+    ([{"http": "http://r:80/?a={{b}}"}, {"http": "http://r:80/b"}], "services[1].health[0].http",
+     "holds `{{`, which its alert's labels would expand as a template"),
     ([{"icmp": "b"}, {"dns": "ns:53", "query_name": "x", "rcode": "GONE"}], "services[1].health[1].rcode",
      "is not one of `NOERROR`, `NXDOMAIN`, `SERVFAIL` or `REFUSED`"),
 ])

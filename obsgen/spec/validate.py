@@ -7,6 +7,7 @@ or Alertmanager expand, durations that must be positive, services named like the
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import warnings
 from collections.abc import Generator, Iterator
@@ -576,6 +577,14 @@ _DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za
 _GRPC_SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_health(health: HealthCheck | list[HealthCheck], path: Path) -> Generator[tuple[Path, str], None, dict[str, Path]]:
     """Each check names one prober kind with its settings, a target that kind can probe, and no check twice;
     returns where each kind is first named (its alert's place)."""
@@ -602,8 +611,13 @@ def _check_health(health: HealthCheck | list[HealthCheck], path: Path) -> Genera
         if kind == "http":
             yield from _url(target, at + ("http",),
                             "the blackbox exporter probes it from prometheus.yml; probe an endpoint that needs none")
+            if "{{" in target and sum(c.http is not None for c in items) > 1:
+                # several HTTP checks' rules are told apart by their target in the rule's labels, which
+                # Prometheus expands as a template
+                yield at + ("http",), f"{_short(target)} holds `{{{{`, which its alert's labels would expand as a template"
         elif kind == "icmp":
-            if not _HOST_RE.match(target):
+            # the exporter resolves the target as a name or a bare address: an IPv6 one without brackets
+            if target.startswith("[") or not (_HOST_RE.match(target) or _ipv6(target)):
                 yield at + ("icmp",), f"{_short(target)} is not a host name or IP address (and ICMP has no port)"
         elif not TARGET_RE.match(target) or not _HOST_RE.match(target.rsplit(":", 1)[0]) or not (
                 0 < int(target.rsplit(":", 1)[1]) < 65536):
