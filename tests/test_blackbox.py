@@ -21,6 +21,7 @@ from conftest import obsgen
 from test_dashboard_jobs import environments, unscraped
 
 from obsgen.check import blackbox_config, exit_code
+from obsgen.crds import check_custom_resources
 from obsgen.model import resolve
 from obsgen.render import render_all
 from obsgen.spec import SpecError, load_spec_text
@@ -204,6 +205,8 @@ def test_operator_mode_has_a_probe_per_check_with_its_module_and_job() -> None:
         labels = spec["targets"]["staticConfig"]["labels"]
         assert labels.get("module", "http_2xx") == spec["module"]
     assert "edge-router-health" in {p["metadata"]["name"] for p in probes}  # a service's one check
+    (result,) = check_custom_resources(probes)  # prometheus-operator's Probe CRD schema
+    assert result.status == "passed", result
 
 
 def test_each_check_has_its_alert_and_dashboard_panel() -> None:

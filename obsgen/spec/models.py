@@ -688,6 +688,9 @@ class HealthCheck(Base):
     `grpc`, with the settings of that kind. Failing for its `for`, it fires <Service>HealthCheckFailing (http)
     or <Service>TcpCheckFailing, <Service>IcmpCheckFailing, <Service>DnsCheckFailing, <Service>GrpcCheckFailing."""
 
+    # for editors: exactly one kind (validation says which settings belong to it)
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [kind]} for kind in PROBE_KINDS]})
+
     http: str | None = Field(
         None, examples=["http://checkout:8080/healthz"],
         description="URL probed with module http_2xx (a 2xx answer is healthy).")
