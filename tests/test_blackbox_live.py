@@ -315,9 +315,9 @@ services:
 
 def test_icmp_module_succeeds_and_fails(tmp_path: Path) -> None:
     _require()
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        pytest.skip("the ICMP probes need root and util-linux's unshare and nsenter here: a network namespace "
-                    "of the test's own, whose loopback can be told to ignore echo requests")
+    if os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("unshare", "nsenter", "ip")):
+        pytest.skip("the ICMP probes need root, util-linux's unshare and nsenter and iproute2's ip here: a "
+                    "network namespace of the test's own, whose loopback can be told to ignore echo requests")
     made = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, timeout=10)
     if made.returncode != 0:
         pytest.skip(f"no network namespace can be made here (unshare --net: {made.stderr.strip()}), so no "
