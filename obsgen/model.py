@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import logql, naming
+from .probes import Probe, probes
 from .promql import quote
 from .slo_math import slo_alert_name
 from .spec import ha
@@ -17,7 +18,6 @@ from .spec.models import (
     GRPC_METRICS,
     Alert,
     Consumer,
-    Health,
     LevelDurations,
     Logs,
     MetricConventions,
@@ -161,7 +161,7 @@ class ServiceModel:
     selector: str  # `job="<name>"`, the label matcher of every query about this service
     metrics: MetricConventions
     scrape: Scrape | None
-    health: Health | None
+    probes: list[Probe]  # its health checks, as the blackbox exporter probes them
     labels: dict[str, str]  # on every alert: service, team, and the spec's extra labels
     runbook_pattern: str | None
     dashboard_uid: str
@@ -177,6 +177,10 @@ class ServiceModel:
     kind: str = "http"  # http | grpc | batch | consumer
     batch: BatchModel | None = None
     consumer: Consumer | None = None
+
+    def probe_for(self, probe: Probe) -> str:
+        """How long a health check may fail before its alert fires."""
+        return probe.for_ or self.down_for
 
     @property
     def has_requests(self) -> bool:
@@ -351,7 +355,7 @@ def _service(spec: Spec, svc: Service) -> ServiceModel:
         selector=f'job="{svc.name}"',
         metrics=_metrics(spec, svc),
         scrape=svc.scrape,
-        health=svc.health,
+        probes=probes(svc.health),
         labels=labels,
         runbook_pattern=svc.runbook_url or spec.project.runbook_url,
         dashboard_uid=dash_uid,

@@ -3,7 +3,9 @@ Prometheus renderer, and by validation (a service may not take one of these job 
 
 from __future__ import annotations
 
-BLACKBOX_JOB = "blackbox-http"
+# The blackbox exporter's probes: one scrape job per prober kind.
+PROBE_JOBS = {kind: f"blackbox-{kind}" for kind in ("http", "tcp", "icmp", "dns", "grpc")}
+BLACKBOX_JOB = PROBE_JOBS["http"]
 # Components of the stack and the exporters: job name -> address inside compose / the cluster.
 STACK_TARGETS = {
     "prometheus": "localhost:9090",

@@ -265,6 +265,11 @@ services:
     team: storefront
     scrape:
       kubernetes: {namespace: shop, pod_labels: {app: catalog}, port: http}
+    health:
+      - {tcp: "catalog-db:5432", tls: true, for: 5m}
+      - {icmp: catalog-db.internal}
+      - {dns: "ns1.internal:53", query_name: catalog.internal, query_type: A, answer: "^catalog[.]internal[.]", rcode: NOERROR}
+      - {grpc: "catalog:9090", service: catalog.v1.Catalog, tls: false}
   - name: nightly-report
     kind: batch
     scrape: {static: ["pushgateway:9091"], honor_labels: true}

@@ -23,6 +23,7 @@ from ..model import Model
 FAMILIES: list[tuple[str, str]] = [
     ("prometheus", "obsgen.render.prometheus"),
     ("alertmanager", "obsgen.render.alertmanager"),
+    ("blackbox", "obsgen.render.blackbox"),
     ("loki", "obsgen.render.loki"),
     ("fluentd", "obsgen.render.fluentd"),
     ("grafana", "obsgen.render.grafana"),

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..model import Model
 from ..stack_targets import BUILT_IN, DEFAULT_BACKENDS
-from . import alertmanager, fluentd, loki, prometheus
+from . import alertmanager, blackbox, fluentd, loki, prometheus
 from .common import dump_yaml, header
 from .grafana import DASHBOARDS_DIR
 
@@ -61,6 +61,10 @@ GRAFANA_DATA = "/var/lib/grafana"
 FLUENTD_CONF_DIR = "/fluentd/etc"  # the fluentd image reads /fluentd/etc/fluent.conf
 TEMPO_CONFIG = "/etc/tempo/tempo.yml"
 TEMPO_DATA = "/var/tempo"
+
+# The blackbox exporter pings through an unprivileged ICMP socket, which the kernel allows the groups in
+# this range (any group here; Docker sets it so by default, a Kubernetes pod only when asked, as a safe sysctl).
+PING_SYSCTL, PING_GROUPS = "net.ipv4.ping_group_range", "0 2147483647"
 
 SECRETS_DIR_VAR = "${OBSGEN_SECRETS_DIR:-./secrets}"
 
@@ -194,6 +198,8 @@ def exporter_args(kind: str, spec: Any) -> list[str]:
         return ["--procfs=/host/proc", f"-procnames={','.join(spec.processes if spec is not None else [])}"]
     if kind == "node":
         return ["--path.rootfs=/host"]
+    if kind == "blackbox":
+        return [f"--config.file={blackbox.CONFIG}"]
     return []
 
 
@@ -422,6 +428,10 @@ class _Compose:
             svc.update(pid="host", volumes=[{**_bind("/", "/host"), "bind": {"propagation": "rslave"}}])
         if kind == "process":
             svc.update(pid="host", volumes=[_bind("/proc", "/host/proc")])
+        if kind == "blackbox":
+            svc["volumes"] = [_bind(f"./{blackbox.PATH}", blackbox.CONFIG)]
+            if blackbox.uses_icmp(self.model):
+                svc["sysctls"] = {PING_SYSCTL: PING_GROUPS}
         if kind == "cadvisor":
             svc.update(privileged=True, devices=["/dev/kmsg"], volumes=[
                 _bind("/", "/rootfs"), _bind("/sys", "/sys"), _bind("/var/lib/docker", "/var/lib/docker"),

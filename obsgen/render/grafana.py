@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from grafanalib import core as g
 
-from .. import logql, naming
+from .. import logql, naming, probes
 from .. import slo as slo_engine
 from ..model import QUANTILES, Model, ServiceModel, SloModel, ThresholdModel, show
 from ..promql import quote as pql
@@ -291,6 +291,12 @@ def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
         grid.fill([*_exporters_up(svc, exporters, inst, []), *_health_stat(svc, []), alerts], h=6)
         for kind in exporters:
             _watch_row(grid, kind, f"{scrape_jobs.matcher([prometheus.EXPORTER_TARGETS[kind][0]])},{inst}")
+    if svc.scrape and svc.probes and not _lone_http_check(svc):
+        # a lone HTTP check of a scraped service shows in its firing alerts only, as it always did
+        grid.row("Health checks")
+        health = _health_stat(svc, [])
+        for i in range(0, len(health), 4):
+            grid.fill(health[i:i + 4], h=4)
     custom = [th for th in svc.thresholds if not th.indicator]
     if custom:
         grid.row("Custom indicators")
@@ -449,12 +455,23 @@ def _exporters_up(svc: ServiceModel, exporters: list[str], extra: str,
 
 
 def _health_stat(svc: ServiceModel, links: list[dict[str, object]]) -> list[g.Panel]:
-    if not svc.health:
-        return []
-    probe = f"probe_success{{job={pql(prometheus.BLACKBOX_JOB)},service={pql(svc.name)}}}"
-    return [stat("Health check", f"1 when the blackbox exporter's HTTP probe of {svc.name} succeeds.",
-                 Query(f"min({probe})"), "bool", links=links, no_value="no probe",
-                 thresholds=steps(RED, (Decimal(1), GREEN)))]
+    """A stat per health check: 1 while its probe succeeds."""
+    if _lone_http_check(svc):
+        probe = f"probe_success{{job={pql(prometheus.BLACKBOX_JOB)},service={pql(svc.name)}}}"
+        return [stat("Health check", f"1 when the blackbox exporter's HTTP probe of {svc.name} succeeds.",
+                     Query(f"min({probe})"), "bool", links=links, no_value="no probe",
+                     thresholds=steps(RED, (Decimal(1), GREEN)))]
+    return [stat(f"{probes.KIND_TEXT[p.kind]} {p.target}",
+                 f"1 when the blackbox exporter's {probes.KIND_TEXT[p.kind]} probe of {p.target} (module "
+                 f"{p.module}) succeeds; {probes.alert_name(svc.name, p.kind)} fires after {svc.probe_for(p)} of "
+                 "failures.", Query(f"min(probe_success{{{prometheus.probe_selector(svc, p)}}})"), "bool",
+                 links=links, no_value="no probe", thresholds=steps(RED, (Decimal(1), GREEN)))
+            for p in svc.probes]
+
+
+def _lone_http_check(svc: ServiceModel) -> bool:
+    """A service's one HTTP check, the shape `health` always had (its panels are what they always were)."""
+    return len(svc.probes) == 1 and svc.probes[0].kind == "http"
 
 
 def _custom_panel(svc: ServiceModel, th: ThresholdModel) -> g.Panel:
@@ -877,6 +894,10 @@ _COMPONENT_WATCHES: dict[str, list[Watch]] = {
         Watch("Health checks", "1 when a service's HTTP health check succeeds.",
               "min by (service) (probe_success{SEL})", "bool", "{{service}}"),
     ],
+    **{job: [Watch(f"{probes.KIND_TEXT[kind]} checks", f"1 when a service's {probes.KIND_TEXT[kind]} health check "
+                   "succeeds, by target and module.", "min by (service, instance, module) (probe_success{SEL})",
+                   "bool", "{{service}} {{instance}} {{module}}")]
+       for kind, job in prometheus.PROBE_JOBS.items() if kind != "http"},
 }
 
 

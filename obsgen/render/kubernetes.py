@@ -23,7 +23,7 @@ from typing import Any
 
 from ..model import Model
 from ..stack_targets import BUILT_IN
-from . import alertmanager, fluentd, grafana, loki, prometheus
+from . import alertmanager, blackbox, fluentd, grafana, loki, prometheus
 from .common import comment, dump_yaml, header
 from .compose import (
     ALERTMANAGER_CLUSTER_PORT,
@@ -35,6 +35,8 @@ from .compose import (
     IMAGES,
     JOIN_IMAGE,
     OTLP_PORTS,
+    PING_GROUPS,
+    PING_SYSCTL,
     PORTS,
     PROMETHEUS_DATA,
     PROMETHEUS_DIR,
@@ -599,6 +601,12 @@ class Kustomization:
             host = {"rootfs": "/", "sys": "/sys", "docker": "/var/lib/docker", "disk": "/dev/disk", "run": "/var/run"}
             volumes = [{"name": n, "hostPath": {"path": p}} for n, p in host.items()]
             extra["volumeMounts"] = [mount(n, "/rootfs" if n == "rootfs" else p) for n, p in host.items()]
+        if kind == "blackbox":
+            config = self.config_map("blackbox-config", {blackbox.PATH: self.rendered[blackbox.PATH]})
+            extra["volumeMounts"] = [mount("config", blackbox.CONFIG_DIR)]
+            volumes = [config_volume("config", config)]
+            if blackbox.uses_icmp(self.model):
+                security = {**security, "sysctls": [{"name": PING_SYSCTL, "value": PING_GROUPS}]}
         probe = "/healthz" if kind == "cadvisor" else "/metrics"
         c = container(name, IMAGES[kind], "exporter", {"metrics": port}, **extra, **http_probes(port, probe))
         spec = pod([c], volumes, security, **pod_extra)

@@ -26,6 +26,7 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..probes import Probe
 from ..spec.models import Spec
 from ..spec.validate import WEEK, fixed_utc_offset
 from . import alertmanager, loki, operator_stack, prometheus, thanos_ruler
@@ -131,8 +132,7 @@ def monitors(k: Kustomization) -> list[Obj]:
     if "node" in exporter_specs(model):
         out.append(release_node_exporter(k))
     for svc in model.services:
-        if svc.health:
-            out.append(probe(svc, k))
+        out.extend(probe(svc, p, k) for p in svc.probes)
         if svc.scrape:
             out.append(service_monitor(svc, jobs[svc.job], k))
     return out
@@ -151,13 +151,26 @@ def release_node_exporter(k: Kustomization) -> Obj:
             {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}]}]})
 
 
-def probe(svc: Any, k: Kustomization) -> Obj:
-    return cr("Probe", f"{svc.name}-health", k, {
-        "jobName": prometheus.BLACKBOX_JOB,
+def probe(svc: Any, p: Probe, k: Kustomization) -> Obj:
+    """A Probe per health check, its job the prober kind's (the operator relabels its target into
+    `instance` as prometheus.yml does); the other kinds' checks carry their module as a label too."""
+    labels = {"service": svc.name, **({"module": p.module} if p.kind != "http" else {})}
+    return cr("Probe", probe_name(svc, p), k, {
+        "jobName": p.job,
         "prober": {"url": prometheus.EXPORTER_TARGETS["blackbox"][1]},
-        "module": "http_2xx",
-        "targets": {"staticConfig": {"static": [svc.health.http], "labels": {"service": svc.name}}},
+        "module": p.module,
+        "targets": {"staticConfig": {"static": [p.target], "labels": labels}},
     })
+
+
+def probe_name(svc: Any, p: Probe) -> str:
+    """`<service>-health` for a service's one check; else `<service>-health-<kind>`, numbered from the
+    second check of a kind on."""
+    if len(svc.probes) == 1:
+        return f"{svc.name}-health"
+    same = [q for q in svc.probes if q.kind == p.kind]
+    n = same.index(p)
+    return f"{svc.name}-health-{p.kind}" + (f"-{n + 1}" if n else "")
 
 
 def _labels(job: Obj) -> dict[str, str]:

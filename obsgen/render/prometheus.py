@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import slo
+from .. import probes, slo
 from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
-from ..naming import batch_failed_alert, batch_stale_alert, health_alert, service_down_alert
+from ..naming import batch_failed_alert, batch_stale_alert, service_down_alert
+from ..probes import Probe
 from ..promql import quote, regex_literal
-from ..stack_targets import BLACKBOX_JOB, BUILT_IN, EXPORTER_TARGETS, STACK_TARGETS  # noqa: F401 - public here too
+from ..stack_targets import (  # noqa: F401 - public here too
+    BLACKBOX_JOB,
+    BUILT_IN,
+    EXPORTER_TARGETS,
+    PROBE_JOBS,
+    STACK_TARGETS,
+)
 from ..units import fmt
 from . import exporter_alerts, prometheus_tests, stack_alerts
 from .common import dump_yaml
@@ -55,9 +62,9 @@ def alertmanager_targets(model: Model) -> list[str]:
 
 
 def exporters(model: Model) -> list[str]:
-    """Exporter types in use; blackbox joins when a service has an HTTP health check."""
+    """Exporter types in use; blackbox joins when a service has a health check."""
     kinds = {e if isinstance(e, str) else e.type for e in model.stack.exporters}
-    if any(s.health for s in model.services):
+    if any(s.probes for s in model.services):
         kinds.add("blackbox")
     return sorted(kinds)
 
@@ -130,30 +137,33 @@ def scrape_configs(model: Model) -> list[dict[str, Any]]:
             exporter_job["metric_relabel_configs"] = [
                 {"source_labels": ["job"], "regex": "|".join(regex_literal(j) for j in shared), "action": "drop"}]
         jobs.append(exporter_job)
-    probes = [s for s in model.services if s.health]
-    if probes:
-        jobs.append(_blackbox_job(probes))
+    for kind, job in PROBE_JOBS.items():
+        probed = [(svc, p) for svc in model.services for p in svc.probes if p.kind == kind]
+        if probed:
+            jobs.append(_blackbox_job(job, probed))
     jobs.sort(key=lambda j: j["job_name"])
     jobs.extend(_service_job(model, svc) for svc in model.services if svc.scrape)
     return jobs
 
 
-def _blackbox_job(services: list[ServiceModel]) -> dict[str, Any]:
-    # The classic blackbox pattern: the probed URL becomes ?target=, the exporter is scraped.
-    return {
-        "job_name": BLACKBOX_JOB,
-        "metrics_path": "/probe",
-        "params": {"module": ["http_2xx"]},
-        "static_configs": [
-            {"targets": [svc.health.http], "labels": {"service": svc.name}}  # type: ignore[union-attr]
-            for svc in services
-        ],
-        "relabel_configs": [
-            {"source_labels": ["__address__"], "target_label": "__param_target"},
-            {"source_labels": ["__param_target"], "target_label": "instance"},
-            {"target_label": "__address__", "replacement": EXPORTER_TARGETS["blackbox"][1]},
-        ],
-    }
+def _blackbox_job(job: str, probed: list[tuple[ServiceModel, Probe]]) -> dict[str, Any]:
+    # The classic blackbox pattern: the probed address becomes ?target=, the exporter is scraped. Every
+    # HTTP check uses http_2xx; the other kinds' checks name their module in a `module` target label,
+    # passed on as ?module= (so one job probes with several modules, and their series differ).
+    relabel: list[dict[str, Any]] = [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+    ]
+    if job == BLACKBOX_JOB:
+        head: dict[str, Any] = {"params": {"module": ["http_2xx"]}}
+        targets = [{"targets": [p.target], "labels": {"service": svc.name}} for svc, p in probed]
+    else:
+        head = {}
+        targets = [{"targets": [p.target], "labels": {"service": svc.name, "module": p.module}} for svc, p in probed]
+        relabel.append({"source_labels": ["module"], "target_label": "__param_module"})
+    relabel.append({"target_label": "__address__", "replacement": EXPORTER_TARGETS["blackbox"][1]})
+    return {"job_name": job, "metrics_path": "/probe", **head, "static_configs": targets,
+            "relabel_configs": relabel}
 
 
 def _service_job(model: Model, svc: ServiceModel) -> dict[str, Any]:
@@ -289,19 +299,40 @@ def service_down_rules(svc: ServiceModel) -> list[Rule]:
                                             f" of {svc.name}") + f" has not answered Prometheus' scrapes for {down_for}.",
                 svc.runbook_url(name)),
         })
-    if svc.health:
-        name = health_alert(svc.name)
-        rules.append({
-            "alert": name,
-            "expr": f"probe_success{{job={quote(BLACKBOX_JOB)},service={quote(svc.name)}}} == 0",
-            "for": down_for,
-            "labels": {"severity": "critical", **svc.labels},
-            "annotations": _annotations(
-                svc, name, f"The health check of {svc.name} is failing.",
-                "{{ $labels.instance }} has failed its HTTP health check for " + down_for + ".",
-                svc.runbook_url(name)),
-        })
+    rules.extend(probe_rule(svc, p) for p in svc.probes)
     return rules
+
+
+def probe_labels(svc: ServiceModel, probe: Probe) -> dict[str, str]:
+    """The labels selecting one health check's probe_success series: its job and service, and its target
+    and module, but for a service's only HTTP check (selected as it always was)."""
+    labels = probe.series_labels(svc.name)
+    if probe.kind == "http" and sum(p.kind == "http" for p in svc.probes) == 1:
+        return {"job": labels["job"], "service": labels["service"]}
+    return labels
+
+
+def probe_selector(svc: ServiceModel, probe: Probe) -> str:
+    return ",".join(f"{k}={quote(v)}" for k, v in probe_labels(svc, probe).items())
+
+
+def probe_rule(svc: ServiceModel, probe: Probe) -> Rule:
+    name = probes.alert_name(svc.name, probe.kind)
+    down_for = svc.probe_for(probe)
+    what = f"{probes.KIND_TEXT[probe.kind]} health check" + (f" (module {probe.module})" if probe.kind != "http" else "")
+    return {
+        "alert": name,
+        "expr": f"probe_success{{{probe_selector(svc, probe)}}} == 0",
+        "for": down_for,
+        # a service's checks of one kind share the alert's name: the labels their series carry anyway
+        # (target, module) tell the rules apart, for promtool's duplicate-rule lint and for proof coverage
+        "labels": {"severity": "critical", **svc.labels,
+                   **{k: v for k, v in probe_labels(svc, probe).items() if k not in ("job", "service")}},
+        "annotations": _annotations(
+            svc, name, f"The {'' if probe.kind == 'http' else probes.KIND_TEXT[probe.kind] + ' '}health check of "
+            f"{svc.name} is failing.",
+            "{{ $labels.instance }} has failed its " + what + " for " + down_for + ".", svc.runbook_url(name)),
+    }
 
 
 # Seconds a batch job's push may come after its success gauge was set: the docs' job sets it right before
@@ -372,7 +403,7 @@ def stack_jobs(model: Model) -> dict[str, str]:
     """The scrape jobs of the stack's components and exporters in prometheus.yml: job -> its first target."""
     services = {svc.job for svc in model.services if svc.scrape}
     return {job["job_name"]: job["static_configs"][0]["targets"][0] for job in scrape_configs(model)
-            if job["job_name"] not in services and job["job_name"] != BLACKBOX_JOB}
+            if job["job_name"] not in services and job["job_name"] not in PROBE_JOBS.values()}
 
 
 def stack_rule_groups(model: Model) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import coverage, label_values, slo
 from ..model import QUANTILES, THRESHOLD_RATE_WINDOW, Model, ServiceModel, ThresholdModel
-from ..naming import batch_failed_alert, batch_stale_alert, health_alert, service_down_alert
+from ..naming import batch_failed_alert, batch_stale_alert
 from ..promql import quote
 from ..spec.expressions import parse_promql, value_type
 from ..spec.models import Alert
@@ -528,29 +528,37 @@ def _shown(th: ThresholdModel, v: float) -> str:
 
 
 def _down_tests(svc: ServiceModel) -> list[TestGroup]:
+    """<Service>Down and each health check's alert, fed the series the scrape job gives them: up for
+    five samples, then failing past the alert's `for`."""
+    from .prometheus import (  # here, not at the top: prometheus.py imports this module
+        probe_rule,
+        service_down_rules,
+    )
+
     tests: list[TestGroup] = []
-    cases = []
+    cases: list[tuple[str, dict[str, str], dict[str, Any], str]] = []  # metric, labels, rule, what the name adds
     if svc.scrape:
-        cases.append((service_down_alert(svc.name), "up", svc.target_labels()))
-    if svc.health:
-        cases.append((health_alert(svc.name), "probe_success",
-                      {"job": "blackbox-http", "service": svc.name, "instance": svc.health.http}))
-    down_for = svc.down_for
-    fails_at = 5 * STEP  # up for five samples, then down
-    fires_at = fails_at + int(duration_seconds(down_for))
-    for alert, metric, labels in cases:
+        cases.append(("up", svc.target_labels(), service_down_rules(svc)[0], ""))
+    for probe in svc.probes:
+        # the only HTTP check of a service keeps the test name it always had
+        alone = probe.kind == "http" and sum(p.kind == "http" for p in svc.probes) == 1
+        cases.append(("probe_success", probe.series_labels(svc.name), probe_rule(svc, probe),
+                      "" if alone else f" ({probe.target}, module {probe.module})"))
+    for metric, labels, rule, which in cases:
+        alert, down_for = rule["alert"], rule["for"]
+        fails_at = 5 * STEP  # up for five samples, then down
+        fires_at = fails_at + int(duration_seconds(down_for))
         sel = ",".join(f"{k}={quote(v)}" for k, v in labels.items())
-        exp_labels = {**labels, "severity": "critical", **svc.labels}
-        rules_annotations = _down_annotations(svc, alert, labels)
+        exp_labels = {**labels, **rule["labels"]}
         checks: list[dict[str, Any]] = [
             {"eval_time": format_duration(fails_at - STEP), "alertname": alert, "exp_alerts": []}]
         if fires_at - STEP > fails_at:
             checks.append({"eval_time": format_duration(fires_at - STEP), "alertname": alert, "exp_alerts": []})
         checks.append({"eval_time": format_duration(fires_at + STEP), "alertname": alert,
-                       "exp_alerts": [{"exp_labels": exp_labels, "exp_annotations": rules_annotations}]})
+                       "exp_alerts": [{"exp_labels": exp_labels, "exp_annotations": _expanded(rule, labels)}]})
         what = "scrapes" if metric == "up" else "probes"
         tests.append({
-            "name": f"{alert}: fires after {down_for} of failed {what}, silent while up",
+            "name": f"{alert}{which}: fires after {down_for} of failed {what}, silent while up",
             "interval": format_duration(STEP),
             "input_series": [{"series": f"{metric}{{{sel}}}",
                               "values": f"1x4 0x{(fires_at - fails_at) // STEP + 3}"}],
@@ -559,10 +567,7 @@ def _down_tests(svc: ServiceModel) -> list[TestGroup]:
     return tests
 
 
-def _down_annotations(svc: ServiceModel, alert: str, labels: dict[str, str]) -> dict[str, str]:
-    from .prometheus import service_down_rules  # here, not at the top: prometheus.py imports this module
-
-    rule = next(r for r in service_down_rules(svc) if r["alert"] == alert)
+def _expanded(rule: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
     out = {}
     for k, v in rule["annotations"].items():
         expanded = expand(v, 0.0, labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from .. import __version__
+from .. import __version__, probes
 from ..model import Model
 from ..spec.ha import HA_TRACKER_KINDS
 from . import exporter_alerts, prometheus, proof, templates
@@ -36,6 +36,9 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         ha=_ha(model),
         secrets=sorted(secret_keys(model)),
         integrations=_integrations(model),
+        health_checks=[{"service": svc.name, "kind": p.kind, "target": p.target, "module": p.module, "job": p.job,
+                        "alert": probes.alert_name(svc.name, p.kind), "for": svc.probe_for(p)}
+                       for svc in model.services for p in svc.probes],
         coverage=report["summary"],
         unproven=[a for a in report["alerts"] if not a["proven"]],
     )

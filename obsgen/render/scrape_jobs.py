@@ -3,7 +3,8 @@
 prometheus.yml (compose and plain Kubernetes) names each job itself. In prometheus-operator mode the
 operator names them, with the same names: a ServiceMonitor's targets get their Service's name (obsgen's
 Services are named as prometheus.yml's jobs and set no `jobLabel`), the release's node-exporter its
-Service's `jobLabel` label (`node-exporter`), a Probe's targets its `jobName` (`blackbox-http`).
+Service's `jobLabel` label (`node-exporter`), a Probe's targets its `jobName` (`blackbox-http`, `blackbox-tcp`
+ and so on, one per prober kind).
 tests/test_dashboard_jobs.py holds every dashboard to the jobs of the rendered output in each mode.
 """
 
@@ -34,7 +35,7 @@ def stack_jobs(model: Model) -> list[StackJob]:
     def order(job: str) -> tuple[int, int, str]:
         if job in _COMPONENTS:
             return 0, _COMPONENTS.index(job), job
-        return (2 if job == prometheus.BLACKBOX_JOB else 1), 0, exporters.get(job, job)
+        return (2 if job in prometheus.PROBE_JOBS.values() else 1), 0, exporters.get(job, job)
 
     return [StackJob(exporters.get(job, job), job) for job in sorted(jobs, key=order)]
 

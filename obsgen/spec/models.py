@@ -445,8 +445,8 @@ class Scrape(Base):
     interval: Duration | None = Field(
         None, examples=["30s"], description="Scrape interval of this job; `defaults.scrape_interval` when unset.")
     down_for: Duration = Field(
-        "2m", description="`for` of <Service>Down (a target fails its scrapes) and of "
-                          "<Service>HealthCheckFailing.")
+        "2m", description="`for` of <Service>Down (a target fails its scrapes) and of the alerts of the "
+                          "service's health checks that set no `for`.")
     honor_labels: bool | None = Field(
         None, description="Keep the `job` and `instance` labels of the scraped series instead of the target's "
                           "(Prometheus' `honor_labels`), as a Pushgateway or a federation needs; a batch service's "
@@ -678,13 +678,53 @@ class Logs(Base):
     alerts: list[LogAlert] = Field(default_factory=list, description="The service's own LogQL alerts.")
 
 
-class Health(Base):
-    """An HTTP health check, probed by the blackbox exporter."""
+DnsQueryType = Literal["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA"]
+DnsRcode = Literal["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"]
+PROBE_KINDS = ("http", "tcp", "icmp", "dns", "grpc")
 
-    http: str = Field(
-        examples=["http://checkout:8080/healthz"],
-        description="URL probed with module http_2xx (a 2xx answer is healthy); failing for `scrape.down_for` "
-                    "(2m without `scrape`), it fires <Service>HealthCheckFailing.")
+
+class HealthCheck(Base):
+    """One probe of the service by the blackbox exporter: exactly one of `http`, `tcp`, `icmp`, `dns` or
+    `grpc`, with the settings of that kind. Failing for its `for`, it fires <Service>HealthCheckFailing (http)
+    or <Service>TcpCheckFailing, <Service>IcmpCheckFailing, <Service>DnsCheckFailing, <Service>GrpcCheckFailing."""
+
+    # for editors: exactly one kind (validation says which settings belong to it)
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": [kind]} for kind in PROBE_KINDS]})
+
+    http: str | None = Field(
+        None, examples=["http://checkout:8080/healthz"],
+        description="URL probed with module http_2xx (a 2xx answer is healthy).")
+    tcp: str | None = Field(
+        None, examples=["postgres:5432"],
+        description="host:port that must accept a TCP connection (with `tls`, complete a TLS handshake too).")
+    icmp: str | None = Field(
+        None, examples=["db-1.internal"],
+        description="Host (no port) that must answer an ICMP echo request (ping).")
+    dns: str | None = Field(
+        None, examples=["ns1.internal:53"],
+        description="DNS server as host:port that must answer `query_name` over UDP with `rcode` (and, with "
+                    "`answer`, a matching record).")
+    grpc: str | None = Field(
+        None, examples=["checkout:9090"],
+        description="host:port of a gRPC server whose grpc.health.v1 Check must answer SERVING.")
+    tls: bool | None = Field(
+        None, description="tcp and grpc: speak TLS (certificates verified against the system's CAs); default "
+                          "false.")
+    service: str | None = Field(
+        None, examples=["checkout.v1.Checkout"],
+        description="grpc: the service name asked of grpc.health.v1 (default: the server as a whole).")
+    query_name: str | None = Field(
+        None, examples=["checkout.internal"], description="dns: the name asked for (required with `dns`).")
+    query_type: DnsQueryType | None = Field(None, description="dns: the record type asked for; default A.")
+    answer: str | None = Field(
+        None, examples=[r"^checkout\.internal\.\s.*\sIN\sA\s10\."],
+        description="dns: an RE2 regular expression one answer record must match, in the zone-file form the "
+                    "exporter prints (`name. TTL IN A address`, fields separated by tabs).")
+    rcode: DnsRcode | None = Field(None, description="dns: the response code that counts as healthy; default NOERROR.")
+    for_: Duration | None = Field(
+        None, alias="for", examples=["5m"],
+        description="How long the probe must fail before its alert fires; default `scrape.down_for` (2m "
+                    "without `scrape`).")
 
 
 class Panel(Base):
@@ -732,7 +772,9 @@ class Service(Base):
     thresholds: list[Threshold] = Field(default_factory=list, description="Its threshold alerts.")
     alerts: list[Alert] = Field(default_factory=list, description="Its free-form alerting rules.")
     logs: Logs | None = Field(None, description="Ship its logs and alert on them; no log pipeline when unset.")
-    health: Health | None = Field(None, description="An HTTP health check of it.")
+    health: HealthCheck | list[HealthCheck] | None = Field(
+        None, examples=[{"tcp": "postgres:5432"}],
+        description="Its health checks, probed by the blackbox exporter: one check, or a list of them.")
     panels: list[Panel] = Field(default_factory=list, description="Extra panels on the service's dashboard.")
     labels: Labels = Field(
         default_factory=dict, examples=[{"component": "web"}],

@@ -7,6 +7,7 @@ or Alertmanager expand, durations that must be positive, services named like the
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import warnings
 from collections.abc import Generator, Iterator
@@ -17,22 +18,33 @@ from functools import cache
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .. import probes
 from ..naming import (
     alert_name_problem,
     batch_failed_alert,
     batch_stale_alert,
     error_logs_alert,
-    health_alert,
     service_down_alert,
     threshold_alert_name,
 )
 from ..slo_math import ALERT_SUFFIXES, longest_window, seconds, slo_alert_name, tiers, window_problems
-from ..stack_targets import BLACKBOX_JOB, EXPORTER_TARGETS, STACK_TARGETS
+from ..stack_targets import EXPORTER_TARGETS, PROBE_JOBS, STACK_TARGETS
 from ..units import duration_seconds, parse_quantity
 from .errors import Path, place
 from .expressions import checked as expression_problems
 from .ha import problems as ha_problems
-from .models import GRPC_METRICS, LABEL_NAME_RE, AlertTest, LevelDurations, Logs, Service, Spec, Threshold
+from .models import (
+    GRPC_METRICS,
+    LABEL_NAME_RE,
+    PROBE_KINDS,
+    AlertTest,
+    HealthCheck,
+    LevelDurations,
+    Logs,
+    Service,
+    Spec,
+    Threshold,
+)
 from .operator_checks import operator_mode
 from .operator_checks import problems as operator_problems
 
@@ -259,9 +271,9 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
         if svc.scrape is not None or svc.health is not None:
             yield from alert(service_down_alert(svc.name), base + ("name",), None)
         if svc.health is not None:
-            yield from _url(svc.health.http, base + ("health", "http"),
-                            "the blackbox exporter probes it from prometheus.yml; probe an endpoint that needs none")
-            yield from alert(health_alert(svc.name), base + ("health",), None)
+            kinds = yield from _check_health(svc.health, base + ("health",))
+            for kind, path in kinds.items():
+                yield from alert(probes.alert_name(svc.name, kind), path, None)
 
         slo_names: set[str] = set()
         for j, slo in enumerate(svc.slos):
@@ -570,6 +582,74 @@ def _check_threshold(th: Threshold, service: str, path: Path) -> Generator[tuple
         return th.name
     assert th.indicator is not None
     return threshold_alert_name(service, th.indicator, direction)
+
+
+_DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                          r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$")
+_GRPC_SERVICE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_health(health: HealthCheck | list[HealthCheck], path: Path) -> Generator[tuple[Path, str], None, dict[str, Path]]:
+    """Each check names one prober kind with its settings, a target that kind can probe, and no check twice;
+    returns where each kind is first named (its alert's place)."""
+    items = probes.checks(health)
+    if isinstance(health, list) and not health:
+        yield path, "name at least one check (e.g. `- tcp: postgres:5432`), or leave `health` out"
+    kinds: dict[str, Path] = {}
+    seen: dict[tuple[str, str, str], Path] = {}
+    for i, check in enumerate(items):
+        at = path + (i,) if isinstance(health, list) else path
+        named = [k for k in PROBE_KINDS if getattr(check, k) is not None]
+        if len(named) != 1:
+            yield at, ("name exactly one of `http`, `tcp`, `icmp`, `dns` or `grpc`" if not named else
+                       f"one check probes one way: {' and '.join(f'`{k}`' for k in named)} are "
+                       f"{len(named)} checks; write each as an item of the list")
+            continue
+        kind = named[0]
+        kinds.setdefault(kind, at + (kind,))
+        for option, readers in probes.OPTIONS.items():
+            if option in check.model_fields_set and kind not in readers:
+                yield at + (option,), (f"`{option}` is a setting of {' and '.join(readers)} checks; this is "
+                                       f"a{'n' if kind in ('http', 'icmp') else ''} {kind} check")
+        target = getattr(check, kind)
+        if kind == "http":
+            yield from _url(target, at + ("http",),
+                            "the blackbox exporter probes it from prometheus.yml; probe an endpoint that needs none")
+            if "{{" in target and sum(c.http is not None for c in items) > 1:
+                # several HTTP checks' rules are told apart by their target in the rule's labels, which
+                # Prometheus expands as a template
+                yield at + ("http",), f"{_short(target)} holds `{{{{`, which its alert's labels would expand as a template"
+        elif kind == "icmp":
+            # the exporter resolves the target as a name or a bare address: an IPv6 one without brackets
+            if target.startswith("[") or not (_HOST_RE.match(target) or _ipv6(target)):
+                yield at + ("icmp",), f"{_short(target)} is not a host name or IP address (and ICMP has no port)"
+        elif not TARGET_RE.match(target) or not _HOST_RE.match(target.rsplit(":", 1)[0]) or not (
+                0 < int(target.rsplit(":", 1)[1]) < 65536):
+            example = {"tcp": "postgres:5432", "dns": "ns1.internal:53", "grpc": "checkout:9090"}[kind]
+            yield at + (kind,), f"{_short(target)} is not host:port (e.g. `{example}`)"
+        if kind == "dns":
+            if check.query_name is None:
+                yield at + ("dns",), "a dns check names the `query_name` to ask for"
+            elif not _DNS_NAME_RE.match(check.query_name):
+                yield at + ("query_name",), f"{_short(check.query_name)} is not a DNS name"
+            if check.answer is not None:
+                yield from _regex(check.answer, at + ("answer",))
+        if kind == "grpc" and check.service is not None and not _GRPC_SERVICE_RE.match(check.service):
+            yield at + ("service",), (f"{_short(check.service)} is not a gRPC service name (dotted identifiers, "
+                                      "e.g. `checkout.v1.Checkout`)")
+        key = (kind, target, probes.module_name(check, kind, probes.module_body(check, kind)))
+        if key in seen:
+            yield at, f"the same check as {_fmt(seen[key])}"
+        seen.setdefault(key, at)
+    return kinds
 
 
 def _url(url: str, path: Path, hint: str = "use a *_file field") -> Found:
@@ -1091,7 +1171,8 @@ def _stack_job_names() -> dict[str, str]:
     jobs = {job: f"the stack's {job.capitalize()}" for job in STACK_TARGETS}
     jobs["alertmanager"] = "the stack's Alertmanager"
     jobs.update({job: f"the {kind} exporter" for kind, (job, _) in EXPORTER_TARGETS.items()})
-    jobs[BLACKBOX_JOB] = "the HTTP health checks (blackbox probes)"
+    jobs.update({job: f"the {probes.KIND_TEXT[kind]} health checks (blackbox probes)"
+                 for kind, job in PROBE_JOBS.items()})
     return jobs
 
 
