@@ -276,3 +276,19 @@ def test_a_missing_exporter_is_said_and_fails_strict(rendered: Path, monkeypatch
     assert exit_code([result], [], strict=True, allow_missing=True) == 1
     assert exit_code([result], [], strict=False, allow_missing=False) == 1
     assert exit_code([result], [], strict=False, allow_missing=True) == 0
+
+
+def test_a_configmap_copy_does_not_count_as_checking_blackbox_yml(rendered: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """kustomize packs a byte-identical copy of blackbox.yml into a ConfigMap; that checks the manifest, not
+    the exporter's configuration, so with the exporter missing blackbox.yml stays unchecked."""
+    from obsgen.check import Result, unchecked_files
+
+    kube = sorted(p.relative_to(rendered).as_posix() for p in (rendered / "kubernetes").rglob("*") if p.is_file())
+    copy = [f for f in kube if (rendered / f).read_bytes() == (rendered / "blackbox/blackbox.yml").read_bytes()]
+    assert copy, "the spec's Kubernetes output packs blackbox.yml"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    packed = [Result("kubectl kustomize", "kubernetes/", "passed", "", tuple(kube)), blackbox_config(rendered)]
+    assert "blackbox/blackbox.yml" in unchecked_files(rendered, packed)
+    monkeypatch.undo()
+    assert "blackbox/blackbox.yml" not in unchecked_files(rendered, [*packed[:1], blackbox_config(rendered)])
