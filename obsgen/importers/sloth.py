@@ -333,9 +333,10 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
     if obj is None or not 0 < obj < 100:
         refusals.add(doc, (*p, "objective"), "must be a percentage strictly between 0 and 100 (e.g. 99.9); "
                                              "obsgen has no error budget for 100")
-    if name_raw is None or obj is None or not 0 < obj < 100:
-        return None
-    name = slug(name_raw)
+    before = len(refusals.problems)  # every problem of the SLO is said, then it is left out
+    if obj is None or not 0 < obj < 100:
+        obj = Decimal(99)
+    name = slug(name_raw or "slo")
     out = Map(name=name)
     if name != name_raw:
         out.note("name", f"Sloth's SLO {name_raw!r} ({doc.where((*p, 'name'))}): obsgen's SLO names are slugs; its "
@@ -355,33 +356,29 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
             f"Sloth's SLI plugin {plugin.get('id', '')!r} is Go code Sloth runs to write its queries, which "
             "obsgen cannot read: write this SLI as `events` (error_query, total_query) or `raw` "
             "(error_ratio_query) with the queries the plugin generates"))
-        return None
-    if len(kinds) != 1:
+    elif len(kinds) != 1:
         refusals.add(doc, sli_path, "needs exactly one of `events` and `raw`")
-        return None
     by: tuple[str, ...] | None = ()
-    if kinds[0] == "events":
+    if kinds == ["events"]:
         ep = (*sli_path, "events")
         ev = mapping(doc, ep, sli["events"], (keys["error_query"], keys["total_query"]), "an events SLI", refusals)
         errors = _window_query(doc, (*ep, keys["error_query"]),
                                text(doc, (*ep, keys["error_query"]), ev.get(keys["error_query"]), refusals), refusals)
         total = _window_query(doc, (*ep, keys["total_query"]),
                               text(doc, (*ep, keys["total_query"]), ev.get(keys["total_query"]), refusals), refusals)
-        if errors is None or total is None:
-            return None
-        out["sli"] = Map(events=Map(errors=errors, total=total))
-        e_by, t_by = output_labels(errors), output_labels(total)
-        by = e_by if e_by is not None and t_by is not None and set(e_by) == set(t_by) else None
-    else:
+        if errors is not None and total is not None:
+            out["sli"] = Map(events=Map(errors=errors, total=total))
+            e_by, t_by = output_labels(errors), output_labels(total)
+            by = e_by if e_by is not None and t_by is not None and set(e_by) == set(t_by) else None
+    elif kinds == ["raw"]:
         rp = (*sli_path, "raw")
         rw = mapping(doc, rp, sli["raw"], (keys["error_ratio_query"],), "a raw SLI", refusals)
         ratio = _window_query(doc, (*rp, keys["error_ratio_query"]),
                               text(doc, (*rp, keys["error_ratio_query"]), rw.get(keys["error_ratio_query"]), refusals),
                               refusals)
-        if ratio is None:
-            return None
-        out["sli"] = Map(type="ratio", expr=ratio)
-        by = output_labels(ratio)
+        if ratio is not None:
+            out["sli"] = Map(type="ratio", expr=ratio)
+            by = output_labels(ratio)
     if by:
         out["by"] = Seq(by)
         out.note("by", "from the queries' `sum by (...)`: Sloth's SLI has one series per group, obsgen judges each "
@@ -462,6 +459,8 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
     if sloth_series:
         out["sloth_compatible"] = True
 
+    if len(refusals.problems) > before or "sli" not in out:
+        return None
     ws = windows.get(period) or sloth_default_windows(period)
     assert ws is not None  # checked before the SLOs
     _, sloth_tiers = _obsgen_tiers(ws)
