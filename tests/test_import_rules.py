@@ -108,3 +108,27 @@ tests:
     assert proc.returncode == 2
     assert f"{tests}:6:36 tests[0].alert_rule_test[0].alertname: no alerting rule" in proc.stderr, proc.stderr
     assert tree_digest(tmp_path) == before
+
+
+def test_a_prometheusrule_resource_reads_like_a_rule_file(tmp_path: Path) -> None:
+    src = tmp_path / "prometheusrule.yaml"
+    src.write_text("""\
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: redis, namespace: cache}
+spec:
+  groups:
+    - name: redis
+      rules:
+        - alert: RedisMemoryHigh
+          expr: redis_memory_used_bytes{job="sessions-redis"} / redis_memory_max_bytes{job="sessions-redis"} > 0.9
+          for: 15m
+          labels: {severity: warning}
+          annotations: {summary: Redis uses more than 90% of its maxmemory.}
+""")
+    out = tmp_path / "obsgen.yaml"
+    obsgen("import", "rules", str(src), "--service-label", "job", "-o", str(out), "-q", check=True)
+    spec = yaml.safe_load(out.read_text())
+    (svc,) = spec["services"]
+    assert svc["name"] == "sessions-redis" and svc["alerts"][0]["name"] == "SessionsRedisRedisMemoryHigh"
+    assert obsgen("validate", str(out)).returncode == 0

@@ -199,3 +199,44 @@ def test_prove_fails_when_obsgen_pages_later_than_sloth(tmp_path: Path) -> None:
     result = prove_slo(sloth_proof._promtool(), model, svc, svc.slos[0], rec)
     assert result.compared and not result.ok
     assert any("FAILED" in line and "a total outage" in line for line in result.lines), result.lines
+
+
+def test_labels_of_a_second_document_and_a_service_severity_go_to_the_tiers(tmp_path: Path) -> None:
+    src = tmp_path / "two.yaml"
+    src.write_text("""\
+version: "prometheus/v1"
+service: "mailer"
+labels: {team: comms, severity: warning, provider: ses}
+slos:
+  - name: "sends"
+    objective: 99.5
+    sli: {events: {error_query: "sum(rate(mailer_send_failures_total[{{.window}}]))",
+                   total_query: "sum(rate(mailer_sends_total[{{.window}}]))"}}
+    alerting: {name: MailerSends}
+---
+version: "prometheus/v1"
+service: "mailer"
+labels: {team: comms-oncall, provider: ses, region: eu}
+slos:
+  - name: "bounces"
+    objective: 99
+    sli: {events: {error_query: "sum(rate(mailer_bounces_total[{{.window}}]))",
+                   total_query: "sum(rate(mailer_sends_total[{{.window}}]))"}}
+    alerting: {name: MailerBounces, page_alert: {labels: {severity: critical}}}
+""")
+    out = tmp_path / "s.yaml"
+    obsgen("import", "sloth", str(src), "-o", str(out), "-q", check=True)
+    svc = load_spec(out).services[0]
+    assert svc.team == "comms" and svc.labels == {"provider": "ses"}
+    sends, bounces = svc.slos
+    assert sends.alerting.ticket_alert.severity == "warning" and sends.alerting.page_alert.severity == "warning"
+    assert bounces.alerting.page_alert.severity == "critical"
+    assert bounces.alerting.ticket_alert.labels == {"team": "comms-oncall", "region": "eu", "sloth_severity": "ticket"}
+
+
+def test_the_same_input_writes_the_same_bytes(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    for out in (a, b):
+        obsgen("import", "sloth", *map(str, SLOTH), "-o", str(out), "-q", check=True)
+    assert a.read_bytes() == b.read_bytes()
+    assert obsgen("import", "--help", check=True).stdout.count("sloth") >= 1

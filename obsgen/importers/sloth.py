@@ -424,8 +424,7 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
             continue
         t_labels = _labels_ok(doc, (*tp, "labels"), string_map(doc, (*tp, "labels"), t.get("labels"), refusals),
                               refusals)
-        merged = {**{k: v for k, v in svc_labels.items() if k in slo_labels or k in al_labels or k in t_labels},
-                  **slo_labels, **al_labels, **t_labels}
+        merged = {**svc_labels, **slo_labels, **al_labels, **t_labels}
         severity, labels = _tier_label_shape(merged, tier, doc.where(tp), notes)
         annotations = {**al_ann, **string_map(doc, (*tp, "annotations"), t.get("annotations"), refusals)}
         for k in list(annotations):
@@ -540,9 +539,9 @@ def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
                 svc["team"] = team
                 svc.note("team", "Sloth's label team: obsgen's `team` puts it on every alert and routes by "
                                  "`routing.teams`")
-            kept = {k: v for k, v in labels.items() if k not in OBSGEN_LABELS and k != "team"
+            kept = {k: v for k, v in labels.items() if k not in OBSGEN_LABELS and k not in ("team", "severity")
                     and not k.startswith("__")}
-            dropped = sorted(set(labels) - set(kept) - {"team"})
+            dropped = sorted(set(labels) - set(kept) - {"team", "severity"})
             if kept:
                 svc["labels"] = Map(sorted(kept.items()))
                 svc.note("labels", "Sloth's labels: obsgen puts them on every alert of the service; Sloth also "
@@ -554,7 +553,9 @@ def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
         if not isinstance(slos, list) or not slos:
             refusals.add(doc, (*d.base, "slos"), "needs at least one SLO")
             continue
-        other = {k: v for k, v in labels.items() if svc.get("labels", {}).get(k) != v and k != "team"}
+        # what this document's labels add to the service's (a second document of it, or `severity`): the tiers'
+        other = {k: v for k, v in labels.items() if svc.get("labels", {}).get(k) != v
+                 and (k != "team" or v != svc.get("team")) and k not in OBSGEN_LABELS and not k.startswith("__")}
         for j in range(len(slos)):
             found = _slo(d, j, name, other, period, windows, refusals, sloth_series)
             if found is None:
@@ -580,9 +581,9 @@ def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
                              "(--period)")
     imported.head[:0] = [
         f"Imported from Sloth by `obsgen import sloth` ({', '.join(sorted({r.where.split(':')[0] for r in records}))}).",
-        f"Every SLO is {period} (Sloth's specs name no period; --period). obsgen's burn-rate alerts fire on the",
-        "same windows and thresholds as Sloth's; obsgen adds, per SLO, <Service><Slo>SliAbsent (the SLI has no",
-        "data) and, with the ticket, <Service><Slo>BudgetExhausted. `obsgen import sloth --prove` compares both.",
+        f"Every SLO is {period} (Sloth's specs name no period; --period). obsgen's burn-rate alerts use Sloth's",
+        "windows and thresholds where no comment says otherwise; obsgen adds, per SLO, <Service><Slo>SliAbsent (no",
+        "SLI data) and, with the ticket, <Service><Slo>BudgetExhausted. `obsgen import sloth --prove` compares both.",
     ]
     if not sloth_series:
         imported.head.append("Sloth's own series names (for Sloth's Grafana dashboards): set `sloth_compatible: true` "
