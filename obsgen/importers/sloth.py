@@ -574,8 +574,10 @@ def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
         ws = windows.get(p) or sloth_default_windows(p)
         assert ws is not None
         tiers, _ = _obsgen_tiers(ws)
-        if tiers or tiers.notes:
+        if tiers:
             imported.slo_windows[p] = tiers
+        else:  # every tier is obsgen's default for the period: nothing to write, only what differs to say
+            imported.head += [f"SLO windows of {p}: {note}" for note in tiers.notes.get(None, [])]
     for p in sorted(set(windows) - used, key=seconds):
         imported.head.append(f"The AlertWindows for {p} ({windows[p].where}) is not used: every SLO is {period} "
                              "(--period)")
