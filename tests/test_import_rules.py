@@ -35,8 +35,14 @@ def test_alerts_go_to_the_service_their_matchers_name(imported: Path) -> None:
     assert "checkout:http_errors:ratio_rate5m" not in high["expr"]
     slow = api["CheckoutApiSlowCheckout"]
     assert slow["severity"] == "warning" and slow["summary"] == "CheckoutApiSlowCheckout is firing."
-    lag = svc["checkout-db"]["alerts"][0]
-    assert lag["name"] == "CheckoutDbPostgresReplicationLag" and lag["keep_firing_for"] == "5m"
+    db = {a["name"]: a for a in svc["checkout-db"]["alerts"]}
+    lag = db["CheckoutDbPostgresReplicationLag"]
+    assert lag["keep_firing_for"] == "5m"
+    # a warning and a critical rule of one name: two alerts (names are unique), each with its own checks
+    warn, crit = db["CheckoutDbPostgresTooManyConnections"], db["CheckoutDbPostgresTooManyeb50Critical"]
+    assert (warn["severity"], crit["severity"]) == ("warning", "critical")
+    assert [len(c["exp_alerts"]) for c in warn["tests"][0]["alert_rule_test"]] == [0, 1, 1]
+    assert [len(c["exp_alerts"]) for c in crit["tests"][0]["alert_rule_test"]] == [0, 0, 1]
     assert lag["labels"] == {"team": "dba"} and lag["runbook_url"].endswith("/replication-lag")
     # the tests' checks, the labels obsgen sets from the rule itself taken out of exp_labels
     checks = lag["tests"][0]["alert_rule_test"]
@@ -63,7 +69,9 @@ def test_the_imported_spec_renders_and_passes_check_strict(imported: Path, tmp_p
     proc = obsgen("check", str(out), "--strict")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proven = {a["alert"]: a["proven"] for a in json.loads((out / "proof" / "alerts.json").read_text())["alerts"]}
-    assert proven["CheckoutApiErrorRatioHigh"] and proven["CheckoutDbPostgresReplicationLag"]  # by the copied tests
+    for name in ("CheckoutApiErrorRatioHigh", "CheckoutDbPostgresReplicationLag",
+                 "CheckoutDbPostgresTooManyConnections", "CheckoutDbPostgresTooManyeb50Critical"):
+        assert proven[name], name  # by the copied tests
 
 
 def test_one_service_for_every_rule(tmp_path: Path) -> None:
@@ -72,7 +80,8 @@ def test_one_service_for_every_rule(tmp_path: Path) -> None:
     spec = yaml.safe_load(out.read_text())
     assert [s["name"] for s in spec["services"]] == ["shop"]
     assert [a["name"] for a in spec["services"][0]["alerts"]] == [
-        "ShopCheckoutApiErrorRatioHigh", "ShopSlowCheckout", "ShopPostgresReplicationLag"]
+        "ShopCheckoutApiErrorRatioHigh", "ShopSlowCheckout", "ShopPostgresTooManyConnections",
+        "ShopPostgresTooManyConnectionsCritical", "ShopPostgresReplicationLag"]
 
 
 def test_refusals_are_located_and_nothing_is_written(tmp_path: Path) -> None:
