@@ -150,13 +150,16 @@ def test_merging_into_an_existing_spec_keeps_its_content(tmp_path: Path) -> None
 
 
 def test_prove_holds_the_bound_and_says_what_it_did_not_compare(tmp_path: Path) -> None:
-    proc = obsgen("import", "sloth", str(FIX / "sloth-search-crd.yaml"), "-o", str(tmp_path / "s.yaml"),
-                  "--prove", "-q")
+    proc = obsgen("import", "sloth", str(FIX / "sloth-search-crd.yaml"), str(FIX / "sloth-windows-30d.yaml"),
+                  "-o", str(tmp_path / "s.yaml"), "--prove", "-q")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 of 2 SLOs compared" in proc.stdout and "the bound held" in proc.stdout
     assert "search-frontend/index-freshness" in proc.stdout and "not compared" in proc.stdout
     outage = next(line for line in proc.stdout.splitlines() if "a total outage" in line)
     assert "page: Sloth +" in outage and "obsgen +" in outage  # both paged, each at a measured time
+    # the AlertWindows' slow ticket (0.5x, a burn rate obsgen refuses) opens Sloth's ticket before obsgen's
+    burn = next(line for line in proc.stdout.splitlines() if "errors at 2x the budget rate" in line)
+    assert "page: Sloth never, obsgen never" in burn and "(differs)" in burn.split("ticket:")[1]
 
 
 def test_prove_with_nothing_compared_fails(tmp_path: Path) -> None:
