@@ -130,12 +130,16 @@ def test_refusals_are_located_and_nothing_is_written(tmp_path: Path) -> None:
     assert tree_digest(tmp_path) == before  # the existing spec untouched, no temporary file left
 
 
-def test_merging_into_an_existing_spec_keeps_its_content(tmp_path: Path) -> None:
+def test_merging_into_an_existing_spec_keeps_its_content_and_comments(tmp_path: Path) -> None:
     existing = tmp_path / "obsgen.yaml"
     shutil.copy(ROOT / "tests" / "fixtures" / "specs" / "ledger.yaml", existing)
-    old = load_spec(existing)
+    old, old_lines = load_spec(existing), existing.read_text().splitlines()
     obsgen("import", "sloth", str(FIX / "sloth-search-crd.yaml"), "-o", str(existing), "-q", check=True)
     merged = load_spec(existing)
+    # only services (and accept_unproven entries) were added: spliced into the file's text, every line of it kept
+    new_lines = iter(existing.read_text().splitlines())
+    assert all(any(line == n for n in new_lines) for line in old_lines), "a line of the existing spec was lost"
+    assert old_lines[0].startswith("# A system unlike the bundled examples")
     assert [s.name for s in merged.services] == [s.name for s in old.services] + ["search-frontend"]
     assert merged.services[:-1] == old.services and merged.channels == old.channels
     assert merged.routing == old.routing and merged.project == old.project
@@ -243,3 +247,16 @@ def test_the_same_input_writes_the_same_bytes(tmp_path: Path) -> None:
         obsgen("import", "sloth", *map(str, SLOTH), "-o", str(out), "-q", check=True)
     assert a.read_bytes() == b.read_bytes()
     assert obsgen("import", "--help", check=True).stdout.count("sloth") >= 1
+
+
+def test_a_merge_that_changes_more_than_services_rewrites_the_file_and_says_so(tmp_path: Path) -> None:
+    existing = tmp_path / "obsgen.yaml"
+    shutil.copy(ROOT / "tests" / "fixtures" / "specs" / "ledger.yaml", existing)
+    old = load_spec(existing)
+    obsgen("import", "sloth", str(FIX / "sloth-search-crd.yaml"), str(FIX / "sloth-windows-30d.yaml"),
+           "-o", str(existing), "-q", check=True)  # the AlertWindows change the file's defaults
+    text = existing.read_text()
+    assert "its comments are not (the file is written again from its data" in text
+    merged = load_spec(existing)
+    assert merged.services[:-1] == old.services and merged.routing == old.routing
+    assert merged.defaults.model_dump()["slo_windows"]["30d"]["page_fast"] == ("30m", "5m", 1.0)

@@ -6,8 +6,10 @@ module does the rest, the same way for every source format:
 
 - a new spec gets a project, a placeholder channel and routing (said in its head comment);
 - into an existing spec (`-o` naming a file that exists), imported services are added, and one of the same
-  name gets the imported SLOs and alerts appended (a name already there is refused); its content is kept,
-  its comments are not (the file is written again from its data, which the head comment says);
+  name gets the imported SLOs and alerts appended (a name already there is refused). When the import only
+  adds services (and a `proof:` block the file lacks), they are spliced into the file's own text, so its
+  comments stay; otherwise its content is kept, its comments are not (it is written again from its data,
+  which the head comment says);
 - the result must pass obsgen's own validation; what obsgen cannot prove of the imported alerts (a ratio
   SLI, a query shape obsgen cannot feed, an alert without tests) is listed in `proof.accept_unproven`
   with the generators' own reason, so `obsgen check --strict` says it instead of failing on it;
@@ -269,18 +271,86 @@ def write_atomic(path: FsPath, text: str) -> None:
         raise
 
 
+def spliced(existing: FsPath, spec: Map, imported: Imported, head: list[str]) -> str | None:
+    """The existing spec's own text, comments and all, with the imported services added at the end of its
+    `services:` list (and a `proof:` block at the end when it has none), when that is all the merge changed
+    and the text reads back as exactly the merged data; None otherwise (the spec is then written again)."""
+    import yaml
+
+    try:
+        loaded = load_file(existing)
+        text = existing.read_text("utf-8")
+    except (SpecError, OSError, UnicodeDecodeError):
+        return None
+    old = loaded.data
+    names = {s.get("name") for s in old.get("services", []) if isinstance(s, dict)}
+    new = [s for s in spec["services"] if s.get("name") not in names]
+    if not isinstance(old.get("services"), list) or not old["services"] or len(new) != len(imported.services):
+        return None  # an imported service merged into one of the file's
+    extra = {k for k in spec if k not in old}
+    if extra - {"proof"} or any(spec[k] != old[k] for k in old if k not in ("services", "proof")):
+        return None  # defaults of the file changed
+    lines = text.split("\n")
+    inserts: list[tuple[int, list[str]]] = []  # (before line, lines), in the file's order
+    if "proof" in old and spec["proof"] != old["proof"]:  # entries added to its accept_unproven
+        have = old["proof"].get("accept_unproven") if isinstance(old["proof"], dict) else None
+        added = {k: v for k, v in spec["proof"]["accept_unproven"].items() if k not in (have or {})}
+        if not have or set(spec["proof"]) != set(old["proof"]) or \
+                any(spec["proof"]["accept_unproven"][k] != v for k, v in have.items()):
+            return None
+        entry = loaded.marks[("proof", "accept_unproven", next(iter(have)))]
+        key = lines[entry.line]
+        indent = len(key) - len(key.lstrip())
+        if key.lstrip().startswith(("{", "-")) or indent == 0:
+            return None  # a flow mapping
+        later = [m.line for p, m in loaded.marks.items() if m.line > entry.line and p[:2] != ("proof", "accept_unproven")]
+        end = min(later, default=len(lines))
+        while end > entry.line + 1 and not lines[end - 1].strip():
+            end -= 1
+        block: list[str] = []
+        _write(Map(added), " " * indent, block)
+        inserts.append((end, block))
+    first = loaded.marks[("services", 0)]
+    dash = lines[first.line].rfind("-", 0, first.column)
+    if dash < 0 or lines[first.line][:dash].strip():
+        return None  # not a block list
+    top = sorted(m.line for path, m in loaded.marks.items() if len(path) == 1)
+    after = [n for n in top if n > loaded.marks[("services",)].line]
+    at = after[0] if after else len(lines)
+    while at > 0 and (not lines[at - 1].strip() or lines[at - 1].lstrip().startswith("#")) and after:
+        at -= 1  # the comments and blank lines before the next key are that key's
+    while at > 0 and not lines[at - 1].strip():
+        at -= 1
+    services = [" " * dash + f"# {one_line(line)}" if line else " " * dash + "#" for line in head]
+    _write(Seq(new), " " * dash, services)
+    inserts.append((at, services))
+    tail: list[str] = []
+    if "proof" in extra:
+        _write(Map(proof=spec["proof"]), "", tail)
+    for line_no, block in sorted(inserts, key=lambda x: -x[0]):  # from the end: earlier places keep their lines
+        lines[line_no:line_no] = block
+    out = "\n".join(lines).rstrip("\n") + "\n" + ("\n".join(tail) + "\n" if tail else "")
+    try:
+        if yaml.safe_load(out) != yaml.safe_load(emit(spec, [])):
+            return None
+    except yaml.YAMLError:
+        return None
+    return out
+
+
 def write_spec(imported: Imported, output: FsPath, project: str) -> tuple[str, Any]:
     """Merge, list what stays unproven, validate, write. Returns (text, Model)."""
     existing = output if output.exists() else None
     spec = merge(imported, existing, project)
     head = list(imported.head)
-    if existing is not None:
-        head += ["", f"Merged into {output}: its content is kept, its comments are not (the file is written "
-                     "again from its data)."]
     text = emit(spec, head)
     model = check(text, output.name)
     accept_unproven(spec, unproven(model, {s["name"] for s in imported.services}))
     text = emit(spec, head)
+    if existing is not None:
+        text = spliced(existing, spec, imported, head) or emit(spec, head + [
+            "", f"Merged into {output}: its content is kept, its comments are not (the file is written again from "
+                "its data: the import changed more than its list of services)."])
     model = check(text, output.name)
     write_atomic(output, text)
     return text, model
