@@ -10,6 +10,7 @@ import gc
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -246,6 +247,98 @@ def check(
     if missing and code:
         console.print("\nvalidators not installed (install them, or pass --allow-missing):", markup=False)
     raise typer.Exit(code)
+
+
+import_app = typer.Typer(help="Write a spec from other tools' files (Sloth, Prometheus rule files).",
+                          no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(import_app, name="import")
+ImportFiles = Annotated[list[Path], typer.Argument(help="The files to import.")]
+ImportOut = Annotated[Path, typer.Option(
+    "--output", "-o", help="The spec to write; an existing one gets the imported services merged in.")]
+ProjectOpt = Annotated[str, typer.Option("--project", help="Project name of a new spec.")]
+
+
+def _imported(write: Callable[[], tuple[str, Model]], output: Path, quiet: bool) -> Model:
+    """Run an importer's write, turning located problems into exit 2 (nothing written)."""
+    from .importers.source import SourceError
+
+    try:
+        text, model = write()
+    except SourceError as e:
+        n = len(e.problems)
+        _fail(e.lines() + [f"{n} problem{'s' if n != 1 else ''}; nothing written"])
+    except OSError as e:
+        _fail([f"obsgen: cannot write {output}: {e.strerror or e}"])
+    if not quiet:
+        notes = sum(1 for line in text.splitlines() if line.lstrip().startswith("#"))
+        print(f"wrote {output} ({len(model.services)} services); {notes} comment lines say what did not map "
+              f"exactly; next: obsgen render {output}")
+    return model
+
+
+@import_app.command("sloth")
+def import_sloth(
+    files: ImportFiles,
+    output: ImportOut = Path("obsgen.yaml"),
+    period: Annotated[str, typer.Option(
+        "--period", help="Period of every SLO (Sloth's --default-slo-period).")] = "30d",
+    project: ProjectOpt = "imported",
+    prove: Annotated[bool, typer.Option(
+        "--prove", help="Also run Sloth's own rules and obsgen's through promtool on the same scenarios.")] = False,
+    sloth_series: Annotated[bool, typer.Option(
+        "--sloth-series", help="Also record Sloth's series names (sloth_compatible), for Sloth's dashboards.")
+    ] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="With --prove: also fail when an SLO could not be compared.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Sloth prometheus/v1 specs, PrometheusServiceLevel resources and AlertWindows -> an obsgen spec."""
+    from .importers import sloth
+    from .importers.spec_writer import write_spec
+
+    found: list[list[sloth.SlothSlo]] = []
+
+    def write() -> tuple[str, Model]:
+        imported, records = sloth.import_sloth(files, period, sloth_series)
+        found.append(records)
+        return write_spec(imported, output, project)
+
+    model = _imported(write, output, quiet)
+    if prove:
+        from .importers.sloth_proof import ProofUnavailable, prove_all
+
+        try:
+            report, ok = prove_all(model, found[0], strict)
+        except ProofUnavailable as e:
+            _fail([f"--prove: {e}"], 1)
+        print(report)
+        if not ok:
+            raise typer.Exit(1)
+
+
+@import_app.command("rules")
+def import_rules(
+    files: ImportFiles,
+    output: ImportOut = Path("obsgen.yaml"),
+    service_label: Annotated[str | None, typer.Option(
+        "--service-label", help="Label naming each alert's service: the rule's own label, else an equality "
+                                "matcher of its expression (e.g. job).")] = None,
+    service: Annotated[str | None, typer.Option(
+        "--service", help="Service of the alerts no --service-label names (all of them without it).")] = None,
+    tests: Annotated[list[Path] | None, typer.Option(
+        "--tests", help="promtool test files of the rules: their alert checks become the alerts' tests.")] = None,
+    project: ProjectOpt = "imported",
+    quiet: QuietOpt = False,
+) -> None:
+    """Prometheus rule files (groups:) -> free-form alerts of obsgen services."""
+    from .importers import rules
+    from .importers.spec_writer import write_spec
+
+    def write() -> tuple[str, Model]:
+        imported = rules.import_rules(files, service_label, service, tests or [])
+        return write_spec(imported, output, project)
+
+    _imported(write, output, quiet)
 
 
 @app.command()
