@@ -6,8 +6,10 @@ The format modules import this one and never each other.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from ..naming import alert_name_problem, camel
@@ -125,3 +127,17 @@ def rate_sum(sel: Selector, by: list[str]) -> str:
     """`sum(rate(<selector>[{{window}}]))`, per `by` group when there is one."""
     agg = by_clause(by)
     return f"{agg}(rate({sel.text}[{{{{window}}}}]))"
+
+
+def share_value(share: Fraction, at_least: Fraction) -> int | float:
+    """A tier's share of the budget (percent) as the spec writes it: exact when whole, else the nearest float
+    not above it, so obsgen's burn-rate threshold is never above the source's (it fires never later) - except
+    where that would fall below `at_least`, the share of a burn rate of 1, which obsgen refuses to go under."""
+    if share.denominator == 1:
+        return int(share)
+    value = float(share)
+    if Fraction(value) > share:
+        value = math.nextafter(value, 0.0)
+    while Fraction(value) < at_least:
+        value = math.nextafter(value, math.inf)
+    return value

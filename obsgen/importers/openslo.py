@@ -38,7 +38,7 @@ from typing import Any
 from ..slo_math import BASE_SECONDS, TIER_KEYS, exact, seconds
 from ..spec.errors import Path
 from ..units import duration_seconds, format_duration
-from .common import OWNED_LABELS, label_problem, selector, slug, whole_days
+from .common import OWNED_LABELS, label_problem, selector, share_value, slug, whole_days
 from .source import Document, Refusals, mapping, read_all, text
 from .spec_writer import Imported, Map, Seq
 
@@ -354,7 +354,7 @@ def _condition(ctx: _Ctx, cond: _Obj, period: str) -> tuple[str, Fraction, _Tier
             return None
     short_s = max(BASE_SECONDS, int((Fraction(long_s, 12 * 60) + Fraction(1, 2)) // 1) * 60)
     share = rate * long_s * 100 / seconds(period)
-    value: float | int = int(share) if share.denominator == 1 else float(share)
+    value = share_value(share, Fraction(long_s * 100, seconds(period)))
     return tier, rate, _Tier("", format_duration(long_s), format_duration(short_s), value, for_, cond.where())
 
 

@@ -49,6 +49,7 @@ from .common import (
     label_problem,
     rate_sum,
     selector,
+    share_value,
     slug,
     whole_days,
 )
@@ -124,10 +125,12 @@ def _obsgen_windows(period: str, where: str, doc: Document, path: Path,
             notes.append(f"{w.key}: Pyrra's short window {format_duration(w.short)} is below obsgen's 5m base "
                          "window: obsgen checks 5m (the alert may fire up to a few minutes later and resolves later)")
         share = Fraction(w.factor * w.long * 100, seconds(period))
-        value: float | int = int(share) if share.denominator == 1 else float(share)
-        if share.denominator != 1 and Fraction(str(value)) != share:
+        value = share_value(share, Fraction(w.long * 100, seconds(period)))
+        if Fraction(value) != share:
+            how = "up (a burn rate below 1 is refused)" if Fraction(value) > share else "down"
             notes.append(f"{w.key}: Pyrra's burn rate {w.factor} is {exact(share)}% of the budget in "
-                         f"{format_duration(w.long)}, written to 17 digits (the threshold differs below 1e-15)")
+                         f"{format_duration(w.long)}, written to 17 digits and rounded {how}: obsgen's threshold "
+                         "differs from Pyrra's by less than 1e-15 of it")
         out[w.key] = Seq([format_duration(w.long), format_duration(short), value])
         tier = w.key.split("_")[0]
         fors[tier] = min(fors.get(tier, w.for_), w.for_)
