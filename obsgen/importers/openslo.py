@@ -391,22 +391,24 @@ def _slos(ctx: _Ctx, slo: _Obj, windows: dict[str, dict[str, tuple[list[Any], st
                                                         "alertPolicies"), "an SLO's spec", r)
     service = text(slo.doc, slo.at("spec", "service"), spec.get("service"), r, required=True)
     method = spec.get("budgetingMethod")
+    ok = True
     if method != "Occurrences":
         r.add(slo.doc, slo.at("spec", "budgetingMethod"), (
             f"budgetingMethod {method!r}: obsgen budgets Occurrences (good events / all events); Timeslices and "
             "RatioTimeslices count good time slices, which its burn-rate alerts do not"))
-        return None
+        ok = False
     tw = spec.get("timeWindow")
     twp = slo.at("spec", "timeWindow")
+    period = None
     if not isinstance(tw, list) or len(tw) != 1 or not isinstance(tw[0], dict):
         r.add(slo.doc, twp, "must be a list of one time window (duration, isRolling: true)")
-        return None
-    w = mapping(slo.doc, (*twp, 0), tw[0], ("duration", "isRolling", "calendar"), "a time window", r)
-    if w.get("calendar") is not None or w.get("isRolling") is not True:
-        r.add(slo.doc, (*twp, 0, "calendar") if "calendar" in w else (*twp, 0), (
-            "a calendar-aligned window: obsgen's SLO periods are rolling (isRolling: true, a duration in days)"))
-        return None
-    period = whole_days(slo.doc, (*twp, 0, "duration"), w.get("duration"), "timeWindow duration", r)
+    else:
+        w = mapping(slo.doc, (*twp, 0), tw[0], ("duration", "isRolling", "calendar"), "a time window", r)
+        if w.get("calendar") is not None or w.get("isRolling") is not True:
+            r.add(slo.doc, (*twp, 0, "calendar") if "calendar" in w else (*twp, 0), (
+                "a calendar-aligned window: obsgen's SLO periods are rolling (isRolling: true, a duration in days)"))
+        else:
+            period = whole_days(slo.doc, (*twp, 0, "duration"), w.get("duration"), "timeWindow duration", r)
     if "indicator" in spec and "indicatorRef" in spec:
         r.add(slo.doc, slo.at("spec", "indicatorRef"), "give indicator or indicatorRef, not both")
         return None
@@ -418,7 +420,7 @@ def _slos(ctx: _Ctx, slo: _Obj, windows: dict[str, dict[str, tuple[list[Any], st
     if not isinstance(objectives, list) or not objectives:
         r.add(slo.doc, slo.at("spec", "objectives"), "needs at least one objective")
         return None
-    if name is None or service is None or period is None or sli is None:
+    if name is None or service is None or period is None or sli is None or not ok:
         return None
     notes: list[str] = []
     tiers, targets = _conditions(ctx, slo, period, notes)
@@ -528,7 +530,6 @@ def import_openslo(paths: Sequence[str | FsPath]) -> Imported:
             slos.append(o)
     if not slos and not r.problems:
         r.add(docs[0], (), "no OpenSLO SLO in the files")
-    r.raise_any()
 
     windows: dict[str, dict[str, tuple[list[Any], str]]] = {}
     services: dict[str, Map] = {}
