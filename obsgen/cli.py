@@ -286,6 +286,8 @@ def import_sloth(
     sloth_series: Annotated[bool, typer.Option(
         "--sloth-series", help="Also record Sloth's series names (sloth_compatible), for Sloth's dashboards.")
     ] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="With --prove: also fail when an SLO could not be compared.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Sloth prometheus/v1 specs, PrometheusServiceLevel resources and AlertWindows -> an obsgen spec."""
@@ -304,7 +306,7 @@ def import_sloth(
         from .importers.sloth_proof import ProofUnavailable, prove_all
 
         try:
-            report, ok = prove_all(model, found[0])
+            report, ok = prove_all(model, found[0], strict)
         except ProofUnavailable as e:
             _fail([f"--prove: {e}"], 1)
         print(report)

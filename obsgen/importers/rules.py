@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
-from ..naming import alert_name_problem, camel
+from ..naming import alert_name_problem, camel, derived_alert_name, snake
 from ..spec.errors import Path, Problem
 from ..spec.models import _label_value
 from .source import Document, Refusals, SourceError, mapping, read_all, string_map, text
@@ -102,7 +102,8 @@ class _Rules:
         self.refusals = Refusals()
         self.services: dict[str, Map] = {}
         self.recordings: dict[str, tuple[str, dict[str, str], str]] = {}  # record -> (expr, labels, where)
-        self.alerts: dict[str, tuple[Map, dict[str, str], str]] = {}  # source name -> (alert, own labels, service)
+        # source name -> its rules (a warning and a critical variant share a name): (alert, own labels, service)
+        self.alerts: dict[str, list[tuple[Map, dict[str, str], str]]] = {}
         self.head: list[str] = []
 
     def service_of(self, doc: Document, path: Path, labels: dict[str, str], expr: str) -> str | None:
@@ -217,10 +218,22 @@ class _Rules:
         own["service"] = service
         if self.service_label:
             own[self.service_label] = svc_value
-        if name in self.alerts:
-            self.refusals.add(doc, (*path, "alert"), f"a second rule named {name}: obsgen's alert names are unique")
-            return
-        self.alerts[name] = (alert, own, service)
+        variants = self.alerts.setdefault(name, [])
+        if variants:  # obsgen's free-form alert names are unique: the variant's severity tells it apart
+            taken = {v[0]["severity"] for v in variants}
+            suffix = alert["severity"].title() if alert["severity"] not in taken else str(len(variants) + 1)
+            renamed = f"{new}{suffix}"
+            if alert_name_problem(renamed, service):  # too long: whole words dropped, a hash of the full name added
+                renamed = derived_alert_name(service, snake(new[len(camel(service)):]), suffix)
+            problem = alert_name_problem(renamed, service)
+            if problem:
+                self.refusals.add(doc, (*path, "alert"), f"a second rule named {name}, and {problem}")
+                return
+            alert["name"] = renamed
+            alert.note("name", f"a second rule named {name} (the first: {variants[0][0]['name']}): obsgen's free-form "
+                               "alert names are unique, so this one is renamed, and Alertmanager's inhibition of a "
+                               "warning by a critical of the same name no longer joins them")
+        variants.append((alert, own, service))
         svc = self.services.get(service)
         if svc is None:
             svc = self.services[service] = Map(name=service, alerts=Seq())
@@ -230,7 +243,7 @@ class _Rules:
 
     def inline_recordings(self) -> None:
         """An alert that reads a recording rule by its bare name reads its expression instead."""
-        for alert, _, _ in self.alerts.values():
+        for alert, _, _ in (v for vs in self.alerts.values() for v in vs):
             names = _bare_names(alert["expr"]) or set()
             used = sorted(n for n in names if n in self.recordings)
             for n in sorted(set(_all_names(alert["expr"])) & set(self.recordings) - set(used)):
@@ -272,7 +285,7 @@ class _Rules:
                 values = text(doc, (*sp, "values"), sm.get("values"), self.refusals, required=True)
                 if name and values:
                     series.append(Map(series=name, values=values))
-            by_alert: dict[str, Seq] = {}
+            by_alert: dict[tuple[str, int], Seq] = {}
             for k, check in enumerate(g.get("alert_rule_test") or []):
                 cp = (*p, "alert_rule_test", k)
                 c = mapping(doc, cp, check, ("eval_time", "alertname", "exp_alerts"), "an alert check",
@@ -285,25 +298,34 @@ class _Rules:
                     self.refusals.add(doc, (*cp, "alertname"), f"no alerting rule of the imported files is named "
                                                                f"{alertname}")
                     continue
-                _, own, _ = self.alerts[alertname]
-                expected = Seq()
+                variants = self.alerts[alertname]
+                # each variant's own check: the expected alerts of its severity (none: it is silent then)
+                expected: list[Seq] = [Seq() for _ in variants]
                 for n, exp in enumerate(c.get("exp_alerts") or []):
                     ep = (*cp, "exp_alerts", n)
                     e = mapping(doc, ep, exp, ("exp_labels", "exp_annotations"), "an expected alert", self.refusals)
                     labels = string_map(doc, (*ep, "exp_labels"), e.get("exp_labels"), self.refusals)
+                    which = [i for i, v in enumerate(variants) if len(variants) == 1
+                             or v[0]["severity"] == labels.get("severity")]
+                    if len(which) != 1:
+                        self.refusals.add(doc, (*ep, "exp_labels"), (
+                            f"{len(variants)} rules are named {alertname}, and this alert's severity "
+                            f"({labels.get('severity', 'unset')}) names {'none' if not which else 'several'} of them"))
+                        continue
+                    alert, own, _ = variants[which[0]]
                     item = Map(exp_labels=Map({k: v for k, v in labels.items() if own.get(k) != v
                                                and k not in ("severity", "service")}))
                     if e.get("exp_annotations") is not None:
                         ann = string_map(doc, (*ep, "exp_annotations"), e.get("exp_annotations"), self.refusals)
-                        alert = self.alerts[alertname][0]
                         kept = {k: v for k, v in ann.items() if k in KEPT_ANNOTATIONS}
                         if "summary" not in ann:
                             kept["summary"] = alert["summary"]
                         item["exp_annotations"] = Map(sorted(kept.items()))
-                    expected.append(item)
-                by_alert.setdefault(alertname, Seq()).append(Map(eval_time=eval_time, exp_alerts=expected))
-            for alertname, checks in by_alert.items():
-                alert = self.alerts[alertname][0]
+                    expected[which[0]].append(item)
+                for i, exp_alerts in enumerate(expected):
+                    by_alert.setdefault((alertname, i), Seq()).append(Map(eval_time=eval_time, exp_alerts=exp_alerts))
+            for (alertname, i), checks in by_alert.items():
+                alert = self.alerts[alertname][i][0]
                 test = Map()
                 if g.get("name"):
                     test["name"] = str(g["name"])

@@ -333,9 +333,10 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
     if obj is None or not 0 < obj < 100:
         refusals.add(doc, (*p, "objective"), "must be a percentage strictly between 0 and 100 (e.g. 99.9); "
                                              "obsgen has no error budget for 100")
-    if name_raw is None or obj is None or not 0 < obj < 100:
-        return None
-    name = slug(name_raw)
+    before = len(refusals.problems)  # every problem of the SLO is said, then it is left out
+    if obj is None or not 0 < obj < 100:
+        obj = Decimal(99)
+    name = slug(name_raw or "slo")
     out = Map(name=name)
     if name != name_raw:
         out.note("name", f"Sloth's SLO {name_raw!r} ({doc.where((*p, 'name'))}): obsgen's SLO names are slugs; its "
@@ -355,33 +356,29 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
             f"Sloth's SLI plugin {plugin.get('id', '')!r} is Go code Sloth runs to write its queries, which "
             "obsgen cannot read: write this SLI as `events` (error_query, total_query) or `raw` "
             "(error_ratio_query) with the queries the plugin generates"))
-        return None
-    if len(kinds) != 1:
+    elif len(kinds) != 1:
         refusals.add(doc, sli_path, "needs exactly one of `events` and `raw`")
-        return None
     by: tuple[str, ...] | None = ()
-    if kinds[0] == "events":
+    if kinds == ["events"]:
         ep = (*sli_path, "events")
         ev = mapping(doc, ep, sli["events"], (keys["error_query"], keys["total_query"]), "an events SLI", refusals)
         errors = _window_query(doc, (*ep, keys["error_query"]),
                                text(doc, (*ep, keys["error_query"]), ev.get(keys["error_query"]), refusals), refusals)
         total = _window_query(doc, (*ep, keys["total_query"]),
                               text(doc, (*ep, keys["total_query"]), ev.get(keys["total_query"]), refusals), refusals)
-        if errors is None or total is None:
-            return None
-        out["sli"] = Map(events=Map(errors=errors, total=total))
-        e_by, t_by = output_labels(errors), output_labels(total)
-        by = e_by if e_by is not None and t_by is not None and set(e_by) == set(t_by) else None
-    else:
+        if errors is not None and total is not None:
+            out["sli"] = Map(events=Map(errors=errors, total=total))
+            e_by, t_by = output_labels(errors), output_labels(total)
+            by = e_by if e_by is not None and t_by is not None and set(e_by) == set(t_by) else None
+    elif kinds == ["raw"]:
         rp = (*sli_path, "raw")
         rw = mapping(doc, rp, sli["raw"], (keys["error_ratio_query"],), "a raw SLI", refusals)
         ratio = _window_query(doc, (*rp, keys["error_ratio_query"]),
                               text(doc, (*rp, keys["error_ratio_query"]), rw.get(keys["error_ratio_query"]), refusals),
                               refusals)
-        if ratio is None:
-            return None
-        out["sli"] = Map(type="ratio", expr=ratio)
-        by = output_labels(ratio)
+        if ratio is not None:
+            out["sli"] = Map(type="ratio", expr=ratio)
+            by = output_labels(ratio)
     if by:
         out["by"] = Seq(by)
         out.note("by", "from the queries' `sum by (...)`: Sloth's SLI has one series per group, obsgen judges each "
@@ -427,8 +424,7 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
             continue
         t_labels = _labels_ok(doc, (*tp, "labels"), string_map(doc, (*tp, "labels"), t.get("labels"), refusals),
                               refusals)
-        merged = {**{k: v for k, v in svc_labels.items() if k in slo_labels or k in al_labels or k in t_labels},
-                  **slo_labels, **al_labels, **t_labels}
+        merged = {**svc_labels, **slo_labels, **al_labels, **t_labels}
         severity, labels = _tier_label_shape(merged, tier, doc.where(tp), notes)
         annotations = {**al_ann, **string_map(doc, (*tp, "annotations"), t.get("annotations"), refusals)}
         for k in list(annotations):
@@ -462,6 +458,8 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
     if sloth_series:
         out["sloth_compatible"] = True
 
+    if len(refusals.problems) > before or "sli" not in out:
+        return None
     ws = windows.get(period) or sloth_default_windows(period)
     assert ws is not None  # checked before the SLOs
     _, sloth_tiers = _obsgen_tiers(ws)
@@ -541,9 +539,9 @@ def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
                 svc["team"] = team
                 svc.note("team", "Sloth's label team: obsgen's `team` puts it on every alert and routes by "
                                  "`routing.teams`")
-            kept = {k: v for k, v in labels.items() if k not in OBSGEN_LABELS and k != "team"
+            kept = {k: v for k, v in labels.items() if k not in OBSGEN_LABELS and k not in ("team", "severity")
                     and not k.startswith("__")}
-            dropped = sorted(set(labels) - set(kept) - {"team"})
+            dropped = sorted(set(labels) - set(kept) - {"team", "severity"})
             if kept:
                 svc["labels"] = Map(sorted(kept.items()))
                 svc.note("labels", "Sloth's labels: obsgen puts them on every alert of the service; Sloth also "
@@ -555,7 +553,9 @@ def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
         if not isinstance(slos, list) or not slos:
             refusals.add(doc, (*d.base, "slos"), "needs at least one SLO")
             continue
-        other = {k: v for k, v in labels.items() if svc.get("labels", {}).get(k) != v and k != "team"}
+        # what this document's labels add to the service's (a second document of it, or `severity`): the tiers'
+        other = {k: v for k, v in labels.items() if svc.get("labels", {}).get(k) != v
+                 and (k != "team" or v != svc.get("team")) and k not in OBSGEN_LABELS and not k.startswith("__")}
         for j in range(len(slos)):
             found = _slo(d, j, name, other, period, windows, refusals, sloth_series)
             if found is None:
@@ -574,16 +574,18 @@ def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
         ws = windows.get(p) or sloth_default_windows(p)
         assert ws is not None
         tiers, _ = _obsgen_tiers(ws)
-        if tiers or tiers.notes:
+        if tiers:
             imported.slo_windows[p] = tiers
+        else:  # every tier is obsgen's default for the period: nothing to write, only what differs to say
+            imported.head += [f"SLO windows of {p}: {note}" for note in tiers.notes.get(None, [])]
     for p in sorted(set(windows) - used, key=seconds):
         imported.head.append(f"The AlertWindows for {p} ({windows[p].where}) is not used: every SLO is {period} "
                              "(--period)")
     imported.head[:0] = [
         f"Imported from Sloth by `obsgen import sloth` ({', '.join(sorted({r.where.split(':')[0] for r in records}))}).",
-        f"Every SLO is {period} (Sloth's specs name no period; --period). obsgen's burn-rate alerts fire on the",
-        "same windows and thresholds as Sloth's; obsgen adds, per SLO, <Service><Slo>SliAbsent (the SLI has no",
-        "data) and, with the ticket, <Service><Slo>BudgetExhausted. `obsgen import sloth --prove` compares both.",
+        f"Every SLO is {period} (Sloth's specs name no period; --period). obsgen's burn-rate alerts use Sloth's",
+        "windows and thresholds where no comment says otherwise; obsgen adds, per SLO, <Service><Slo>SliAbsent (no",
+        "SLI data) and, with the ticket, <Service><Slo>BudgetExhausted. `obsgen import sloth --prove` compares both.",
     ]
     if not sloth_series:
         imported.head.append("Sloth's own series names (for Sloth's Grafana dashboards): set `sloth_compatible: true` "

@@ -1,0 +1,231 @@
+"""`obsgen import sloth --prove`: Sloth's own rules beside obsgen's, through promtool, on the same input.
+
+Sloth's rules are rendered here from its documented formulas (its README and generated rules): for every
+window of its tiers, `(error_query) / (total_query)` over that window (or the raw error ratio query), and
+per tier `max(<short> > factor × budget) without (sloth_window) and max(<long> > ...)`, the page's two
+tiers (and the ticket's) joined with `or`; factor = budget percent × period / long window (14.4, 6, 3, 1
+for 30d), from the AlertWindows of the period or Sloth's defaults. They are recorded under their own names
+(`sloth_proof:...`) so they never meet obsgen's series, even Sloth-compatible ones.
+
+Both rule sets are loaded into one promtool test per scenario, fed the raw series obsgen's own proofs
+synthesize from the SLI's queries (`slo_proofs.counters`): a total outage after an hour of good traffic,
+errors at 2× the budget rate, errors at half the budget rate. promtool is asked when each alert first fired
+(`min_over_time(timestamp(ALERTS{...})[...])`, read from its report of the unexpected sample). The bound:
+wherever Sloth pages, obsgen pages too, no later than two evaluation intervals after it; every other
+difference (obsgen paging earlier, a ticket at another time, an alert only one of them fires) is listed.
+An SLO obsgen cannot synthesize input for is said, not compared (a failure under --strict).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ..model import Model, ServiceModel, SloModel
+from ..render.common import dump_yaml
+from ..slo import enabled_tiers, rule_groups
+from ..slo_math import BASE_SECONDS, seconds
+from ..slo_proofs import Scenario, _input, counters, group_values, in_group, proof_gap, slo_alerts
+from ..units import format_duration
+from .sloth import SlothSlo
+
+TIMEOUT = 300  # seconds promtool may take for one SLO's scenarios
+RECORD = "sloth_proof:sli_error:ratio_rate{window}"
+WARM = 3600  # seconds of good traffic before each scenario's errors start
+
+
+class ProofUnavailable(Exception):
+    """promtool is missing or did not answer as expected."""
+
+
+def _promtool() -> str:
+    tool = shutil.which("promtool")
+    if tool is None:
+        raise ProofUnavailable("promtool is not on PATH (make tools installs it): nothing was compared")
+    return tool
+
+
+def _budget(rec: SlothSlo) -> float:
+    return 1 - float(rec.objective) / 100  # as Sloth computes it, in float64
+
+
+def sloth_rules(rec: SlothSlo, sloth_id: str, windows: list[str]) -> list[dict[str, Any]]:
+    """Sloth's SLI recordings and alerts of one SLO, from its documented formulas."""
+    labels = {"sloth_id": sloth_id, "sloth_service": rec.service, "sloth_slo": rec.slo}
+    rules: list[dict[str, Any]] = []
+    for w in windows:
+        if rec.ratio is not None:
+            expr = f"({rec.ratio.replace('{{window}}', w)})"
+        else:
+            assert rec.errors is not None and rec.total is not None
+            expr = f"({rec.errors.replace('{{window}}', w)})\n/\n({rec.total.replace('{{window}}', w)})"
+        rules.append({"record": RECORD.format(window=w), "expr": expr, "labels": {**labels, "sloth_window": w}})
+    sel = f'sloth_id="{sloth_id}"'
+    budget = repr(_budget(rec))
+    for tier, on in (("page", rec.page), ("ticket", rec.ticket)):
+        if not on:
+            continue
+        parts = []
+        for t in (t for t in rec.tiers if t.key.startswith(tier)):
+            f = repr(float(t.factor))
+            short = RECORD.format(window=t.short)
+            long = RECORD.format(window=t.long)
+            parts.append(f"(\n  max({short}{{{sel}}} > ({f} * {budget})) without (sloth_window)\n  and\n"
+                         f"  max({long}{{{sel}}} > ({f} * {budget})) without (sloth_window)\n)")
+        rules.append({"alert": f"SlothSource{tier.title()}", "expr": "\nor\n".join(parts),
+                      "labels": {"sloth_severity": tier}})
+    return rules
+
+
+@dataclass
+class _Scenario:
+    name: str
+    ratio: Fraction  # error ratio from WARM on
+    length: int  # seconds after WARM
+
+
+def _scenarios(rec: SlothSlo, detect: Fraction) -> list[_Scenario]:
+    """`detect`: the slower of the two fast tiers' detection times (long window × factor × budget). Each
+    scenario lasts what its alerts need, no more: promtool evaluates every rule at every step."""
+    budget = Fraction(Decimal(str(100 - rec.objective)) / 100)
+    return [
+        _Scenario("a total outage", Fraction(1), max(900, int(2 * detect) + BASE_SECONDS)),
+        _Scenario("errors at 2x the budget rate", min(Fraction(1), 2 * budget), 2 * 3600),
+        _Scenario("errors at half the budget rate", budget / 2, 3600),
+    ]
+
+
+def _first(selector: str, end: int, eval_s: int) -> str:
+    return f"min(min_over_time(timestamp({selector})[{end}s:{eval_s}s]))"
+
+
+_FAILED = re.compile(r'expr: "((?:[^"\\]|\\.)*)", time: [^\n]*\n\s*exp: [^\n]*\n\s*got: \{[^}]*\} (\S+)')
+
+
+def _run(tool: str, folder: Path, rule_files: dict[str, str], eval_interval: str,
+         groups: list[dict[str, Any]]) -> dict[str, float]:
+    """{expression: value} of every measuring expression that returned a sample (the others returned none)."""
+    for name, text in rule_files.items():
+        (folder / name).write_text(text, "utf-8")
+    test = folder / "prove.test.yml"
+    test.write_text(dump_yaml({"rule_files": list(rule_files), "evaluation_interval": eval_interval,
+                               "tests": groups}), "utf-8")
+    try:
+        proc = subprocess.run([tool, "test", "rules", str(test)], capture_output=True, text=True,
+                              timeout=TIMEOUT, cwd=folder)
+    except subprocess.TimeoutExpired:
+        raise ProofUnavailable(f"promtool took more than {TIMEOUT}s") from None
+    out = proc.stdout + proc.stderr
+    found = {json.loads(f'"{m.group(1)}"'): float(m.group(2)) for m in _FAILED.finditer(out)}
+    if proc.returncode and not found:
+        raise ProofUnavailable(f"promtool failed without measuring anything:\n{out.strip()}")
+    return found
+
+
+@dataclass
+class Compared:
+    slo: str
+    lines: list[str]
+    ok: bool
+    compared: bool
+    max_gap: float = 0.0  # seconds: |obsgen - Sloth| of the page, where both page
+
+
+def _when(value: float | None, start: int) -> str:
+    if value is None:
+        return "never"
+    return "+" + format_duration(int(value) - start)
+
+
+def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: SlothSlo) -> Compared:
+    title = f"{svc.name}/{slo.name} ({rec.where})"
+    gap = proof_gap(svc, slo)
+    raw = counters(svc, slo)
+    if raw is None or gap is not None:
+        return Compared(title, [f"  not compared: obsgen cannot synthesize input for this SLI: {gap}"], True, False)
+    eval_s = seconds(model.evaluation_interval)
+    step = min(seconds(model.scrape_interval), 60)
+    cs = in_group(raw, group_values(svc, slo, 1)[0])
+    windows = sorted({w for t in rec.tiers for w in (t.short, t.long)}, key=seconds)
+    sloth_id = f"{rec.service}-{rec.slo}"
+    alerts = slo_alerts(model, svc, slo)
+    ours = {tier: alerts[tier].selector for tier in ("page", "ticket") if tier in alerts}
+    theirs = {tier: f'ALERTS{{alertname="SlothSource{tier.title()}", alertstate="firing", sloth_id="{sloth_id}"}}'
+              for tier, on in (("page", rec.page), ("ticket", rec.ticket)) if on}
+    groups, plan = [], []
+    budget = Fraction(slo.budget)
+    detect = max(min(t.long_seconds * t.factor * budget for t in enabled_tiers(model, slo)),
+                 min(seconds(t.long) * t.factor * budget for t in rec.tiers
+                     if (rec.page and t.key.startswith("page")) or (rec.ticket and t.key.startswith("ticket"))))
+    scenarios = _scenarios(rec, detect)
+    for sc in scenarios:
+        end = WARM + sc.length
+        scenario = Scenario(step, [(WARM, Fraction(0)), (sc.length + step, sc.ratio)], Decimal(10))
+        checks = []
+        for who, sels in (("obsgen", ours), ("Sloth", theirs)):
+            for tier, sel in sels.items():
+                expr = _first(sel, end, eval_s)
+                checks.append({"expr": expr, "eval_time": f"{end}s", "exp_samples": []})
+                plan.append((sc.name, who, tier, expr))
+        groups.append({"name": f"{title}: {sc.name}", "interval": f"{step}s", "input_series": _input(cs, scenario),
+                       "promql_expr_test": checks})
+    files = {"obsgen.yml": dump_yaml({"groups": rule_groups(model, svc)}),
+             "sloth.yml": dump_yaml({"groups": [{"name": f"sloth-{sloth_id}",
+                                                 "rules": sloth_rules(rec, sloth_id, windows)}]})}
+    with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
+        got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
+    lines, ok, max_gap = [], True, 0.0
+    for sc in scenarios:
+        times = {(who, tier): got.get(expr) for name, who, tier, expr in plan if name == sc.name}
+        parts = []
+        for tier in ("page", "ticket"):
+            o, s = times.get(("obsgen", tier)), times.get(("Sloth", tier))
+            if ("obsgen", tier) not in times and ("Sloth", tier) not in times:
+                continue
+            parts.append(f"{tier}: Sloth {_when(s, WARM)}, obsgen {_when(o, WARM)}")
+            if tier == "page" and s is not None:
+                if o is None or o > s + 2 * eval_s:
+                    ok = False
+                    parts[-1] += f" — obsgen pages later than Sloth + 2 × {model.evaluation_interval}: FAILED"
+                else:
+                    max_gap = max(max_gap, abs(o - s))
+            if o != s and (o is None or s is None or abs(o - s) > 2 * eval_s):
+                parts[-1] += " (differs)"
+        lines.append(f"  {sc.name} from +0 (after {format_duration(WARM)} of good traffic): " + "; ".join(parts))
+    return Compared(title, lines, ok, True, max_gap)
+
+
+def prove_all(model: Model, records: list[SlothSlo], strict: bool = False) -> tuple[str, bool]:
+    """The report, and whether the bound held everywhere (and, with `strict`, every SLO was compared)."""
+    tool = _promtool()
+    results = []
+    for rec in records:
+        svc = model.service(rec.service)
+        slo = next(s for s in svc.slos if s.name == rec.slo)
+        results.append(prove_slo(tool, model, svc, slo, rec))
+    ok = all(r.ok for r in results)
+    compared = [r for r in results if r.compared]
+    out = [f"--prove: Sloth's rules (its formulas) and obsgen's, through promtool, on the same input "
+           f"(evaluation every {model.evaluation_interval}); bound: wherever Sloth pages, obsgen pages no later "
+           f"than 2 evaluations after it"]
+    for r in results:
+        out.append(f"{r.slo}:")
+        out += r.lines
+    gap = max((r.max_gap for r in compared), default=0.0)
+    skipped = len(results) - len(compared)
+    out.append(f"{len(compared)} of {len(results)} SLOs compared"
+               + (f" ({skipped} not: see above{', which --strict does not accept' if strict else ''})" if skipped else "")
+               + (f"; where both page, obsgen pages within {format_duration(int(gap))} of Sloth" if compared else "")
+               + ("; the bound held" if ok else "; the bound did NOT hold"))
+    if not compared:
+        ok = False
+    return "\n".join(out), ok and not (strict and skipped)
+

@@ -1,0 +1,143 @@
+"""`obsgen import rules`: Prometheus rule files (and their promtool tests) as free-form alerts of obsgen
+services; the spec validates, renders and passes `obsgen check --strict`, the copied tests proving the alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, obsgen, tree_digest
+
+FIX = ROOT / "tests" / "fixtures" / "import"
+RULES, TESTS = FIX / "rules-shop.yaml", FIX / "rules-shop.test.yaml"
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("rules") / "obsgen.yaml"
+    obsgen("import", "rules", str(RULES), "--service-label", "job", "--tests", str(TESTS), "-o", str(out),
+           check=True)
+    return out
+
+
+def test_alerts_go_to_the_service_their_matchers_name(imported: Path) -> None:
+    spec = yaml.safe_load(imported.read_text())
+    svc = {s["name"]: s for s in spec["services"]}
+    assert sorted(svc) == ["checkout-api", "checkout-db"]
+    api = {a["name"]: a for a in svc["checkout-api"]["alerts"]}
+    assert sorted(api) == ["CheckoutApiErrorRatioHigh", "CheckoutApiSlowCheckout"]  # the second renamed
+    high = api["CheckoutApiErrorRatioHigh"]
+    assert (high["for"], high["severity"], high["labels"]) == ("5m", "critical", {"component": "payments-edge"})
+    # the recording rule it reads is inlined, in parentheses
+    assert high["expr"].startswith('(sum(rate(http_requests_total{job="checkout-api",code=~"5.."}[5m]))')
+    assert "checkout:http_errors:ratio_rate5m" not in high["expr"]
+    slow = api["CheckoutApiSlowCheckout"]
+    assert slow["severity"] == "warning" and slow["summary"] == "CheckoutApiSlowCheckout is firing."
+    db = {a["name"]: a for a in svc["checkout-db"]["alerts"]}
+    lag = db["CheckoutDbPostgresReplicationLag"]
+    assert lag["keep_firing_for"] == "5m"
+    # a warning and a critical rule of one name: two alerts (names are unique), each with its own checks
+    warn, crit = db["CheckoutDbPostgresTooManyConnections"], db["CheckoutDbPostgresTooManyeb50Critical"]
+    assert (warn["severity"], crit["severity"]) == ("warning", "critical")
+    assert [len(c["exp_alerts"]) for c in warn["tests"][0]["alert_rule_test"]] == [0, 1, 1]
+    assert [len(c["exp_alerts"]) for c in crit["tests"][0]["alert_rule_test"]] == [0, 0, 1]
+    assert lag["labels"] == {"team": "dba"} and lag["runbook_url"].endswith("/replication-lag")
+    # the tests' checks, the labels obsgen sets from the rule itself taken out of exp_labels
+    checks = lag["tests"][0]["alert_rule_test"]
+    assert [c["eval_time"] for c in checks] == ["5m", "15m", "23m", "28m"]
+    assert checks[1]["exp_alerts"][0]["exp_labels"] == {"instance": "pg-replica-1:9187"}
+    assert high["tests"][0]["alert_rule_test"][1]["exp_alerts"][0]["exp_annotations"] == {
+        "description": "10% of requests failed over 5m.", "summary": "More than 5% of checkout requests fail."}
+    assert list(spec["proof"]["accept_unproven"]) == ["CheckoutApiSlowCheckout"]  # no test in the file
+
+
+def test_what_has_no_place_is_said(imported: Path) -> None:
+    text = imported.read_text()
+    for said in ("#   - record: instance:pg_connections:sum", "#     labels: {source: postgres_exporter}",
+                 "obsgen has no place for free recording rules", "The group checkout-api's interval",
+                 "annotations not kept (dashboard)", "the rule's severity label is page",
+                 "routes, silences and inhibitions matching alertname=postgres_replication_lag must change",
+                 "promql_expr_test checks of", "evaluate every 1m"):
+        assert said in text, said
+
+
+def test_the_imported_spec_renders_and_passes_check_strict(imported: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    obsgen("render", str(imported), "-o", str(out), "-q", check=True)
+    proc = obsgen("check", str(out), "--strict")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proven = {a["alert"]: a["proven"] for a in json.loads((out / "proof" / "alerts.json").read_text())["alerts"]}
+    for name in ("CheckoutApiErrorRatioHigh", "CheckoutDbPostgresReplicationLag",
+                 "CheckoutDbPostgresTooManyConnections", "CheckoutDbPostgresTooManyeb50Critical"):
+        assert proven[name], name  # by the copied tests
+
+
+def test_one_service_for_every_rule(tmp_path: Path) -> None:
+    out = tmp_path / "obsgen.yaml"
+    obsgen("import", "rules", str(RULES), "--service", "shop", "-o", str(out), "-q", check=True)
+    spec = yaml.safe_load(out.read_text())
+    assert [s["name"] for s in spec["services"]] == ["shop"]
+    assert [a["name"] for a in spec["services"][0]["alerts"]] == [
+        "ShopCheckoutApiErrorRatioHigh", "ShopSlowCheckout", "ShopPostgresTooManyConnections",
+        "ShopPostgresTooManyConnectionsCritical", "ShopPostgresReplicationLag"]
+
+
+def test_refusals_are_located_and_nothing_is_written(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""\
+groups:
+  - name: workers
+    rules:
+      - alert: WorkerQueueBacklog
+        expr: sum(celery_queue_length) > 1000
+      - alert: WorkerDown
+        exp: up{job="worker"} == 0
+""")
+    tests = tmp_path / "rules.test.yaml"
+    tests.write_text("""\
+rule_files: [rules.yaml]
+tests:
+  - interval: 1m
+    input_series: [{series: 'celery_queue_length{queue="default"}', values: "5000x10"}]
+    alert_rule_test:
+      - {eval_time: 5m, alertname: WorkerQueueBacklogg, exp_alerts: []}
+""")
+    before = tree_digest(tmp_path)
+    proc = obsgen("import", "rules", str(rules), "--service-label", "job", "-o", str(tmp_path / "o.yaml"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{rules}:4:9 groups[0].rules[0]: names no service: no label job and no job=\"...\" matcher" in proc.stderr
+    assert f"{rules}:7:14 groups[0].rules[1].exp: unknown key 'exp'" in proc.stderr
+    assert tree_digest(tmp_path) == before
+    rules.write_text(rules.read_text().replace("exp:", "expr:"))
+    before = tree_digest(tmp_path)
+    proc = obsgen("import", "rules", str(rules), "--service", "worker", "--tests", str(tests),
+                  "-o", str(tmp_path / "o.yaml"))
+    assert proc.returncode == 2
+    assert f"{tests}:6:36 tests[0].alert_rule_test[0].alertname: no alerting rule" in proc.stderr, proc.stderr
+    assert tree_digest(tmp_path) == before
+
+
+def test_a_prometheusrule_resource_reads_like_a_rule_file(tmp_path: Path) -> None:
+    src = tmp_path / "prometheusrule.yaml"
+    src.write_text("""\
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: redis, namespace: cache}
+spec:
+  groups:
+    - name: redis
+      rules:
+        - alert: RedisMemoryHigh
+          expr: redis_memory_used_bytes{job="sessions-redis"} / redis_memory_max_bytes{job="sessions-redis"} > 0.9
+          for: 15m
+          labels: {severity: warning}
+          annotations: {summary: Redis uses more than 90% of its maxmemory.}
+""")
+    out = tmp_path / "obsgen.yaml"
+    obsgen("import", "rules", str(src), "--service-label", "job", "-o", str(out), "-q", check=True)
+    spec = yaml.safe_load(out.read_text())
+    (svc,) = spec["services"]
+    assert svc["name"] == "sessions-redis" and svc["alerts"][0]["name"] == "SessionsRedisRedisMemoryHigh"
+    assert obsgen("validate", str(out)).returncode == 0
