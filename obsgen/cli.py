@@ -321,17 +321,33 @@ def import_pyrra(
     service: Annotated[str | None, typer.Option(
         "--service", help="Service of every SLO (else each SLO's namespace).")] = None,
     project: ProjectOpt = "imported",
+    prove: Annotated[bool, typer.Option(
+        "--prove", help="Also run Pyrra's own rules and obsgen's through promtool on the same scenarios.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Pyrra ServiceLevelObjective resources (pyrra.dev/v1alpha1) -> an obsgen spec."""
     from .importers import pyrra
     from .importers.spec_writer import write_spec
 
+    found: list[list[pyrra.PyrraSlo]] = []
+
     def write() -> tuple[str, Model]:
-        imported, _ = pyrra.import_pyrra(files, service)
+        imported, records = pyrra.import_pyrra(files, service)
+        found.append(records)
         return write_spec(imported, output, project)
 
-    _imported(write, output, quiet)
+    model = _imported(write, output, quiet)
+    if prove:
+        from .importers.pyrra_proof import prove_all
+        from .importers.sloth_proof import ProofUnavailable
+
+        try:
+            report, ok = prove_all(model, found[0])
+        except ProofUnavailable as e:
+            _fail([f"--prove: {e}"], 1)
+        print(report)
+        if not ok:
+            raise typer.Exit(1)
 
 
 @import_app.command("openslo")

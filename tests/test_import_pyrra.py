@@ -223,3 +223,33 @@ def test_other_documents_are_refused_at_their_place(tmp_path: Path) -> None:
     proc = obsgen("import", "pyrra", str(src), "-o", str(tmp_path / "o.yaml"))
     assert proc.returncode == 2 and f"{src}:2:7 kind: is no Pyrra document" in proc.stderr
     assert not (tmp_path / "o.yaml").exists()
+
+
+# --------------------------------------------------------------------------- --prove
+
+
+def test_prove_holds_the_bound_and_says_what_it_did_not_compare(tmp_path: Path) -> None:
+    proc = obsgen("import", "pyrra", str(SRC), "-o", str(tmp_path / "s.yaml"), "--prove", "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 of 4 SLOs compared" in proc.stdout and "the bound held" in proc.stdout
+    assert "default/thumbnail-renders" in proc.stdout and "no burn-rate alerts in Pyrra" in proc.stdout
+    outage = next(line for line in proc.stdout.splitlines() if "a total outage" in line)
+    assert re.search(r"page: Pyrra \+\d+m\d*s?, obsgen \+\d+m", outage), outage  # both paged, each measured
+
+
+def test_prove_fails_when_obsgen_pages_later_than_pyrra() -> None:
+    """The same comparison with obsgen's page held back by a `for` of 10 minutes: Pyrra pages, obsgen more
+    than two evaluations later, and the bound fails."""
+    from obsgen.importers import pyrra, pyrra_proof, sloth_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    imported, records = pyrra.import_pyrra([SRC])
+    spec = merge(imported, None, "prove")
+    spec["services"][0]["slos"][0]["alerting"]["page_alert"]["for"] = "10m"
+    model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
+    svc = model.service("storefront")
+    result = pyrra_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[0], records[0])
+    assert result.compared and not result.ok
+    assert any("obsgen pages later than Pyrra" in line for line in result.lines)

@@ -5,4 +5,5 @@ One module per source format (`sloth`, `pyrra`, `openslo`, `rules`), each readin
 that did not map exactly, and `source` reads the files with the place of every node, for located refusals.
 The format modules never import each other (`common` holds what the Pyrra and OpenSLO ones share). `sloth_proof` renders Sloth's own rules from its documented
 formulas and runs them beside obsgen's through promtool (`obsgen import sloth --prove`).
+`pyrra_proof` does the same for Pyrra (`obsgen import pyrra --prove`), with `sloth_proof`'s scenarios and bound.
 """
