@@ -249,7 +249,7 @@ def check(
     raise typer.Exit(code)
 
 
-import_app = typer.Typer(help="Write a spec from other tools' files (Sloth, Prometheus rule files).",
+import_app = typer.Typer(help="Write a spec from other tools' files (Sloth, Pyrra, OpenSLO, Prometheus rule files).",
                           no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(import_app, name="import")
 ImportFiles = Annotated[list[Path], typer.Argument(help="The files to import.")]
@@ -314,6 +314,60 @@ def import_sloth(
         print(report)
         if not ok:
             raise typer.Exit(1)
+
+
+@import_app.command("pyrra")
+def import_pyrra(
+    files: ImportFiles,
+    output: ImportOut = Path("obsgen.yaml"),
+    service: Annotated[str | None, typer.Option(
+        "--service", help="Service of every SLO (else each SLO's namespace).")] = None,
+    project: ProjectOpt = "imported",
+    prove: Annotated[bool, typer.Option(
+        "--prove", help="Also run Pyrra's own rules and obsgen's through promtool on the same scenarios.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pyrra ServiceLevelObjective resources (pyrra.dev/v1alpha1) -> an obsgen spec."""
+    from .importers import pyrra
+    from .importers.spec_writer import write_spec
+
+    found: list[list[pyrra.PyrraSlo]] = []
+
+    def write() -> tuple[str, Model]:
+        imported, records = pyrra.import_pyrra(files, service)
+        found.append(records)
+        return write_spec(imported, output, project)
+
+    model = _imported(write, output, quiet)
+    if prove:
+        from .importers.pyrra_proof import prove_all
+        from .importers.sloth_proof import ProofUnavailable
+
+        try:
+            report, ok = prove_all(model, found[0])
+        except ProofUnavailable as e:
+            _fail([f"--prove: {e}"], 1)
+        print(report)
+        if not ok:
+            raise typer.Exit(1)
+
+
+@import_app.command("openslo")
+def import_openslo(
+    files: ImportFiles,
+    output: ImportOut = Path("obsgen.yaml"),
+    project: ProjectOpt = "imported",
+    quiet: QuietOpt = False,
+) -> None:
+    """OpenSLO v1 documents (SLO, SLI, Service, AlertPolicy, AlertCondition, AlertNotificationTarget, DataSource)
+    -> an obsgen spec."""
+    from .importers import openslo
+    from .importers.spec_writer import write_spec
+
+    def write() -> tuple[str, Model]:
+        return write_spec(openslo.import_openslo(files), output, project)
+
+    _imported(write, output, quiet)
 
 
 @import_app.command("rules")

@@ -1,0 +1,146 @@
+"""`obsgen import pyrra --prove`: Pyrra's own rules beside obsgen's, through promtool, on the same input.
+
+Pyrra's rules are rendered here from its documented formulas (its slo/rules.go): per window of its four
+alerts a burn-rate recording `errors / total` over that window (the imported events queries), and per alert
+`<short> > (factor * (1-target)) and <long> > (factor * (1-target))` with the alert's own `for`; the two
+critical alerts are the page, the two warning ones the ticket; windows are `pyrra.pyrra_windows` (period /
+28d, rounded to the minute, factors 14, 7, 2, 1). They are recorded under their own names
+(`pyrra_proof:...`), so they never meet obsgen's series.
+
+The scenarios, the measuring and the bound are `sloth_proof`'s: a total outage, errors at 2x and at half
+the budget rate, fed the raw series obsgen's own proofs synthesize; wherever Pyrra pages, obsgen pages too,
+no later than two evaluation intervals after it. An SLO obsgen cannot synthesize input for, or one without
+burn-rate alerts, is said and not compared.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ..model import Model, ServiceModel, SloModel
+from ..render.common import dump_yaml
+from ..slo import enabled_tiers, rule_groups
+from ..slo_math import BASE_SECONDS, seconds
+from ..slo_proofs import Scenario, _input, counters, group_values, in_group, proof_gap, slo_alerts
+from ..units import format_duration
+from .pyrra import PyrraSlo
+from .sloth_proof import WARM, Compared, _first, _promtool, _run, _when
+
+RECORD = "pyrra_proof:burnrate{window}"
+
+
+def pyrra_rules(rec: PyrraSlo) -> list[dict[str, Any]]:
+    """Pyrra's burn-rate recordings and alerts of one SLO, from its documented formulas."""
+    assert rec.errors is not None and rec.total is not None
+    labels = {"pyrra_slo": rec.pyrra_name}
+    windows = sorted({s for w in rec.windows for s in (w.short, w.long)})
+    rules: list[dict[str, Any]] = []
+    for s in windows:
+        win = format_duration(s)
+        rules.append({"record": RECORD.format(window=win), "labels": labels,
+                      "expr": f"({rec.errors.replace('{{window}}', win)})\n/\n({rec.total.replace('{{window}}', win)})"})
+    sel = f'pyrra_slo="{rec.pyrra_name}"'
+    target = repr(float(rec.target) / 100)  # Pyrra's target, a float64 of 0-1
+    for w in rec.windows:
+        tier = "page" if w.key.startswith("page") else "ticket"
+        short, long = RECORD.format(window=format_duration(w.short)), RECORD.format(window=format_duration(w.long))
+        rule: dict[str, Any] = {
+            "alert": f"PyrraSource{tier.title()}",
+            "expr": f"{short}{{{sel}}} > ({w.factor} * (1-{target})) and {long}{{{sel}}} > ({w.factor} * (1-{target}))",
+            # Pyrra's own short and long labels tell its two alerts of a severity apart
+            "labels": {"pyrra_severity": tier, "short": format_duration(w.short), "long": format_duration(w.long),
+                       **labels}}
+        if w.for_:
+            rule["for"] = format_duration(w.for_)
+        rules.append(rule)
+    return rules
+
+
+def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: PyrraSlo) -> Compared:
+    title = f"{svc.name}/{slo.name} ({rec.where})"
+    if not rec.alerting or rec.errors is None:
+        return Compared(title, ["  not compared: the SLO has no burn-rate alerts in Pyrra"], True, False)
+    gap = proof_gap(svc, slo)
+    raw = counters(svc, slo)
+    if raw is None or gap is not None:
+        return Compared(title, [f"  not compared: obsgen cannot synthesize input for this SLI: {gap}"], True, False)
+    eval_s = seconds(model.evaluation_interval)
+    step = min(seconds(model.scrape_interval), 60)
+    cs = in_group(raw, group_values(svc, slo, 1)[0])
+    alerts = slo_alerts(model, svc, slo)
+    ours = {tier: alerts[tier].selector for tier in ("page", "ticket") if tier in alerts}
+    theirs = {tier: f'ALERTS{{alertname="PyrraSource{tier.title()}", alertstate="firing", '
+                    f'pyrra_slo="{rec.pyrra_name}"}}' for tier in ("page", "ticket")}
+    budget = Fraction(slo.budget)
+    detect = max(min(t.long_seconds * t.factor * budget for t in enabled_tiers(model, slo)),
+                 min(w.long * w.factor * budget for w in rec.windows if w.key.startswith("page")))
+    wait = max(w.for_ for w in rec.windows if w.key.startswith("page"))
+    scenarios = [("a total outage", Fraction(1), max(900, int(2 * detect) + BASE_SECONDS + wait)),
+                 ("errors at 2x the budget rate", min(Fraction(1), 2 * budget), 2 * 3600),
+                 ("errors at half the budget rate", budget / 2, 3600)]
+    groups, plan = [], []
+    for name, ratio, length in scenarios:
+        end = WARM + length
+        scenario = Scenario(step, [(WARM, Fraction(0)), (length + step, ratio)], Decimal(10))
+        checks = []
+        for who, sels in (("obsgen", ours), ("Pyrra", theirs)):
+            for tier, sel in sels.items():
+                expr = _first(sel, end, eval_s)
+                checks.append({"expr": expr, "eval_time": f"{end}s", "exp_samples": []})
+                plan.append((name, who, tier, expr))
+        groups.append({"name": f"{title}: {name}", "interval": f"{step}s", "input_series": _input(cs, scenario),
+                       "promql_expr_test": checks})
+    files = {"obsgen.yml": dump_yaml({"groups": rule_groups(model, svc)}),
+             "pyrra.yml": dump_yaml({"groups": [{"name": f"pyrra-{rec.pyrra_name}", "rules": pyrra_rules(rec)}]})}
+    with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
+        got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
+    lines, ok, max_gap = [], True, 0.0
+    for name, _, _ in scenarios:
+        times = {(who, tier): got.get(expr) for n, who, tier, expr in plan if n == name}
+        parts = []
+        for tier in ("page", "ticket"):
+            o, p = times.get(("obsgen", tier)), times.get(("Pyrra", tier))
+            if ("obsgen", tier) not in times:
+                continue
+            parts.append(f"{tier}: Pyrra {_when(p, WARM)}, obsgen {_when(o, WARM)}")
+            if tier == "page" and p is not None:
+                if o is None or o > p + 2 * eval_s:
+                    ok = False
+                    parts[-1] += f" — obsgen pages later than Pyrra + 2 × {model.evaluation_interval}: FAILED"
+                else:
+                    max_gap = max(max_gap, abs(o - p))
+            if o != p and (o is None or p is None or abs(o - p) > 2 * eval_s):
+                parts[-1] += " (differs)"
+        lines.append(f"  {name} from +0 (after {format_duration(WARM)} of good traffic): " + "; ".join(parts))
+    return Compared(title, lines, ok, True, max_gap)
+
+
+def prove_all(model: Model, records: list[PyrraSlo], strict: bool = False) -> tuple[str, bool]:
+    """The report, and whether the bound held everywhere (and, with `strict`, every SLO was compared)."""
+    tool = _promtool()
+    results = []
+    for rec in records:
+        svc = model.service(rec.service)
+        slo = next(s for s in svc.slos if s.name == rec.slo)
+        results.append(prove_slo(tool, model, svc, slo, rec))
+    ok = all(r.ok for r in results)
+    compared = [r for r in results if r.compared]
+    out = [f"--prove: Pyrra's rules (its formulas) and obsgen's, through promtool, on the same input "
+           f"(evaluation every {model.evaluation_interval}); bound: wherever Pyrra pages, obsgen pages no later "
+           f"than 2 evaluations after it"]
+    for r in results:
+        out.append(f"{r.slo}:")
+        out += r.lines
+    gap = max((r.max_gap for r in compared), default=0.0)
+    skipped = len(results) - len(compared)
+    out.append(f"{len(compared)} of {len(results)} SLOs compared"
+               + (f" ({skipped} not: see above{', which --strict does not accept' if strict else ''})" if skipped else "")
+               + (f"; where both page, obsgen pages within {format_duration(int(gap))} of Pyrra" if compared else "")
+               + ("; the bound held" if ok else "; the bound did NOT hold"))
+    if not compared:
+        ok = False
+    return "\n".join(out), ok and not (strict and skipped)

@@ -1,0 +1,255 @@
+"""`obsgen import pyrra`: Pyrra's ServiceLevelObjective resources as an obsgen spec that validates, renders
+and passes `obsgen check --strict`, whose burn-rate alerts use Pyrra's windows, factors and thresholds;
+refusals located, nothing written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, obsgen, tree_digest
+
+from obsgen.importers.pyrra import pyrra_windows
+from obsgen.units import duration_seconds
+
+FIX = ROOT / "tests" / "fixtures" / "import"
+SRC = FIX / "pyrra-storefront.yaml"
+
+# Pyrra's own windows (its README and slo.Windows) for a 28d SLO: long, short, for, factor per alert
+PYRRA_28D = {"page_fast": ("1h", "5m", "2m", 14), "page_slow": ("6h", "30m", "15m", 7),
+             "ticket_fast": ("1d", "2h", "1h", 2), "ticket_slow": ("4d", "6h", "3h", 1)}
+# ... and for 2w, worked out by hand from period / 28d with Go's rounding to the minute (2m30s -> 3m)
+PYRRA_14D = {"page_fast": ("30m", "3m", "1m", 14), "page_slow": ("3h", "15m", "8m", 7),
+             "ticket_fast": ("12h", "1h", "30m", 2), "ticket_slow": ("2d", "3h", "1h30m", 1)}
+
+
+def s(d: str) -> int:
+    return int(duration_seconds(d))
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pyrra") / "obsgen.yaml"
+    proc = obsgen("import", "pyrra", str(SRC), "-o", str(out), check=True)
+    assert "comment lines say what did not map exactly" in proc.stdout
+    return out
+
+
+@pytest.mark.parametrize(("period", "expected"), [("28d", PYRRA_28D), ("14d", PYRRA_14D)])
+def test_pyrra_windows_are_pyrras(period: str, expected: dict[str, tuple[str, str, str, int]]) -> None:
+    got = {w.key: (w.long, w.short, w.for_, w.factor) for w in pyrra_windows(period)}
+    assert got == {k: (s(long), s(short), s(for_), f) for k, (long, short, for_, f) in expected.items()}
+
+
+def test_every_field_maps_to_the_spec(imported: Path) -> None:
+    spec = yaml.safe_load(imported.read_text())
+    svc = {x["name"]: x for x in spec["services"]}
+    assert set(svc) == {"storefront", "default"}  # the namespace, Kubernetes' default without one
+    checkout, search, resize = svc["storefront"]["slos"]
+    # the namespace prefix goes: slo_id storefront-checkout-errors is Pyrra's name
+    assert checkout["name"] == "checkout-errors" and checkout["objective"] == 99.5 and checkout["period"] == "28d"
+    assert checkout["description"] == "Checkout requests answered without a server error."
+    events = checkout["sli"]["events"]
+    assert events["errors"] == ('sum by (route) (rate(http_requests_total{job="storefront",route=~"/checkout.*",'
+                                'code=~"5.."}[{{window}}]))')
+    assert events["total"] == 'sum by (route) (rate(http_requests_total{job="storefront",route=~"/checkout.*"}[{{window}}]))'
+    assert checkout["by"] == ["route"]
+    page, ticket = checkout["alerting"]["page_alert"], checkout["alerting"]["ticket_alert"]
+    assert page["name"] == ticket["name"] == "StorefrontCheckoutErrorBudgetBurn"
+    # pyrra.dev/ labels without the prefix, the total selector's equality matchers; annotations likewise
+    assert page["labels"] == {"component": "checkout", "job": "storefront", "team": "payments"}
+    assert page["annotations"] == {"runbook": "https://runbooks.shop.example.net/checkout-errors"}
+    assert (page["severity"], page["for"], ticket["severity"], ticket["for"]) == ("critical", "2m", "warning", "1h")
+    # 2w is 14d; latency as events (all - fast enough); pyrra.dev/severity dropped
+    assert search["period"] == "14d" and search["objective"] == 99
+    assert search["sli"]["events"]["errors"] == (
+        'sum(rate(search_request_duration_seconds_count{job="storefront"}[{{window}}])) - '
+        'sum(rate(search_request_duration_seconds_bucket{job="storefront",le="0.5"}[{{window}}]))')
+    assert search["alerting"]["page_alert"]["labels"] == {"job": "storefront", "team": "discovery"}
+    assert search["alerting"]["page_alert"]["for"] == "1m"
+    assert resize["by"] == ["size"] and resize["sli"]["events"]["total"].startswith("sum by (size) (rate(")
+    thumbs = svc["default"]["slos"][0]
+    assert thumbs["alerting"] == {"page": False, "ticket": False}  # burnrates: false
+    # Pyrra's windows per period; short windows below 5m are 5m
+    windows = spec["defaults"]["slo_windows"]
+    assert set(windows) == {"14d", "28d"}
+    assert windows["14d"]["page_fast"][:2] == ["30m", "5m"]
+    assert windows["28d"]["ticket_slow"][:2] == ["4d", "6h"]
+    assert "StorefrontSearchLatencyBudgetBurn" in spec["proof"]["accept_unproven"]  # a difference of two queries
+
+
+def test_every_inexact_mapping_is_commented(imported: Path) -> None:
+    text = imported.read_text()
+    for said in ("Pyrra's other labels (prometheus, role) only select its PrometheusRule",
+                 "Pyrra's label pyrra.dev/severity=high", "is dropped: obsgen sets `severity`",
+                 "Pyrra named the burn-rate alerts CheckoutErrorBudgetBurn",
+                 "Pyrra names every SLO's burn-rate alerts ErrorBudgetBurn",
+                 "page_fast: Pyrra's short window 3m is below obsgen's 5m base window",
+                 "Pyrra waits 2m and 15m (`for`)", "Pyrra's absent: false", "Pyrra's absentName",
+                 "Pyrra's burnrates: false", "partial_response_strategy", "Pyrra's window 2w",
+                 "le=\"1\"", "Prometheus 3", "Pyrra's latency indicator", "slo=storefront-checkout-errors"):
+        assert said in text, said
+
+
+def _thresholds(expr: str) -> dict[str, tuple[str, Decimal]]:
+    """The long window of each `(short > t and long > t)` of a burn-rate alert, with its short window and t."""
+    out = {}
+    for short, t1, long, t2 in re.findall(r"ratio_rate(\w+)\{[^}]*\} > ([0-9.e-]+) and \S*ratio_rate(\w+)\{[^}]*\} "
+                                          r"> ([0-9.e-]+)", expr):
+        assert t1 == t2
+        out[long] = (short, Decimal(t1))
+    return out
+
+
+def test_the_spec_renders_passes_check_strict_and_alerts_at_pyrras_thresholds(imported: Path, tmp_path: Path) -> None:
+    assert obsgen("validate", str(imported), "--strict").returncode == 0
+    out = tmp_path / "out"
+    obsgen("render", str(imported), "-o", str(out), "-q", check=True)
+    proc = obsgen("check", str(out), "--strict")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rules = yaml.safe_load((out / "prometheus" / "rules" / "storefront.yml").read_text())
+    alerts = {(r["alert"], r["labels"]["tier"]): r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    for (alert, target, table) in (("StorefrontCheckoutErrorBudgetBurn", "99.5", PYRRA_28D),
+                                   ("StorefrontSearchLatencyBudgetBurn", "99", PYRRA_14D)):
+        budget = 1 - Decimal(target) / 100
+        for tier in ("page", "ticket"):
+            rule = alerts[(alert, tier)]
+            got = _thresholds(rule["expr"])
+            rows = {long: (short, f) for key, (long, short, _, f) in table.items() if key.startswith(tier)}
+            assert set(got) == set(rows), (alert, tier, rule["expr"])
+            for long, (short, factor) in rows.items():
+                pyrra = factor * budget  # Pyrra's `> (factor * (1-target))`
+                assert abs(got[long][1] - pyrra) <= pyrra * Decimal("1e-9"), (alert, long, got[long], pyrra)
+                assert s(got[long][0]) == max(s(short), 300)  # Pyrra's short window, at least obsgen's 5m
+            fors = [f for key, (_, _, f, _) in table.items() if key.startswith(tier)]
+            assert s(rule["for"]) == min(map(s, fors))
+
+
+def test_service_option_puts_every_slo_in_one_service(tmp_path: Path) -> None:
+    out = tmp_path / "spec.yaml"
+    obsgen("import", "pyrra", str(SRC), "-o", str(out), "--service", "shop", "-q", check=True)
+    spec = yaml.safe_load(out.read_text())
+    assert [x["name"] for x in spec["services"]] == ["shop"]
+    assert [x["name"] for x in spec["services"][0]["slos"]] == [
+        "storefront-checkout-errors", "search-latency", "image-resize-latency", "thumbnail-renders"]
+
+
+BAD = """\
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api-native, namespace: api}
+spec:
+  target: "99"
+  window: 28d
+  indicator:
+    latencyNative:
+      latency: 200ms
+      total: {metric: 'connect_server_requests_duration_seconds{job="api"}'}
+---
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api-probe, namespace: api}
+spec:
+  target: "100"
+  window: 36h
+  indicator:
+    bool_gauge:
+      metric: probe_success{job="blackbox"}
+---
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api-errors, namespace: api}
+spec:
+  target: "99.9"
+  window: 1d
+  indicator:
+    ratio:
+      errors: {metric: 'http_requests_total{code=~"5.."}'}
+      total: {metric: http_requests_total}
+  alerting: {disabeld: true}
+---
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api-writes, namespace: api}
+spec:
+  target: "99.9"
+  window: 28d
+  indicator:
+    ratio:
+      errors: {metric: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'}
+      total: {metric: http_requests_total}
+---
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api-latency, namespace: api}
+spec:
+  target: "99"
+  window: 1d
+  indicator:
+    latency:
+      success: {metric: 'http_request_duration_seconds_bucket{job="api"}'}
+      total: {metric: 'http_request_duration_seconds_count{job="api"}'}
+"""
+
+
+def test_refusals_are_located_and_nothing_is_written(tmp_path: Path) -> None:
+    src = tmp_path / "bad.yaml"
+    src.write_text(BAD)
+    existing = tmp_path / "obsgen.yaml"
+    shutil.copy(ROOT / "tests" / "fixtures" / "specs" / "ledger.yaml", existing)
+    before = tree_digest(tmp_path)
+    proc = obsgen("import", "pyrra", str(src), "-o", str(existing))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    for where, said in ((":8:5 spec.indicator.latencyNative", "obsgen cannot express yet"),
+                        (":19:5 spec.indicator.bool_gauge", "obsgen cannot express yet"),
+                        (":16:11 spec.target", "strictly between 0 and 100"),
+                        (":17:11 spec.window", "36h is no whole number of days"),
+                        (":27:11 spec.window", "is not longer than obsgen's 5m base window"),
+                        (":32:24 spec.alerting.disabeld", "unknown key 'disabeld'"),
+                        (":42:24 spec.indicator.ratio.errors.metric", "must be a vector selector"),
+                        (":53:25 spec.indicator.latency.success.metric", "needs an le=")):
+        assert any(line.startswith(f"{src}{where}") and said in line for line in lines), (where, proc.stderr)
+    assert tree_digest(tmp_path) == before  # the existing spec untouched, no temporary file left
+
+
+def test_other_documents_are_refused_at_their_place(tmp_path: Path) -> None:
+    src = tmp_path / "mixed.yaml"
+    src.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    proc = obsgen("import", "pyrra", str(src), "-o", str(tmp_path / "o.yaml"))
+    assert proc.returncode == 2 and f"{src}:2:7 kind: is no Pyrra document" in proc.stderr
+    assert not (tmp_path / "o.yaml").exists()
+
+
+# --------------------------------------------------------------------------- --prove
+
+
+def test_prove_holds_the_bound_and_says_what_it_did_not_compare(tmp_path: Path) -> None:
+    proc = obsgen("import", "pyrra", str(SRC), "-o", str(tmp_path / "s.yaml"), "--prove", "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 of 4 SLOs compared" in proc.stdout and "the bound held" in proc.stdout
+    assert "default/thumbnail-renders" in proc.stdout and "no burn-rate alerts in Pyrra" in proc.stdout
+    outage = next(line for line in proc.stdout.splitlines() if "a total outage" in line)
+    assert re.search(r"page: Pyrra \+\d+m\d*s?, obsgen \+\d+m", outage), outage  # both paged, each measured
+
+
+def test_prove_fails_when_obsgen_pages_later_than_pyrra() -> None:
+    """The same comparison with obsgen's page held back by a `for` of 10 minutes: Pyrra pages, obsgen more
+    than two evaluations later, and the bound fails."""
+    from obsgen.importers import pyrra, pyrra_proof, sloth_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    imported, records = pyrra.import_pyrra([SRC])
+    spec = merge(imported, None, "prove")
+    spec["services"][0]["slos"][0]["alerting"]["page_alert"]["for"] = "10m"
+    model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
+    svc = model.service("storefront")
+    result = pyrra_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[0], records[0])
+    assert result.compared and not result.ok
+    assert any("obsgen pages later than Pyrra" in line for line in result.lines)
