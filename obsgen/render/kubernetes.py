@@ -17,8 +17,8 @@ user creates from the files the spec names (see kustomization.yaml's header).
 
 from __future__ import annotations
 
-import json
 import posixpath
+import re
 from typing import Any
 
 from ..model import Model
@@ -191,11 +191,21 @@ def empty_dir(volume: str) -> Obj:
     return {"name": volume, "emptyDir": {}}
 
 
+# What a character costs in kubectl's JSON beyond its UTF-8 bytes: `"` and `\\` and the short escapes (\n,
+# \t, ...) one byte more, other control characters five (\u001f), <, > and & five (Go writes \u003c), and
+# U+2028 and U+2029 three (Go writes \u2028 for their three bytes).
+_ESCAPED = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029]')
+_EXTRA = {c: 5 for c in map(chr, range(0x20))} | dict.fromkeys('"\\\n\r\t\b\f', 1) \
+    | dict.fromkeys("<>&", 5) | dict.fromkeys("\u2028\u2029", 3)
+
+
 def apply_size(text: str) -> int:
-    """Bytes of `text` as a string in the JSON kubectl stores: Go's encoder writes <, > and & as \\u003c and
-    so on, and U+2028 and U+2029 escaped too."""
-    size = len(json.dumps(text, ensure_ascii=False).encode())
-    return size + 5 * sum(text.count(c) for c in "<>&") + 3 * (text.count("\u2028") + text.count("\u2029"))
+    """Bytes of `text` as a string in the JSON kubectl stores (quotes included): Go's encoder writes <, >
+    and & as \\u003c and so on, and U+2028 and U+2029 escaped too."""
+    size = len(text.encode()) + 2
+    if _ESCAPED.search(text) is None:
+        return size
+    return size + sum(_EXTRA[c] for c in _ESCAPED.findall(text))
 
 
 def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
@@ -208,16 +218,16 @@ def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
             pieces += [line[i:i + step] for i in range(0, len(line), step)]
         else:
             pieces.append(line)
-    out: list[str] = []
+    out: list[list[str]] = []  # joined at the end: growing a string piece by piece copies it each time
     size = budget + 1
     for piece in pieces:
         n = apply_size(piece)
         if size + n > budget:
-            out.append("")
+            out.append([])
             size = 2  # the quotes
-        out[-1] += piece
+        out[-1].append(piece)
         size += n - 2
-    return out
+    return ["".join(chunk) for chunk in out]
 
 
 def configmap_names(volume: Obj) -> list[str]:
