@@ -134,8 +134,8 @@ def render(
 ) -> None:
     """Validate, render and write the monitoring stack."""
     from . import digest
-    from .render import render_all
-    from .write import WriteError, plan, recorded, write
+    from .render import own_files, render_all
+    from .write import WriteError, plan, read_kept, recorded, write
 
     try:
         # What the output was rendered from, beside it: when the spec's bytes and obsgen are the same, the
@@ -152,16 +152,28 @@ def render(
             return
     notes: list[str] = []
     spec_data, model = _load_spec(spec, notes=notes)
-    files = render_all(model)
+    digests = digest.digests(spec_data, model.source, source)
+    kept: dict[str, str] = {}
+    if before is not None:
+        # the own files of the services whose digest is the one recorded are read, not rendered again
+        recorded_digests = {name: d for name, d in before.inputs.get("services", [])}
+        same = {name for name, d in digests.services if recorded_digests.get(name) == d}
+        try:
+            kept = read_kept(output, before, [p for svc in model.services if svc.name in same
+                                              for p in own_files(svc)])
+        except (OSError, WriteError):
+            kept = {}
+    files = render_all(model, kept)
     summary = _proof_summary(files)
     try:
         if check:
             changes = plan(files, output)
         else:
-            digests = digest.digests(spec_data, model.source, source)
             inputs = {"source": source, "global": digests.global_, "services": [list(s) for s in digests.services],
                       "warnings": notes, "summary": summary}
-            changes = write(files, output, spec.name, inputs if source else None)
+            assert before is not None or not kept
+            changes = write(files, output, spec.name, inputs if source else None,
+                            {p: before.files[p] for p in kept if p in files} if before is not None else None)
     except WriteError as e:
         _fail([f"obsgen: {e}"])
     except OSError as e:

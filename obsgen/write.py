@@ -45,7 +45,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,10 +69,10 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _shas(files: dict[str, str]) -> dict[str, str]:
+def _shas(files: dict[str, str], known: dict[str, str] | None = None) -> dict[str, str]:
     """sha256 of each text, once per text object (the Kubernetes ConfigMap sources are the other families'
-    very strings)."""
-    by_id: dict[int, str] = {}
+    very strings); `known`: the sha of some paths' texts, already known."""
+    by_id: dict[int, str] = {id(files[p]): sha for p, sha in (known or {}).items() if p in files}
     out = {}
     for path, text in files.items():
         sha = by_id.get(id(text))
@@ -268,34 +268,52 @@ def _cache_tmp(out: Path) -> re.Pattern[str]:
     return re.compile(re.escape(f".{out.name}{CACHE_SUFFIX}-") + r"[0-9a-f]{8}")
 
 
-def _known(out: Path, manifest_sha: str | None, stats: dict[str, os.stat_result]) -> tuple[dict[str, Any], set[str]]:
-    """The inputs the cache records for this manifest, and the files whose size, mtime and inode are still
-    those recorded when they were written (their bytes are the manifest's); ({}, set()) without a valid cache."""
+@dataclass
+class _Cache:
+    inputs: dict[str, Any]
+    stats: dict[str, list[int]]  # path -> [size, mtime_ns, inode] when it was written
+    cutoff: int  # a recorded mtime from here on is racy
+
+    def holds(self, rel: str, st: os.stat_result) -> bool:
+        """True when `st` is the recorded stat of `rel`, and not racy: the file holds the manifest's bytes."""
+        want = self.stats.get(rel)
+        return (want is not None and stat.S_ISREG(st.st_mode) and want[1] < self.cutoff
+                and [st.st_size, st.st_mtime_ns, st.st_ino] == want)
+
+
+def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
+    """What the cache beside `out` records for this manifest (None without a valid one)."""
     if manifest_sha is None:
-        return {}, set()
+        return None
     try:
         fd = os.open(cache_path(out), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return {}, set()
+        return None
     with open(fd, "rb") as f:
         cutoff = os.fstat(f.fileno()).st_mtime_ns - RACY_NS
         raw = f.read()
     try:
         data = json.loads(raw)
         if data["format"] != CACHE_FORMAT or data["manifest"] != manifest_sha:
-            return {}, set()
-        known = set()
-        for rel, (size, mtime, ino) in data["stat"].items():
-            st = stats.get(rel)
-            if (st is not None and stat.S_ISREG(st.st_mode) and st.st_size == size and st.st_mtime_ns == mtime
-                    and st.st_ino == ino and mtime < cutoff):
-                known.add(rel)
-        inputs = data["inputs"]
-        if not isinstance(inputs, dict):
-            raise TypeError("inputs")
+            return None
+        inputs, stats = data["inputs"], data["stat"]
+        if not isinstance(inputs, dict) or not isinstance(stats, dict):
+            raise TypeError("not a mapping")
+        for entry in stats.values():
+            if not (isinstance(entry, list) and len(entry) == 3 and all(type(n) is int for n in entry)):
+                raise TypeError("not a stat")
     except (ValueError, KeyError, TypeError):
-        return {}, set()
-    return inputs, known
+        return None
+    return _Cache(inputs, stats, cutoff)
+
+
+def _known(out: Path, manifest_sha: str | None, stats: dict[str, os.stat_result]) -> set[str]:
+    """The files whose size, mtime and inode are still those recorded when they were written (their bytes
+    are the manifest's); none without a valid cache."""
+    cache = _cache(out, manifest_sha)
+    if cache is None:
+        return set()
+    return {rel for rel, st in stats.items() if cache.holds(rel, st)}
 
 
 def _write_cache(out: Path, manifest_sha: str, inputs: dict[str, Any], paths: list[str]) -> None:
@@ -331,6 +349,7 @@ class Recorded:
     inputs: dict[str, Any]
     files: dict[str, str]
     changes: Changes
+    cache: _Cache
 
 
 def recorded(out: Path) -> Recorded | None:
@@ -342,13 +361,13 @@ def recorded(out: Path) -> Recorded | None:
     with _locked(out, shared=True):
         stats: dict[str, os.stat_result] = {}
         files, manifest_sha = _manifest(out, stats)
-        inputs, known = _known(out, manifest_sha, stats)
-        if not inputs:
+        cache = _cache(out, manifest_sha)
+        if cache is None:
             return None
         guard = _Guard(out)
         ch = Changes()
         for rel, sha in files.items():
-            if rel in known:
+            if rel in stats and cache.holds(rel, stats[rel]):
                 ch.unchanged.append(rel)
             elif rel not in stats:
                 ch.added.append(rel)
@@ -356,7 +375,30 @@ def recorded(out: Path) -> Recorded | None:
                 text = _read(guard, rel)
                 (ch.unchanged if text is not None and _sha(text) == sha else ch.changed).append(rel)
         ch.interrupted = _interrupted(out)
-        return Recorded(inputs, files, ch)
+        return Recorded(cache.inputs, files, ch, cache)
+
+
+def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
+    """The texts of those `paths` that still hold what `before` recorded (checked by the stat of the file
+    read, never through a link); the others are left out, for the caller to render."""
+    out = _resolve(out)
+    guard = _Guard(out)
+    texts: dict[str, str] = {}
+    with _locked(out, shared=True):
+        for rel in paths:
+            if rel not in before.files or rel not in before.cache.stats or not guard.parents(rel):
+                continue
+            try:
+                fd = os.open(guard.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            with open(fd, "rb") as f:
+                if not before.cache.holds(rel, os.fstat(f.fileno())):
+                    continue
+                data = f.read()
+            with suppress(UnicodeDecodeError):
+                texts[rel] = data.decode("utf-8")
+    return texts
 
 
 # --------------------------------------------------------------------------- the lock
@@ -575,7 +617,7 @@ def plan(files: dict[str, str], out: Path) -> Changes:
             return _plan(files, out, {})
         stats: dict[str, os.stat_result] = {}
         owned, manifest_sha = _manifest(out, stats)
-        known = _known(out, manifest_sha, stats)[1]
+        known = _known(out, manifest_sha, stats)
         return _plan(files, out, owned, known, _shas(files) if known else None)
 
 
@@ -630,12 +672,14 @@ def _foreign(out: Path, owned: dict[str, str]) -> list[str]:
     return sorted(found)
 
 
-def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] | None = None) -> Changes:
+def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] | None = None,
+          kept_shas: Mapping[str, str] | None = None) -> Changes:
     """Write `files` (and the manifest) into `out`: recover an earlier stopped run, then swap in a new
     tree, or update in place when the folder holds entries of the user's. Holds the exclusive lock.
 
     `inputs` (JSON data: what the files were rendered from) is recorded beside the output with the stat of
-    every file, for `recorded`; without it, what was recorded is removed."""
+    every file, for `recorded`; without it, what was recorded is removed. `kept_shas`: the sha256 of
+    texts among `files` that `read_kept` read (their manifest's), not computed again."""
     _check_generated(files)
     out = _resolve(out)
     if os.path.lexists(out) and not out.is_dir():
@@ -646,8 +690,8 @@ def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] 
         exists = out.is_dir()
         stats: dict[str, os.stat_result] = {}
         owned, manifest_sha = _manifest(out, stats) if exists else ({}, None)
-        known = _known(out, manifest_sha, stats)[1]
-        shas = _shas(files)
+        known = _known(out, manifest_sha, stats)
+        shas = _shas(files, dict(kept_shas) if kept_shas else None)
         foreign = _foreign(out, owned) if exists else []
         clash = sorted(set(foreign) & set(files))
         if clash:
