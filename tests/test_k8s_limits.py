@@ -179,3 +179,11 @@ def test_apply_size_and_parts_agree_with_the_json_encoder() -> None:
         assert kubernetes.apply_size(text) == reference(text), repr(text)
         budget = rng.randint(20, 120)
         assert kubernetes.parts(text, budget) == reference_parts(text, budget), (text, budget)
+    # lines as a dashboard's JSON has them (only "\n" ends them), where parts are found by stretches
+    words = ['"expr": ', '"sum(rate(http_requests_total{job=\\"a\\"}[5m]))"', "<", "&", "é", "\t", " " * 8,
+             "{", "}", ",", "0.99", '"title": "P99 latency"', "\U0001f600", "\\"]
+    for _ in range(1500):
+        lines = ["".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(0, 60))]
+        text = "\n".join(lines) + rng.choice(["", "\n"])
+        budget = rng.randint(24, 400)
+        assert kubernetes.parts(text, budget) == reference_parts(text, budget), (text, budget)
