@@ -142,7 +142,7 @@ def render(
         # output is what they render, and only the files on disk need comparing with the manifest.
         source = digest.source_digest(spec, spec.name)
         before = recorded(output)
-    except (OSError, WriteError):  # an unreadable spec or output: the full path below says why
+    except (OSError, ValueError, WriteError):  # an unreadable spec (a NUL in its name) or output: the full path below says why
         source, before = "", None
     if before is not None and before.inputs.get("source") == source:
         for note in before.inputs.get("warnings", []):

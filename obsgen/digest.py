@@ -18,11 +18,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .spec.load import folder_files
+from .spec.load import MAX_FOLDER_BYTES, folder_files
 from .spec.models import Spec
 
 _CODE_SKIP = {"__pycache__"}
@@ -52,15 +53,26 @@ def code_digest() -> str:
     return _sha(*parts)
 
 
+def _regular_bytes(path: Path) -> bytes:
+    """A regular file's bytes, never blocking: a FIFO, a device or anything larger than a spec folder may
+    be raises OSError, and the loader says what is wrong with it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FOLDER_BYTES:
+            raise OSError(f"{path} is not a spec file obsgen reads")
+        return f.read(MAX_FOLDER_BYTES + 1)
+
+
 def source_digest(spec_path: Path, source: str) -> str:
     """The spec's bytes (a folder: each file's path in it and bytes, in the loader's order), its name and
     obsgen's code. Raises OSError when a file cannot be read (the loader then says why)."""
     parts: list[bytes | str] = [code_digest(), source]
     if spec_path.is_dir():
         for f in folder_files(spec_path):
-            parts += [f.relative_to(spec_path).as_posix(), f.read_bytes()]
+            parts += [f.relative_to(spec_path).as_posix(), _regular_bytes(f)]
     else:
-        parts += ["", spec_path.read_bytes()]
+        parts += ["", _regular_bytes(spec_path)]
     return _sha(*parts)
 
 
