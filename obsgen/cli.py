@@ -10,7 +10,7 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` and `validate` stay f
     from rich.console import Console
 
     from .model import Model
+    from .spec import Spec
     from .write import Changes
 
 app = typer.Typer(
@@ -54,13 +55,17 @@ def _fail(lines: list[str], code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _load(spec_path: Path, strict: bool = False) -> Model:
+def _load(spec_path: Path, strict: bool = False, notes: list[str] | None = None) -> Model:
     """Spec -> Model, or exit 2 listing every problem. What validation could not check is printed as a
-    warning on stderr; with `strict` it is a failure too (exit 2)."""
+    warning on stderr (and added to `notes`); with `strict` it is a failure too (exit 2)."""
+    return _load_spec(spec_path, strict, notes)[1]
+
+
+def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = None) -> tuple[Spec, Model]:
     from .model import resolve
     from .spec import SpecError, load_spec
 
-    notes: list[str] = []
+    notes = notes if notes is not None else []
     try:
         spec = load_spec(spec_path, notes)
     except SpecError as e:
@@ -73,7 +78,7 @@ def _load(spec_path: Path, strict: bool = False) -> Model:
         _fail(warnings + [f"{n} warning{'s' if n != 1 else ''} in {spec_path}, which --strict does not accept"])
     for line in warnings:
         print(line, file=sys.stderr)
-    return resolve(spec, spec_path.name)
+    return spec, resolve(spec, spec_path.name)
 
 
 def _render(spec_path: Path) -> tuple[Model, dict[str, str]]:
@@ -128,47 +133,101 @@ def render(
     quiet: QuietOpt = False,
 ) -> None:
     """Validate, render and write the monitoring stack."""
-    from .write import WriteError, plan, write
+    from . import digest
+    from .render import own_files, render_all
+    from .write import WriteError, plan, read_kept, recorded, write
 
-    model, files = _render(spec)
+    try:
+        # What the output was rendered from, beside it: when the spec's bytes and obsgen are the same, the
+        # output is what they render, and only the files on disk need comparing with the manifest.
+        source = digest.source_digest(spec, spec.name)
+        before = recorded(output)
+    except (OSError, ValueError, WriteError):  # an unreadable spec (a NUL in its name) or output: the full path below says why
+        source, before = "", None
+    if before is not None and before.inputs.get("source") == source:
+        for note in before.inputs.get("warnings", []):
+            print(f"warning: {note}", file=sys.stderr)
+        if check or not before.changes.stale:
+            _done(spec, output, check, quiet, before.files, before.changes, before.inputs.get("summary"))
+            return
+    notes: list[str] = []
+    spec_data, model = _load_spec(spec, notes=notes)
+    digests = digest.digests(spec_data, model.source, source)
+    kept: dict[str, str] = {}
+    if before is not None:
+        # the own files of the services whose digest is the one recorded are read, not rendered again
+        recorded_digests = {name: d for name, d in before.inputs.get("services", [])}
+        same = {name for name, d in digests.services if recorded_digests.get(name) == d}
+        try:
+            kept = read_kept(output, before, [p for svc in model.services if svc.name in same
+                                              for p in own_files(svc)])
+        except (OSError, WriteError):
+            kept = {}
+    files = render_all(model, kept)
+    summary = _proof_summary(files)
     try:
         if check:
             changes = plan(files, output)
-            if changes.stale:
-                lines = [f"{output} is stale; run: obsgen render {spec} -o {output}"]
-                lines += [f"  {kind}: {p}" for kind, paths in
-                          (("missing", changes.added), ("differs", changes.changed), ("no longer generated", changes.removed),
-                           ("interrupted", changes.interrupted))
-                          for p in paths]
-                _fail(lines, 1)
-            if not quiet:
-                print(f"{output} is up to date ({len(files)} files)")
-            return
-        changes = write(files, output, spec.name)
+        else:
+            inputs = {"source": source, "global": digests.global_, "services": [list(s) for s in digests.services],
+                      "warnings": notes, "summary": summary}
+            assert before is not None or not kept
+            changes = write(files, output, spec.name, inputs if source else None,
+                            {p: before.files[p] for p in kept if p in files} if before is not None else None)
     except WriteError as e:
         _fail([f"obsgen: {e}"])
     except OSError as e:
         _fail([f"obsgen: cannot write {output}: {e.strerror or e}"])
+    _done(spec, output, check, quiet, files, changes, summary)
+
+
+def _done(spec: Path, output: Path, check: bool, quiet: bool, files: Mapping[str, str], changes: Changes,
+          summary: dict[str, int] | None) -> None:
+    """Report a render or check: the stale files (exit 1) or the summary table."""
+    if check:
+        if changes.stale:
+            lines = [f"{output} is stale; run: obsgen render {spec} -o {output}"]
+            lines += [f"  {kind}: {p}" for kind, paths in
+                      (("missing", changes.added), ("differs", changes.changed), ("no longer generated", changes.removed),
+                       ("interrupted", changes.interrupted))
+                      for p in paths]
+            _fail(lines, 1)
+        if not quiet:
+            print(f"{output} is up to date ({len(files)} files)")
+        return
     if not quiet:
         _summary(files, changes, output)
-        _coverage(files, output)
+        if summary is not None:
+            _coverage(summary, output)
 
 
-def _coverage(files: dict[str, str], output: Path) -> None:
-    """One line: how many alerts the generated tests prove (the output README lists the others)."""
+def _proof_summary(files: Mapping[str, str]) -> dict[str, int] | None:
+    """The counts at the head of proof/alerts.json, read without parsing the whole (a hundred MB at
+    10,000 services)."""
     import json
 
-    from . import coverage
     from .render.proof import PATH
 
-    counts = json.loads(files[PATH])["summary"]
+    text = files.get(PATH)
+    if text is None:
+        return None
+    key = '"summary": '
+    start = text.find(key)
+    counts, _ = json.JSONDecoder().raw_decode(text, start + len(key))
+    return dict(counts)
+
+
+def _coverage(counts: dict[str, int], output: Path) -> None:
+    """One line: how many alerts the generated tests prove (the output README lists the others)."""
+    from . import coverage
+
     text = coverage.line(counts)
     if counts["unproven"] or counts["accepted"]:
         text += f" (why: {output / 'README.md'})"
     print(text)
 
 
-def _summary(files: dict[str, str], changes: Changes, output: Path) -> None:
+def _summary(files: Mapping[str, str], changes: Changes, output: Path) -> None:
     from rich.table import Table
 
     families: dict[str, list[str]] = {}

@@ -45,7 +45,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +69,23 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def manifest_text(files: dict[str, str], source: str) -> str:
+def _shas(files: dict[str, str], known: dict[str, str] | None = None) -> dict[str, str]:
+    """sha256 of each text, once per text object (the Kubernetes ConfigMap sources are the other families'
+    very strings); `known`: the sha of some paths' texts, already known."""
+    by_id: dict[int, str] = {id(files[p]): sha for p, sha in (known or {}).items() if p in files}
+    out = {}
+    for path, text in files.items():
+        sha = by_id.get(id(text))
+        if sha is None:
+            sha = by_id[id(text)] = _sha(text)
+        out[path] = sha
+    return out
+
+
+def manifest_text(files: dict[str, str], source: str, shas: dict[str, str] | None = None) -> str:
+    shas = shas if shas is not None else _shas(files)
     data = {"generator": f"obsgen {__version__}", "spec": source,
-            "files": {path: _sha(text) for path, text in sorted(files.items())}}
+            "files": {path: shas[path] for path in sorted(files)}}
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
@@ -193,6 +207,12 @@ def _resolve(out: Path) -> Path:
 def read_manifest(out: Path) -> dict[str, str]:
     """The files the manifest in `out` says obsgen generated ({} without one). An entry that is not a
     normalized relative path, or that goes through or is a symbolic link, is refused (WriteError)."""
+    return _manifest(out)[0]
+
+
+def _manifest(out: Path, stats: dict[str, os.stat_result] | None = None) -> tuple[dict[str, str], str | None]:
+    """The manifest's files and the sha256 of its text (None without one); `stats` gets the lstat of each
+    file it lists that exists (taken anyway, to refuse links)."""
     where = os.path.join(out, MANIFEST)
     guard = _Guard(out)
     try:
@@ -201,7 +221,7 @@ def read_manifest(out: Path) -> dict[str, str]:
         raise WriteError(f"{where} is a symbolic link, not an obsgen manifest; remove it or choose another "
                          "folder") from None
     if text is None:
-        return {}
+        return {}, None
     try:
         files = json.loads(text)["files"]
         if not isinstance(files, dict):
@@ -219,11 +239,166 @@ def read_manifest(out: Path) -> dict[str, str]:
             link = str(e).split(" is a symbolic link")[0]
         else:
             if st is None or not stat.S_ISLNK(st.st_mode):
+                if st is not None and stats is not None:
+                    stats[rel] = st
                 continue
             link = guard.path(rel)
         raise WriteError(f"{where} lists {rel!r}, but {link} is a symbolic link; obsgen does not write or read "
                          "through links: replace the link with what it points to, or render into another folder")
-    return {str(k): str(v) for k, v in files.items()}
+    return {str(k): str(v) for k, v in files.items()}, _sha(text)
+
+
+# --------------------------------------------------------------------------- what an output was rendered from
+
+# Beside the output, as the lock is: the manifest is committed with the output and stays a function of the
+# spec, while this file holds what only this checkout knows (sizes, mtimes and inodes). It is only believed
+# for the manifest whose sha256 it names, so a run stopped before writing it leaves it ignored, not wrong.
+CACHE_SUFFIX = ".obsgen-cache"
+CACHE_FORMAT = 1
+# A file whose mtime is this close to the cache's own (or later) may have changed within one tick of the
+# file system's clock after its stat was taken: it is read, as git reads its "racily clean" entries.
+RACY_NS = 100_000_000
+
+
+def cache_path(out: Path) -> Path:
+    return out.parent / f".{out.name}{CACHE_SUFFIX}"
+
+
+def _cache_tmp(out: Path) -> re.Pattern[str]:
+    return re.compile(re.escape(f".{out.name}{CACHE_SUFFIX}-") + r"[0-9a-f]{8}")
+
+
+@dataclass
+class _Cache:
+    inputs: dict[str, Any]
+    stats: dict[str, list[int]]  # path -> [size, mtime_ns, inode] when it was written
+    cutoff: int  # a recorded mtime from here on is racy
+
+    def holds(self, rel: str, st: os.stat_result) -> bool:
+        """True when `st` is the recorded stat of `rel`, and not racy: the file holds the manifest's bytes."""
+        want = self.stats.get(rel)
+        return (want is not None and stat.S_ISREG(st.st_mode) and want[1] < self.cutoff
+                and [st.st_size, st.st_mtime_ns, st.st_ino] == want)
+
+
+def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
+    """What the cache beside `out` records for this manifest (None without a valid one)."""
+    if manifest_sha is None:
+        return None
+    try:
+        fd = os.open(cache_path(out), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with open(fd, "rb") as f:
+        cutoff = os.fstat(f.fileno()).st_mtime_ns - RACY_NS
+        raw = f.read()
+    try:
+        data = json.loads(raw)
+        if data["format"] != CACHE_FORMAT or data["manifest"] != manifest_sha:
+            return None
+        inputs, stats = data["inputs"], data["stat"]
+        if not isinstance(inputs, dict) or not isinstance(stats, dict):
+            raise TypeError("not a mapping")
+        for entry in stats.values():
+            if not (isinstance(entry, list) and len(entry) == 3 and all(type(n) is int for n in entry)):
+                raise TypeError("not a stat")
+    except (ValueError, KeyError, TypeError):
+        return None
+    return _Cache(inputs, stats, cutoff)
+
+
+def _known(out: Path, manifest_sha: str | None, stats: dict[str, os.stat_result]) -> set[str]:
+    """The files whose size, mtime and inode are still those recorded when they were written (their bytes
+    are the manifest's); none without a valid cache."""
+    cache = _cache(out, manifest_sha)
+    if cache is None:
+        return set()
+    return {rel for rel, st in stats.items() if cache.holds(rel, st)}
+
+
+def _write_cache(out: Path, manifest_sha: str, inputs: dict[str, Any], paths: list[str]) -> None:
+    """Record `inputs` and the stat of every generated file; a failure only costs the next run its speed."""
+    stats: dict[str, list[int]] = {}
+    for rel in paths:
+        st = os.lstat(os.path.join(out, rel))
+        stats[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    text = json.dumps({"format": CACHE_FORMAT, "manifest": manifest_sha, "inputs": inputs, "stat": stats},
+                      separators=(",", ":"))
+    tmp = out.parent / f".{out.name}{CACHE_SUFFIX}-{_token()}"
+    try:
+        with open(_create(str(tmp)), "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, cache_path(out))
+    except OSError:
+        pass
+    finally:
+        with suppress(OSError):
+            tmp.unlink()
+
+
+def _drop_cache(out: Path) -> None:
+    with suppress(FileNotFoundError, IsADirectoryError):
+        os.unlink(cache_path(out))
+
+
+@dataclass
+class Recorded:
+    """What an output was rendered from (the caller's inputs, as `write` was given them) and how its files
+    compare with its manifest: `changes.unchanged` hold the manifest's bytes, `changed` differ, `added` are
+    missing (a file the manifest lists that is gone), `interrupted` an earlier run's unfinished work."""
+    inputs: dict[str, Any]
+    files: dict[str, str]
+    changes: Changes
+    cache: _Cache
+
+
+def recorded(out: Path) -> Recorded | None:
+    """Under the shared lock, the inputs recorded for `out` and its files checked against its manifest: by
+    size, mtime and inode where the cache has them, else by reading. None without a valid cache."""
+    out = _resolve(out)
+    if not _is_real_dir(out):
+        return None
+    with _locked(out, shared=True):
+        stats: dict[str, os.stat_result] = {}
+        files, manifest_sha = _manifest(out, stats)
+        cache = _cache(out, manifest_sha)
+        if cache is None:
+            return None
+        guard = _Guard(out)
+        ch = Changes()
+        for rel, sha in files.items():
+            if rel in stats and cache.holds(rel, stats[rel]):
+                ch.unchanged.append(rel)
+            elif rel not in stats:
+                ch.added.append(rel)
+            else:
+                text = _read(guard, rel)
+                (ch.unchanged if text is not None and _sha(text) == sha else ch.changed).append(rel)
+        ch.interrupted = _interrupted(out)
+        return Recorded(cache.inputs, files, ch, cache)
+
+
+def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
+    """The texts of those `paths` that still hold what `before` recorded (checked by the stat of the file
+    read, never through a link); the others are left out, for the caller to render."""
+    out = _resolve(out)
+    guard = _Guard(out)
+    texts: dict[str, str] = {}
+    with _locked(out, shared=True):
+        for rel in paths:
+            if rel not in before.files or rel not in before.cache.stats or not guard.parents(rel):
+                continue
+            try:
+                fd = os.open(guard.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            with open(fd, "rb") as f:
+                if not before.cache.holds(rel, os.fstat(f.fileno())):
+                    continue
+                data = f.read()
+            with suppress(UnicodeDecodeError):
+                texts[rel] = data.decode("utf-8")
+    return texts
 
 
 # --------------------------------------------------------------------------- the lock
@@ -359,6 +534,11 @@ def _recover(out: Path) -> list[str]:
     for _kind, tree in trees:
         shutil.rmtree(tree, ignore_errors=True)
         done.append(f"removed {tree.name}")
+    cache_tmp = _cache_tmp(out)
+    with suppress(OSError):
+        for name in os.listdir(out.parent):
+            if cache_tmp.fullmatch(name):
+                os.unlink(out.parent / name)
     if not _is_real_dir(out):
         return done
     journal = _read_journal(out)
@@ -406,10 +586,15 @@ class Changes:
         return bool(self.added or self.changed or self.removed or self.interrupted)
 
 
-def _plan(files: dict[str, str], out: Path, owned: dict[str, str]) -> Changes:
+def _plan(files: dict[str, str], out: Path, owned: dict[str, str], known: set[str] | None = None,
+          shas: dict[str, str] | None = None) -> Changes:
+    """`known`: files whose bytes are the manifest's (`_known`), compared by `shas` without reading them."""
     guard = _Guard(out)
     ch = Changes()
     for path, text in files.items():
+        if known and shas is not None and path in known:
+            (ch.unchanged if owned[path] == shas[path] else ch.changed).append(path)
+            continue
         current = _read(guard, path)
         if current is None:
             ch.added.append(path)
@@ -428,7 +613,12 @@ def plan(files: dict[str, str], out: Path) -> Changes:
     _check_generated(files)
     out = _resolve(out)
     with _locked(out, shared=True):
-        return _plan(files, out, read_manifest(out) if out.is_dir() else {})
+        if not out.is_dir():
+            return _plan(files, out, {})
+        stats: dict[str, os.stat_result] = {}
+        owned, manifest_sha = _manifest(out, stats)
+        known = _known(out, manifest_sha, stats)
+        return _plan(files, out, owned, known, _shas(files) if known else None)
 
 
 def diff(files: dict[str, str], out: Path) -> str:
@@ -482,9 +672,14 @@ def _foreign(out: Path, owned: dict[str, str]) -> list[str]:
     return sorted(found)
 
 
-def write(files: dict[str, str], out: Path, source: str) -> Changes:
+def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] | None = None,
+          kept_shas: Mapping[str, str] | None = None) -> Changes:
     """Write `files` (and the manifest) into `out`: recover an earlier stopped run, then swap in a new
-    tree, or update in place when the folder holds entries of the user's. Holds the exclusive lock."""
+    tree, or update in place when the folder holds entries of the user's. Holds the exclusive lock.
+
+    `inputs` (JSON data: what the files were rendered from) is recorded beside the output with the stat of
+    every file, for `recorded`; without it, what was recorded is removed. `kept_shas`: the sha256 of
+    texts among `files` that `read_kept` read (their manifest's), not computed again."""
     _check_generated(files)
     out = _resolve(out)
     if os.path.lexists(out) and not out.is_dir():
@@ -493,19 +688,26 @@ def write(files: dict[str, str], out: Path, source: str) -> Changes:
     with _locked(out, shared=False):
         _recover(out)
         exists = out.is_dir()
-        owned = read_manifest(out) if exists else {}
+        stats: dict[str, os.stat_result] = {}
+        owned, manifest_sha = _manifest(out, stats) if exists else ({}, None)
+        known = _known(out, manifest_sha, stats)
+        shas = _shas(files, dict(kept_shas) if kept_shas else None)
         foreign = _foreign(out, owned) if exists else []
         clash = sorted(set(foreign) & set(files))
         if clash:
             raise WriteError(f"{out} already holds files obsgen did not generate and would overwrite: "
                              + ", ".join(clash[:5]) + (" ..." if len(clash) > 5 else "")
                              + "; move them away or render into another folder")
-        changes = _plan(files, out, owned)
-        everything = {**files, MANIFEST: manifest_text(files, source)}
+        changes = _plan(files, out, owned, known, shas)
+        manifest = manifest_text(files, source, shas)
+        everything = {**files, MANIFEST: manifest}
+        _drop_cache(out)  # describes the previous output; a stop from here on leaves none
         if not foreign:
             _swap(out, everything, set(changes.unchanged))
         else:
             _in_place(out, everything, set(changes.unchanged), changes.removed)
+        if inputs is not None:
+            _write_cache(out, _sha(manifest), inputs, list(files))
     return changes
 
 

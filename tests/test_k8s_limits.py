@@ -140,3 +140,50 @@ def test_the_split_manifests_validate_strictly(plain: Any, tmp_path: Path) -> No
     validate = require_tool("kubernetes-validate")
     result = run([validate, "--strict", "--quiet", str(manifest)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_apply_size_and_parts_agree_with_the_json_encoder() -> None:
+    """The counted escapes (kept fast for the overview dashboard's million lines) give what Python's JSON
+    encoder writes plus Go's HTML and line-separator escapes, and the cut is the one that measure gives."""
+    import random
+
+    from obsgen.render import kubernetes
+
+    def reference(text: str) -> int:
+        size = len(json.dumps(text, ensure_ascii=False).encode())
+        return size + 5 * sum(text.count(c) for c in "<>&") + 3 * (text.count("\u2028") + text.count("\u2029"))
+
+    def reference_parts(text: str, budget: int) -> list[str]:
+        pieces: list[str] = []
+        for line in text.splitlines(keepends=True):
+            if reference(line) > budget:
+                step = (budget - 2) // 6
+                pieces += [line[i:i + step] for i in range(0, len(line), step)]
+            else:
+                pieces.append(line)
+        out: list[str] = []
+        size = budget + 1
+        for piece in pieces:
+            n = reference(piece)
+            if size + n > budget:
+                out.append("")
+                size = 2
+            out[-1] += piece
+            size += n - 2
+        return out
+
+    rng = random.Random("apply-size")
+    alphabet = [chr(i) for i in range(0x80)] + list("é€\u2028\u2029\U0001f600\x85\u00a0")
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        assert kubernetes.apply_size(text) == reference(text), repr(text)
+        budget = rng.randint(20, 120)
+        assert kubernetes.parts(text, budget) == reference_parts(text, budget), (text, budget)
+    # lines as a dashboard's JSON has them (only "\n" ends them), where parts are found by stretches
+    words = ['"expr": ', '"sum(rate(http_requests_total{job=\\"a\\"}[5m]))"', "<", "&", "é", "\t", " " * 8,
+             "{", "}", ",", "0.99", '"title": "P99 latency"', "\U0001f600", "\\"]
+    for _ in range(1500):
+        lines = ["".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(0, 60))]
+        text = "\n".join(lines) + rng.choice(["", "\n"])
+        budget = rng.randint(24, 400)
+        assert kubernetes.parts(text, budget) == reference_parts(text, budget), (text, budget)

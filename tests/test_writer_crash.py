@@ -78,7 +78,8 @@ def _generated(out: Path) -> dict[str, str]:
 
 
 def _leftovers(out: Path) -> list[str]:
-    beside = [p.name for p in out.parent.iterdir() if p.name not in (out.name, f".{out.name}.obsgen-lock")]
+    beside = [p.name for p in out.parent.iterdir()
+              if p.name not in (out.name, f".{out.name}.obsgen-lock", f".{out.name}.obsgen-cache")]
     inside = [p.relative_to(out).as_posix() for p in out.rglob("*")
               if p.name.endswith(".obsgen-tmp") or p.name == JOURNAL]
     return sorted(beside + inside)

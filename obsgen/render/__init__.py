@@ -4,6 +4,10 @@ Packaging families come after them and are given what the others rendered as wel
 (`render(model, rendered)`): the Kubernetes manifests pack those files into ConfigMaps, the output README
 lists them. They never render a config a second time.
 
+A re-render may be given the texts of the files of services that did not change (`kept`, read from the
+previous output: `own_files` says which they are): their families then leave those services out, and the
+families about every service, and the packaging, get the kept texts as if rendered.
+
 Because renderers are pure, most of a large spec's Grafana dashboards (the largest family) are
 rendered in a forked process while this one renders the other families and then the remaining
 dashboards: the same bytes, sooner wherever a second core is free.
@@ -14,11 +18,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import import_module
 from multiprocessing import get_context
 
-from ..model import Model
+from ..model import Model, ServiceModel
 
 FAMILIES: list[tuple[str, str]] = [
     ("prometheus", "obsgen.render.prometheus"),
@@ -42,14 +47,30 @@ FORK_FROM_SERVICES = 50  # below this, forking costs about what it saves
 # 2.5 s in all, against 2.9 s when the forked process rendered every dashboard).
 FORKED_SHARE = 0.75
 
+# Families that leave out the files of kept services: each takes `keep`, the names of those services.
+KEEPING = frozenset({"prometheus", "loki", "grafana"})
+
 _forked_model: Model | None = None  # what the forked process renders: inherited, never pickled
+_forked_keep: frozenset[str] = frozenset()
+
+
+def own_files(svc: ServiceModel) -> list[str]:
+    """The files that are a service's alone (a function of its digest, `obsgen.digest`), which the KEEPING
+    families leave out for a kept service."""
+    from .loki import TENANT
+
+    paths = [f"grafana/dashboards/{svc.name}.json", f"prometheus/rules/{svc.name}.yml",
+             f"prometheus/tests/{svc.name}.test.yml"]
+    if svc.log_alerts:
+        paths.append(f"loki/rules/{TENANT}/{svc.name}.yml")
+    return paths
 
 
 def _render_forked(services: slice) -> dict[str, str]:
     from . import grafana
 
     assert _forked_model is not None
-    return grafana.render(_forked_model, services)
+    return grafana.render(_forked_model, services, **_keeping(_forked_keep))
 
 
 def _die_with_parent(parent: int) -> None:
@@ -69,15 +90,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _fork_pays(model: Model) -> bool:
+def _keeping(keep: frozenset[str]) -> dict[str, frozenset[str]]:
+    return {"keep": keep} if keep else {}  # a full render calls the renderers as it always did
+
+
+def _fork_pays(model: Model, keep: frozenset[str] = frozenset()) -> bool:
     # Linux only: forking is what makes the model free to share, and elsewhere it is unsafe (macOS) or absent.
-    return (len(model.services) >= FORK_FROM_SERVICES and sys.platform == "linux"
+    return (len(model.services) - len(keep) >= FORK_FROM_SERVICES and sys.platform == "linux"
             and len(os.sched_getaffinity(0)) > 1 and os.environ.get("OBSGEN_JOBS") != "1")
 
 
-def render_all(model: Model) -> dict[str, str]:
-    global _forked_model
+def render_all(model: Model, kept: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every file of the output. `kept`: texts an earlier render wrote (see `own_files`); a service all of
+    whose own files are there is not rendered again by the KEEPING families."""
+    global _forked_model, _forked_keep
     files: dict[str, str] = {}
+    keep: frozenset[str] = frozenset()
+    if kept:
+        keep = frozenset(svc.name for svc in model.services if all(p in kept for p in own_files(svc)))
 
     def add(family: str, rendered: dict[str, str]) -> None:
         for path, text in rendered.items():
@@ -87,25 +117,29 @@ def render_all(model: Model) -> dict[str, str]:
 
     pool = None
     future: Future[dict[str, str]] | None = None
-    if _fork_pays(model):
+    if _fork_pays(model, keep):
         cut = int(len(model.services) * FORKED_SHARE)
-        _forked_model = model
+        _forked_model, _forked_keep = model, keep
         pool = ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_die_with_parent,
                                    initargs=(os.getpid(),))
         future = pool.submit(_render_forked, slice(0, cut))
     try:
         for family, module in FAMILIES:
             if future is None or family != "grafana":
-                add(family, import_module(module).render(model))
+                render = import_module(module).render
+                add(family, render(model, **_keeping(keep)) if family in KEEPING else render(model))
         if future is not None:
             from . import grafana
 
-            add("grafana", grafana.render(model, slice(cut, None)))
+            add("grafana", grafana.render(model, slice(cut, None), **_keeping(keep)))
             add("grafana", future.result())
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-            _forked_model = None
+            _forked_model, _forked_keep = None, frozenset()
+    if keep:
+        assert kept is not None
+        add("kept", {p: kept[p] for svc in model.services if svc.name in keep for p in own_files(svc)})
     for family, module in PACKAGING:
         add(family, import_module(module).render(model, dict(files)))
     return dict(sorted(files.items()))

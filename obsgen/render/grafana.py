@@ -68,16 +68,17 @@ INDICATORS = {  # indicator -> (panel title, unit)
 }
 
 
-def render(model: Model, services: slice = slice(None)) -> dict[str, str]:
+def render(model: Model, services: slice = slice(None), keep: frozenset[str] = frozenset()) -> dict[str, str]:
     """Everything, or (for `render_all` to share the work between processes) the service dashboards of
-    `services` only; the slice from 0 also renders provisioning and the overview and stack dashboards."""
+    `services` only; the slice from 0 also renders provisioning and the overview and stack dashboards.
+    The dashboards of the services in `keep` are left out (the caller has them from an earlier render)."""
     files: dict[str, str] = {}
     if not services.start:
         files["grafana/provisioning/datasources/datasources.yml"] = \
             dump_yaml(escape_provisioning(datasources(model)), spec=model.source)
         files["grafana/provisioning/dashboards/dashboards.yml"] = \
             dump_yaml(escape_provisioning(dashboard_providers(model)), spec=model.source)
-    for stem, dashboard in dashboards(model, services):
+    for stem, dashboard in dashboards(model, services, keep):
         files[f"grafana/dashboards/{stem}.json"] = dump_json(dashboard)
     return files
 
@@ -159,10 +160,12 @@ def stack_uid(model: Model) -> str:
     return naming.uid(f"{model.project}_stack-health")
 
 
-def dashboards(model: Model, services: slice = slice(None)) -> Iterator[tuple[str, dict[str, Any]]]:
+def dashboards(model: Model, services: slice = slice(None),
+               keep: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any]]]:
     """One at a time: `render` serializes each before the next is built (a thousand at once is 2M nodes)."""
     for svc in model.services[services]:
-        yield svc.name, service_dashboard(model, svc)
+        if svc.name not in keep:
+            yield svc.name, service_dashboard(model, svc)
     if not services.start:
         yield "_overview", overview_dashboard(model)
         yield "_stack-health", stack_dashboard(model)

@@ -20,10 +20,11 @@ DATA_DIR = "/loki"  # a persistent volume: chunks, index, compactor state
 SCHEMA_FROM = "2024-01-01"  # first day of the v13 schema; fixed so output never depends on the clock
 
 
-def render(model: Model) -> dict[str, str]:
+def render(model: Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Every file, but the rule files of the services in `keep` (the caller has them)."""
     files = {"loki/loki.yml": dump_yaml(config(model), spec=model.source)}
     for svc in model.services:
-        if svc.log_alerts:
+        if svc.log_alerts and svc.name not in keep:
             files[f"loki/rules/{TENANT}/{svc.name}.yml"] = dump_yaml(
                 {"groups": rule_groups(svc)}, spec=model.source)
     return files

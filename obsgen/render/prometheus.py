@@ -32,7 +32,8 @@ Group = dict[str, Any]
 ALERTMANAGER_PORT = 9093
 
 
-def render(model: Model) -> dict[str, str]:
+def render(model: Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Every file, but the rule and test files of the services in `keep` (the caller has them)."""
     files = {"prometheus/prometheus.yml": dump_yaml(config(model), model.source)}
     if model.replica_label:
         # what each HA replica runs: the shared prometheus.yml plus its own replica label (compose mounts
@@ -40,6 +41,8 @@ def render(model: Model) -> dict[str, str]:
         for replica in model.prometheus_replicas:
             files[f"prometheus/{replica}.yml"] = dump_yaml(config(model, replica), model.source)
     for svc in model.services:
+        if svc.name in keep:
+            continue
         groups = service_rule_groups(model, svc)
         tests = prometheus_tests.service_tests(model, svc)
         files[f"prometheus/rules/{svc.name}.yml"] = dump_yaml({"groups": groups}, model.source)

@@ -1,0 +1,301 @@
+"""Re-renders that redo only what changed: the digests recorded beside an output decide which services' own
+files are read back instead of rendered, and `render --check` compares files by their recorded stat. Whatever
+was kept, the output is byte for byte that of a full render of the same spec into a new folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import tree_digest
+from typer.testing import CliRunner
+
+import obsgen.render
+from obsgen.cli import app
+from obsgen.write import cache_path
+
+RUNNER = CliRunner()
+
+# A shop on Spring Boot: Micrometer's request histogram, classes of request criticality, team routing.
+SHOP: dict[str, Any] = {
+    "version": 1,
+    "project": {"name": "shop", "environment": "staging",
+                "runbook_url": "https://runbooks.shop.test/{service}#{alert}"},
+    "defaults": {
+        "scrape_interval": "30s", "evaluation_interval": "30s", "slo_period": "28d",
+        "metrics": {"requests_total": "http_server_requests_seconds_count", "status_label": "status",
+                    "error_status": "5..", "duration_histogram": "http_server_requests_seconds"},
+    },
+    "slo_classes": {
+        "tier1": {"availability": 99.95, "latency": {"threshold": "300ms", "objective": 99}},
+        "tier2": {"availability": 99.5},
+    },
+    "services": [
+        {"name": "checkout", "team": "payments", "class": "tier1", "scrape": {"static": ["checkout:8081"]},
+         "thresholds": [{"indicator": "error_rate", "warning": "1%", "critical": "3%"}],
+         "logs": {"source": {"tail": "/var/log/shop/checkout.log", "format": "json"}}},
+        {"name": "cart", "team": "storefront", "class": "tier2", "scrape": {"static": ["cart:8080", "cart-2:8080"]},
+         "thresholds": [{"indicator": "latency_p99", "warning": "800ms", "critical": "2s"}]},
+        {"name": "catalog", "team": "storefront", "scrape": {"static": ["catalog:8080"]},
+         "slos": [{"name": "availability", "objective": 99.9, "sli": {"type": "availability"}}]},
+        {"name": "pricing", "team": "payments", "class": "tier1", "scrape": {"static": ["pricing:9000"]},
+         "metrics": {"status_label": "outcome", "error_status": "SERVER_ERROR"}},
+        {"name": "inventory", "team": "fulfilment", "scrape": {"static": ["inventory:8080"]},
+         "thresholds": [{"indicator": "latency_p95", "target": "150ms", "warning": "400ms", "critical": "1s"}],
+         "logs": {"source": {"tail": "/var/log/shop/inventory.log", "format": "json"}}},
+    ],
+    "channels": {
+        "oncall": {"type": "pagerduty", "routing_key_file": "/run/secrets/pagerduty"},
+        "ops": {"type": "slack", "channel": "#shop-ops", "api_url_file": "/run/secrets/slack"},
+        "hooks": {"type": "webhook", "url": "https://hooks.shop.test/alertmanager"},
+    },
+    "routing": {"default": "ops", "severity": {"critical": ["oncall", "ops"], "warning": ["ops"]},
+                "teams": {"payments": {"critical": ["oncall", "hooks"]}}},
+    "stack": {"deploy": ["compose", "kubernetes"], "exporters": ["node"]},
+}
+
+
+def _service(data: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    svc: dict[str, Any] = rng.choice(data["services"])
+    return svc
+
+
+def _other(rng: random.Random, current: Any, choices: list[Any]) -> Any:
+    """One of `choices` that is not `current`: every edit changes the spec."""
+    return rng.choice([c for c in choices if c != current])
+
+
+def _edits() -> list[Any]:
+    def threshold(d: dict[str, Any], rng: random.Random) -> None:
+        svc = _service(d, rng)
+        svc["thresholds"] = [{"indicator": "error_rate", "warning": f"{rng.randint(1, 4)}%",
+                              "critical": f"{rng.randint(5, 9)}%"}]
+
+    def team(d: dict[str, Any], rng: random.Random) -> None:
+        svc = _service(d, rng)
+        svc["team"] = _other(rng, svc.get("team"), ["payments", "storefront", "fulfilment", "search"])
+
+    def class_objective(d: dict[str, Any], rng: random.Random) -> None:
+        cls = d["slo_classes"][rng.choice(["tier1", "tier2"])]
+        cls["availability"] = _other(rng, cls["availability"], [99.0, 99.5, 99.9, 99.95])
+
+    def class_of(d: dict[str, Any], rng: random.Random) -> None:
+        svc = _service(d, rng)
+        choice = _other(rng, svc.get("class"), ["tier1", "tier2", None])
+        if choice is None:
+            svc.pop("class", None)
+        else:
+            svc["class"] = choice
+
+    def defaults(d: dict[str, Any], rng: random.Random) -> None:
+        d["defaults"]["evaluation_interval"] = _other(rng, d["defaults"]["evaluation_interval"], ["15s", "30s", "1m"])
+        d["defaults"]["scrape_interval"] = d["defaults"]["evaluation_interval"]
+
+    def channel(d: dict[str, Any], rng: random.Random) -> None:
+        d["channels"]["ops"]["channel"] = _other(rng, d["channels"]["ops"]["channel"], ["#shop-ops", "#shop-alerts", "#ops"])
+
+    def routing(d: dict[str, Any], rng: random.Random) -> None:
+        d["routing"]["teams"] = {rng.choice(["payments", "storefront"]): {"critical": ["oncall", "hooks"]}}
+
+    def runbook(d: dict[str, Any], rng: random.Random) -> None:
+        d["project"]["runbook_url"] = _other(rng, d["project"]["runbook_url"], [
+            "https://runbooks.shop.test/{service}#{alert}", "https://wiki.shop.test/{alert}"])
+
+    def logs(d: dict[str, Any], rng: random.Random) -> None:
+        svc = _service(d, rng)
+        if svc.pop("logs", None) is None:
+            svc["logs"] = {"source": {"tail": f"/var/log/shop/{svc['name']}.log", "format": "json"}}
+
+    def add_or_remove(d: dict[str, Any], rng: random.Random) -> None:
+        names = {s["name"] for s in d["services"]}
+        if len(names) > 3 and rng.random() < 0.5:
+            d["services"].remove(_service(d, rng))
+        else:
+            name = rng.choice(sorted({"reviews", "shipping", "wishlist", "returns"} - names) or ["refunds"])
+            if name not in names:
+                d["services"].insert(rng.randrange(len(d["services"]) + 1), {
+                    "name": name, "team": "storefront", "scrape": {"static": [f"{name}:8080"]},
+                    "thresholds": [{"indicator": "error_rate", "warning": "2%", "critical": "5%"}]})
+
+    def reorder(d: dict[str, Any], rng: random.Random) -> None:
+        rng.shuffle(d["services"])
+
+    return [threshold, team, class_objective, class_of, defaults, channel, routing, runbook, logs,
+            add_or_remove, reorder]
+
+
+def _write_folder(folder: Path, data: dict[str, Any]) -> None:
+    """The spec as a folder (named like a file, so both name the spec alike): a project file and one
+    file per two services."""
+    if folder.exists():
+        for f in folder.iterdir():
+            f.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "00-project.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "services"}))
+    services = data["services"]
+    for i in range(0, len(services), 2):
+        (folder / f"services-{i // 2:02d}.yaml").write_text(yaml.safe_dump({"services": services[i:i + 2]}))
+
+
+def _render(*args: str) -> int:
+    result = RUNNER.invoke(app, ["render", *args, "--quiet"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code
+
+
+def _a_second_later(out: Path) -> None:
+    """As if the next run came a second later: the files just written are no longer within the racy window
+    of the cache (else a fast machine trusts none of them, and keeps nothing)."""
+    st = os.stat(cache_path(out))
+    os.utime(cache_path(out), ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+@pytest.fixture
+def kept_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many texts each render was given to keep (what the CLI passes to render_all)."""
+    counts: list[int] = []
+    real = obsgen.render.render_all
+
+    def spy(model: Any, kept: Any = None) -> dict[str, str]:
+        counts.append(len(kept or {}))
+        return real(model, kept)
+
+    monkeypatch.setattr(obsgen.render, "render_all", spy)
+    return counts
+
+
+def test_random_edits_render_what_a_full_render_writes(tmp_path: Path, kept_counts: list[int],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random("obsgen-incremental")
+    data = copy.deepcopy(SHOP)
+    folder, single, out = tmp_path / "spec" / "shop.yaml", tmp_path / "single" / "shop.yaml", tmp_path / "out"
+    single.parent.mkdir()
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    _a_second_later(out)
+    edits = _edits()
+    order = rng.sample(edits, len(edits))  # each kind of edit once alone, then two at a time at random
+    partial = 0
+    for step in range(len(edits) + 4):
+        for edit in [order[step]] if step < len(order) else rng.sample(edits, 2):
+            edit(data, rng)
+        _write_folder(folder, data)
+        if step % 4 == 3:
+            assert _render(str(folder), "-o", str(out), "--check") == 1  # stale before the render
+        assert _render(str(folder), "-o", str(out)) == 0
+        _a_second_later(out)
+        kept = kept_counts[-1]
+        partial += 0 < kept
+        # the single-file, single-process, full render into a new folder
+        single.write_text(yaml.safe_dump(data))
+        fresh = tmp_path / f"fresh-{step}"
+        monkeypatch.setenv("OBSGEN_JOBS", "1")
+        assert _render(str(single), "-o", str(fresh)) == 0
+        monkeypatch.delenv("OBSGEN_JOBS")
+        assert kept_counts[-1] == 0
+        assert tree_digest(out) == tree_digest(fresh), f"step {step}: the incremental output differs"
+        assert _render(str(folder), "-o", str(out), "--check") == 0
+    assert partial >= 5, "the edits never let a render keep a service's files"
+
+
+def test_nothing_changed_means_nothing_rendered(tmp_path: Path, kept_counts: list[int]) -> None:
+    folder, out = tmp_path / "shop.yaml", tmp_path / "out"
+    _write_folder(folder, SHOP)
+    assert _render(str(folder), "-o", str(out)) == 0
+    before = {p: os.lstat(p) for p in out.rglob("*")}
+    assert _render(str(folder), "-o", str(out)) == 0
+    assert _render(str(folder), "-o", str(out), "--check") == 0
+    assert len(kept_counts) == 1  # neither loaded nor rendered again
+    assert {p: (s.st_ino, s.st_mtime_ns) for p, s in before.items()} == \
+        {p: (os.lstat(p).st_ino, os.lstat(p).st_mtime_ns) for p in out.rglob("*")}
+
+
+@pytest.mark.parametrize("spec_changed", [False, True], ids=["same-spec", "other-service-changed"])
+def test_check_finds_a_hand_edit_of_an_unchanged_services_file(tmp_path: Path, spec_changed: bool) -> None:
+    data = copy.deepcopy(SHOP)
+    folder, out = tmp_path / "shop.yaml", tmp_path / "out"
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    if spec_changed:  # checkout changes; cart's files are kept by a render, and must be compared
+        data["services"][0]["thresholds"][0]["critical"] = "4%"
+        _write_folder(folder, data)
+    # same size, edited at once (within the racy window of the recorded stat) and again a second later
+    edited = out / "prometheus/rules/cart.yml"
+    text = edited.read_text()
+    edited.write_text(text.replace("for: 2m", "for: 3m", 1))
+    assert len(edited.read_text()) == len(text)
+    result = RUNNER.invoke(app, ["render", str(folder), "-o", str(out), "--check"])
+    assert result.exit_code == 1 and "differs: prometheus/rules/cart.yml" in result.output, result.output
+    st = os.stat(cache_path(out))
+    os.utime(cache_path(out), ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))  # the edit is no longer racy
+    result = RUNNER.invoke(app, ["render", str(folder), "-o", str(out), "--check"])
+    assert result.exit_code == 1 and "differs: prometheus/rules/cart.yml" in result.output, result.output
+    assert _render(str(folder), "-o", str(out)) == 0  # the render puts it back
+    assert edited.read_text() == text
+    assert _render(str(folder), "-o", str(out), "--check") == 0
+
+
+def test_a_cache_for_another_manifest_is_not_believed(tmp_path: Path, kept_counts: list[int]) -> None:
+    """A run stopped between swapping in its tree and recording its cache leaves the previous run's cache:
+    it names the previous manifest, so it is ignored rather than taken for this output's."""
+    folder, out = tmp_path / "shop.yaml", tmp_path / "out"
+    _write_folder(folder, SHOP)
+    assert _render(str(folder), "-o", str(out)) == 0
+    previous = cache_path(out).read_bytes()
+    data = copy.deepcopy(SHOP)
+    data["services"][1]["team"] = "search"
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    cache_path(out).write_bytes(previous)  # says: rendered from SHOP, with its files' stats
+    _write_folder(folder, SHOP)
+    assert _render(str(folder), "-o", str(out), "--check") == 1  # out holds the other spec's files
+    assert kept_counts[-1] == 0
+    assert _render(str(folder), "-o", str(out)) == 0
+    assert _render(str(folder), "-o", str(out), "--check") == 0
+
+
+def test_an_edit_in_the_same_clock_tick_as_the_render_is_read(tmp_path: Path) -> None:
+    """A file whose recorded mtime is within RACY_NS of the cache's may have been edited in the same tick
+    of the file system's clock, leaving its stat as recorded: it is read, not believed (as git does)."""
+    folder, out = tmp_path / "shop.yaml", tmp_path / "out"
+    _write_folder(folder, SHOP)
+    assert _render(str(folder), "-o", str(out)) == 0
+    edited = out / "grafana/dashboards/catalog.json"
+    st = os.stat(edited)
+    text = edited.read_text()
+    edited.write_text(text.replace('"refresh": "1m"', '"refresh": "5m"', 1))
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))  # the stat is the recorded one again
+    cache = os.stat(cache_path(out))
+    os.utime(cache_path(out), ns=(cache.st_atime_ns, st.st_mtime_ns + 1_000_000))  # written 1 ms later
+    result = RUNNER.invoke(app, ["render", str(folder), "-o", str(out), "--check"])
+    assert result.exit_code == 1 and "differs: grafana/dashboards/catalog.json" in result.output, result.output
+
+
+def test_kept_services_with_the_dashboards_forked(tmp_path: Path, kept_counts: list[int],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enough changed services that a second process renders most dashboards, the others kept."""
+    data = copy.deepcopy(SHOP)
+    template = data["services"][1]
+    data["services"] = [dict(copy.deepcopy(template), name=f"cart-{i:03d}", scrape={"static": [f"cart-{i:03d}:8080"]})
+                        for i in range(110)]
+    data["services"][0]["team"] = "payments"  # the team the routing names
+    folder, single, out = tmp_path / "spec" / "shop.yaml", tmp_path / "single" / "shop.yaml", tmp_path / "out"
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    _a_second_later(out)
+    for svc in data["services"][::2]:  # every other service changes
+        svc["thresholds"][0]["critical"] = "3s"
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    assert kept_counts[-1] == 55 * 3  # rules, tests, dashboard of each unchanged service
+    single.parent.mkdir()
+    single.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("OBSGEN_JOBS", "1")
+    assert _render(str(single), "-o", str(tmp_path / "fresh")) == 0
+    assert tree_digest(out) == tree_digest(tmp_path / "fresh")
