@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` and `validate` stay f
 
     from .model import Model
     from .spec import Spec
-    from .write import Changes
+    from .write import Changes, Recorded
 
 app = typer.Typer(
     name="obsgen",
@@ -134,8 +134,9 @@ def render(
 ) -> None:
     """Validate, render and write the monitoring stack."""
     from . import digest
-    from .render import own_files, render_all
-    from .write import WriteError, plan, read_kept, recorded, write
+    from .progress import Progress, wanted
+    from .render import STEPS
+    from .write import WriteError, recorded
 
     try:
         # What the output was rendered from, beside it: when the spec's bytes and obsgen are the same, the
@@ -150,6 +151,18 @@ def render(
         if check or not before.changes.stale:
             _done(spec, output, check, quiet, before.files, before.changes, before.inputs.get("summary"))
             return
+    with Progress(f"obsgen render {spec}", STEPS + 2, wanted(quiet)) as progress:
+        files, changes, summary = _render_and_write(spec, output, check, source, before, progress.step)
+    _done(spec, output, check, quiet, files, changes, summary)
+
+
+def _render_and_write(spec: Path, output: Path, check: bool, source: str, before: Recorded | None,
+                      step: Callable[[str], None]) -> tuple[dict[str, str], Changes, dict[str, int] | None]:
+    from . import digest
+    from .render import own_files, render_all
+    from .write import WriteError, plan, read_kept, write
+
+    step("loading the spec")
     notes: list[str] = []
     spec_data, model = _load_spec(spec, notes=notes)
     digests = digest.digests(spec_data, model.source, source)
@@ -163,8 +176,9 @@ def render(
                                               for p in own_files(svc)])
         except (OSError, WriteError):
             kept = {}
-    files = render_all(model, kept)
+    files = render_all(model, kept, step)
     summary = _proof_summary(files)
+    step(f"comparing with {output}" if check else f"writing {output}")
     try:
         if check:
             changes = plan(files, output)
@@ -178,7 +192,7 @@ def render(
         _fail([f"obsgen: {e}"])
     except OSError as e:
         _fail([f"obsgen: cannot write {output}: {e.strerror or e}"])
-    _done(spec, output, check, quiet, files, changes, summary)
+    return files, changes, summary
 
 
 def _done(spec: Path, output: Path, check: bool, quiet: bool, files: Mapping[str, str], changes: Changes,

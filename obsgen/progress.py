@@ -3,7 +3,8 @@
 Shown on standard error only when it is a terminal, never in CI (`CI` set, as every CI service sets it), in a
 pipe or a file, with `TERM=dumb` or with `--quiet`; and only once the work has taken `DELAY` seconds, so a
 quick render prints nothing more than before. It is transient: the summary that follows replaces it.
-Standard output is never touched, so what a render prints stays the same wherever it runs.
+Standard output is never touched (not redirected either), so what a render prints stays the same wherever
+it runs.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class Progress:
                 return
             counted = [BarColumn(), MofNCompleteColumn()] if self.total is not None else []
             self._bar = Bar(TextColumn("[bold]{task.fields[title]}"), *counted, TextColumn("{task.description}"),
-                            TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True)
+                            TimeElapsedColumn(), console=Console(file=sys.stderr), transient=True,
+                            redirect_stdout=False)
             self._task = self._bar.add_task(self._text, total=self.total, completed=self._done, title=self.title)
             self._bar.start()
 

@@ -1,4 +1,4 @@
-"""The progress bar of a check (and render) a person waits on: on a terminal after a second, never in CI, in a
+"""The progress bar of a check or render a person waits on: on a terminal after a second, never in CI, in a
 pipe, with TERM=dumb, or on standard output.
 
 A terminal on standard error is a pseudo-terminal here, as a person's shell gives one. `obsgen check` of a small
@@ -102,3 +102,28 @@ def test_quick_work_shows_nothing_and_off_is_off(capfd: pytest.CaptureFixture[st
     captured = capfd.readouterr()
     assert captured.out == captured.err == ""
     assert not progress.wanted(quiet=True)
+
+
+def _many(n: int) -> str:
+    """A spec of `n` services of their own (several seconds to render, anywhere)."""
+    services = "".join(f"""
+  - name: shop-{i}
+    scrape: {{static: ["shop-{i}:8080"]}}
+    thresholds:
+      - {{indicator: error_rate, warning: 2%, critical: 10%}}
+    slos:
+      - {{name: availability, objective: 99.5, sli: {{type: availability}}}}
+""" for i in range(n))
+    return SMALL.split("services:")[0] + "services:" + services
+
+
+def test_a_long_render_shows_its_families_and_quiet_shows_nothing(tmp_path: Path) -> None:
+    spec = tmp_path / "many.yaml"
+    spec.write_text(_many(150))
+    render = [sys.executable, "-m", "obsgen", "render", str(spec), "-o"]
+    out, err, code = _run([*render, str(tmp_path / "out")], {}, terminal=True)
+    assert code == 0, out + err
+    assert "obsgen render" in err and "of 150 services" in err, err[-2000:]  # on standard error
+    assert "obsgen rendered" in out and "of 150 services" not in out  # the summary, on standard output
+    out, err, code = _run([*render, str(tmp_path / "quiet"), "--quiet"], {}, terminal=True)
+    assert code == 0 and out == "" and err == "", (out, err)

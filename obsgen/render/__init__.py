@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import import_module
 from multiprocessing import get_context
@@ -41,6 +41,7 @@ PACKAGING: list[tuple[str, str]] = [
     ("kubernetes", "obsgen.render.kubernetes"),
     ("readme", "obsgen.render.readme"),
 ]
+STEPS = len(FAMILIES) + len(PACKAGING)  # the calls of render_all's `step`
 FORK_FROM_SERVICES = 50  # below this, forking costs about what it saves
 # The forked process's share of the service dashboards: the other families and the remaining quarter
 # then take this process about as long as its three quarters take that one (measured at 1,000 services:
@@ -100,9 +101,11 @@ def _fork_pays(model: Model, keep: frozenset[str] = frozenset()) -> bool:
             and len(os.sched_getaffinity(0)) > 1 and os.environ.get("OBSGEN_JOBS") != "1")
 
 
-def render_all(model: Model, kept: Mapping[str, str] | None = None) -> dict[str, str]:
+def render_all(model: Model, kept: Mapping[str, str] | None = None,
+               step: Callable[[str], None] = lambda _: None) -> dict[str, str]:
     """Every file of the output. `kept`: texts an earlier render wrote (see `own_files`); a service all of
-    whose own files are there is not rendered again by the KEEPING families."""
+    whose own files are there is not rendered again by the KEEPING families. `step` is told each family
+    as it starts (`STEPS` of them: a progress bar's)."""
     global _forked_model, _forked_keep
     files: dict[str, str] = {}
     keep: frozenset[str] = frozenset()
@@ -124,7 +127,9 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None) -> dict[str,
                                    initargs=(os.getpid(),))
         future = pool.submit(_render_forked, slice(0, cut))
     try:
+        todo = len(model.services) - len(keep)
         for family, module in FAMILIES:
+            step(f"{family} ({todo:,} of {len(model.services):,} services)" if family in KEEPING else family)
             if future is None or family != "grafana":
                 render = import_module(module).render
                 add(family, render(model, **_keeping(keep)) if family in KEEPING else render(model))
@@ -141,5 +146,6 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None) -> dict[str,
         assert kept is not None
         add("kept", {p: kept[p] for svc in model.services if svc.name in keep for p in own_files(svc)})
     for family, module in PACKAGING:
+        step(family)
         add(family, import_module(module).render(model, dict(files)))
     return dict(sorted(files.items()))
