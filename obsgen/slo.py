@@ -119,6 +119,16 @@ def _base_rules(slo: SloModel) -> list[Rule]:
     if slo.sli_type == "events":
         errors, total = f"{slo.sum}({errors})", f"{slo.sum}({total})"
     ratio = {"record": record_name(BASE_WINDOW), "expr": f"{sel(ERRORS, slo)} / {sel(TOTAL, slo)}"}
+    if slo.good_query is not None:
+        # errors are the total minus the good events, read from the total recorded just before (a rule reads
+        # what the rules before it in its group recorded at the same evaluation); no good series means none
+        good = _sli(slo.good_query, BASE_WINDOW)
+        if slo.sli_type == "events":
+            good = f"{slo.sum}({good})"
+        on = f"on ({', '.join(slo.by)})"
+        return [{"record": TOTAL, "expr": total},
+                {"record": ERRORS, "expr": f"{sel(TOTAL, slo)} - {on} ({good} or {on} 0 * {sel(TOTAL, slo)})"},
+                ratio]
     if slo.sli_type == "latency":  # a latency SLI's missing bucket must stay visible (absent alert)
         return [{"record": ERRORS, "expr": errors}, {"record": TOTAL, "expr": total}, ratio]
     # no error series yet means no errors
@@ -155,6 +165,8 @@ def _naive(slo: SloModel, window: str) -> str:
     if slo.ratio_query is not None:
         return f"avg({_sli(slo.ratio_query, window)})"
     assert slo.total_query is not None
+    if slo.good_query is not None:
+        return f"1 - ({_sli(slo.good_query, window)})\n/\n({_sli(slo.total_query, window)})"
     return f"({_sli(slo.errors_query, window)})\n/\n({_sli(slo.total_query, window)})"
 
 
