@@ -370,3 +370,20 @@ def test_the_cli_refuses_bad_sli_input_with_exit_2_and_writes_nothing(tmp_path: 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "s.yaml:7:" in proc.stdout + proc.stderr and "services[0].slos[0].sli.metric" in proc.stdout + proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_sloth_series_of_every_type_carry_obsgen_s_values(promtool: str, tmp_path: Path) -> None:
+    """Errors counted as total minus good are the ratio up to float rounding: the Sloth proof compares each copy
+    with obsgen's own recording; a copy that differs fails it."""
+    m = model_of(FIXTURE.read_text().replace("defaults: {", "defaults: {sloth_compatible: true, "))
+    for svc in m.services:
+        for s in svc.slos:
+            groups = _groups(m, svc.name, s.name)
+            tests = [g for g in proofs(m, svc, s) if "Sloth's series" in g["name"]]
+            assert len(tests) == 1, s.id
+            proc = _promtool(promtool, tmp_path, groups, tests)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+    copy = next(r for r in groups[0]["rules"] if r.get("labels", {}).get("sloth_window") == "1h")
+    copy["expr"] = f"2 * {copy['expr']}"
+    proc = _promtool(promtool, tmp_path, groups, tests)
+    assert proc.returncode == 1 and "ratio_rate1h{sloth_id" in proc.stderr, proc.stdout + proc.stderr
