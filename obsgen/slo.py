@@ -26,6 +26,10 @@ the windows alone); with 20 instances, 0.35 (0.22). An SLO with `by` records eve
 each derived window reads two recorded series per group, and the gain follows the raw series per group
 (`bench_slo.py --by-groups 50`, over the proofs: 0.21 of the naive shape with 16 instances per route, 0.55
 with 4).
+
+SLIs that count good events (events with `good`, bool_gauge, latency_native) record the 5m total first and the
+errors as that recording minus the good events, so the raw series are still read once per side; a bool_gauge's
+5m "rates" are sample counts (count_over_time, sum_over_time), which the windows add up like any other count.
 """
 
 from __future__ import annotations

@@ -26,8 +26,12 @@ counts proofs in exactly these forms.
 
 The input is read from the SLI's own queries: a plain `sum(rate(<selector>[{{window}}]))` (also
 `increase()`, `sum by (...)`, any of `=`, `!=`, `=~`, `!~`), one metric for errors and total or two; label
-values that pass each matcher come from `label_values`. Ratio SLIs and queries of any other shape get no
-proofs; `proof_gap()` says which part of which query obsgen could not read.
+values that pass each matcher come from `label_values`; an events SLI written as `good` and `total` is read
+the same way, its good series standing for the errors' counterpart. A bool_gauge SLI's `metric` gets a 0/1
+series whose share of zeros is each phase's error ratio, on a sample interval fine enough for whole zeros per
+5m (`gauge_every`); a latency_native SLI's `metric` a native histogram in promtool's notation, its good and
+bad requests in buckets either side of the one holding the threshold (`_histogram_values`). Ratio SLIs and
+queries of any other shape get no proofs; `proof_gap()` says which part of which query obsgen could not read.
 """
 
 from __future__ import annotations
@@ -474,7 +478,8 @@ def _interval(cs: list[Counter], *scs: Scenario) -> str:
     return _dur(_every(cs, *scs))
 
 
-MAX_GAUGE_SAMPLES = 20000  # samples per 5m of a gauge's proof input (a 15ms interval) at most
+MAX_GAUGE_SAMPLES = 5000  # samples per 5m of a gauge's proof input (a 60ms interval) at most: promtool's queries
+# load at most 10,000 samples (count_over_time over 5m reads them all, for each series)
 
 
 @lru_cache(maxsize=256)
