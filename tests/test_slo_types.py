@@ -335,6 +335,8 @@ W = "[{{window}}]"
     ("sli: {type: latency_native, threshold: 1s, metric: 'rate(h[5m])'}", "sli.metric",
      "is an expression, not the native histogram's series"),
     ("sli: {type: bool_gauge, metric: 'up{job=}'}", "sli.metric", "PromQL"),
+    ("sli: {type: bool_gauge, metric: ''}", "sli.metric", "is empty: name the gauge's series"),
+    ("sli: {type: latency_native, threshold: 1s, metric: ' '}", "sli.metric", "is empty: name the native histogram"),
     ("sli: {type: bool_gauge, metric: up, threshold: 1s}", "sli.threshold", "does not apply to a bool_gauge SLI"),
     ("sli: {type: availability, metric: up}", "sli.metric", "does not apply to a availability SLI"),
     ("sli: {type: bool_gauge, metric: up}, min_request_rate: 1", "min_request_rate",

@@ -159,8 +159,9 @@ def collect(spec: Spec) -> list[Expression]:
                     if window in text:
                         out.append(Expression(spath + ("events", key), "promql", text,
                                               text.replace(window, SLI_WINDOW), "sum", "sum({})", read_window))
-            if sli.type in ("bool_gauge", "latency_native") and sli.metric and window not in sli.metric:
-                text = sli.metric.strip()  # parsed here; validate.py says when it is no selector
+            metric = (sli.metric or "").strip()
+            if sli.type in ("bool_gauge", "latency_native") and metric and window not in metric:
+                text = metric  # parsed here; validate.py says when it is no selector
                 out.append(Expression(spath + ("metric",), "promql", text, text, "selector"))
             if sli.type == "ratio" and sli.expr and window in sli.expr:
                 text = sli.expr.strip()

@@ -526,6 +526,10 @@ def _sli_metric(metric: str, kind: str, path: Path) -> Found:
     what = "gauge" if kind == "bool_gauge" else "native histogram"
     reads = ("count_over_time and sum_over_time" if kind == "bool_gauge"
              else "histogram_count and histogram_fraction of its rate()")
+    if not metric.strip():
+        yield path, f"is empty: name the {what}'s series, e.g. " + (
+            'probe_success{job="blackbox-http"}' if kind == "bool_gauge" else 'http_request_duration_seconds{job="api"}')
+        return
     if "{{window}}" in metric:
         yield path, (f"is the {what}'s series without a range: obsgen adds `[5m]` itself and reads it with {reads}; "
                      "drop `[{{window}}]`")
