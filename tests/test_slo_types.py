@@ -336,6 +336,7 @@ W = "[{{window}}]"
      "is an expression, not the native histogram's series"),
     ("sli: {type: bool_gauge, metric: 'up{job=}'}", "sli.metric", "PromQL"),
     ("sli: {type: bool_gauge, metric: ''}", "sli.metric", "is empty: name the gauge's series"),
+    ("sli: {type: bool_gauge, metric: 'probe_succ#ess{job=\"x\"}'}", "sli.metric", "does not parse where obsgen puts it"),
     ("sli: {type: latency_native, threshold: 1s, metric: ' '}", "sli.metric", "is empty: name the native histogram"),
     ("sli: {type: bool_gauge, metric: up, threshold: 1s}", "sli.threshold", "does not apply to a bool_gauge SLI"),
     ("sli: {type: availability, metric: up}", "sli.metric", "does not apply to a availability SLI"),

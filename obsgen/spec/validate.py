@@ -546,6 +546,9 @@ def _sli_metric(metric: str, kind: str, path: Path) -> Found:
             'http_request_duration_seconds{job="api"}'
         yield path, (f"is {shape}, not the {what}'s series: write a selector such as {example} (no range, "
                      f"function or operator); obsgen reads it with {reads}")
+    elif parse_promql(f"count_over_time({metric.strip()}[5m])") is None:
+        yield path, ("does not parse where obsgen puts it, `count_over_time(<metric>[5m])` (a `#` starts a comment "
+                     "that hides the rest of the line): write the selector alone")
 
 
 def _latency_threshold(raw: object, path: Path) -> Found:
