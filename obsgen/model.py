@@ -104,6 +104,10 @@ class SloModel:
     page_alert: TierShape | None = None  # resolve() always sets both
     ticket_alert: TierShape | None = None
     sloth: bool = False  # also record Sloth's series (`defaults.sloth_compatible`, the SLO's own)
+    # the SLI counts good events (events `good`, bool_gauge, latency_native): errors are total minus good, and the
+    # recording reads `total - good` from the recorded total; errors_query is that difference written out
+    good_query: str | None = None
+    metric: str | None = None  # bool_gauge and latency_native: the selector of the gauge or native histogram
 
     def shape(self, tier: str) -> TierShape:
         """The page's or the ticket's alert shape."""
@@ -519,7 +523,7 @@ def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
     for slo in merged:
         shaped = cls_alerting if slo.name in from_class else None
         period = slo.period or spec.defaults.slo_period
-        errors, total, ratio, le = _sli_queries(model, slo)
+        errors, total, ratio, le, good, metric = _sli_queries(model, slo)
         out.append(SloModel(
             service=svc.name,
             name=slo.name,
@@ -534,13 +538,16 @@ def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
             ratio_query=ratio,
             page=slo.alerting.page,
             ticket=slo.alerting.ticket,
-            min_request_rate=Decimal(str(slo.min_request_rate if slo.min_request_rate is not None
-                                         else spec.defaults.min_request_rate)),
+            # a gauge's samples come at the scrape interval whatever the traffic: no guard (validation refuses one)
+            min_request_rate=Decimal(0) if slo.sli.type == "bool_gauge" else Decimal(str(
+                slo.min_request_rate if slo.min_request_rate is not None else spec.defaults.min_request_rate)),
             latency_threshold=le,
             by=tuple(slo.by),
             page_alert=_tier_shape(svc.name, slo, "page", shaped),
             ticket_alert=_tier_shape(svc.name, slo, "ticket", shaped),
             sloth=slo.sloth_compatible if slo.sloth_compatible is not None else spec.defaults.sloth_compatible,
+            good_query=good,
+            metric=metric,
         ))
     return out
 
@@ -576,8 +583,10 @@ def le_label(seconds: Decimal) -> str:
 def _slo_description(slo: Slo) -> str:
     if slo.sli.type == "availability":
         return f"{slo.objective:g}% of requests succeed."
-    if slo.sli.type == "latency":
+    if slo.sli.type in ("latency", "latency_native"):
         return f"{slo.objective:g}% of requests are faster than {slo.sli.threshold}."
+    if slo.sli.type == "bool_gauge":
+        return f"{slo.objective:g}% of the samples of {(slo.sli.metric or '').strip()} are 1."
     return f"{slo.objective:g}% of events are good."
 
 
@@ -586,19 +595,42 @@ def aggregation(op: str, by: tuple[str, ...] | list[str]) -> str:
     return f"{op} by ({', '.join(by)}) " if by else op
 
 
-def _sli_queries(svc: ServiceModel, slo: Slo) -> tuple[str, str | None, str | None, Decimal | None]:
+def _sli_queries(svc: ServiceModel, slo: Slo) -> tuple[str, str | None, str | None, Decimal | None, str | None,
+                                                        str | None]:
+    """(errors, total, ratio, latency threshold, good, metric) of an SLI, `{{window}}` where the range goes."""
     w = "{{window}}"
     sli = slo.sli
     agg = aggregation("sum", slo.by)
     if sli.type == "availability":
-        return (f"{agg}(rate({svc.error_requests()}[{w}]))", f"{agg}(rate({svc.requests()}[{w}]))", None, None)
+        return (f"{agg}(rate({svc.error_requests()}[{w}]))", f"{agg}(rate({svc.requests()}[{w}]))", None, None,
+                None, None)
     if sli.type == "latency":
         le = parse_quantity(sli.threshold).value
         total = f"{agg}(rate({svc.histogram('count')}[{w}]))"
         good = f"{agg}(rate({svc.histogram('bucket', f'le={chr(34)}{le_label(le)}{chr(34)}')}[{w}]))"
-        return (f"{total} - {good}", total, None, le)
+        return (f"{total} - {good}", total, None, le, None, None)
+    if sli.type == "latency_native":
+        le = parse_quantity(sli.threshold).value
+        metric = (sli.metric or f"{svc.metrics.duration_histogram}{{{svc.selector}}}").strip()
+        rate = f"rate({metric}[{w}])"
+        total = f"{agg}(histogram_count({rate}))"
+        # an idle series' fraction is NaN (0 of 0): `>= 0` drops it, so it adds no good events, as it has none
+        good = f"{agg}(histogram_fraction(0, {fmt(le)}, {rate}) * histogram_count({rate}) >= 0)"
+        return (f"{total} - {good}", total, None, le, good, metric)
+    if sli.type == "bool_gauge":
+        assert sli.metric is not None  # validate.py requires it
+        metric = sli.metric.strip()
+        # samples, not averages: every window is the share of samples at 0 even when sample counts differ
+        total = f"{agg}(count_over_time({metric}[{w}]))"
+        good = f"{agg}(sum_over_time({metric}[{w}]))"
+        return (f"{total} - {good}", total, None, None, good, metric)
     if sli.type == "events":
         assert sli.events is not None  # validate.py requires it
-        return (sli.events.errors.strip(), sli.events.total.strip(), None, None)
+        total = sli.events.total.strip()
+        if sli.events.good is not None:
+            good = sli.events.good.strip()
+            return (f"({total}) - ({good})", total, None, None, good, None)
+        assert sli.events.errors is not None  # validate.py requires one of them
+        return (sli.events.errors.strip(), total, None, None, None, None)
     assert sli.expr is not None
-    return ("", None, sli.expr.strip(), None)
+    return ("", None, sli.expr.strip(), None, None, None)

@@ -26,6 +26,10 @@ the windows alone); with 20 instances, 0.35 (0.22). An SLO with `by` records eve
 each derived window reads two recorded series per group, and the gain follows the raw series per group
 (`bench_slo.py --by-groups 50`, over the proofs: 0.21 of the naive shape with 16 instances per route, 0.55
 with 4).
+
+SLIs that count good events (events with `good`, bool_gauge, latency_native) record the 5m total first and the
+errors as that recording minus the good events, so the raw series are still read once per side; a bool_gauge's
+5m "rates" are sample counts (count_over_time, sum_over_time), which the windows add up like any other count.
 """
 
 from __future__ import annotations
@@ -119,6 +123,16 @@ def _base_rules(slo: SloModel) -> list[Rule]:
     if slo.sli_type == "events":
         errors, total = f"{slo.sum}({errors})", f"{slo.sum}({total})"
     ratio = {"record": record_name(BASE_WINDOW), "expr": f"{sel(ERRORS, slo)} / {sel(TOTAL, slo)}"}
+    if slo.good_query is not None:
+        # errors are the total minus the good events, read from the total recorded just before (a rule reads
+        # what the rules before it in its group recorded at the same evaluation); no good series means none
+        good = _sli(slo.good_query, BASE_WINDOW)
+        if slo.sli_type == "events":
+            good = f"{slo.sum}({good})"
+        on = f"on ({', '.join(slo.by)})"
+        return [{"record": TOTAL, "expr": total},
+                {"record": ERRORS, "expr": f"{sel(TOTAL, slo)} - {on} ({good} or {on} 0 * {sel(TOTAL, slo)})"},
+                ratio]
     if slo.sli_type == "latency":  # a latency SLI's missing bucket must stay visible (absent alert)
         return [{"record": ERRORS, "expr": errors}, {"record": TOTAL, "expr": total}, ratio]
     # no error series yet means no errors
@@ -155,6 +169,8 @@ def _naive(slo: SloModel, window: str) -> str:
     if slo.ratio_query is not None:
         return f"avg({_sli(slo.ratio_query, window)})"
     assert slo.total_query is not None
+    if slo.good_query is not None:
+        return f"1 - ({_sli(slo.good_query, window)})\n/\n({_sli(slo.total_query, window)})"
     return f"({_sli(slo.errors_query, window)})\n/\n({_sli(slo.total_query, window)})"
 
 

@@ -26,18 +26,22 @@ counts proofs in exactly these forms.
 
 The input is read from the SLI's own queries: a plain `sum(rate(<selector>[{{window}}]))` (also
 `increase()`, `sum by (...)`, any of `=`, `!=`, `=~`, `!~`), one metric for errors and total or two; label
-values that pass each matcher come from `label_values`. Ratio SLIs and queries of any other shape get no
-proofs; `proof_gap()` says which part of which query obsgen could not read.
+values that pass each matcher come from `label_values`; an events SLI written as `good` and `total` is read
+the same way, its good series standing for the errors' counterpart. A bool_gauge SLI's `metric` gets a 0/1
+series whose share of zeros is each phase's error ratio, on a sample interval fine enough for whole zeros per
+5m (`gauge_every`); a latency_native SLI's `metric` a native histogram in promtool's notation, its good and
+bad requests in buckets either side of the one holding the threshold (`_histogram_values`). Ratio SLIs and
+queries of any other shape get no proofs; `proof_gap()` says which part of which query obsgen could not read.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from math import ceil
+from math import ceil, gcd, lcm
 from typing import Any
 
 from . import label_values
@@ -84,10 +88,13 @@ def _metric_of(items: tuple[tuple[str, str], ...]) -> str:
 
 @dataclass(frozen=True)
 class Counter:
-    """A raw series and the share of the SLI's traffic it counts: errors, good events or all events."""
+    """A raw series and the share of the SLI's traffic it counts: errors, good events or all events; or a 0/1
+    gauge whose samples at 0 are the errors ("gauge"), or a native histogram of request durations holding
+    good requests below `threshold` and bad ones above it ("histogram")."""
 
     labels: dict[str, str]  # including __name__
-    counts: str  # "errors" | "good" | "total"
+    counts: str  # "errors" | "good" | "total" | "gauge" | "histogram"
+    threshold: Decimal | None = None  # "histogram": the SLI's threshold, in seconds
 
     def series(self) -> str:
         return _metric(self.labels)
@@ -321,6 +328,22 @@ def _counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
     # an http service's series carry the labels the SLI selects (as before kinds); a gRPC service's the
     # interceptor's whole label set
     grpc = svc.kind == "grpc"
+    if slo.sli_type in ("bool_gauge", "latency_native"):
+        assert slo.metric is not None
+        try:
+            series = _series(read_query(f"rate({slo.metric}[{{{{window}}}}])").matchers, {})
+        except Unreadable as err:
+            return f"sli.metric `{slo.metric}`: {err}"
+        if slo.sli_type == "bool_gauge":
+            return [Counter(series, "gauge")]
+        return [Counter(series, "histogram", slo.latency_threshold)]
+    if slo.sli_type == "events" and slo.good_query is not None:
+        try:
+            found = _two_queries(slo.good_query, slo.total_query, ("sli.events.good", "sli.events.total"))
+        except Unreadable as err:
+            return str(err).replace("no event could be good", "no event could be an error")
+        swap = {"errors": "good", "good": "errors", "total": "total"}  # _two_queries' errors are the good events
+        return [Counter(c.labels, swap[c.counts]) for c in found]
     if slo.sli_type == "latency":
         assert slo.latency_threshold is not None
         hist = svc.request_labels(histogram=True) if grpc else {"job": svc.job}
@@ -356,10 +379,37 @@ def _grouped_counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
     return found
 
 
-def proof_gap(svc: ServiceModel, slo: SloModel) -> str | None:
-    """Why an SLO gets no generated proofs (None when it gets them)."""
+def proof_gap(svc: ServiceModel, slo: SloModel, model: Model | None = None) -> str | None:
+    """Why an SLO gets no generated proofs (None when it gets them); with `model`, also a gauge's error ratios
+    that no practical sample interval makes whole numbers of samples."""
     found = _grouped_counters(svc, slo)
-    return found if isinstance(found, str) else None
+    if isinstance(found, str):
+        return found
+    if model is not None and slo.sli_type == "bool_gauge":
+        return _gauge_gap(model, slo)
+    return None
+
+
+def _gauge_gap(model: Model, slo: SloModel) -> str | None:
+    """The error ratios the scenarios feed a gauge with (each scenario on its own sample interval)."""
+    ts = tuple(enabled_tiers(model, slo))
+    if not ts:
+        return None
+    budget, eval_s = Fraction(slo.budget), seconds(model.evaluation_interval)
+    step = min(seconds(model.scrape_interval), 60)
+    page = tuple(t for t in ts if t.tier == "page")
+    sets: list[tuple[Fraction, ...]] = [(Fraction(0), Fraction(1)), (_stop_times(page, budget, eval_s, step, None,
+                                                                                 0)[0],)]
+    sets.append((_quiet_times(ts, budget, eval_s)[3],))
+    ticket = _ticket_times(ts, budget, eval_s, step) if slo.ticket else None
+    if ticket is not None:
+        sets.append((Fraction(0), ticket[0] * budget))
+    for ratios in sets:
+        try:
+            gauge_every(step, ratios)
+        except ValueError as err:
+            return f"the gauge's proof input: {err}"
+    return None
 
 
 # --------------------------------------------------------------------------- input series
@@ -400,7 +450,114 @@ def _values(step: int, phases: tuple[tuple[int, Fraction], ...], rate: Decimal, 
 
 
 def _input(cs: list[Counter], sc: Scenario) -> list[dict[str, str]]:
-    return [{"series": c.series(), "values": sc.values(c.counts)} for c in cs]
+    every = _every(cs, sc)
+    out = []
+    for c in cs:
+        if c.counts == "gauge":
+            values = _gauge_values(every, tuple(sc.phases))
+        elif c.counts == "histogram":
+            assert c.threshold is not None
+            values = _histogram_values(sc.step, tuple(sc.phases), sc.rate, c.threshold)
+        else:
+            values = sc.values(c.counts)
+        out.append({"series": c.series(), "values": values})
+    return out
+
+
+def _every(cs: list[Counter], *scs: Scenario) -> Fraction:
+    """The test's sample interval: the scenario's step, or for a 0/1 gauge one fine enough that every 5m
+    holds a whole number of samples at 0 in each phase (see `gauge_every`); one for every scenario of a test."""
+    if not any(c.counts == "gauge" for c in cs):
+        return Fraction(scs[0].step)
+    found = {gauge_every(sc.step, tuple(r for _, r in sc.phases)) for sc in scs}
+    assert len(found) == 1, found
+    return found.pop()
+
+
+def _interval(cs: list[Counter], *scs: Scenario) -> str:
+    return _dur(_every(cs, *scs))
+
+
+MAX_GAUGE_SAMPLES = 5000  # samples per 5m of a gauge's proof input (a 60ms interval) at most: promtool's queries
+# load at most 10,000 samples (count_over_time over 5m reads them all, for each series)
+
+
+@lru_cache(maxsize=256)
+def gauge_every(step: int, ratios: tuple[Fraction, ...]) -> Fraction:
+    """A sample interval that divides `step` (so that phases start on a sample) and a whole number of
+    milliseconds, at which every ratio of zeros is a whole number of samples in 5m; ValueError if finer than
+    MAX_GAUGE_SAMPLES per 5m."""
+    n = lcm(BASE_SECONDS // gcd(step, BASE_SECONDS), *(Fraction(r).denominator for r in ratios))
+    every = Fraction(BASE_SECONDS, n)
+    while (every * 1000).denominator != 1 and n <= MAX_GAUGE_SAMPLES:
+        n += lcm(BASE_SECONDS // gcd(step, BASE_SECONDS), *(Fraction(r).denominator for r in ratios))
+        every = Fraction(BASE_SECONDS, n)
+    if n > MAX_GAUGE_SAMPLES:
+        raise ValueError(f"error ratios of {', '.join(sorted({exact(Fraction(r)) for r in ratios}))} need "
+                         f"more than {MAX_GAUGE_SAMPLES} samples of the gauge per 5m")
+    return every
+
+
+@lru_cache(maxsize=1024)
+def _gauge_values(every: Fraction, phases: tuple[tuple[int, Fraction], ...]) -> str:
+    """promtool notation of a 0/1 gauge sampled every `every` s: in each phase k of every n samples (n = 5m of
+    them) are 0, one per n/k samples, so every 5m window within a phase holds exactly k zeros. The first phase,
+    from the start, puts each zero last in its n/k samples (a window never holds more than its share: the silent
+    checks from the start hold), a later phase first (a change shows no later than its share: the deadlines
+    after a change hold)."""
+    n = int(BASE_SECONDS / every)
+    runs: list[list[int]] = []  # [value, count]
+    for p, (duration, ratio) in enumerate(phases):
+        zeros = ratio * n
+        assert zeros.denominator == 1, (ratio, n)
+        k = int(zeros)
+        samples = int(duration / every) + (1 if p == 0 else 0)  # the first phase has the sample at 0
+        for i in range(samples):
+            zero = ((i + 1) * k) // n > (i * k) // n if p == 0 else -(-(i + 1) * k // n) > -(-i * k // n)
+            value = 0 if zero else 1
+            if runs and runs[-1][0] == value:
+                runs[-1][1] += 1
+            else:
+                runs.append([value, 1])
+    return " ".join(f"{v}x{c - 1}" if c > 1 else str(v) for v, c in runs)
+
+
+def _buckets(threshold: Decimal) -> int:
+    """k of the schema-0 native bucket (2^(k-1), 2^k] that holds the threshold."""
+    t, k = Fraction(threshold), 0
+    while Fraction(2) ** k < t:
+        k += 1
+    while Fraction(2) ** (k - 1) >= t:
+        k -= 1
+    return k
+
+
+@lru_cache(maxsize=1024)
+def _histogram_values(step: int, phases: tuple[tuple[int, Fraction], ...], rate: Decimal, threshold: Decimal) -> str:
+    """promtool notation of a native histogram (schema 0) counting the requests of each phase: the good ones in
+    the bucket below the one that holds the threshold, the bad ones in the bucket above it, so that
+    histogram_fraction has nothing to interpolate and counts exactly the good requests as below the threshold."""
+    k = _buckets(threshold)
+    low, high = Decimal(2) ** (k - 1), Decimal(2) ** (k + 1)  # the good and the bad bucket's upper bounds
+
+    def hist(good: Decimal, bad: Decimal) -> str:
+        return (f"{{{{schema:0 sum:{fmt(good * low + bad * high)} count:{fmt(good + bad)} offset:{k - 1} "
+                f"buckets:[{fmt(good)} 0 {fmt(bad)}]}}}}")
+
+    per_step = rate * step
+    parts, good, bad, first = [], Decimal(0), Decimal(0), True
+    for duration, ratio in phases:
+        d_bad = per_step * Decimal(ratio.numerator) / Decimal(ratio.denominator)
+        d_good = per_step - d_bad
+        n = duration // step
+        if not first:
+            good, bad = good + d_good, bad + d_bad
+        times = n if first else n - 1
+        if times >= 0:
+            parts.append(f"{hist(good, bad)}+{hist(d_good, d_bad)}x{times}")
+            good, bad = good + d_good * times, bad + d_bad * times
+        first = False
+    return " ".join(parts)
 
 
 @lru_cache(maxsize=4096)
@@ -486,13 +643,19 @@ class _Ctx:
     def every(self) -> str:
         return f"{self.model.evaluation_interval} evaluation interval"
 
+    @property
+    def last_step(self) -> int | None:
+        """How long before the end of its series the SLI's 5m window ends: one step for a rate() (two samples),
+        None; 0 for a gauge's count_over_time(), which one sample makes."""
+        return 0 if self.slo.sli_type == "bool_gauge" else None
+
 
 def proofs(model: Model, svc: ServiceModel, slo: SloModel, instances: int = 1,
            groups_of_by: int = 0) -> list[dict[str, Any]]:
     """Test groups for one SLO; `instances` spreads the same traffic over that many series, and an SLO with
     `by` gets `groups_of_by` groups in its group proofs instead of BY_GROUPS (both for the bench)."""
     raw = counters(svc, slo)
-    if raw is None or not enabled_tiers(model, slo):
+    if raw is None or not enabled_tiers(model, slo) or (slo.sli_type == "bool_gauge" and _gauge_gap(model, slo)):
         return []
     values = group_values(svc, slo, (groups_of_by or BY_GROUPS) if slo.by else 1)
     cs = in_group(raw, values[0], instances)
@@ -520,9 +683,9 @@ BY_GROUPS = 3  # groups in the proofs of an SLO with `by`: one bad among good on
 
 def in_group(cs: list[Counter], group: dict[str, str], instances: int = 1) -> list[Counter]:
     """The SLI's series of one group (its `by` label values), spread over `instances` series each."""
-    out = [Counter({**c.labels, **group}, c.counts) for c in cs]
+    out = [replace(c, labels={**c.labels, **group}) for c in cs]
     if instances > 1:
-        out = [Counter({**c.labels, "instance": f"i{i}"}, c.counts) for c in out for i in range(instances)]
+        out = [replace(c, labels={**c.labels, "instance": f"i{i}"}) for c in out for i in range(instances)]
     return out
 
 
@@ -533,8 +696,11 @@ def group_values(svc: ServiceModel, slo: SloModel, n: int) -> list[dict[str, str
     if not slo.by:
         return [{} for _ in range(n)]
     cons: dict[str, list[tuple[str, str]]] = {label: [] for label in slo.by}
-    if slo.sli_type in ("availability", "events") and slo.total_query is not None:
-        for query in (slo.errors_query, slo.total_query):
+    if slo.sli_type in ("availability", "events", "bool_gauge", "latency_native") and slo.total_query is not None:
+        queries = [slo.good_query if slo.good_query is not None else slo.errors_query, slo.total_query]
+        if slo.metric is not None:
+            queries = [f"rate({slo.metric}[{{{{window}}}}])"]
+        for query in queries:
             for label, op, value in read_query(query).matchers:
                 if label in cons:
                     cons[label].append((op, value))
@@ -564,7 +730,7 @@ def _value(cons: list[tuple[str, str]], taken: list[str], k: int) -> str | None:
 
 
 def _group(name: str, cs: list[Counter], sc: Scenario, checks: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"name": name, "interval": _dur(sc.step), "input_series": _input(cs, sc), "promql_expr_test": checks}
+    return {"name": name, "interval": _interval(cs, sc), "input_series": _input(cs, sc), "promql_expr_test": checks}
 
 
 # The timings depend on numbers only (tiers, budget, intervals): services that share them share these.
@@ -675,7 +841,7 @@ def _ticket(c: _Ctx) -> list[dict[str, Any]]:
 
 @lru_cache(maxsize=256)
 def _stop_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int, exhausted_for: int | None,
-                absent_for: int) -> tuple[Any, ...]:
+                absent_for: int, last_step: int | None = None) -> tuple[Any, ...]:
     # half the requests fail, or more when a page threshold or the budget is not below a half: the error ratio
     # must be above every page threshold (for the guard) and above the budget (to exhaust it)
     top = max([t.factor * budget for t in page] + [budget])
@@ -684,7 +850,9 @@ def _stop_times(page: tuple[Tier, ...], budget: Fraction, eval_s: int, step: int
     spent = _on_grid(first + (exhausted_for or 0) + 2 * eval_s, eval_s)
     # the series stop once the budget proof is done and the 5m window has been full (rates last 5m longer)
     stop = _on_grid(max(ABSENT_AFTER, spent + step + eval_s - BASE_SECONDS), step)
-    gone = stop + BASE_SECONDS - step  # from here the 5m window holds fewer than two samples: no rate
+    # from here the 5m window holds fewer than two samples: no rate (a gauge's count_over_time needs one sample:
+    # `last_step` 0)
+    gone = stop + BASE_SECONDS - (step if last_step is None else last_step)
     no_data = _on_grid(gone, eval_s)  # the first evaluation without the SLI
     quiet = no_data + absent_for - eval_s
     fires = _on_grid(gone + absent_for + 2 * eval_s, eval_s)
@@ -702,7 +870,7 @@ def _stop(c: _Ctx) -> list[dict[str, Any]]:
     page = tuple(t for t in enabled_tiers(c.model, c.slo) if t.tier == "page")
     exhausted, absent = c.alerts.get("exhausted"), c.alerts["absent"]
     share, burn, first, spent, stop, gone, no_data, quiet, fires = _stop_times(
-        page, Fraction(c.slo.budget), c.eval_s, c.step, exhausted and exhausted.for_s, absent.for_s)
+        page, Fraction(c.slo.budget), c.eval_s, c.step, exhausted and exhausted.for_s, absent.for_s, c.last_step)
     guarded = "page" in c.alerts and _guarded(c.slo)
     per_s = c.slo.min_request_rate / 2 if guarded else c.rate * c.instances
     checks: list[tuple[int, dict[str, Any]]] = []
@@ -799,7 +967,7 @@ def by_outage(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
                  "labels); the groups "
                  f"{'; '.join(_named(g) for g in good)} beside it, without errors, read an error ratio of 0 and fire "
                  f"no SLO alert until {_dur(resolved)}"),
-        "interval": _dur(c.step), "input_series": inputs, "promql_expr_test": checks,
+        "interval": _interval(raw, calm), "input_series": inputs, "promql_expr_test": checks,
     }]
 
 
@@ -824,7 +992,7 @@ def _by_guard(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
                  f"start; {_named(busy)} at {fmt(c.rate * c.instances)}/s pages, {_named(quiet)} at {fmt(low)}/s, "
                  f"half the low-traffic guard's {fmt(c.slo.min_request_rate)}/s, never pages until {_dur(end)} "
                  "(the guard reads each group's own traffic, not the service's)"),
-        "interval": _dur(c.step), "input_series": inputs,
+        "interval": _interval(raw, Scenario(c.step, [(end + c.step, share)], c.rate)), "input_series": inputs,
         "promql_expr_test": [_never(_of(a.selector, quiet), end), _fires(a.selector, end, a.labels)],
     }]
 
@@ -843,7 +1011,8 @@ def _by_absent(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
     a = c.alerts["absent"]
     lookback = seconds(GROUP_LOOKBACK)
     stop = _on_grid(BY_ABSENT_AFTER, c.step)
-    gone = stop + BASE_SECONDS - c.step  # fewer than two samples of the group in its 5m window
+    gone = stop + BASE_SECONDS - (c.step if c.last_step is None else c.last_step)  # fewer than two samples of the
+    # group in its 5m window (a gauge's: none)
     no_data = _on_grid(gone, c.eval_s)
     quiet = no_data + a.for_s - c.eval_s
     # + 2 evaluations, as everywhere: promtool evaluates the rule groups in no fixed order, so the alert may read
@@ -864,7 +1033,7 @@ def _by_absent(c: _Ctx, raw: list[Counter]) -> list[dict[str, Any]]:
                  f"fires for that group alone by {_dur(fires)} (+ 2 × {c.every}), and resolves by itself by {_dur(resolved)} (the "
                  f"group's last data, {_dur(last)}, is then older than {GROUP_LOOKBACK}: a group removed on "
                  f"purpose is missed once); the group that keeps its traffic fires no SLO alert"),
-        "interval": _dur(c.step), "input_series": inputs,
+        "interval": _interval(raw, Scenario(c.step, [(stop, Fraction(0))], c.rate)), "input_series": inputs,
         "promql_expr_test": [_never(a.selector, quiet), _fires(a.selector, fires, full),
                              _silent(a.selector, resolved), _never(_of(everything, stays), resolved)],
     }]
@@ -883,14 +1052,27 @@ def _sloth(c: _Ctx) -> list[dict[str, Any]]:
     expected += [(OBJECTIVE, {}, Fraction(c.slo.target)), (ERROR_BUDGET, {}, budget),
                  (TIME_PERIOD, {}, Fraction(c.slo.period_days)), (CURRENT_BURN_RATE, group, burn),
                  (PERIOD_BURN_RATE, group, burn), (BUDGET_REMAINING, group, 1 - burn)]
-    checks = [{"expr": f"{metric}{{sloth_id={quote(c.slo.id)}}}", "eval_time": _dur(at),
-               "exp_samples": [{"labels": _metric({"__name__": metric, **sloth, **extra}), "value": float(value)}]}
-              for metric, extra, value in expected]
+    # errors counted as total minus good are that ratio up to float rounding, and a gauge's first minutes hold
+    # fewer zeros than their share (`_gauge_values`): there each copy is compared with obsgen's own recording
+    same = c.slo.good_query is not None
+    checks = []
+    for metric, extra, value in expected:
+        copy = f"{metric}{{sloth_id={quote(c.slo.id)}}}"
+        if same and metric not in (OBJECTIVE, ERROR_BUDGET, TIME_PERIOD):
+            checks.append({"expr": f"{copy} == bool on ({', '.join(c.slo.by)}) group_left {metric}{{slo_id={quote(c.slo.id)}}}",
+                           "eval_time": _dur(at), "exp_samples": [{"labels": _metric({"__name__": "", **sloth, **extra}),
+                                                                   "value": 1}]})
+            continue
+        checks.append({"expr": copy, "eval_time": _dur(at), "exp_samples": [
+            {"labels": _metric({"__name__": metric, **sloth, **extra}), "value": float(value)}]})
     checks.append({"expr": f"{SLOTH_INFO}{{sloth_id={quote(c.slo.id)}}}", "eval_time": _dur(at), "exp_samples": [
         {"labels": _metric({"__name__": SLOTH_INFO, **sloth, "sloth_objective": fmt(c.slo.objective)}), "value": 1}]})
+    values = ("every window's slo:sli_error:ratio_rate<window> (sloth_window), both burn rates and the budget "
+              "remaining are obsgen's own recordings' values" if same else
+              f"every window's slo:sli_error:ratio_rate<window> (sloth_window) is {exact(ratio)}, both burn rates "
+              f"{exact(burn)} and the budget remaining {exact(1 - burn)}")
     return [_group(
-        f"{c.what}: Sloth's series at a constant error ratio of {exact(ratio)} ({exact(q)}× the budget rate): every "
-        f"window's slo:sli_error:ratio_rate<window> (sloth_window) is {exact(ratio)}, the objective "
-        f"{exact(c.slo.target)}, the budget {exact(budget)}, the period {c.slo.period_days} days, both burn rates "
-        f"{exact(burn)} and the budget remaining {exact(1 - burn)}, each with sloth_id, sloth_service and sloth_slo",
+        f"{c.what}: Sloth's series at a constant error ratio of {exact(ratio)} ({exact(q)}× the budget rate): "
+        f"{values}, the objective {exact(c.slo.target)}, the budget {exact(budget)}, the period "
+        f"{c.slo.period_days} days, each with sloth_id, sloth_service and sloth_slo",
         c.cs, Scenario(c.step, [(at + c.step, ratio)], c.rate), checks)]

@@ -222,6 +222,12 @@ services:
         sli:                          # no type: the models infer it from `events`
           events: {errors: "sum(rate(token_failures_total[{{window}}]))", total: "sum(rate(tokens_total[{{window}}]))"}
       - {name: jobs, objective: 99, sli: {type: ratio, expr: "avg(rate(job_errors_ratio[{{window}}]))"}}
+      - {name: probes, objective: 99, sli: {type: bool_gauge, metric: 'probe_success{job="blackbox-http"}'}}
+      - {name: native, objective: 99, sli: {type: latency_native, threshold: 200ms}}
+      - name: logins
+        objective: 99.5
+        sli:
+          events: {good: "sum(rate(logins_ok_total[{{window}}]))", total: "sum(rate(logins_total[{{window}}]))"}
     thresholds:
       - {indicator: error_rate, target: 0.1%, warning: 0.5%, critical: 1%, for: 10m}
       - {indicator: latency_p95, target: 100ms, warning: 250ms, critical: 500ms, for: {warning: 15m, critical: 5m}}

@@ -513,7 +513,7 @@ def proof_gaps(model: Model, svc: ServiceModel) -> dict[str, str]:
     gaps = {th.alert: gap for th in svc.thresholds if (gap := threshold_gap(svc, th))}
     gaps.update({a.name: gap for a in svc.alerts if (gap := free_alert_gap(a))})
     for slo_model in svc.slos:
-        gap = proof_gap(svc, slo_model)
+        gap = proof_gap(svc, slo_model, model)
         if gap:
             gaps.update({name: gap for name in alert_names(svc, slo_model).values()})
     return gaps

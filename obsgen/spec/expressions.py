@@ -154,11 +154,15 @@ def collect(spec: Spec) -> list[Expression]:
             sli = slo.sli
             spath = base + ("slos", j, "sli")
             if sli.type == "events" and sli.events is not None:
-                for key in ("errors", "total"):
-                    text = getattr(sli.events, key).strip()
+                for key in ("errors", "good", "total"):
+                    text = (getattr(sli.events, key) or "").strip()
                     if window in text:
                         out.append(Expression(spath + ("events", key), "promql", text,
                                               text.replace(window, SLI_WINDOW), "sum", "sum({})", read_window))
+            metric = (sli.metric or "").strip()
+            if sli.type in ("bool_gauge", "latency_native") and metric and window not in metric:
+                text = metric  # parsed here; validate.py says when it is no selector
+                out.append(Expression(spath + ("metric",), "promql", text, text, "selector"))
             if sli.type == "ratio" and sli.expr and window in sli.expr:
                 text = sli.expr.strip()
                 out.append(Expression(spath + ("expr",), "promql", text, text.replace(window, SLI_WINDOW), "avg",

@@ -215,7 +215,7 @@ _LITERAL_NOUNS: dict[frozenset[Any], str] = {
     frozenset(get_args(models.DeployTarget)): "a deploy target",
     frozenset(get_args(models.Indicator)): "an indicator",
     frozenset(get_args(models.ExporterType)): "an exporter type",
-    frozenset({"availability", "latency", "events", "ratio"}): "an SLI type",
+    frozenset({"availability", "latency", "latency_native", "bool_gauge", "events", "ratio"}): "an SLI type",
     frozenset({"http", "https"}): "a scheme",
     frozenset({"above", "below"}): "a direction",
     frozenset({"json", "text"}): "a log format",

@@ -330,11 +330,17 @@ class SloClass(Base):
 
 
 class SliEvents(Base):
-    """An events SLI: bad and all events as PromQL, `{{window}}` standing where the range goes."""
+    """An events SLI: bad (or good) and all events as PromQL, `{{window}}` standing where the range goes."""
 
-    errors: str = Field(
-        examples=["sum(rate(token_validation_failures_total[{{window}}]))"],
-        description="PromQL of the bad events over `[{{window}}]`, in the same unit as `total`.")
+    errors: str | None = Field(
+        None, examples=["sum(rate(token_validation_failures_total[{{window}}]))"],
+        description="PromQL of the bad events over `[{{window}}]`, in the same unit as `total`; exactly one of "
+                    "`errors` and `good`.")
+    good: str | None = Field(
+        None, examples=["sum(rate(token_validations_ok_total[{{window}}]))"],
+        description="PromQL of the good events over `[{{window}}]`, in the same unit as `total`, instead of "
+                    "`errors`: the errors are `total` minus `good`, and a `good` that returns nothing counts "
+                    "as 0 good events (every event an error).")
     total: str = Field(
         examples=["sum(rate(token_validations_total[{{window}}]))"],
         description="PromQL of all events over `[{{window}}]`; the low-traffic guard compares it with "
@@ -344,14 +350,26 @@ class SliEvents(Base):
 class Sli(Base):
     """What counts as a good event for an SLO."""
 
-    type: Literal["availability", "latency", "events", "ratio"] = Field(
+    type: Literal["availability", "latency", "latency_native", "bool_gauge", "events", "ratio"] = Field(
         description="availability: requests without an error status (`defaults.metrics`); latency: requests faster "
-                    "than `threshold`; events: `events`; ratio: `expr`. Inferred from those keys when omitted."
+                    "than `threshold` (a classic histogram's bucket); latency_native: requests faster than "
+                    "`threshold` in a native histogram (`metric`); bool_gauge: samples of a gauge that is 0 "
+                    "or 1 (`metric`, such as the blackbox exporter's probe_success) that are 1; events: `events`; ratio: `expr`. "
+                    "Inferred from `events`, `expr` or `threshold` when omitted."
     )
     threshold: QuantityValue | None = Field(
         None, description="latency: the bucket boundary (`le`) of the duration histogram a good request is faster "
-                          "than, e.g. `100ms`.")
-    events: SliEvents | None = Field(None, description="events: PromQL of the bad and of all events.")
+                          "than, e.g. `100ms`. latency_native: any duration, e.g. `200ms`; `histogram_fraction` "
+                          "interpolates within the native bucket that holds it, so the share is exact only at a "
+                          "bucket boundary (a power of 2 at schema 0, such as 0.25s).")
+    metric: str | None = Field(
+        None, examples=['probe_success{job="blackbox-http"}'],
+        description="bool_gauge: the gauge's series as a PromQL selector without a range (e.g. "
+                    "`probe_success{job=\"blackbox-http\"}` or `up{job=\"api\"}`); each sample at 0 is a bad "
+                    "event, each at 1 a good one, so every window is the exact share of samples at 0. "
+                    "latency_native: the native histogram's series, the service's `duration_histogram` of its "
+                    "job when unset.")
+    events: SliEvents | None = Field(None, description="events: PromQL of the bad (or good) and of all events.")
     expr: str | None = Field(
         None, examples=["sum(rate(jobs_failed_total[{{window}}])) / sum(rate(jobs_total[{{window}}]))"],
         description="ratio: PromQL that already is an error ratio (0 to 1), `{{window}}` where the range goes; "

@@ -98,7 +98,10 @@ def _check(spec: Spec, svc: Service, sli: Sli, by: list[str], path: Path, note: 
             reason = ("is the histogram's bucket boundary the SLI reads one bucket of: every group would be all "
                       "errors or none; group by another label")
         elif sli.type == "events" and sli.events is not None:
-            reason = _events_reason(sli.events.errors, sli.events.total, label)
+            told = ("good", sli.events.good) if sli.events.good is not None else ("errors", sli.events.errors or "")
+            reason = _events_reason(told[1], sli.events.total, label, told[0])
+        elif sli.type in ("bool_gauge", "latency_native") and sli.metric:
+            reason = _metric_reason(sli.metric, label)
         elif sli.type == "ratio" and sli.expr:
             reason = _query_reason(sli.expr, label, "sli.expr")
         if reason:
@@ -121,8 +124,18 @@ def _query_reason(query: str, label: str, where: str) -> str | None:
     return None
 
 
-def _events_reason(errors: str, total: str, label: str) -> str | None:
-    for query, where in ((errors, "sli.events.errors"), (total, "sli.events.total")):
+def _metric_reason(metric: str, label: str) -> str | None:
+    parsed = _tree(metric)
+    if parsed is None:  # its own field reports why it does not parse
+        return None
+    found = _matchers(parsed[0], parsed[1], label)
+    if found and all(len(m) == 1 and next(iter(m))[0] == "=" for m in found):
+        return "is fixed to one value by the SLI's `metric`: there would be one group"
+    return None
+
+
+def _events_reason(errors: str, total: str, label: str, told: str = "errors") -> str | None:
+    for query, where in ((errors, f"sli.events.{told}"), (total, "sli.events.total")):
         reason = _query_reason(query, label, where)
         if reason:
             return reason
@@ -132,7 +145,7 @@ def _events_reason(errors: str, total: str, label: str) -> str | None:
     found = [_matchers(p[0], p[1], label) for p in parsed if p is not None]
     total_has = frozenset.intersection(*found[1]) if found[1] else frozenset()
     if frozenset().union(*found[0]) - total_has:  # errors are told apart from all events by this label
-        return ("is matched by sli.events.errors other than by sli.events.total: it tells errors from all events, "
+        return (f"is matched by sli.events.{told} other than by sli.events.total: it tells {told} from all events, "
                 "so every group would be all errors or none; group by another label")
     every = [m for sels in found for m in sels]
     if every and len(set(every)) == 1 and len(every[0]) == 1 and next(iter(every[0]))[0] == "=":

@@ -42,6 +42,7 @@ from .models import (
     LevelDurations,
     Logs,
     Service,
+    Slo,
     Spec,
     Threshold,
 )
@@ -284,30 +285,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
             yield from _objective(slo.objective, sbase + ("objective",))
             yield from _period(slo.period, sbase + ("period",))
             yield from _slo_fit(spec, slo.objective, slo.period, sbase, (slo.alerting.page, slo.alerting.ticket))
-            sli = slo.sli
-            if sli.type == "ratio" and slo.min_request_rate is not None:
-                yield sbase + ("min_request_rate",), "a ratio SLI has no request rate to guard pages with"
-            if sli.type == "latency":
-                if sli.threshold is None:
-                    yield sbase + ("sli", "threshold"), "a latency SLI needs `threshold` (a bucket boundary, e.g. 100ms)"
-                else:
-                    yield from _latency_threshold(sli.threshold, sbase + ("sli", "threshold"))
-            if sli.type == "events":
-                if sli.events is None:
-                    yield sbase + ("sli", "events"), "an events SLI needs `events: {errors: ..., total: ...}`"
-                else:
-                    for k in ("errors", "total"):
-                        if "{{window}}" not in getattr(sli.events, k):
-                            yield sbase + ("sli", "events", k), "must contain {{window}} where the range goes, e.g. [{{window}}]"
-            if sli.type == "ratio" and not sli.expr:
-                yield sbase + ("sli", "expr"), "a ratio SLI needs `expr`, an expression that is an error ratio"
-            if sli.type == "ratio" and sli.expr and "{{window}}" not in sli.expr:
-                yield sbase + ("sli", "expr"), "must contain {{window}} where the range goes, e.g. [{{window}}]"
-            extra = {"availability": ("threshold", "events", "expr"), "latency": ("events", "expr"),
-                     "events": ("threshold", "expr"), "ratio": ("threshold", "events")}[sli.type]
-            for k in extra:
-                if getattr(sli, k) is not None:
-                    yield sbase + ("sli", k), f"does not apply to a {sli.type} SLI"
+            yield from _sli_problems(slo, sbase)
 
         yield from _grafana_units(svc, base)
         yield from _check_kind(spec, svc, base)
@@ -395,7 +373,8 @@ def _check_kind(spec: Spec, svc: Service, base: Path) -> Found:
                                       f"metrics, and {serves}: drop `class`, or write an events SLO over the "
                                       "job's own counters")
         for j, slo in enumerate(svc.slos):
-            if slo.sli.type in ("availability", "latency"):
+            if slo.sli.type in ("availability", "latency") or (slo.sli.type == "latency_native"
+                                                                and slo.sli.metric is None):
                 yield base + ("slos", j, "sli"), (f"a {slo.sli.type} SLI reads request metrics, and {serves}: "
                                                   "write it as an `events` SLI over the job's own counters")
     for j, th in enumerate(svc.thresholds):
@@ -420,9 +399,10 @@ def _unscraped(spec: Spec, svc: Service, base: Path) -> Found:
     fix = ("add `scrape` (static targets or a kubernetes namespace), or write the SLI as `events` over "
            "metrics a scrape job provides")
     for j, slo in enumerate(svc.slos):
-        if slo.sli.type in reads:
+        if slo.sli.type in reads or (slo.sli.type == "latency_native" and slo.sli.metric is None):
+            read = reads.get(slo.sli.type, m.duration_histogram)
             yield base + ("slos", j, "sli"), (
-                f"{'an' if slo.sli.type == 'availability' else 'a'} {slo.sli.type} SLI reads {reads[slo.sli.type]}{{job=\"{svc.name}\"}}, and this service has no "
+                f"{'an' if slo.sli.type == 'availability' else 'a'} {slo.sli.type} SLI reads {read}{{job=\"{svc.name}\"}}, and this service has no "
                 f"`scrape`, so no series has that job and the SLI would be absent forever: {fix}")
     own = {slo.name for slo in svc.slos}
     cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
@@ -509,6 +489,82 @@ def _check_log_tags(spec: Spec) -> Found:
         elif tag in seen:
             yield path, f"tag {tag!r} is already used by {_fmt(('services', seen[tag]))}"
         seen.setdefault(tag, i)
+
+
+SLI_FIELDS = {"availability": (), "latency": ("threshold",), "latency_native": ("threshold", "metric"),
+              "bool_gauge": ("metric",), "events": ("events",), "ratio": ("expr",)}  # the fields each SLI type reads
+
+
+def _sli_problems(slo: Slo, sbase: Path) -> Found:
+    sli = slo.sli
+    if sli.type == "ratio" and slo.min_request_rate is not None:
+        yield sbase + ("min_request_rate",), "a ratio SLI has no request rate to guard pages with"
+    if sli.type == "bool_gauge" and slo.min_request_rate is not None:
+        yield sbase + ("min_request_rate",), ("a bool_gauge SLI counts samples, which come at the scrape interval "
+                                              "whatever the traffic: there is no request rate to guard pages with")
+    if sli.type in ("latency", "latency_native"):
+        if sli.threshold is None:
+            example = "a bucket boundary, e.g. 100ms" if sli.type == "latency" else "a duration, e.g. 200ms"
+            yield sbase + ("sli", "threshold"), f"a {sli.type} SLI needs `threshold` ({example})"
+        else:
+            yield from _latency_threshold(sli.threshold, sbase + ("sli", "threshold"))
+    if sli.type == "bool_gauge" and sli.metric is None:
+        yield sbase + ("sli", "metric"), ("a bool_gauge SLI needs `metric`, the selector of a gauge that is 0 or 1, "
+                                          'e.g. probe_success{job="blackbox-http"}')
+    if sli.type in ("bool_gauge", "latency_native") and sli.metric is not None:
+        yield from _sli_metric(sli.metric, sli.type, sbase + ("sli", "metric"))
+    if sli.type == "events":
+        if sli.events is None:
+            yield sbase + ("sli", "events"), "an events SLI needs `events: {errors: ..., total: ...}` (or `good:`)"
+        else:
+            ev = sli.events
+            if ev.errors is not None and ev.good is not None:
+                yield sbase + ("sli", "events", "good"), ("give `errors` or `good`, not both: obsgen counts the "
+                                                          "errors as `total` minus `good`")
+            elif ev.errors is None and ev.good is None:
+                yield sbase + ("sli", "events"), ("an events SLI needs `errors` (the bad events) or `good` (the "
+                                                  "good ones) beside `total`")
+            for k in ("errors", "good", "total"):
+                text = getattr(ev, k)
+                if text is not None and "{{window}}" not in text:
+                    yield sbase + ("sli", "events", k), "must contain {{window}} where the range goes, e.g. [{{window}}]"
+    if sli.type == "ratio" and not sli.expr:
+        yield sbase + ("sli", "expr"), "a ratio SLI needs `expr`, an expression that is an error ratio"
+    if sli.type == "ratio" and sli.expr and "{{window}}" not in sli.expr:
+        yield sbase + ("sli", "expr"), "must contain {{window}} where the range goes, e.g. [{{window}}]"
+    for k in ("threshold", "metric", "events", "expr"):
+        if k not in SLI_FIELDS[sli.type] and getattr(sli, k) is not None:
+            yield sbase + ("sli", k), f"does not apply to a {sli.type} SLI"
+
+
+def _sli_metric(metric: str, kind: str, path: Path) -> Found:
+    """A bool_gauge's or latency_native's `metric`: one selector, to which obsgen adds the range itself."""
+    what = "gauge" if kind == "bool_gauge" else "native histogram"
+    reads = ("count_over_time and sum_over_time" if kind == "bool_gauge"
+             else "histogram_count and histogram_fraction of its rate()")
+    if not metric.strip():
+        yield path, f"is empty: name the {what}'s series, e.g. " + (
+            'probe_success{job="blackbox-http"}' if kind == "bool_gauge" else 'http_request_duration_seconds{job="api"}')
+        return
+    if "{{window}}" in metric:
+        yield path, (f"is the {what}'s series without a range: obsgen adds `[5m]` itself and reads it with {reads}; "
+                     "drop `[{{window}}]`")
+        return
+    from .expressions import parse_promql
+
+    parsed = parse_promql(metric.strip())
+    if parsed is None:  # the expression check says why it does not parse
+        return
+    pp, tree = parsed
+    if not isinstance(tree, pp.VectorSelector):
+        shape = "a range" if isinstance(tree, pp.MatrixSelector) else "an expression"
+        example = 'probe_success{job="blackbox-http"}' if kind == "bool_gauge" else \
+            'http_request_duration_seconds{job="api"}'
+        yield path, (f"is {shape}, not the {what}'s series: write a selector such as {example} (no range, "
+                     f"function or operator); obsgen reads it with {reads}")
+    elif parse_promql(f"count_over_time({metric.strip()}[5m])") is None:
+        yield path, ("does not parse where obsgen puts it, `count_over_time(<metric>[5m])` (a `#` starts a comment "
+                     "that hides the rest of the line): write the selector alone")
 
 
 def _latency_threshold(raw: object, path: Path) -> Found:
