@@ -1063,8 +1063,15 @@ def _sloth(c: _Ctx) -> list[dict[str, Any]]:
                            "eval_time": _dur(at), "exp_samples": [{"labels": _metric({"__name__": "", **sloth, **extra}),
                                                                    "value": 1}]})
             continue
-        checks.append({"expr": copy, "eval_time": _dur(at), "exp_samples": [
-            {"labels": _metric({"__name__": metric, **sloth, **extra}), "value": float(value)}]})
+        if metric in (OBJECTIVE, ERROR_BUDGET, TIME_PERIOD):  # constants: exact
+            checks.append({"expr": copy, "eval_time": _dur(at), "exp_samples": [
+                {"labels": _metric({"__name__": metric, **sloth, **extra}), "value": float(value)}]})
+            continue
+        # a ratio of sums is the exact ratio up to float rounding (5E-04 reads 4.999999999999969E-04): within
+        # a billionth of it, the copy's labels asserted
+        tolerance = float(abs(value)) * 1e-9 or 1e-15
+        checks.append({"expr": f"abs({copy} - {float(value)!r}) <= bool {tolerance!r}", "eval_time": _dur(at),
+                       "exp_samples": [{"labels": _metric({"__name__": "", **sloth, **extra}), "value": 1}]})
     checks.append({"expr": f"{SLOTH_INFO}{{sloth_id={quote(c.slo.id)}}}", "eval_time": _dur(at), "exp_samples": [
         {"labels": _metric({"__name__": SLOTH_INFO, **sloth, "sloth_objective": fmt(c.slo.objective)}), "value": 1}]})
     values = ("every window's slo:sli_error:ratio_rate<window> (sloth_window), both burn rates and the budget "

@@ -309,3 +309,31 @@ def test_the_live_alertmanager_delivers_the_page_to_its_channel_and_inhibits_the
     assert got["delivery"].status == "passed" and got["inhibition"].status == "passed", results
     (delivery,) = [r for r in broken if r.target.endswith("(delivery)")]
     assert delivery.status == "failed" and "PaymentsAvailabilityPage" in delivery.output, delivery.output
+
+
+def test_sloth_series_proofs_hold_where_the_ratio_is_not_exact_in_floats(tmp_path: Path) -> None:
+    """An events SLI at 99.9: its generated ratio of sums reads 4.999999999999969E-04 for 5E-04, and the Sloth
+    copies' proof must still hold (it compared floats exactly, and failed on a valid spec)."""
+    promtool = require_tool("promtool")
+    spec = tmp_path / "tokens.yaml"
+    spec.write_text("""
+version: 1
+project: {name: tokens}
+channels: {ops: {type: webhook, url: "http://hooks.example:8080/alerts"}}
+routing: {default: ops}
+defaults: {sloth_compatible: true}
+services:
+  - name: tok
+    scrape: {static: ["tok:8080"]}
+    slos:
+      - name: validation
+        objective: 99.9
+        sli: {events: {errors: 'sum(rate(token_validation_failures_total[{{window}}]))',
+                       total: 'sum(rate(token_validations_total[{{window}}]))'}}
+""")
+    out = tmp_path / "out"
+    obsgen("render", str(spec), "-o", str(out), "--quiet", check=True)
+    proc = subprocess.run([promtool, "test", "rules", "tests/tok.test.yml"], cwd=out / "prometheus",
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "abs(slo:sli_error:ratio_rate5m{sloth_id=" in (out / "prometheus/tests/tok.test.yml").read_text()
