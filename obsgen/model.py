@@ -284,6 +284,11 @@ class Model:
         """The remote_write whose Mimir or Cortex ruler evaluates the services' rules, if one does."""
         return next((rw for rw in self.spec.stack.prometheus.remote_write if rw.ruler), None)
 
+    @property
+    def native_histograms(self) -> bool:
+        """Whether Prometheus must ingest native histograms: a latency_native SLO reads one."""
+        return any(slo.sli_type == "latency_native" for svc in self.services for slo in svc.slos)
+
     def service(self, name: str) -> ServiceModel:
         return next(s for s in self.services if s.name == name)
 

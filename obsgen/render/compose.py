@@ -109,12 +109,15 @@ def alertmanager_args(model: Model, replica: str | None) -> list[str]:
 
 
 def prometheus_args(model: Model) -> list[str]:
-    return [
+    args = [
         f"--config.file={PROMETHEUS_DIR}/prometheus.yml",
         f"--storage.tsdb.path={PROMETHEUS_DATA}",
         f"--storage.tsdb.retention.time={model.retention}",
         "--web.enable-lifecycle",  # POST /-/reload after a new render
     ]
+    if model.native_histograms:
+        args.append(prometheus.NATIVE_HISTOGRAMS)
+    return args
 
 
 def _file_paths(data: Any) -> set[str]:

@@ -172,6 +172,9 @@ def prometheus_spec(k: Kustomization) -> Obj:
     if "scrape_timeout" in glob:
         spec["scrapeTimeout"] = glob.pop("scrape_timeout")
     spec["externalLabels"] = glob.pop("external_labels")
+    if glob.pop("always_scrape_classic_histograms", False):  # a latency_native SLO's native histograms
+        spec["enableFeatures"] = [prometheus.NATIVE_HISTOGRAMS.removeprefix("--enable-feature=")]
+        spec["scrapeClassicHistograms"] = True
     if model.replica_label:
         # the operator sets it to each pod's name and drops it from the alerts (alert_relabel_configs), as
         # prometheus.yml's alerting does

@@ -77,6 +77,10 @@ def exporter_entry(model: Model, kind: str) -> Any:
     return next((e for e in model.stack.exporters if not isinstance(e, str) and e.type == kind), None)
 
 
+# Prometheus 3.5 ingests native histograms (what a latency_native SLO reads) only with this feature
+NATIVE_HISTOGRAMS = "--enable-feature=native-histograms"
+
+
 def config(model: Model, replica: str | None = None) -> dict[str, Any]:
     """prometheus.yml's data: what every replica shares, or with `replica` replica's own replica label."""
     spec = model.spec
@@ -92,6 +96,10 @@ def config(model: Model, replica: str | None = None) -> dict[str, Any]:
     }
     if spec.defaults.scrape_timeout:
         glob["scrape_timeout"] = spec.defaults.scrape_timeout
+    if model.native_histograms:
+        # with native histograms on (NATIVE_HISTOGRAMS), a histogram exposed both ways is stored as native only:
+        # the classic buckets the other rules and panels read are kept as well
+        glob["always_scrape_classic_histograms"] = True
     glob["external_labels"] = dict(sorted(external.items()))
     alerting: dict[str, Any] = {}
     if model.replica_label:
