@@ -56,8 +56,8 @@ def test_every_field_maps_to_the_spec(imported: Path) -> None:
     # good / total with Sloth's {{.window}}; 1w is 7d; no alert policy: no alerts
     writes = ledger["slos"][0]
     assert writes["name"] == "writes" and writes["period"] == "7d" and writes["objective"] == 99.5
-    assert writes["sli"]["events"]["errors"] == ("(sum(rate(ledger_writes_total[{{window}}]))) - "
-                                                 '(sum(rate(ledger_writes_total{result="ok"}[{{window}}])))')
+    assert writes["sli"]["events"] == {"good": 'sum(rate(ledger_writes_total{result="ok"}[{{window}}]))',
+                                       "total": "sum(rate(ledger_writes_total[{{window}}]))"}
     assert writes["alerting"] == {"page": False, "ticket": False}
     windows = spec["defaults"]["slo_windows"]
     assert set(windows) == {"28d"}
@@ -68,7 +68,7 @@ def test_every_inexact_mapping_is_commented(imported: Path) -> None:
     text = imported.read_text()
     for said in ("alertWhenNoData", "alertWhenResolved", "page: alertAfter 2m and 15m",
                  "one ticket condition", "label tier=1", "notification_target names the OpenSLO",
-                 "each evaluation of the query is one event", "OpenSLO counts good events",
+                 "each evaluation of the query is one event",
                  "the SLO has no alert policy", "displayName 'Payments API availability' is not kept",
                  "no Service document defines it"):
         assert said in text, said

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, obsgen, tree_digest
+from conftest import ROOT, obsgen, require_tool, tree_digest
 
 from obsgen.importers.pyrra import pyrra_windows
 from obsgen.units import duration_seconds
@@ -205,9 +206,7 @@ def test_refusals_are_located_and_nothing_is_written(tmp_path: Path) -> None:
     proc = obsgen("import", "pyrra", str(src), "-o", str(existing))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
-    for where, said in ((":8:5 spec.indicator.latencyNative", "obsgen cannot express yet"),
-                        (":19:5 spec.indicator.bool_gauge", "obsgen cannot express yet"),
-                        (":16:11 spec.target", "strictly between 0 and 100"),
+    for where, said in ((":16:11 spec.target", "strictly between 0 and 100"),
                         (":17:11 spec.window", "36h is no whole number of days"),
                         (":27:11 spec.window", "is not longer than obsgen's 5m base window"),
                         (":32:24 spec.alerting.disabeld", "unknown key 'disabeld'"),
@@ -253,3 +252,50 @@ def test_prove_fails_when_obsgen_pages_later_than_pyrra() -> None:
     result = pyrra_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[0], records[0])
     assert result.compared and not result.ok
     assert any("obsgen pages later than Pyrra" in line for line in result.lines)
+
+
+NATIVE = """\
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api-native, namespace: api}
+spec:
+  target: "99"
+  window: 28d
+  indicator:
+    latencyNative:
+      latency: 250ms
+      total: {metric: 'connect_server_requests_duration_seconds{job="api"}'}
+      grouping: [procedure]
+---
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api-probe, namespace: api}
+spec:
+  target: "99.5"
+  window: 28d
+  indicator:
+    bool_gauge:
+      metric: probe_success{job="blackbox-http", instance="https://api.example.com/healthz"}
+"""
+
+
+def test_native_histograms_and_boolean_gauges_import_as_those_sli_types(tmp_path: Path) -> None:
+    """latencyNative and bool_gauge become obsgen's latency_native and bool_gauge SLIs, and their generated
+    proofs pass in promtool."""
+    src = tmp_path / "native.yaml"
+    src.write_text(NATIVE)
+    spec = tmp_path / "obsgen.yaml"
+    proc = obsgen("import", "pyrra", str(src), "-o", str(spec))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    slos = {s["name"]: s for s in yaml.safe_load(spec.read_text())["services"][0]["slos"]}
+    assert slos["native"]["sli"] == {"type": "latency_native", "threshold": "250ms",
+                                     "metric": 'connect_server_requests_duration_seconds{job="api"}'}
+    assert slos["native"]["by"] == ["procedure"]
+    assert slos["probe"]["sli"] == {"type": "bool_gauge",
+                                    "metric": 'probe_success{job="blackbox-http", instance="https://api.example.com/healthz"}'}
+    out = tmp_path / "out"
+    obsgen("render", str(spec), "-o", str(out), "--quiet", check=True)
+    tests = sorted(p.name for p in (out / "prometheus" / "tests").glob("*.test.yml") if p.name != "_stack.test.yml")
+    run = subprocess.run([require_tool("promtool"), "test", "rules", *(f"tests/{t}" for t in tests)],
+                         cwd=out / "prometheus", capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]

@@ -11,7 +11,7 @@ How each field maps, and where obsgen differs (each difference is a comment in t
   there are several);
 - `timeWindow: [{duration, isRolling: true}]` -> `period` (whole days); `budgetingMethod: Occurrences`;
 - SLI `ratioMetric` with `bad` / `good` and `total`, each a Prometheus query (`metricSource.type: Prometheus`,
-  or a DataSource of that type) -> an events SLI, errors = bad (or total - good); a query with `{{window}}`
+  or a DataSource of that type) -> an events SLI of bad (or good) and all events; a query with `{{window}}`
   (or Sloth's `{{.window}}`) is used as written, a bare counter selector (`counter: true`) becomes
   `sum(rate(<selector>[{{window}}]))`; `raw` with `rawType` -> a ratio SLI;
 - SLI `thresholdMetric` with the objective's `op` and `value` -> a ratio SLI: each evaluation of the query is
@@ -201,10 +201,7 @@ def _sli(ctx: _Ctx, sli: _Obj, objective: dict[str, Any], op_path: Path, slo: _O
             return None
         if sides[0] == "bad":
             return Map(events=Map(errors=part, total=total))
-        notes.append(f"OpenSLO counts good events ({sli.where('spec', 'ratioMetric', 'good')}); obsgen counts bad ones: "
-                     "errors = total - good. obsgen's generated tests cannot feed a difference of two queries, so "
-                     "its alerts are listed in proof.accept_unproven")
-        return Map(events=Map(errors=f"({total}) - ({part})", total=total))
+        return Map(events=Map(good=part, total=total))
     tp = sli.at("spec", "thresholdMetric")
     q = _prometheus_query(ctx, sli, tp, spec["thresholdMetric"], None, threshold=True)
     if q is None:

@@ -12,9 +12,10 @@ How each field maps, and where obsgen differs (each difference is a comment in t
   errors = total - success: obsgen's own latency SLI reads the service's `duration_histogram` by its scrape
   job (a `scrape` a Pyrra SLO does not say), while Pyrra's selectors carry their own matchers, which the events
   form keeps exactly (obsgen's generated tests cannot feed that difference: its alerts are accept_unproven);
-- `indicator.latencyNative` and `indicator.bool_gauge`: obsgen has no SLI for them yet (`OBSGEN_SLI_TYPES`
-  says which it has), so they are refused at their place rather than approximated; `_native_sli` and
-  `_bool_gauge_sli` hold the mapping for when it does;
+- `indicator.latencyNative.{total,latency}` -> a latency_native SLI over that native histogram, `latency` its
+  threshold; `indicator.bool_gauge.metric` -> a bool_gauge SLI (each sample one event, 0 a bad one); both
+  with `grouping` -> `by` (were a build of obsgen without those SLI types, `OBSGEN_SLI_TYPES`, they would
+  be refused at their place rather than approximated);
 - Pyrra's four multi-window alerts keep factors 14, 7, 2, 1 and scale their windows with the period
   (period / 28d, rounded to the minute): they become `defaults.slo_windows.<period>` (long window, short
   window, the share of the budget that factor burns in the long window); a short window below obsgen's 5m
@@ -182,7 +183,7 @@ def _query(doc: Document, path: Path, block: Any, what: str, refusals: Refusals)
 
 def _native_sli(total: Selector, latency: str, by: list[str]) -> Map:
     """latencyNative: the share of requests slower than `latency`, from a native histogram."""
-    return Map(type="latency_native", histogram=total.text, threshold=latency)
+    return Map(type="latency_native", metric=total.text, threshold=latency)
 
 
 def _bool_gauge_sli(metric: Selector, by: list[str]) -> Map:
