@@ -151,7 +151,7 @@ def render(
         if check or not before.changes.stale:
             _done(spec, output, check, quiet, before.files, before.changes, before.inputs.get("summary"))
             return
-    with Progress(f"obsgen render {spec}", STEPS + 2, wanted(quiet)) as progress:
+    with Progress("obsgen render", STEPS + 2, wanted(quiet)) as progress:
         files, changes, summary = _render_and_write(spec, output, check, source, before, progress.step)
     _done(spec, output, check, quiet, files, changes, summary)
 
@@ -178,7 +178,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             kept = {}
     files = render_all(model, kept, step)
     summary = _proof_summary(files)
-    step(f"comparing with {output}" if check else f"writing {output}")
+    step("comparing" if check else "writing")
     try:
         if check:
             changes = plan(files, output)
@@ -297,7 +297,7 @@ def check(
 
     if not directory.is_dir():
         _fail([f"{directory}: not a folder; run obsgen render first"])
-    with Progress(f"obsgen check {directory}", None, wanted(quiet=False)) as progress:
+    with Progress("obsgen check", None, wanted(quiet=False)) as progress:
         results = run_checks(directory, live=live, step=progress.step)
     unchecked = unchecked_files(directory, results)
     table = Table(title=f"obsgen check {directory}", title_justify="left")

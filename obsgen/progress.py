@@ -15,7 +15,8 @@ import threading
 from types import TracebackType
 from typing import Any
 
-DELAY = 1.0  # seconds of work before the bar appears
+# seconds of work before the bar appears; OBSGEN_PROGRESS_DELAY sets another (0: at once)
+DELAY = float(os.environ.get("OBSGEN_PROGRESS_DELAY") or 1.0)
 
 
 def wanted(quiet: bool) -> bool:

@@ -162,9 +162,9 @@ def kept_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counts: list[int] = []
     real = obsgen.render.render_all
 
-    def spy(model: Any, kept: Any = None) -> dict[str, str]:
+    def spy(model: Any, kept: Any = None, *rest: Any) -> dict[str, str]:
         counts.append(len(kept or {}))
-        return real(model, kept)
+        return real(model, kept, *rest)
 
     monkeypatch.setattr(obsgen.render, "render_all", spy)
     return counts
