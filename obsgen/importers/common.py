@@ -1,4 +1,4 @@
-"""What the Pyrra and OpenSLO importers share: names as obsgen's slugs, label checks, alert names that fit
+"""What the format importers (Sloth, Pyrra, OpenSLO) share: names as obsgen's slugs, label checks, alert names that fit
 obsgen's conventions, whole-day periods and PromQL selectors read with their matchers.
 
 The format modules import this one and never each other.
@@ -42,20 +42,21 @@ def label_problem(name: str, value: str) -> str | None:
     return None
 
 
-def fit_alert_name(name: str, service: str, source: str, where: str, notes: list[str]) -> str | None:
+def fit_alert_name(name: str, service: str, source: str, where: str, notes: list[str],
+                   what: str = "the burn-rate alerts") -> str | None:
     """`name` as an obsgen alert name of `service` (which starts with the service's name), or None when it
-    cannot be one; a changed or dropped name is said in `notes`."""
+    cannot be one; a changed or dropped name is said in `notes` (`what` the source named)."""
     if alert_name_problem(name, service) is None:
         return name
     prefix = camel(service)
     rest = name[len(prefix):] if name.lower().startswith(prefix.lower()) else name
     candidate = prefix + rest[:1].upper() + rest[1:]
     if alert_name_problem(candidate, service) is None:
-        notes.append(f"{source} named the burn-rate alerts {name} ({where}); obsgen's alert names start with the "
+        notes.append(f"{source} named {what} {name} ({where}); obsgen's alert names start with the "
                      f"service's name: {candidate}. Routes, silences and inhibitions matching alertname={name} "
                      "must change")
         return candidate
-    notes.append(f"{source} named the burn-rate alerts {name} ({where}), which obsgen cannot use "
+    notes.append(f"{source} named {what} {name} ({where}), which obsgen cannot use "
                  f"({alert_name_problem(name, service)}); they keep obsgen's name")
     return None
 

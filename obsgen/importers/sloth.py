@@ -35,11 +35,11 @@ from fractions import Fraction
 from pathlib import Path as FsPath
 from typing import Any
 
-from ..naming import alert_name_problem, camel
 from ..slo_math import BASE_SECONDS, DAY, TIER_KEYS, default_set, exact, factor, norm, seconds
 from ..spec.errors import Path, Problem
 from ..spec.models import _label_value
 from ..units import duration_seconds, fmt, format_duration
+from .common import fit_alert_name
 from .source import Document, Refusals, SourceError, mapping, read_all, string_map, text
 from .spec_writer import Imported, Map, Seq
 
@@ -408,7 +408,8 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
                      "recorded series")
     shared_name = None
     if alert_name:
-        shared_name = _alert_name(alert_name, service, notes, doc.where((*ap, "name")))
+        shared_name = fit_alert_name(alert_name, service, "Sloth", doc.where((*ap, "name")), notes,
+                                     "both tiers' alerts")
     enabled = {}
     for tier in TIERS:
         tp = (*ap, keys[f"{tier}_alert"])
@@ -466,22 +467,6 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
     record = SlothSlo(service, name, obj, errors, total, ratio, enabled["page"], enabled["ticket"], period,
                       sloth_tiers, doc.where(p))
     return out, record
-
-
-def _alert_name(name: str, service: str, notes: list[str], where: str) -> str | None:
-    if alert_name_problem(name, service) is None:
-        return name
-    prefix = camel(service)
-    rest = name[len(prefix):] if name.lower().startswith(prefix.lower()) else name
-    candidate = prefix + rest[:1].upper() + rest[1:]
-    if alert_name_problem(candidate, service) is None:
-        notes.append(f"Sloth named both tiers' alerts {name} ({where}); obsgen's alert names start with the "
-                     f"service's name: {candidate}. Routes, silences and inhibitions matching alertname={name} "
-                     "must change")
-        return candidate
-    notes.append(f"Sloth named both tiers' alerts {name} ({where}), which obsgen cannot use "
-                 f"({alert_name_problem(name, service)}); they keep obsgen's name")
-    return None
 
 
 def import_sloth(paths: Sequence[str | FsPath], period: str = "30d",
