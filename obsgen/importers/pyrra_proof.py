@@ -28,7 +28,7 @@ from ..slo_math import BASE_SECONDS, seconds
 from ..slo_proofs import Scenario, _input, counters, group_values, in_group, proof_gap, slo_alerts
 from ..units import format_duration
 from .pyrra import PyrraSlo
-from .sloth_proof import WARM, Compared, _first, _promtool, _run, _when
+from .sloth_proof import WARM, Compared, _first, _promtool, _run, compare, report
 
 RECORD = "pyrra_proof:burnrate{window}"
 
@@ -73,8 +73,9 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
     cs = in_group(raw, group_values(svc, slo, 1)[0])
     alerts = slo_alerts(model, svc, slo)
     ours = {tier: alerts[tier].selector for tier in ("page", "ticket") if tier in alerts}
+    # only the tiers obsgen has: a Pyrra tier obsgen lacks is not compared
     theirs = {tier: f'ALERTS{{alertname="PyrraSource{tier.title()}", alertstate="firing", '
-                    f'pyrra_slo="{rec.pyrra_name}"}}' for tier in ("page", "ticket")}
+                    f'pyrra_slo="{rec.pyrra_name}"}}' for tier in ours}
     budget = Fraction(slo.budget)
     detect = max(min(t.long_seconds * t.factor * budget for t in enabled_tiers(model, slo)),
                  min(w.long * w.factor * budget for w in rec.windows if w.key.startswith("page")))
@@ -98,25 +99,7 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
              "pyrra.yml": dump_yaml({"groups": [{"name": f"pyrra-{rec.pyrra_name}", "rules": pyrra_rules(rec)}]})}
     with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
         got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
-    lines, ok, max_gap = [], True, 0.0
-    for name, _, _ in scenarios:
-        times = {(who, tier): got.get(expr) for n, who, tier, expr in plan if n == name}
-        parts = []
-        for tier in ("page", "ticket"):
-            o, p = times.get(("obsgen", tier)), times.get(("Pyrra", tier))
-            if ("obsgen", tier) not in times:
-                continue
-            parts.append(f"{tier}: Pyrra {_when(p, WARM)}, obsgen {_when(o, WARM)}")
-            if tier == "page" and p is not None:
-                if o is None or o > p + 2 * eval_s:
-                    ok = False
-                    parts[-1] += f" — obsgen pages later than Pyrra + 2 × {model.evaluation_interval}: FAILED"
-                else:
-                    max_gap = max(max_gap, abs(o - p))
-            if o != p and (o is None or p is None or abs(o - p) > 2 * eval_s):
-                parts[-1] += " (differs)"
-        lines.append(f"  {name} from +0 (after {format_duration(WARM)} of good traffic): " + "; ".join(parts))
-    return Compared(title, lines, ok, True, max_gap)
+    return compare("Pyrra", model, title, [name for name, _, _ in scenarios], plan, got)
 
 
 def prove_all(model: Model, records: list[PyrraSlo], strict: bool = False) -> tuple[str, bool]:
@@ -127,20 +110,4 @@ def prove_all(model: Model, records: list[PyrraSlo], strict: bool = False) -> tu
         svc = model.service(rec.service)
         slo = next(s for s in svc.slos if s.name == rec.slo)
         results.append(prove_slo(tool, model, svc, slo, rec))
-    ok = all(r.ok for r in results)
-    compared = [r for r in results if r.compared]
-    out = [f"--prove: Pyrra's rules (its formulas) and obsgen's, through promtool, on the same input "
-           f"(evaluation every {model.evaluation_interval}); bound: wherever Pyrra pages, obsgen pages no later "
-           f"than 2 evaluations after it"]
-    for r in results:
-        out.append(f"{r.slo}:")
-        out += r.lines
-    gap = max((r.max_gap for r in compared), default=0.0)
-    skipped = len(results) - len(compared)
-    out.append(f"{len(compared)} of {len(results)} SLOs compared"
-               + (f" ({skipped} not: see above{', which --strict does not accept' if strict else ''})" if skipped else "")
-               + (f"; where both page, obsgen pages within {format_duration(int(gap))} of Pyrra" if compared else "")
-               + ("; the bound held" if ok else "; the bound did NOT hold"))
-    if not compared:
-        ok = False
-    return "\n".join(out), ok and not (strict and skipped)
+    return report("Pyrra", model, results, strict)

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -182,25 +183,55 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Sl
                                                  "rules": sloth_rules(rec, sloth_id, windows)}]})}
     with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
         got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
+    return compare("Sloth", model, title, [sc.name for sc in scenarios], plan, got)
+
+
+def compare(source: str, model: Model, title: str, scenarios: list[str],
+            plan: Sequence[tuple[str, str, str, str]], got: Mapping[str, float]) -> Compared:
+    """When each tier first fired in each scenario, obsgen's beside the `source` tool's, and whether obsgen
+    paged no later than two evaluations after it. `plan`: (scenario, "obsgen" or source, tier, expression)."""
+    eval_s = seconds(model.evaluation_interval)
     lines, ok, max_gap = [], True, 0.0
-    for sc in scenarios:
-        times = {(who, tier): got.get(expr) for name, who, tier, expr in plan if name == sc.name}
+    for name in scenarios:
+        times = {(who, tier): got.get(expr) for n, who, tier, expr in plan if n == name}
         parts = []
         for tier in ("page", "ticket"):
-            o, s = times.get(("obsgen", tier)), times.get(("Sloth", tier))
-            if ("obsgen", tier) not in times and ("Sloth", tier) not in times:
+            o, s = times.get(("obsgen", tier)), times.get((source, tier))
+            if ("obsgen", tier) not in times and (source, tier) not in times:
                 continue
-            parts.append(f"{tier}: Sloth {_when(s, WARM)}, obsgen {_when(o, WARM)}")
+            parts.append(f"{tier}: {source} {_when(s, WARM)}, obsgen {_when(o, WARM)}")
             if tier == "page" and s is not None:
                 if o is None or o > s + 2 * eval_s:
                     ok = False
-                    parts[-1] += f" — obsgen pages later than Sloth + 2 × {model.evaluation_interval}: FAILED"
+                    parts[-1] += f" — obsgen pages later than {source} + 2 × {model.evaluation_interval}: FAILED"
                 else:
                     max_gap = max(max_gap, abs(o - s))
             if o != s and (o is None or s is None or abs(o - s) > 2 * eval_s):
                 parts[-1] += " (differs)"
-        lines.append(f"  {sc.name} from +0 (after {format_duration(WARM)} of good traffic): " + "; ".join(parts))
+        lines.append(f"  {name} from +0 (after {format_duration(WARM)} of good traffic): " + "; ".join(parts))
     return Compared(title, lines, ok, True, max_gap)
+
+
+def report(source: str, model: Model, results: list[Compared], strict: bool) -> tuple[str, bool]:
+    """The report of every SLO's comparison, and whether the bound held everywhere (and, with `strict`, every
+    SLO was compared)."""
+    ok = all(r.ok for r in results)
+    compared = [r for r in results if r.compared]
+    out = [f"--prove: {source}'s rules (its formulas) and obsgen's, through promtool, on the same input "
+           f"(evaluation every {model.evaluation_interval}); bound: wherever {source} pages, obsgen pages no later "
+           f"than 2 evaluations after it"]
+    for r in results:
+        out.append(f"{r.slo}:")
+        out += r.lines
+    gap = max((r.max_gap for r in compared), default=0.0)
+    skipped = len(results) - len(compared)
+    out.append(f"{len(compared)} of {len(results)} SLOs compared"
+               + (f" ({skipped} not: see above{', which --strict does not accept' if strict else ''})" if skipped else "")
+               + (f"; where both page, obsgen pages within {format_duration(int(gap))} of {source}" if compared else "")
+               + ("; the bound held" if ok else "; the bound did NOT hold"))
+    if not compared:
+        ok = False
+    return "\n".join(out), ok and not (strict and skipped)
 
 
 def prove_all(model: Model, records: list[SlothSlo], strict: bool = False) -> tuple[str, bool]:
@@ -211,21 +242,5 @@ def prove_all(model: Model, records: list[SlothSlo], strict: bool = False) -> tu
         svc = model.service(rec.service)
         slo = next(s for s in svc.slos if s.name == rec.slo)
         results.append(prove_slo(tool, model, svc, slo, rec))
-    ok = all(r.ok for r in results)
-    compared = [r for r in results if r.compared]
-    out = [f"--prove: Sloth's rules (its formulas) and obsgen's, through promtool, on the same input "
-           f"(evaluation every {model.evaluation_interval}); bound: wherever Sloth pages, obsgen pages no later "
-           f"than 2 evaluations after it"]
-    for r in results:
-        out.append(f"{r.slo}:")
-        out += r.lines
-    gap = max((r.max_gap for r in compared), default=0.0)
-    skipped = len(results) - len(compared)
-    out.append(f"{len(compared)} of {len(results)} SLOs compared"
-               + (f" ({skipped} not: see above{', which --strict does not accept' if strict else ''})" if skipped else "")
-               + (f"; where both page, obsgen pages within {format_duration(int(gap))} of Sloth" if compared else "")
-               + ("; the bound held" if ok else "; the bound did NOT hold"))
-    if not compared:
-        ok = False
-    return "\n".join(out), ok and not (strict and skipped)
+    return report("Sloth", model, results, strict)
 
