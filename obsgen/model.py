@@ -22,6 +22,7 @@ from .spec.models import (
     Logs,
     MetricConventions,
     Panel,
+    RecordingRule,
     RemoteWrite,
     Scrape,
     Service,
@@ -173,6 +174,7 @@ class ServiceModel:
     thresholds: list[ThresholdModel]
     alerts: list[Alert]
     slos: list[SloModel]
+    recording_rules: list[RecordingRule]
     logs: Logs | None
     down_for: str = "2m"  # how long a target or health probe may fail before <Service>Down fires
     log_tag: str | None = None  # Fluentd tag of the service's log events
@@ -372,6 +374,7 @@ def _service(spec: Spec, svc: Service) -> ServiceModel:
         thresholds=[],
         alerts=list(svc.alerts),
         slos=[],
+        recording_rules=list(svc.recording_rules),
         logs=svc.logs,
         down_for=svc.scrape.down_for if svc.scrape else "2m",
         log_tag=(svc.logs.source.tag or f"logs.{svc.name}") if svc.logs else None,
@@ -479,7 +482,7 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         alert=name,
         indicator=th.indicator,
         expr=expr,
-        record=None if th.indicator else f"service:{naming.snake(name)}:value",
+        record=None if th.indicator else naming.threshold_record(name),
         direction=direction,
         target=values["target"],
         warning=values["warning"],

@@ -74,6 +74,11 @@ def threshold_alert_name(service: str, indicator: str, direction: str) -> str:
     return derived_alert_name(service, indicator, "High" if direction == "above" else "Low")
 
 
+def threshold_record(alert: str) -> str:
+    """What a custom threshold's expression is recorded as, before its levels compare it."""
+    return f"service:{snake(alert)}:value"
+
+
 def service_down_alert(service: str) -> str:
     return derived_alert_name(service, "", "Down")
 

@@ -1,10 +1,11 @@
 """`obsgen import rules`: Prometheus rule files as free-form alerts of obsgen services.
 
 Read: rule files (`groups:`) and prometheus-operator's PrometheusRule (`spec.groups`), and, with `--tests`,
-promtool test files of those rules. Each alerting rule becomes an entry of `alerts:` of the service it
-names: with `--service-label L`, the rule's own label L, else the value of an `L="..."` matcher its
-expression selects with (`job="checkout"`); `--service NAME` for the rules that name none (all of them
-without `--service-label`). How each part maps, and where obsgen differs (a comment in the written spec):
+promtool test files of those rules. Each alerting rule becomes an entry of `alerts:`, and each recording
+rule one of `recording_rules:`, of the service it names: with `--service-label L`, the rule's own label L,
+else the value of an `L="..."` matcher its expression selects with (`job="checkout"`); `--service NAME` for
+the rules that name none (all of them without `--service-label`). How each part maps, and where obsgen
+differs (a comment in the written spec):
 
 - the name: kept when it fits obsgen's naming (CamelCase, starting with the service's name), else the
   service's name is put before it (routes and silences matching the old name must change);
@@ -14,9 +15,10 @@ without `--service-label`). How each part maps, and where obsgen differs (a comm
   so each other annotation is said and dropped; a rule without a summary gets one;
 - `for` and `keep_firing_for` stay; a group's `interval`, `limit` and `query_offset` do not (obsgen
   evaluates every group at `defaults.evaluation_interval`);
-- recording rules: obsgen has no free recording rules (a threshold's `expr` records only its own value),
-  so each one is kept in the spec's head comment as written; an alert that reads one by its bare name gets
-  the recorded expression inlined, in parentheses, when the recording adds no labels (else it is said);
+- recording rules are kept as they are (`record`, `expr`, every label, the service label too: obsgen adds
+  none to a free recording), and the alerts read them by name as written. A name obsgen records itself
+  (`slo:...`), one recorded for two services, or a series (name and labels) recorded twice is refused; an
+  alert reading another service's recording is said (its tests load its own service's rule file only);
 - a test's `alert_rule_test` checks become the tests of the alert they name (its `exp_labels` without the
   labels obsgen sets from the rule itself); `promql_expr_test` checks have no place and are said.
 """
@@ -30,11 +32,13 @@ from typing import Any
 
 from ..naming import alert_name_problem, camel, derived_alert_name, snake
 from ..spec.errors import Path, Problem
+from ..spec.models import METRIC_NAME_RE as METRIC_NAME_PATTERN
 from ..spec.models import _label_value
 from .source import Document, Refusals, SourceError, mapping, read_all, string_map, text
 from .spec_writer import Imported, Map, Seq
 
 SEVERITIES = ("critical", "warning", "info")
+METRIC_NAME_RE = re.compile(METRIC_NAME_PATTERN)
 KEPT_ANNOTATIONS = ("summary", "description", "runbook_url")
 RULE_KEYS = ("alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations")
 GROUP_KEYS = ("name", "interval", "limit", "query_offset", "rules", "labels")
@@ -64,22 +68,6 @@ def _matchers(expr: str, label: str) -> set[str] | None:
     return found
 
 
-def _bare_names(expr: str) -> set[str] | None:
-    """Metric names the expression selects by name alone (`name`, no matchers, no range)."""
-    from ..spec.expressions import nodes, parse_promql
-
-    parsed = parse_promql(expr)
-    if parsed is None:
-        return None
-    pp, tree = parsed
-    out = set()
-    for node in nodes(pp, tree):
-        if isinstance(node, pp.VectorSelector) and node.name and \
-                all(m.name == "__name__" for m in node.matchers.matchers) and node.offset is None:
-            out.add(node.name)
-    return out
-
-
 def _alert_name(name: str, service: str) -> tuple[str | None, str | None]:
     """(name obsgen can use, note) for a rule's alert name."""
     if alert_name_problem(name, service) is None:
@@ -101,10 +89,13 @@ class _Rules:
         self.service_label, self.service = service_label, service
         self.refusals = Refusals()
         self.services: dict[str, Map] = {}
-        self.recordings: dict[str, tuple[str, dict[str, str], str]] = {}  # record -> (expr, labels, where)
+        # record -> (service, the rules' name of it, where) of its first rule; (record, labels) -> where
+        self.recordings: dict[str, tuple[str, str, str]] = {}
+        self.recorded: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         # source name -> its rules (a warning and a critical variant share a name): (alert, own labels, service)
         self.alerts: dict[str, list[tuple[Map, dict[str, str], str]]] = {}
         self.head: list[str] = []
+        self.pending: list[tuple[Document, Path, Any]] = []  # every rule of the files, read by `rules`
 
     def service_of(self, doc: Document, path: Path, labels: dict[str, str], expr: str) -> str | None:
         value = None
@@ -120,10 +111,18 @@ class _Rules:
                         "which service it belongs to is not clear; give the rule a label "
                         f"{self.service_label}: <service>"))
                     return None
+            if value is None:  # what it reads by a recording's name: that recording's service
+                read = {self.recordings[n][1] for n in _all_names(expr) if n in self.recordings}
+                if len(read) > 1:
+                    self.refusals.add(doc, (*path, "expr"), (
+                        f"reads recording rules of several services ({', '.join(sorted(read))}): which service it "
+                        f"belongs to is not clear; give the rule a label {self.service_label}: <service>"))
+                    return None
+                value = read.pop() if read else None
         value = value or self.service
         if value is None:
-            hint = (f"no label {self.service_label} and no {self.service_label}=\"...\" matcher in its expression; "
-                    if self.service_label else "")
+            hint = (f"no label {self.service_label}, no {self.service_label}=\"...\" matcher in its expression and "
+                    "no recording rule of a service read; " if self.service_label else "")
             self.refusals.add(doc, path, f"names no service: {hint}pass --service NAME (or --service-label)")
             return None
         return value
@@ -135,13 +134,21 @@ class _Rules:
             if g.get(key) is not None:
                 self.head.append(f"The group {name}'s {key} ({doc.where((*path, key))}) is not kept: obsgen "
                                  "evaluates every group at `defaults.evaluation_interval`, with no limit or offset"
-                                 + (" (its labels are not on the alerts)" if key == "labels" else ""))
+                                 + (" (its labels are not on its rules)" if key == "labels" else ""))
         rules = g.get("rules")
         if not isinstance(rules, list):
             self.refusals.add(doc, (*path, "rules"), "must be a list of rules")
             return
-        for i, rule in enumerate(rules):
-            self.rule(doc, (*path, "rules", i), rule)
+        self.pending += [(doc, (*path, "rules", i), rule) for i, rule in enumerate(rules)]
+
+    def rules(self) -> None:
+        """The recording rules, then the alerting rules (which may take their service from a recording they
+        read), each in the files' order."""
+        recording = [isinstance(raw, dict) and raw.get("record") is not None for _, _, raw in self.pending]
+        for first in (True, False):
+            for (doc, path, raw), is_recording in zip(self.pending, recording, strict=True):
+                if is_recording == first:
+                    self.rule(doc, path, raw)
 
     def rule(self, doc: Document, path: Path, raw: Any) -> None:
         r = mapping(doc, path, raw, RULE_KEYS, "a rule", self.refusals)
@@ -151,9 +158,7 @@ class _Rules:
             return
         expr = expr.strip()
         if r.get("record") is not None:
-            record = text(doc, (*path, "record"), r.get("record"), self.refusals)
-            if record:
-                self.recordings[record] = (expr, labels, doc.where(path))
+            self.recording(doc, path, r, expr, labels)
             return
         name = text(doc, (*path, "alert"), r.get("alert"), self.refusals)
         if name is None:
@@ -216,7 +221,7 @@ class _Rules:
             alert["labels"] = Map(sorted(kept.items()))
             own.update(kept)
         own["service"] = service
-        if self.service_label:
+        if self.service_label in labels:  # the rule's own label (dropped); one from a matcher is the series'
             own[self.service_label] = svc_value
         variants = self.alerts.setdefault(name, [])
         if variants:  # obsgen's free-form alert names are unique: the variant's severity tells it apart
@@ -234,29 +239,83 @@ class _Rules:
                                "alert names are unique, so this one is renamed, and Alertmanager's inhibition of a "
                                "warning by a critical of the same name no longer joins them")
         variants.append((alert, own, service))
+        self.service_map(service, svc_value)["alerts"].append(alert)
+
+    def service_map(self, service: str, svc_value: str) -> Map:
         svc = self.services.get(service)
-        if svc is None:
-            svc = self.services[service] = Map(name=service, alerts=Seq())
+        if svc is None:  # recordings first: what the alerts read (a list left empty is dropped at the end)
+            svc = self.services[service] = Map(name=service, recording_rules=Seq(), alerts=Seq())
             if service != svc_value:
                 svc.note("name", f"the rules' service {svc_value!r}: obsgen's service names are slugs")
-        svc["alerts"].append(alert)
+        return svc
 
-    def inline_recordings(self) -> None:
-        """An alert that reads a recording rule by its bare name reads its expression instead."""
-        for alert, _, _ in (v for vs in self.alerts.values() for v in vs):
-            names = _bare_names(alert["expr"]) or set()
-            used = sorted(n for n in names if n in self.recordings)
-            for n in sorted(set(_all_names(alert["expr"])) & set(self.recordings) - set(used)):
-                alert.note("expr", f"reads the recording rule {n} with matchers or a range, which obsgen does not "
-                                   "record (see the recording rules at the top): it has no data until you record it")
-            for n in used:
-                expr, labels, where = self.recordings[n]
-                if labels:
-                    alert.note("expr", f"reads the recording rule {n} ({where}), whose labels obsgen cannot add: it "
-                                       "has no data until you record it (see the top of the file)")
-                    continue
-                alert["expr"] = re.sub(rf"(?<![\w:]){re.escape(n)}(?![\w:{{\[(])", f"({expr})", alert["expr"])
-                alert.note("expr", f"the recording rule {n} ({where}) is inlined: obsgen has no free recording rules")
+    def recording(self, doc: Document, path: Path, r: dict[str, Any], expr: str, labels: dict[str, str]) -> None:
+        """A recording rule, as written, in `recording_rules` of its service."""
+        record = text(doc, (*path, "record"), r.get("record"), self.refusals, required=True)
+        for key in ("alert", "for", "keep_firing_for", "annotations"):
+            if r.get(key) is not None:
+                self.refusals.add(doc, (*path, key), f"a recording rule (`record`) takes no `{key}`; Prometheus "
+                                                     "refuses it")
+        if record is None:
+            return
+        if not METRIC_NAME_RE.match(record):
+            self.refusals.add(doc, (*path, "record"), f"{record!r} is not a Prometheus metric name (letters, digits, "
+                                                      "_ and :, not starting with a digit)")
+            return
+        if record.startswith("slo:"):
+            self.refusals.add(doc, (*path, "record"), (
+                f"{record}: `slo:` names are obsgen's own SLO recordings, which its dashboards and burn-rate alerts "
+                "read by name; rename this recording (and the rules reading it), or import the SLO from its source "
+                "(obsgen import sloth, pyrra or openslo)"))
+            return
+        svc_value = self.service_of(doc, path, labels, expr)
+        if svc_value is None:
+            return
+        service = slug(svc_value)
+        kept: dict[str, str] = {}
+        for k, v in labels.items():
+            if k.startswith("__"):
+                self.refusals.add(doc, (*path, "labels", k), "label names starting with __ are Prometheus' own")
+                continue
+            try:
+                _label_value(v)
+            except ValueError as e:
+                self.refusals.add(doc, (*path, "labels", k), str(e))
+                continue
+            kept[k] = v
+        where = doc.where(path)
+        first = self.recordings.setdefault(record, (service, svc_value, where))
+        if first[0] != service:
+            self.refusals.add(doc, (*path, "record"), (
+                f"{record} is recorded for the service {first[0]} too ({first[2]}), and obsgen keeps a recorded "
+                f"name to one service: give both rules the same service (--service, or the rules' "
+                f"{self.service_label or 'service'} label)"))
+            return
+        series = (record, tuple(sorted(kept.items())))
+        if series in self.recorded:
+            self.refusals.add(doc, (*path, "record"), (
+                f"records the series of the rule at {self.recorded[series]} again ({record}, the same labels): "
+                "the two would write one series (promtool's lint refuses them); drop one, or tell them apart by "
+                "a label"))
+            return
+        self.recorded[series] = where
+        entry = Map(record=record)
+        entry.note(None, f"from {where}")
+        entry["expr"] = expr
+        if kept:
+            entry["labels"] = Map(sorted(kept.items()))
+        self.service_map(service, svc_value)["recording_rules"].append(entry)
+
+    def recordings_read(self) -> None:
+        """An alert reading the recording of another service is said: the alert's tests cannot see it."""
+        for alert, _, service in (v for vs in self.alerts.values() for v in vs):
+            for n in sorted(set(_all_names(alert["expr"])) & set(self.recordings)):
+                other, _, where = self.recordings[n]
+                if other != service:
+                    alert.note("expr", (
+                        f"reads the recording rule {n} of the service {other} ({where}): Prometheus evaluates it "
+                        f"beside this alert, but this alert's tests load prometheus/rules/{service}.yml only, so "
+                        "they do not see it"))
 
     def tests(self, doc: Document) -> None:
         data = mapping(doc, (), doc.data, ("rule_files", "evaluation_interval", "group_eval_order", "tests",
@@ -372,24 +431,19 @@ def import_rules(paths: Sequence[str | FsPath], service_label: str | None, servi
             continue
         for i, g in enumerate(groups):
             r.group(doc, (*base, i), g)
+    r.rules()
     r.refusals.raise_any()
-    r.inline_recordings()
+    r.recordings_read()
     for doc in read_all(tests):
         r.tests(doc)
     r.refusals.raise_any()
+    for svc in r.services.values():
+        for key in ("recording_rules", "alerts"):
+            if not svc[key]:
+                del svc[key]
     imported = Imported("Prometheus rules", services=list(r.services.values()))
     files = ", ".join(str(p) for p in paths)
     imported.head = [f"Imported from Prometheus rule files by `obsgen import rules` ({files})."] + r.head
-    if r.recordings:
-        imported.head += ["", "Recording rules of those files, as written: obsgen has no place for free recording "
-                              "rules yet (a threshold's `expr` records only service:<name>:value), so they are "
-                              "not rendered; alerts that read one by its bare name have it inlined."]
-        for record, (expr, labels, where) in r.recordings.items():
-            imported.head.append(f"  - record: {record}   # {where}")
-            imported.head += [f"    expr: {line}" if n == 0 else f"          {line}"
-                              for n, line in enumerate(expr.split("\n"))]
-            if labels:
-                imported.head.append(f"    labels: {{{', '.join(f'{k}: {v}' for k, v in labels.items())}}}")
     if not imported.services:
-        raise SourceError([Problem((), "no alerting rule in the files", None, files)])
+        raise SourceError([Problem((), "no alerting or recording rule in the files", None, files)])
     return imported

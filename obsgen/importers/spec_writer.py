@@ -6,7 +6,8 @@ module does the rest, the same way for every source format:
 
 - a new spec gets a project, a placeholder channel and routing (said in its head comment);
 - into an existing spec (`-o` naming a file that exists), imported services are added, and one of the same
-  name gets the imported SLOs and alerts appended (a name already there is refused). When the import only
+  name gets the imported SLOs, alerts and recording rules appended (a name already there is refused, a
+  series already recorded is the validation's to refuse). When the import only
   adds services (and a `proof:` block the file lacks), they are spliced into the file's own text, so its
   comments stay; otherwise its content is kept, its comments are not (it is written again from its data,
   which the head comment says);
@@ -119,8 +120,10 @@ def merge(imported: Imported, existing: FsPath | None, project: str) -> Map:
                 else:
                     mine.append(item)
                     taken.add(item["name"])
+        for item in svc.get("recording_rules") or ():  # a series recorded twice is the validation's to say
+            have.setdefault("recording_rules", Seq()).append(item)
         for key, value in svc.items():
-            if key not in ("name", "slos", "alerts") and key not in have:
+            if key not in ("name", "slos", "alerts", "recording_rules") and key not in have:
                 have[key] = value
     if imported.slo_windows:
         if "defaults" not in spec:  # a new entry goes where a person would write it: after the project

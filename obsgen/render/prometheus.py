@@ -14,6 +14,7 @@ from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
 from ..naming import batch_failed_alert, batch_stale_alert, service_down_alert
 from ..probes import Probe
+from ..spec.models import RecordingRule
 from ..promql import quote, regex_literal
 from ..stack_targets import (  # noqa: F401 - public here too
     BLACKBOX_JOB,
@@ -390,10 +391,27 @@ def service_rule_groups(model: Model, svc: ServiceModel) -> list[Group]:
         rules.extend(threshold_rules(svc, th))
     if rules:
         groups.append({"name": f"{svc.name}-thresholds", "rules": rules})
+    if svc.recording_rules:
+        # right before the alerts: a remote ruler evaluates the two as one group, recordings first (ruler.py)
+        groups.append({"name": recordings_group(svc), "rules": [_recording(r) for r in svc.recording_rules]})
     if svc.alerts:
         groups.append({"name": f"{svc.name}-alerts", "rules": [_free_alert(svc, a) for a in svc.alerts]})
     groups.extend(slo.rule_groups(model, svc))
     return groups
+
+
+def recordings_group(svc: ServiceModel) -> str:
+    """The group of the service's free recording rules (its SLOs' are `<service>-slo-<slo>-recordings`)."""
+    return f"{svc.name}-recordings"
+
+
+def _recording(r: RecordingRule) -> Rule:
+    # as written: obsgen's labels (service, team) would change the series it records, and merge into one
+    # label set the series of a rule that keeps services apart (`sum by (service)`), failing its evaluation
+    rule: Rule = {"record": r.record, "expr": r.expr.strip()}
+    if r.labels:
+        rule["labels"] = dict(r.labels)
+    return rule
 
 
 def _free_alert(svc: ServiceModel, a: Any) -> Rule:

@@ -38,11 +38,22 @@ def service_tests(model: Model, svc: ServiceModel) -> dict[str, Any]:
     for a in svc.alerts:
         tests.extend(free_alert_tests(svc, a))
     tests.extend(slo.test_cases(model, svc))
-    return {
-        "rule_files": [f"../rules/{svc.name}.yml"],
-        "evaluation_interval": model.evaluation_interval,
-        "tests": tests,
-    }
+    data: dict[str, Any] = {"rule_files": [f"../rules/{svc.name}.yml"], "evaluation_interval": model.evaluation_interval}
+    if svc.recording_rules:
+        data["group_eval_order"] = group_eval_order(model, svc)
+    data["tests"] = tests
+    return data
+
+
+def group_eval_order(model: Model, svc: ServiceModel) -> list[str]:
+    """Every group of the service's rule file, its free recordings first: promtool evaluates the groups of
+    one step in a random order unless told (a group left out of the list shares the first one's place), and
+    an alert reading a recording would then see this step's value or the last one's, firing a step apart
+    from one run to the next. This is the order a remote ruler keeps too (recordings, then the alerts)."""
+    from .prometheus import recordings_group, service_rule_groups  # here: prometheus.py imports this module
+
+    first = recordings_group(svc)
+    return [first] + [g["name"] for g in service_rule_groups(model, svc) if g["name"] != first]
 
 
 def service_coverage(model: Model, svc: ServiceModel, groups: list[dict[str, Any]] | None = None,

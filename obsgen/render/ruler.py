@@ -4,7 +4,8 @@ as that backend's ruler loads them, `ruler/<queue>/<service>.yml`.
 Each file is one ruler namespace (`namespace: <project>-<service>`, then `groups:`), the format
 `mimirtool rules load|sync` and cortextool read; the tenant is the queue's, named in the output README's
 command. The groups are prometheus/rules/<service>.yml's (the ones the generated promtool tests prove), with
-two changes. An SLO's recordings and its alerts become one group, recordings first: a ruler evaluates groups
+two changes. An SLO's recordings and its alerts become one group, recordings first, and so do the service's
+free recording rules and its free-form alerts (`<service>`): a ruler evaluates groups
 independently (Mimir even on different ruler replicas) but the rules of one group in order, so each
 evaluation's alerts read the recordings of the same evaluation. And every group names its `interval`: the
 spec's evaluation_interval, which the tests prove, not the ruler's default.
@@ -21,7 +22,7 @@ from ..model import Model
 from . import prometheus
 from .common import dump_yaml
 
-RECORDINGS, ALERTS = "-recordings", "-alerts"  # slo.rule_groups' suffixes for one SLO's two groups
+RECORDINGS, ALERTS = "-recordings", "-alerts"  # the suffixes of an SLO's two groups, and of the free rules' two
 
 
 def folder(model: Model) -> str | None:

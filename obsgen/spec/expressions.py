@@ -85,6 +85,7 @@ class Expression:
 ROLES = {
     "alert": ({"vector"}, "an alert fires for each series it returns"),
     "record": ({"vector", "scalar"}, "obsgen records it and compares the recording with the levels"),
+    "recording": ({"vector", "scalar"}, "Prometheus records each series it returns"),
     "sum": ({"vector"}, "obsgen sums it (sum(...)) into the SLO's 5m recording"),
     "avg": ({"vector"}, "obsgen averages it (avg(...)) into the SLO's 5m recording"),
     "panel": ({"vector", "scalar"}, "Grafana draws it as a time series"),
@@ -150,6 +151,9 @@ def collect(spec: Spec) -> list[Expression]:
         for j, al in enumerate(svc.alerts):
             text = al.expr.strip()
             out.append(Expression(base + ("alerts", j, "expr"), "promql", text, text, "alert"))
+        for j, rr in enumerate(svc.recording_rules):
+            text = rr.expr.strip()
+            out.append(Expression(base + ("recording_rules", j, "expr"), "promql", text, text, "recording"))
         for j, slo in enumerate(svc.slos):
             sli = slo.sli
             spath = base + ("slos", j, "sli")

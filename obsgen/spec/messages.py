@@ -110,6 +110,11 @@ def _label_name(text: str) -> str:
     return "_" + s if s[:1].isdigit() else s
 
 
+def _metric_name(text: str) -> str:
+    s = re.sub(r"[^a-zA-Z0-9_:]", "_", text)
+    return "_" + s if s[:1].isdigit() else s
+
+
 def _weekdays(text: str) -> str:
     s = text.strip().lower().replace(" to ", ":").replace("-", ":").replace(" ", "")
     return s
@@ -144,6 +149,9 @@ PATTERNS: dict[str, Pattern] = {
     models.LABEL_NAME_RE: Pattern(
         "a label name like `team`", "is not a Prometheus label name",
         "use letters, digits and underscores, not starting with a digit", _label_name),
+    models.METRIC_NAME_RE: Pattern(
+        "a metric name like `job:http_requests:rate5m`", "is not a Prometheus metric name",
+        "use letters, digits, underscores and colons, not starting with a digit", _metric_name),
     r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$": Pattern(
         "a Kubernetes label key like `app.kubernetes.io/name`", "is not a Kubernetes label key",
         "write an optional lower-case DNS prefix ending in `/`, then letters, digits, `-`, `_` and `.`, "

@@ -23,6 +23,8 @@ from ..units import duration_seconds, parse_quantity
 
 SLUG_RE = r"^[a-z][a-z0-9-]{0,62}$"
 LABEL_NAME_RE = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+# Prometheus' classic metric name grammar: other UTF-8 names would have to be quoted in every selector
+METRIC_NAME_RE = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
 ALERT_NAME_RE = re.compile(r"^([A-Z]+[a-z0-9]+)+$")
 Severity = Literal["critical", "warning", "info"]
 LogOutput = Literal["loki", "elasticsearch"]
@@ -636,6 +638,26 @@ class Alert(Base):
         description="Input series and expected alerts that prove this alert; without them it is unproven.")
 
 
+class RecordingRule(Base):
+    """A free recording rule, written as Prometheus reads it: recorded in the group `<service>-recordings`
+    of the service's rule file, with its own labels only (obsgen adds none), so it records the series it
+    would record in a hand-written rule file. The service's alerts, thresholds and tests may read it."""
+
+    record: str = Field(
+        pattern=METRIC_NAME_RE, examples=["job:http_requests:rate5m"],
+        description="Name of the recorded series: a Prometheus metric name (`level:metric:operations` by "
+                    "convention), recorded by one service only; not an `slo:` name (obsgen's SLO recordings) "
+                    "nor a custom threshold's `service:<name>:value`.")
+    expr: str = Field(
+        examples=['sum by (instance) (rate(http_requests_total{job="checkout"}[5m]))'],
+        description="PromQL of the recording, as written (no placeholders): an instant vector or a number.")
+    labels: Labels = Field(
+        default_factory=dict, examples=[{"source": "postgres_exporter"}],
+        description="Labels of the recorded series, added to those the expression returns (and overriding "
+                    "them); two rules recording one name differ in them.",
+        json_schema_extra=_entries("A label of the recorded series: its name and value."))
+
+
 class LogSource(Base):
     """Where Fluentd reads the service's log lines: tailed files or the Docker logging driver."""
 
@@ -789,6 +811,8 @@ class Service(Base):
     slos: list[Slo] = Field(default_factory=list, description="Its SLOs, besides those of its class.")
     thresholds: list[Threshold] = Field(default_factory=list, description="Its threshold alerts.")
     alerts: list[Alert] = Field(default_factory=list, description="Its free-form alerting rules.")
+    recording_rules: list[RecordingRule] = Field(
+        default_factory=list, description="Its free recording rules, which its alerts and thresholds may read.")
     logs: Logs | None = Field(None, description="Ship its logs and alert on them; no log pipeline when unset.")
     health: HealthCheck | list[HealthCheck] | None = Field(
         None, examples=[{"tcp": "postgres:5432"}],

@@ -26,6 +26,7 @@ from ..naming import (
     error_logs_alert,
     service_down_alert,
     threshold_alert_name,
+    threshold_record,
 )
 from ..slo_math import ALERT_SUFFIXES, longest_window, seconds, slo_alert_name, tiers, window_problems
 from ..stack_targets import EXPORTER_TARGETS, PROBE_JOBS, STACK_TARGETS
@@ -36,6 +37,7 @@ from .ha import problems as ha_problems
 from .models import (
     GRPC_METRICS,
     LABEL_NAME_RE,
+    METRIC_NAME_RE as METRIC_NAME_PATTERN,
     PROBE_KINDS,
     AlertTest,
     HealthCheck,
@@ -92,6 +94,7 @@ def _check(spec: Spec, notes: list[str] | None = None) -> Found:
     yield from _check_hostile(spec)
     yield from _check_unique(spec)
     yield from _check_names(spec)
+    yield from _check_recording_rules(spec)
     yield from _check_owned_labels(spec)
     yield from _check_slo_by(spec)
     yield from _check_slo_tiers(spec)
@@ -1421,8 +1424,7 @@ def _fmt(path: Path) -> str:
 
 # --------------------------------------------------------------------------- names, lists, what alerts need
 
-# Prometheus' classic metric name grammar: other UTF-8 names would have to be quoted in every selector
-METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+METRIC_NAME_RE = re.compile(METRIC_NAME_PATTERN)
 HTTP_INDICATORS = frozenset(INDICATOR_KIND)
 
 
@@ -1488,6 +1490,52 @@ def _check_names(spec: Spec) -> Found:
             if name is not None and not METRIC_NAME_RE.match(name):
                 yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
                                       "not starting with a digit (e.g. http_requests_total)")
+
+
+def _check_recording_rules(spec: Spec) -> Found:
+    """A recorded series is one service's: its name clashes with no other service's recording nor with a
+    name obsgen records itself, and one service records a series (a name and its labels) once."""
+    thresholds = {threshold_record(th.name): ("services", i, "thresholds", j, "name")
+                  for i, svc in enumerate(spec.services) for j, th in enumerate(svc.thresholds)
+                  if th.expr is not None and th.indicator is None and th.name}
+    owner: dict[str, tuple[str, Path]] = {}  # record -> (service, its first place)
+    duplicates = _duplicates(spec)
+    for i, svc in enumerate(spec.services):
+        if i in duplicates:
+            continue
+        series: dict[tuple[str, tuple[tuple[str, str], ...]], Path] = {}
+        for j, rr in enumerate(svc.recording_rules):
+            path: Path = ("services", i, "recording_rules", j)
+            for name in rr.labels:
+                if name.startswith("__"):
+                    yield path + ("labels", name), (
+                        f"`{name}`: label names starting with __ are Prometheus' own (`__name__` is the "
+                        "record's name); choose another label name")
+            if rr.record.startswith("slo:"):
+                yield path + ("record",), (
+                    f"{rr.record!r}: `slo:` names are obsgen's SLO recordings (slo:sli_error:ratio_rate5m, "
+                    "slo:objective:ratio, ...), which its dashboards and burn-rate alerts read by name; name this "
+                    "one otherwise (level:metric:operations, e.g. job:http_errors:ratio_rate5m)")
+                continue
+            if rr.record in thresholds:
+                yield path + ("record",), (
+                    f"{rr.record!r} is what the threshold at {_fmt(thresholds[rr.record])} records its "
+                    "expression as; name this one otherwise")
+                continue
+            first = owner.setdefault(rr.record, (svc.name, path + ("record",)))
+            if first[0] != svc.name:
+                yield path + ("record",), (
+                    f"{rr.record!r} is recorded by the service {first[0]!r} already, at {_fmt(first[1])}: a "
+                    "recorded series belongs to one service: record it there only, or name this one otherwise")
+                continue
+            key = (rr.record, tuple(sorted(rr.labels.items())))
+            if key in series:
+                yield path + ("record",), (
+                    f"{rr.record!r} with {'these labels' if rr.labels else 'no labels'} is recorded at "
+                    f"{_fmt(series[key])} already: both rules would write the same series (promtool's lint "
+                    "refuses them); give one other labels, or drop it")
+            else:
+                series[key] = path + ("record",)
 
 
 # Labels obsgen sets on every alert of a service, which its routing, inhibitions and tests follow
