@@ -1,5 +1,6 @@
-"""`obsgen import rules`: Prometheus rule files (and their promtool tests) as free-form alerts of obsgen
-services; the spec validates, renders and passes `obsgen check --strict`, the copied tests proving the alerts."""
+"""`obsgen import rules`: Prometheus rule files (and their promtool tests) as free-form alerts and recording
+rules of obsgen services; the spec validates, renders and passes `obsgen check --strict`, the copied tests
+proving the alerts, which read the recordings as written."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, obsgen, tree_digest
+from conftest import ROOT, obsgen, require_tool, run, tree_digest
 
 FIX = ROOT / "tests" / "fixtures" / "import"
 RULES, TESTS = FIX / "rules-shop.yaml", FIX / "rules-shop.test.yaml"
@@ -30,9 +31,21 @@ def test_alerts_go_to_the_service_their_matchers_name(imported: Path) -> None:
     assert sorted(api) == ["CheckoutApiErrorRatioHigh", "CheckoutApiSlowCheckout"]  # the second renamed
     high = api["CheckoutApiErrorRatioHigh"]
     assert (high["for"], high["severity"], high["labels"]) == ("5m", "critical", {"component": "payments-edge"})
-    # the recording rule it reads is inlined, in parentheses
-    assert high["expr"].startswith('(sum(rate(http_requests_total{job="checkout-api",code=~"5.."}[5m]))')
-    assert "checkout:http_errors:ratio_rate5m" not in high["expr"]
+    source = {r["record"]: r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]
+              if "record" in r}
+    # the recording rules, as written, in the service their matcher or label names; the alerts read them
+    assert high["expr"].startswith("checkout:http_errors:ratio_rate5m > 0.05")
+    recorded = {s: {r["record"]: r for r in svc[s]["recording_rules"]} for s in svc}
+    assert sorted(recorded["checkout-api"]) == ["checkout:http_errors:ratio_rate5m"]
+    assert sorted(recorded["checkout-db"]) == ["instance:pg_connections:ratio", "instance:pg_connections:sum",
+                                               "instance:pg_replication_lag_seconds:max"]
+    for rules in recorded.values():
+        for name, rule in rules.items():
+            assert rule == {"record": name, "expr": source[name]["expr"].strip(),
+                            **({"labels": source[name]["labels"]} if "labels" in source[name] else {})}
+    # the service label of a recording is kept (obsgen adds none), and an alert reading only a recording is
+    # that recording's service's
+    assert recorded["checkout-db"]["instance:pg_connections:ratio"]["labels"] == {"job": "checkout-db"}
     slow = api["CheckoutApiSlowCheckout"]
     assert slow["severity"] == "warning" and slow["summary"] == "CheckoutApiSlowCheckout is firing."
     db = {a["name"]: a for a in svc["checkout-db"]["alerts"]}
@@ -45,6 +58,7 @@ def test_alerts_go_to_the_service_their_matchers_name(imported: Path) -> None:
     assert [len(c["exp_alerts"]) for c in crit["tests"][0]["alert_rule_test"]] == [0, 0, 1]
     assert lag["labels"] == {"team": "dba"} and lag["runbook_url"].endswith("/replication-lag")
     # the tests' checks, the labels obsgen sets from the rule itself taken out of exp_labels
+    assert lag["expr"] == "instance:pg_replication_lag_seconds:max > 300"
     checks = lag["tests"][0]["alert_rule_test"]
     assert [c["eval_time"] for c in checks] == ["5m", "15m", "23m", "28m"]
     assert checks[1]["exp_alerts"][0]["exp_labels"] == {"instance": "pg-replica-1:9187"}
@@ -55,8 +69,7 @@ def test_alerts_go_to_the_service_their_matchers_name(imported: Path) -> None:
 
 def test_what_has_no_place_is_said(imported: Path) -> None:
     text = imported.read_text()
-    for said in ("#   - record: instance:pg_connections:sum", "#     labels: {source: postgres_exporter}",
-                 "obsgen has no place for free recording rules", "The group checkout-api's interval",
+    for said in ("The group checkout-api's interval",
                  "annotations not kept (dashboard)", "the rule's severity label is page",
                  "routes, silences and inhibitions matching alertname=postgres_replication_lag must change",
                  "promql_expr_test checks of", "evaluate every 1m"):
@@ -72,6 +85,16 @@ def test_the_imported_spec_renders_and_passes_check_strict(imported: Path, tmp_p
     for name in ("CheckoutApiErrorRatioHigh", "CheckoutDbPostgresReplicationLag",
                  "CheckoutDbPostgresTooManyConnections", "CheckoutDbPostgresTooManyeb50Critical"):
         assert proven[name], name  # by the copied tests
+    assert not any(":" in name for name in proven)  # the recordings are no alerts
+    # the copied tests of the alerts reading recordings depend on them: without the group, they fail
+    rules = out / "prometheus/rules/checkout-db.yml"
+    data = yaml.safe_load(rules.read_text())
+    data["groups"] = [g for g in data["groups"] if g["name"] != "checkout-db-recordings"]
+    rules.write_text(yaml.safe_dump(data))
+    proc = run([require_tool("promtool"), "test", "rules", "checkout-db.test.yml"], cwd=out / "prometheus/tests")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for name in ("CheckoutDbPostgresTooManyConnections", "CheckoutDbPostgresReplicationLag"):
+        assert f"alertname: {name}," in proc.stderr, proc.stderr
 
 
 def test_one_service_for_every_rule(tmp_path: Path) -> None:
@@ -82,6 +105,84 @@ def test_one_service_for_every_rule(tmp_path: Path) -> None:
     assert [a["name"] for a in spec["services"][0]["alerts"]] == [
         "ShopCheckoutApiErrorRatioHigh", "ShopSlowCheckout", "ShopPostgresTooManyConnections",
         "ShopPostgresTooManyConnectionsCritical", "ShopPostgresReplicationLag"]
+    assert len(spec["services"][0]["recording_rules"]) == 4
+
+
+def test_recording_rules_the_spec_cannot_take_are_refused_at_their_place(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""\
+groups:
+  - name: api
+    rules:
+      - record: slo:sli_error:ratio_rate5m
+        expr: sum(rate(errors_total{job="api"}[5m]))
+      - record: job:requests:rate5m
+        expr: sum(rate(requests_total{job="api"}[5m]))
+      - record: job:requests:rate5m
+        expr: sum(rate(requests_total{job="web"}[5m]))
+      - record: job:errors:rate5m
+        expr: sum(rate(errors_total{job="api"}[5m]))
+        for: 5m
+      - record: job:errors:rate5m
+        expr: sum(rate(errors_total{job="api"}[5m]))
+      - record: job:errors:rate5m
+        expr: sum(rate(errors_total{job="api", code="500"}[5m]))
+        labels: {code: "500"}
+      - record: total:requests:rate5m
+        expr: sum(rate(requests_total[5m]))
+      - alert: ApiAndWebSlow
+        expr: job:requests:rate5m > 1 and job:web:rate5m > 1
+        annotations: {summary: Both are slow.}
+  - name: web
+    rules:
+      - record: job:web:rate5m
+        expr: sum(rate(requests_total{job="web"}[5m]))
+      - alert: WebReadsApi
+        expr: job:errors:rate5m > 1
+        labels: {job: web, severity: warning}
+        annotations: {summary: Api errors seen from web.}
+""")
+    proc = obsgen("import", "rules", str(rules), "--service-label", "job", "-o", str(tmp_path / "o.yaml"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    for said in (
+            f"{rules}:4:17 groups[0].rules[0].record: slo:sli_error:ratio_rate5m: `slo:` names are obsgen's own",
+            f"{rules}:8:17 groups[0].rules[2].record: job:requests:rate5m is recorded for the service api too "
+            f"({rules}:6)",
+            f"{rules}:12:14 groups[0].rules[3].for: a recording rule (`record`) takes no `for`",
+            f"{rules}:13:17 groups[0].rules[4].record: records the series of the rule at {rules}:10 again",
+            f"{rules}:18:9 groups[0].rules[6]: names no service",
+            f"{rules}:21:15 groups[0].rules[7].expr: reads recording rules of several services (api, web)"):
+        assert said in proc.stderr, (said, proc.stderr)
+    assert "groups[0].rules[5]" not in proc.stderr  # the same name with other labels is another series
+    assert proc.stderr.endswith("\n6 problems; nothing written\n"), proc.stderr
+    # what is left imports; the alert reading the recording of another service is said
+    rules.write_text("""\
+groups:
+  - name: api
+    rules:
+      - record: job:requests:rate5m
+        expr: sum(rate(requests_total{job="api"}[5m]))
+      - record: job:errors:rate5m
+        expr: sum(rate(errors_total{job="api"}[5m]))
+      - record: job:errors:rate5m
+        expr: sum(rate(errors_total{job="api", code="500"}[5m]))
+        labels: {code: "500"}
+  - name: web
+    rules:
+      - record: job:web:rate5m
+        expr: sum(rate(requests_total{job="web"}[5m]))
+      - alert: WebReadsApi
+        expr: job:errors:rate5m > 1
+        labels: {job: web, severity: warning}
+        annotations: {summary: Api errors seen from web.}
+""")
+    out = tmp_path / "o.yaml"
+    obsgen("import", "rules", str(rules), "--service-label", "job", "-o", str(out), "-q", check=True)
+    text = out.read_text()
+    assert "reads the recording rule job:errors:rate5m of the service api" in text, text
+    spec = yaml.safe_load(text)
+    assert [(s["name"], [r["record"] for r in s.get("recording_rules", [])]) for s in spec["services"]] == [
+        ("api", ["job:requests:rate5m", "job:errors:rate5m", "job:errors:rate5m"]), ("web", ["job:web:rate5m"])]
 
 
 def test_refusals_are_located_and_nothing_is_written(tmp_path: Path) -> None:

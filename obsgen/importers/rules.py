@@ -121,8 +121,8 @@ class _Rules:
                 value = read.pop() if read else None
         value = value or self.service
         if value is None:
-            hint = (f"no label {self.service_label}, no {self.service_label}=\"...\" matcher in its expression and "
-                    "no recording rule of a service read; " if self.service_label else "")
+            hint = (f"no label {self.service_label} and no {self.service_label}=\"...\" matcher in its expression, "
+                    "nor a recording rule of one service read; " if self.service_label else "")
             self.refusals.add(doc, path, f"names no service: {hint}pass --service NAME (or --service-label)")
             return None
         return value
