@@ -140,7 +140,7 @@ CASES = [
     # (`owner` is close enough to `consumer` for a suggestion since services have it)
     Case("unknown-field-no-match", "own", "    team: finance\n", "    steward: finance\n", "steward: |finance",
          "services[0].steward", "unknown field `steward`; the fields here are name, description, kind, batch, "
-         "consumer, team, class, scrape, metrics, slos, thresholds, alerts, logs, health, panels, labels, runbook_url"),
+         "consumer, team, class, scrape, metrics, slos, thresholds, alerts, recording_rules, logs, health, panels, labels, runbook_url"),
     Case("top-level-typo", "own", "routing:\n", "routng:\n", "|routng:", "routng",
          "unknown field `routng`; did you mean `routing`? (`routing` is required)"),
     Case("severity-typo", "quickstart", "severity: critical\n", "severity: crit\n", "severity: |crit",

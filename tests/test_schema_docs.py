@@ -252,6 +252,8 @@ services:
             alert_rule_test:
               - {eval_time: 1m, exp_alerts: []}
               - {eval_time: 11m, exp_alerts: [{exp_labels: {instance: "app:8000"}, exp_annotations: {summary: x}}]}
+    recording_rules:
+      - {record: job:payment_errors:rate5m, expr: "sum(rate(payment_errors_total[5m]))", labels: {source: app}}
     logs:
       source: {tail: /var/log/checkout/*.log, forward: false, format: json, time_key: ts,
                time_format: "%Y-%m-%dT%H:%M:%S", tag: logs.checkout}
