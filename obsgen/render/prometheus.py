@@ -14,8 +14,8 @@ from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
 from ..naming import batch_failed_alert, batch_stale_alert, service_down_alert
 from ..probes import Probe
-from ..spec.models import RecordingRule
 from ..promql import quote, regex_literal
+from ..spec.models import RecordingRule
 from ..stack_targets import (  # noqa: F401 - public here too
     BLACKBOX_JOB,
     BUILT_IN,

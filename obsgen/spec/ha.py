@@ -82,6 +82,13 @@ def problems(spec: Spec) -> Iterator[tuple[Path, str]]:
                         f"`{name}` is an external label of the Prometheus replicas, and a series' own label wins "
                         "over an external one: this job's series would carry one value from every replica, "
                         "which the deduplication downstream cannot tell apart; choose another label name")
+        for j, rr in enumerate(svc.recording_rules):
+            for name in rr.labels:
+                if name in (replica, cluster):
+                    yield base + ("recording_rules", j, "labels", name), (
+                        f"`{name}` is an external label of the Prometheus replicas, and a recorded series' own label "
+                        "wins over an external one: every replica would record this series with one value, which "
+                        "the deduplication downstream cannot tell apart; choose another label name")
         owned = [(base + ("labels",), svc.labels)] + [
             (base + ("alerts", j, "labels"), a.labels) for j, a in enumerate(svc.alerts)]
         for path, found in owned:

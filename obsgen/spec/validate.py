@@ -37,7 +37,6 @@ from .ha import problems as ha_problems
 from .models import (
     GRPC_METRICS,
     LABEL_NAME_RE,
-    METRIC_NAME_RE as METRIC_NAME_PATTERN,
     PROBE_KINDS,
     AlertTest,
     HealthCheck,
@@ -48,6 +47,7 @@ from .models import (
     Spec,
     Threshold,
 )
+from .models import METRIC_NAME_RE as METRIC_NAME_PATTERN
 from .operator_checks import operator_mode
 from .operator_checks import problems as operator_problems
 
