@@ -448,16 +448,16 @@ def import_rules(
     files: ImportFiles,
     output: ImportOut = Path("obsgen.yaml"),
     service_label: Annotated[str | None, typer.Option(
-        "--service-label", help="Label naming each alert's service: the rule's own label, else an equality "
-                                "matcher of its expression (e.g. job).")] = None,
+        "--service-label", help="Label naming each rule's service: the rule's own label, else an equality "
+                                "matcher of its expression (e.g. job), else the recordings it reads.")] = None,
     service: Annotated[str | None, typer.Option(
-        "--service", help="Service of the alerts no --service-label names (all of them without it).")] = None,
+        "--service", help="Service of the rules no --service-label names (all of them without it).")] = None,
     tests: Annotated[list[Path] | None, typer.Option(
         "--tests", help="promtool test files of the rules: their alert checks become the alerts' tests.")] = None,
     project: ProjectOpt = "imported",
     quiet: QuietOpt = False,
 ) -> None:
-    """Prometheus rule files (groups:) -> free-form alerts of obsgen services."""
+    """Prometheus rule files (groups:) -> free-form alerts and recording rules of obsgen services."""
     from .importers import rules
     from .importers.spec_writer import write_spec
 

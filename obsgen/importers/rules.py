@@ -1,11 +1,12 @@
-"""`obsgen import rules`: Prometheus rule files as free-form alerts of obsgen services.
+"""`obsgen import rules`: Prometheus rule files as free-form alerts and recording rules of obsgen services.
 
 Read: rule files (`groups:`) and prometheus-operator's PrometheusRule (`spec.groups`), and, with `--tests`,
 promtool test files of those rules. Each alerting rule becomes an entry of `alerts:`, and each recording
 rule one of `recording_rules:`, of the service it names: with `--service-label L`, the rule's own label L,
-else the value of an `L="..."` matcher its expression selects with (`job="checkout"`); `--service NAME` for
-the rules that name none (all of them without `--service-label`). How each part maps, and where obsgen
-differs (a comment in the written spec):
+else the value of an `L="..."` matcher its expression selects with (`job="checkout"`), else the service of
+the recording rules it reads by name (the recordings are read first); `--service NAME` for the rules that
+name none (all of them without `--service-label`). How each part maps, and where obsgen differs (a comment
+in the written spec):
 
 - the name: kept when it fits obsgen's naming (CamelCase, starting with the service's name), else the
   service's name is put before it (routes and silences matching the old name must change);
