@@ -242,3 +242,28 @@ spec:
     (svc,) = spec["services"]
     assert svc["name"] == "sessions-redis" and svc["alerts"][0]["name"] == "SessionsRedisRedisMemoryHigh"
     assert obsgen("validate", str(out)).returncode == 0
+
+
+def test_an_existing_service_gets_the_recordings_appended_and_a_series_twice_is_refused(tmp_path: Path) -> None:
+    from obsgen.importers.rules import import_rules
+    from obsgen.importers.source import SourceError
+    from obsgen.importers.spec_writer import write_spec
+
+    spec = tmp_path / "obsgen.yaml"
+    spec.write_text(yaml.safe_dump({
+        "version": 1, "project": {"name": "shop"}, "channels": {"hook": {"type": "webhook", "url": "http://r:9/h"}},
+        "routing": {"default": "hook"},
+        "services": [{"name": "checkout-db", "recording_rules": [
+            {"record": "job:up:sum", "expr": 'sum(up{job="checkout-db"})'}]}]}, sort_keys=False))
+    _, model = write_spec(import_rules([RULES], "job", None, [TESTS]), spec, "shop")
+    assert [r.record for r in model.service("checkout-db").recording_rules] == [
+        "job:up:sum", "instance:pg_connections:sum", "instance:pg_connections:ratio",
+        "instance:pg_replication_lag_seconds:max"]
+    again = tmp_path / "again.yaml"
+    again.write_text('groups: [{name: up, rules: [{record: "job:up:sum", expr: \'sum(up{job="checkout-db"})\'}]}]\n')
+    before = spec.read_text()
+    with pytest.raises(SourceError) as e:
+        write_spec(import_rules([again], "job", None), spec, "shop")
+    assert any("the imported spec would not be valid: 'job:up:sum' with no labels is recorded at "
+               "services[0].recording_rules[0].record" in p.message for p in e.value.problems), e.value.problems
+    assert spec.read_text() == before
