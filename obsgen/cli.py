@@ -430,6 +430,11 @@ def import_openslo(
     files: ImportFiles,
     output: ImportOut = Path("obsgen.yaml"),
     project: ProjectOpt = "imported",
+    prove: Annotated[bool, typer.Option(
+        "--prove", help="Also run the conditions as OpenSLO defines them and obsgen's rules through promtool on "
+                        "the same scenarios.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="With --prove: also fail when an SLO could not be compared.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """OpenSLO v1 documents (SLO, SLI, Service, AlertPolicy, AlertCondition, AlertNotificationTarget, DataSource)
@@ -437,10 +442,25 @@ def import_openslo(
     from .importers import openslo
     from .importers.spec_writer import write_spec
 
-    def write() -> tuple[str, Model]:
-        return write_spec(openslo.import_openslo(files), output, project)
+    found: list[list[openslo.OpenSloSlo]] = []
 
-    _imported(write, output, quiet)
+    def write() -> tuple[str, Model]:
+        imported, records = openslo.read_openslo(files)
+        found.append(records)
+        return write_spec(imported, output, project)
+
+    model = _imported(write, output, quiet)
+    if prove:
+        from .importers.openslo_proof import prove_all
+        from .importers.sloth_proof import ProofUnavailable
+
+        try:
+            report, ok = prove_all(model, found[0], strict)
+        except ProofUnavailable as e:
+            _fail([f"--prove: {e}"], 1)
+        print(report)
+        if not ok:
+            raise typer.Exit(1)
 
 
 @import_app.command("rules")
@@ -455,17 +475,37 @@ def import_rules(
     tests: Annotated[list[Path] | None, typer.Option(
         "--tests", help="promtool test files of the rules: their alert checks become the alerts' tests.")] = None,
     project: ProjectOpt = "imported",
+    prove: Annotated[bool, typer.Option(
+        "--prove", help="Also run the --tests files' checks through promtool on the original rules and on "
+                        "obsgen's rendered ones.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="With --prove: also fail on an expression check that differs or an alert no test "
+                         "proves.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Prometheus rule files (groups:) -> free-form alerts and recording rules of obsgen services."""
     from .importers import rules
-    from .importers.spec_writer import write_spec
+    from .importers.spec_writer import Imported, write_spec
+
+    found: list[Imported] = []
 
     def write() -> tuple[str, Model]:
         imported = rules.import_rules(files, service_label, service, tests or [])
+        found.append(imported)
         return write_spec(imported, output, project)
 
-    _imported(write, output, quiet)
+    model = _imported(write, output, quiet)
+    if prove:
+        from .importers.rules_proof import prove_rules
+        from .importers.sloth_proof import ProofUnavailable
+
+        try:
+            report, ok = prove_rules(model, found[0], files, tests or [], strict)
+        except ProofUnavailable as e:
+            _fail([f"--prove: {e}"], 1)
+        print(report)
+        if not ok:
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -27,11 +27,17 @@ def s(d: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def proved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The import, with --prove: the written spec and the proof's report."""
     out = tmp_path_factory.mktemp("openslo") / "obsgen.yaml"
-    proc = obsgen("import", "openslo", str(SRC), "-o", str(out), check=True)
+    proc = obsgen("import", "openslo", str(SRC), "-o", str(out), "--prove", check=True)
     assert "comment lines say what did not map exactly" in proc.stdout
-    return out
+    return out, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def imported(proved: tuple[Path, str]) -> Path:
+    return proved[0]
 
 
 def test_every_field_maps_to_the_spec(imported: Path) -> None:
@@ -118,3 +124,43 @@ def test_refusals_are_located_and_nothing_is_written(tmp_path: Path) -> None:
         assert any(line.startswith(f"{src}{where}") and said in line for line in lines), (where, proc.stderr)
     assert len(lines) == 11  # one message per refused feature, and the count
     assert tree_digest(tmp_path) == before
+
+
+# --------------------------------------------------------------------------- --prove
+
+
+def test_prove_compares_every_condition_and_holds_the_bound(proved: tuple[Path, str]) -> None:
+    report = proved[1]
+    assert "1 of 4 SLOs compared" in report and "the bound held" in report, report
+    lines = report.splitlines()
+    for name, tier in (("payments-fast-burn", "page"), ("payments-slow-burn", "page"), ("payments-steady-burn", "ticket")):
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"  condition {name} "))
+        outage = lines[at + 1]
+        assert "a total outage" in outage and re.search(rf"{tier}: OpenSLO \+\d+[hm]\S*, obsgen \+\d+[hm]", outage), outage
+    # the inexact mappings are listed with their reason, as the spec's comments say
+    for said in ("obsgen waits 2m (`for`), the condition's alertAfter is 15m", "the condition fires at the threshold (op gte)",
+                 "obsgen also needs the burn rate over its short window 4h"):
+        assert said in report, said
+    assert "payments-api/latency-p99-under-300ms" in report and "a ratio SLI" in report
+    assert "ledger/writes" in report and "no burn-rate conditions in OpenSLO" in report
+
+
+def test_prove_fails_when_the_imported_objective_is_edited() -> None:
+    """The imported availability objective loosened from 99.9 to 99 before the proof: obsgen's thresholds are
+    ten times OpenSLO's, its page comes minutes after the conditions fire, and the bound fails."""
+    from obsgen.importers import openslo, openslo_proof, sloth_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    imported, records = openslo.read_openslo([SRC])
+    spec = merge(imported, None, "prove")
+    pay = next(s for s in spec["services"] if s["name"] == "payments-api")
+    assert pay["slos"][0]["objective"] == 99.9
+    pay["slos"][0]["objective"] = 99
+    model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
+    svc = model.service("payments-api")
+    rec = next(r for r in records if r.slo == "availability")
+    result = openslo_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[0], rec, only=("a total outage",))
+    assert result.compared and not result.ok
+    assert any("obsgen pages later than OpenSLO" in line for line in result.lines), result.lines

@@ -16,11 +16,17 @@ RULES, TESTS = FIX / "rules-shop.yaml", FIX / "rules-shop.test.yaml"
 
 
 @pytest.fixture(scope="module")
-def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def proved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The import, with --prove: the written spec and the proof's report."""
     out = tmp_path_factory.mktemp("rules") / "obsgen.yaml"
-    obsgen("import", "rules", str(RULES), "--service-label", "job", "--tests", str(TESTS), "-o", str(out),
-           check=True)
-    return out
+    proc = obsgen("import", "rules", str(RULES), "--service-label", "job", "--tests", str(TESTS), "-o", str(out),
+                  "--prove", check=True)
+    return out, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def imported(proved: tuple[Path, str]) -> Path:
+    return proved[0]
 
 
 def test_alerts_go_to_the_service_their_matchers_name(imported: Path) -> None:
@@ -267,3 +273,46 @@ def test_an_existing_service_gets_the_recordings_appended_and_a_series_twice_is_
     assert any("the imported spec would not be valid: 'job:up:sum' with no labels is recorded at "
                "services[0].recording_rules[0].record" in p.message for p in e.value.problems), e.value.problems
     assert spec.read_text() == before
+
+
+# --------------------------------------------------------------------------- --prove
+
+
+def test_prove_runs_the_files_own_tests_on_both_rule_sets(proved: tuple[Path, str]) -> None:
+    report = proved[1]
+    assert "9 of 9 alert checks hold on obsgen's rules" in report and "the bound held" in report, report
+    lines = report.splitlines()
+    lag = lines.index(next(line for line in lines if line.startswith("postgres_replication_lag (")))
+    assert lines[lag].endswith("-> checkout-db/CheckoutDbPostgresReplicationLag:")
+    assert [line.split(": ", 1)[1] for line in lines[lag + 1:lag + 5]] == ["passes on both"] * 4
+    assert "differs: named CheckoutDbPostgresReplicationLag" in lines[lag + 5]
+    # the untested alert: said, and compared with its source rule
+    slow = lines.index(next(line for line in lines if line.startswith("SlowCheckout (")))
+    assert lines[slow + 1] == "  not proven by a test: no test in the source checks it"
+    assert "  differs: label severity: the source's page, obsgen's warning" in lines[slow:slow + 6]
+    assert "differs: annotation dashboard: not kept" in report
+    # the expression check reading a recording obsgen does not render fails on obsgen's side, with the reason
+    expr = next(line for line in lines if "checkout:http_errors:ratio_rate5m > bool 0.05" in line)
+    assert "passes on the original, FAILS on obsgen's: reads checkout:http_errors:ratio_rate5m" in expr
+
+
+def test_prove_fails_when_an_alerts_for_is_changed() -> None:
+    """The imported CheckoutApiErrorRatioHigh waits 20m instead of 5m before the proof: the source's check
+    at 25m (errors from 10m on) passes on the original and fails on obsgen's rules, and the bound fails."""
+    from obsgen.importers import rules, rules_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    imported = rules.import_rules([RULES], "job", None, [TESTS])
+    spec = merge(imported, None, "prove")
+    api = next(s for s in spec["services"] if s["name"] == "checkout-api")
+    high = next(a for a in api["alerts"] if a["name"] == "CheckoutApiErrorRatioHigh")
+    assert high["for"] == "5m"
+    high["for"] = "20m"
+    model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
+    report, ok = rules_proof.prove_rules(model, imported, [RULES], [TESTS])
+    assert not ok and "the bound did NOT hold" in report
+    line = next(line for line in report.splitlines() if "at 25m" in line and "rules-shop.test.yaml:15" in line)
+    assert "passes on the original, FAILS on obsgen's" in line, line
+    assert "differs: for: the source's 5m, obsgen's 20m" in report

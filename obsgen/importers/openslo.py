@@ -70,6 +70,32 @@ class _Obj:
         return self.doc.where(self.at(*path))
 
 
+@dataclass(frozen=True)
+class Condition:
+    """A burn-rate AlertCondition as OpenSLO defines it, for `openslo_proof`: it fires while the burn rate
+    over `lookback` seconds compares by `op` to `threshold`, once that has held `alert_after` seconds."""
+
+    name: str
+    where: str
+    tier: str  # "page" | "ticket": the obsgen tier it fills
+    op: str  # gt, gte (the importer refuses the others)
+    threshold: Decimal
+    lookback: int
+    alert_after: int
+
+
+@dataclass
+class OpenSloSlo:
+    """One imported objective: the obsgen SLO it became and the OpenSLO meaning `openslo_proof` renders."""
+
+    service: str
+    slo: str
+    where: str
+    objective: Decimal  # percent
+    sli: Map  # the SLI as written in the spec (the source's queries, `{{window}}` where the range goes)
+    conditions: list[Condition]
+
+
 @dataclass
 class _Tier:
     key: str  # TIER_KEYS entry
@@ -78,12 +104,14 @@ class _Tier:
     share: float | int
     for_: str | None
     where: str
+    source: Condition | None = None
 
 
 @dataclass
 class _Ctx:
     refusals: Refusals
     by_kind: dict[str, dict[str, _Obj]] = field(default_factory=dict)
+    records: list[OpenSloSlo] = field(default_factory=list)
 
 
 def _name(o: _Obj, refusals: Refusals) -> str | None:
@@ -234,13 +262,15 @@ def _percent(o: dict[str, Any], doc: Document, path: Path, refusals: Refusals) -
     return value.normalize()
 
 
-def _conditions(ctx: _Ctx, slo: _Obj, period: str, notes: list[str]) -> tuple[list[_Tier], dict[str, list[str]]]:
-    """The tiers of an SLO's alert policies, and the notification targets of each tier (page / ticket)."""
+def _conditions(ctx: _Ctx, slo: _Obj, period: str,
+                notes: list[str]) -> tuple[list[_Tier], dict[str, list[str]], list[Condition]]:
+    """The tiers of an SLO's alert policies, the notification targets of each tier (page / ticket), and the
+    conditions they came from."""
     r = ctx.refusals
     policies = slo.spec.get("alertPolicies") or []
     if not isinstance(policies, list):
         r.add(slo.doc, slo.at("spec", "alertPolicies"), "must be a list")
-        return [], {}
+        return [], {}, []
     found: dict[str, list[tuple[Fraction, _Tier, _Obj]]] = {"page": [], "ticket": []}
     targets: dict[str, list[str]] = {"page": [], "ticket": []}
     for i, item in enumerate(policies):
@@ -299,7 +329,8 @@ def _conditions(ctx: _Ctx, slo: _Obj, period: str, notes: list[str]) -> tuple[li
                          "and takes the shorter")
         for key, row in ((f"{tier}_fast", fast), (f"{tier}_slow", slow)):
             tiers.append(_Tier(key, row.long, row.short, row.share, for_, row.where))
-    return tiers, targets
+    conditions = [row.source for rows in found.values() for _, row, _ in rows if row.source is not None]
+    return tiers, targets, conditions
 
 
 def _condition(ctx: _Ctx, cond: _Obj, period: str) -> tuple[str, Fraction, _Tier] | None:
@@ -352,7 +383,9 @@ def _condition(ctx: _Ctx, cond: _Obj, period: str) -> tuple[str, Fraction, _Tier
     short_s = max(BASE_SECONDS, int((Fraction(long_s, 12 * 60) + Fraction(1, 2)) // 1) * 60)
     share = rate * long_s * 100 / seconds(period)
     value = share_value(share, Fraction(long_s * 100, seconds(period)))
-    return tier, rate, _Tier("", format_duration(long_s), format_duration(short_s), value, for_, cond.where())
+    source = Condition(str(_name(cond, Refusals()) or ""), cond.where(), tier, str(c.get("op", "gt")),
+                       Decimal(str(threshold)), long_s, int(duration_seconds(for_)) if for_ else 0)
+    return tier, rate, _Tier("", format_duration(long_s), format_duration(short_s), value, for_, cond.where(), source)
 
 
 def _labels(o: _Obj, refusals: Refusals, notes: list[str]) -> dict[str, str]:
@@ -420,7 +453,7 @@ def _slos(ctx: _Ctx, slo: _Obj, windows: dict[str, dict[str, tuple[list[Any], st
     if name is None or service is None or period is None or sli is None or not ok:
         return None
     notes: list[str] = []
-    tiers, targets = _conditions(ctx, slo, period, notes)
+    tiers, targets, conditions = _conditions(ctx, slo, period, notes)
     # one window set per period in obsgen: every SLO of a period must agree on the tiers it writes
     mine = windows.setdefault(period, {})
     for t in tiers:
@@ -495,11 +528,17 @@ def _slos(ctx: _Ctx, slo: _Obj, windows: dict[str, dict[str, tuple[list[Any], st
         for n in local:
             m.note("alerting", n)
         out.append(m)
+        ctx.records.append(OpenSloSlo(svc, oname, slo.where(), pct, sli_map, conditions))
     return slug(service), out
 
 
 def import_openslo(paths: Sequence[str | FsPath]) -> Imported:
     """The services, SLOs and windows of OpenSLO v1 files; SourceError listing every refusal."""
+    return read_openslo(paths)[0]
+
+
+def read_openslo(paths: Sequence[str | FsPath]) -> tuple[Imported, list[OpenSloSlo]]:
+    """`import_openslo`'s result, and each imported objective's OpenSLO meaning (for `--prove`)."""
     r = Refusals()
     docs = read_all(paths)
     ctx = _Ctx(r)
@@ -575,4 +614,4 @@ def import_openslo(paths: Sequence[str | FsPath]) -> Imported:
         "Each burn-rate condition is an obsgen alerting tier (defaults.slo_windows, per period); obsgen adds, per",
         "SLO, <Service><Slo>SliAbsent and, with the ticket, <Service><Slo>BudgetExhausted.",
     ]
-    return imported
+    return imported, ctx.records
