@@ -247,16 +247,3 @@ def test_the_same_input_writes_the_same_bytes(tmp_path: Path) -> None:
         obsgen("import", "sloth", *map(str, SLOTH), "-o", str(out), "-q", check=True)
     assert a.read_bytes() == b.read_bytes()
     assert obsgen("import", "--help", check=True).stdout.count("sloth") >= 1
-
-
-def test_a_merge_that_changes_more_than_services_rewrites_the_file_and_says_so(tmp_path: Path) -> None:
-    existing = tmp_path / "obsgen.yaml"
-    shutil.copy(ROOT / "tests" / "fixtures" / "specs" / "ledger.yaml", existing)
-    old = load_spec(existing)
-    obsgen("import", "sloth", str(FIX / "sloth-search-crd.yaml"), str(FIX / "sloth-windows-30d.yaml"),
-           "-o", str(existing), "-q", check=True)  # the AlertWindows change the file's defaults
-    text = existing.read_text()
-    assert "its comments are not (the file is written again from its data" in text
-    merged = load_spec(existing)
-    assert merged.services[:-1] == old.services and merged.routing == old.routing
-    assert merged.defaults.model_dump()["slo_windows"]["30d"]["page_fast"] == ("30m", "5m", 1.0)

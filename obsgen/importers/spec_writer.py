@@ -6,11 +6,12 @@ module does the rest, the same way for every source format:
 
 - a new spec gets a project, a placeholder channel and routing (said in its head comment);
 - into an existing spec (`-o` naming a file that exists), imported services are added, and one of the same
-  name gets the imported SLOs, alerts and recording rules appended (a name already there is refused, a
-  series already recorded is the validation's to refuse). When the import only
-  adds services (and a `proof:` block the file lacks), they are spliced into the file's own text, so its
-  comments stay; otherwise its content is kept, its comments are not (it is written again from its data,
-  which the head comment says);
+  name gets the imported SLOs, alerts and recording rules appended (a name already there is refused, at its
+  place in the file; a series already recorded is the validation's to refuse). The merge only adds entries,
+  so each is spliced into the file's own text at its place (after the entry before it, at its siblings'
+  indentation; ruamel.yaml's round-trip reader says where each key and item is), and every comment and the
+  formatting of the rest stay. Only where that cannot be done (a flow-style `{...}` collection that grew) is
+  the file written again from its data, its comments lost, which the head comment says;
 - the result must pass obsgen's own validation; what obsgen cannot prove of the imported alerts (a ratio
   SLI, a query shape obsgen cannot feed, an alert without tests) is listed in `proof.accept_unproven`
   with the generators' own reason, so `obsgen check --strict` says it instead of failing on it;
@@ -88,6 +89,7 @@ def _as_written(value: Any) -> Any:
 def merge(imported: Imported, existing: FsPath | None, project: str) -> Map:
     """The spec to write: `existing` (a spec file) or a new one, with the imported services, windows and
     notes. SourceError when an imported name is taken already."""
+    loaded = None
     if existing is not None:
         try:
             loaded = load_file(existing)
@@ -101,6 +103,7 @@ def merge(imported: Imported, existing: FsPath | None, project: str) -> Map:
     problems: list[Problem] = []
     where = str(existing) if existing else None
     services: list[Map] = spec["services"]
+    old_count = len(services)
     by_name = {s.get("name"): s for s in services if isinstance(s, dict)}
     for svc in imported.services:
         have = by_name.get(svc["name"])
@@ -112,14 +115,20 @@ def merge(imported: Imported, existing: FsPath | None, project: str) -> Map:
             if not svc.get(key):
                 continue
             mine = have.setdefault(key, Seq())
-            taken = {x.get("name") for x in mine if isinstance(x, dict)}
+            # name -> its index in the existing spec's list (None: imported now, it has no place in the file)
+            own = next((i for i, s in enumerate(services[:old_count]) if s is have), None)
+            taken: dict[Any, int | None] = {x.get("name"): i if own is not None else None
+                                            for i, x in enumerate(mine) if isinstance(x, dict)}
             for item in svc[key]:
                 if item["name"] in taken:
-                    problems.append(Problem((), f"service {svc['name']!r} already has an {key[:-1].upper()} "
-                                                f"named {item['name']!r}", None, where))
+                    index = taken[item["name"]]
+                    place: tuple[Any, ...] = ("services", own, key, index, "name") if index is not None else ()
+                    mark = loaded.mark_for(place) if loaded is not None and place else None
+                    problems.append(Problem(place, f"service {svc['name']!r} already has an {key[:-1].upper()} "
+                                                   f"named {item['name']!r}", mark, where))
                 else:
                     mine.append(item)
-                    taken.add(item["name"])
+                    taken[item["name"]] = None
         for item in svc.get("recording_rules") or ():  # a series recorded twice is the validation's to say
             have.setdefault("recording_rules", Seq()).append(item)
         for key, value in svc.items():
@@ -274,65 +283,129 @@ def write_atomic(path: FsPath, text: str) -> None:
         raise
 
 
+class _Unsplicable(Exception):
+    """The merge changed the file in a way its text cannot take by insertion alone."""
+
+
+@dataclass
+class _Insert:
+    line: int  # 0-based: the lines go before this line
+    lines: list[str]
+
+
+def _node_lines(node: Any, out: list[tuple[int, int]]) -> None:
+    """(line, column) of every key and list item (a dash's column) under a round-trip-loaded node."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(node, CommentedMap):
+        for k in node:
+            out.append(node.lc.key(k))
+            _node_lines(node[k], out)
+    elif isinstance(node, CommentedSeq):
+        for i, item in enumerate(node):
+            line, col = node.lc.item(i)
+            out.append((line, max(col - 2, 0)))
+            _node_lines(item, out)
+
+
+class _Splicer:
+    """Where the text of each entry the merge added goes: after the block of the entry before it, at its
+    siblings' indentation. Any other change (a value changed or removed, a flow-style `{...}` or `[...]`
+    collection grown) is _Unsplicable."""
+
+    def __init__(self, text: str, root: Any):
+        self.lines = text.split("\n")
+        self.starts: list[tuple[int, int]] = []
+        _node_lines(root, self.starts)
+        self.inserts: list[_Insert] = []
+
+    def end_of(self, line: int, column: int) -> int:
+        """The line after the block that starts at `line` (a key or dash at `column`), before the blank lines and
+        the comments that lead the next entry (indented no deeper than it: a deeper one ends this block)."""
+        later = min(((ln, col) for ln, col in self.starts if ln > line and col <= column), default=None)
+        at, lead = later if later is not None else (len(self.lines), 0)
+        while at > line + 1:
+            prev = self.lines[at - 1]
+            if prev.strip() and not (prev.lstrip().startswith("#") and len(prev) - len(prev.lstrip()) <= lead):
+                break
+            at -= 1
+        return at
+
+    def walk(self, old: Any, new: Any, lead: dict[tuple[Any, ...], list[str]], path: tuple[Any, ...] = ()) -> None:
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        if old == new:
+            return
+        if isinstance(old, CommentedMap) and isinstance(new, dict):
+            if set(old) - set(new) or old.fa.flow_style() or not old:
+                raise _Unsplicable
+            keys = list(new)
+            prev = None
+            k = 0
+            while k < len(keys):
+                key = keys[k]
+                if key in old:
+                    self.walk(old[key], new[key], lead, (*path, key))
+                    prev, k = key, k + 1
+                    continue
+                run = []
+                while k < len(keys) and keys[k] not in old:
+                    run.append(keys[k])
+                    k += 1
+                first = next(iter(old))
+                column = old.lc.key(first)[1]
+                at = self.end_of(*old.lc.key(prev)) if prev is not None else old.lc.key(first)[0]
+                while prev is None and at > 0 and self.lines[at - 1].lstrip().startswith("#"):
+                    at -= 1  # before the first key and the comments that lead it
+                one = Map({x: new[x] for x in run})
+                notes = new.notes if isinstance(new, Map) else {}
+                one.notes = {x: notes[x] for x in run if x in notes}
+                block: list[str] = []
+                _write(one, " " * column, block)
+                self.inserts.append(_Insert(at, block))
+            return
+        if isinstance(old, CommentedSeq) and isinstance(new, list):
+            if len(new) < len(old) or old.fa.flow_style() or not old:
+                raise _Unsplicable
+            for i, item in enumerate(old):
+                self.walk(item, new[i], lead, (*path, i))
+            if len(new) > len(old):
+                line, col = old.lc.item(len(old) - 1)
+                dash = self.lines[line].rfind("-", 0, col + 1)
+                if dash < 0 or self.lines[line][:dash].strip():
+                    raise _Unsplicable  # an item not written `- ...` on its own line
+                block = [" " * dash + (f"# {one_line(x)}" if x else "#") for x in lead.get(path, [])]
+                _write(Seq(new[len(old):]), " " * dash, block)
+                self.inserts.append(_Insert(self.end_of(line, dash), block))
+            return
+        raise _Unsplicable
+
+
 def spliced(existing: FsPath, spec: Map, imported: Imported, head: list[str]) -> str | None:
-    """The existing spec's own text, comments and all, with the imported services added at the end of its
-    `services:` list (and a `proof:` block at the end when it has none), when that is all the merge changed
-    and the text reads back as exactly the merged data; None otherwise (the spec is then written again)."""
+    """The existing spec's own text, comments and formatting all kept, with every entry the merge added
+    (services at the end of `services:`, SLOs and alerts of a service, `defaults` or its `slo_windows`,
+    `proof.accept_unproven` entries) written in at its place, when the merge only added entries and the text
+    reads back as exactly the merged data; None otherwise (the spec is then written again)."""
     import yaml
+    from ruamel.yaml import YAML  # round-trip loading: the line and column of every key and list item
+    from ruamel.yaml.error import YAMLError as RuamelError
 
     try:
-        loaded = load_file(existing)
         text = existing.read_text("utf-8")
-    except (SpecError, OSError, UnicodeDecodeError):
+        rt = YAML(typ="rt")
+        rt.version = (1, 1)  # as obsgen reads specs (PyYAML): `yes` is a boolean, equal to what it loaded
+        root = rt.load(text)
+    except (OSError, UnicodeDecodeError, RuamelError):
         return None
-    old = loaded.data
-    names = {s.get("name") for s in old.get("services", []) if isinstance(s, dict)}
-    new = [s for s in spec["services"] if s.get("name") not in names]
-    if not isinstance(old.get("services"), list) or not old["services"] or len(new) != len(imported.services):
-        return None  # an imported service merged into one of the file's
-    extra = {k for k in spec if k not in old}
-    if extra - {"proof"} or any(spec[k] != old[k] for k in old if k not in ("services", "proof")):
-        return None  # defaults of the file changed
-    lines = text.split("\n")
-    inserts: list[tuple[int, list[str]]] = []  # (before line, lines), in the file's order
-    if "proof" in old and spec["proof"] != old["proof"]:  # entries added to its accept_unproven
-        have = old["proof"].get("accept_unproven") if isinstance(old["proof"], dict) else None
-        added = {k: v for k, v in spec["proof"]["accept_unproven"].items() if k not in (have or {})}
-        if not have or set(spec["proof"]) != set(old["proof"]) or \
-                any(spec["proof"]["accept_unproven"][k] != v for k, v in have.items()):
-            return None
-        entry = loaded.marks[("proof", "accept_unproven", next(iter(have)))]
-        key = lines[entry.line]
-        indent = len(key) - len(key.lstrip())
-        if key.lstrip().startswith(("{", "-")) or indent == 0:
-            return None  # a flow mapping
-        later = [m.line for p, m in loaded.marks.items() if m.line > entry.line and p[:2] != ("proof", "accept_unproven")]
-        end = min(later, default=len(lines))
-        while end > entry.line + 1 and not lines[end - 1].strip():
-            end -= 1
-        block: list[str] = []
-        _write(Map(added), " " * indent, block)
-        inserts.append((end, block))
-    first = loaded.marks[("services", 0)]
-    dash = lines[first.line].rfind("-", 0, first.column)
-    if dash < 0 or lines[first.line][:dash].strip():
-        return None  # not a block list
-    top = sorted(m.line for path, m in loaded.marks.items() if len(path) == 1)
-    after = [n for n in top if n > loaded.marks[("services",)].line]
-    at = after[0] if after else len(lines)
-    while at > 0 and (not lines[at - 1].strip() or lines[at - 1].lstrip().startswith("#")) and after:
-        at -= 1  # the comments and blank lines before the next key are that key's
-    while at > 0 and not lines[at - 1].strip():
-        at -= 1
-    services = [" " * dash + f"# {one_line(line)}" if line else " " * dash + "#" for line in head]
-    _write(Seq(new), " " * dash, services)
-    inserts.append((at, services))
-    tail: list[str] = []
-    if "proof" in extra:
-        _write(Map(proof=spec["proof"]), "", tail)
-    for line_no, block in sorted(inserts, key=lambda x: -x[0]):  # from the end: earlier places keep their lines
-        lines[line_no:line_no] = block
-    out = "\n".join(lines).rstrip("\n") + "\n" + ("\n".join(tail) + "\n" if tail else "")
+    splicer = _Splicer(text, root)
+    try:
+        splicer.walk(root, spec, {("services",): head})
+    except _Unsplicable:
+        return None
+    lines = splicer.lines
+    for ins in sorted(splicer.inserts, key=lambda x: -x.line):  # from the end: earlier places keep their lines
+        lines[ins.line:ins.line] = ins.lines
+    out = "\n".join(lines).rstrip("\n") + "\n"
     try:
         if yaml.safe_load(out) != yaml.safe_load(emit(spec, [])):
             return None
