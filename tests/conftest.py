@@ -72,6 +72,21 @@ def obsgen(*args: str, cwd: Path | None = None, env: dict[str, str] | None = Non
     return proc
 
 
+def obsgen_in_process(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`obsgen(...)` run by the same command line in this interpreter: no start-up of a fresh Python and its
+    imports (half a CPU second a call), for the many calls of a test module whose subject is not the process
+    boundary (exit codes and messages of bad input are tested through `obsgen()`)."""
+    from typer.testing import CliRunner
+
+    from obsgen.cli import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    proc = subprocess.CompletedProcess(["obsgen", *args], result.exit_code, result.stdout, result.stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"obsgen {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
 

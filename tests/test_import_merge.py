@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import ROOT, obsgen
+from conftest import ROOT, obsgen, obsgen_in_process
 
 from obsgen.importers import sloth
 from obsgen.importers.spec_writer import write_spec
@@ -84,7 +84,7 @@ def test_a_merge_that_grows_defaults_slos_and_proof_keeps_every_comment(tmp_path
     assert lines.index("    # no SLO of its own yet: Sloth's come in") < lines.index("    slos:", lines.index("  - name: search-frontend"))
     assert "ticket_slow: Sloth's 5% of the budget in 3d" in text  # the importer's own comments come along
     assert "SearchFrontendIndexStale" in merged.proof.accept_unproven and lines.index("proof:") > lines.index("routing:")
-    assert obsgen("validate", str(spec)).returncode == 0
+    assert obsgen_in_process("validate", str(spec)).returncode == 0
 
 
 def test_a_name_the_file_has_already_is_refused_at_its_place(tmp_path: Path) -> None:

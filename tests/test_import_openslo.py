@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, obsgen, tree_digest
+from conftest import ROOT, obsgen, obsgen_in_process, tree_digest
 
 from obsgen.units import duration_seconds
 
@@ -30,7 +30,7 @@ def s(d: str) -> int:
 def proved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The import, with --prove: the written spec and the proof's report."""
     out = tmp_path_factory.mktemp("openslo") / "obsgen.yaml"
-    proc = obsgen("import", "openslo", str(SRC), "-o", str(out), "--prove", check=True)
+    proc = obsgen_in_process("import", "openslo", str(SRC), "-o", str(out), "--prove", check=True)
     assert "comment lines say what did not map exactly" in proc.stdout
     return out, proc.stdout
 
@@ -81,10 +81,10 @@ def test_every_inexact_mapping_is_commented(imported: Path) -> None:
 
 
 def test_the_spec_renders_passes_check_strict_and_alerts_at_the_conditions(imported: Path, tmp_path: Path) -> None:
-    assert obsgen("validate", str(imported), "--strict").returncode == 0
+    assert obsgen_in_process("validate", str(imported), "--strict").returncode == 0
     out = tmp_path / "out"
-    obsgen("render", str(imported), "-o", str(out), "-q", check=True)
-    proc = obsgen("check", str(out), "--strict")
+    obsgen_in_process("render", str(imported), "-o", str(out), "-q", check=True)
+    proc = obsgen_in_process("check", str(out), "--strict")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rules = yaml.safe_load((out / "prometheus" / "rules" / "payments-api.yml").read_text())
     alerts = {(r["alert"], r["labels"]["tier"]): r for g in rules["groups"] for r in g["rules"] if "alert" in r}

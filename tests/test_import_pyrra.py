@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, obsgen, require_tool, tree_digest
+from conftest import ROOT, obsgen, obsgen_in_process, require_tool, tree_digest
 
 from obsgen.importers.pyrra import pyrra_windows
 from obsgen.units import duration_seconds
@@ -35,7 +35,7 @@ def s(d: str) -> int:
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pyrra") / "obsgen.yaml"
-    proc = obsgen("import", "pyrra", str(SRC), "-o", str(out), check=True)
+    proc = obsgen_in_process("import", "pyrra", str(SRC), "-o", str(out), check=True)
     assert "comment lines say what did not map exactly" in proc.stdout
     return out
 
@@ -107,10 +107,10 @@ def _thresholds(expr: str) -> dict[str, tuple[str, Decimal]]:
 
 
 def test_the_spec_renders_passes_check_strict_and_alerts_at_pyrras_thresholds(imported: Path, tmp_path: Path) -> None:
-    assert obsgen("validate", str(imported), "--strict").returncode == 0
+    assert obsgen_in_process("validate", str(imported), "--strict").returncode == 0
     out = tmp_path / "out"
-    obsgen("render", str(imported), "-o", str(out), "-q", check=True)
-    proc = obsgen("check", str(out), "--strict")
+    obsgen_in_process("render", str(imported), "-o", str(out), "-q", check=True)
+    proc = obsgen_in_process("check", str(out), "--strict")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rules = yaml.safe_load((out / "prometheus" / "rules" / "storefront.yml").read_text())
     alerts = {(r["alert"], r["labels"]["tier"]): r for g in rules["groups"] for r in g["rules"] if "alert" in r}
@@ -132,7 +132,7 @@ def test_the_spec_renders_passes_check_strict_and_alerts_at_pyrras_thresholds(im
 
 def test_service_option_puts_every_slo_in_one_service(tmp_path: Path) -> None:
     out = tmp_path / "spec.yaml"
-    obsgen("import", "pyrra", str(SRC), "-o", str(out), "--service", "shop", "-q", check=True)
+    obsgen_in_process("import", "pyrra", str(SRC), "-o", str(out), "--service", "shop", "-q", check=True)
     spec = yaml.safe_load(out.read_text())
     assert [x["name"] for x in spec["services"]] == ["shop"]
     assert [x["name"] for x in spec["services"][0]["slos"]] == [
@@ -285,7 +285,7 @@ def test_native_histograms_and_boolean_gauges_import_as_those_sli_types(tmp_path
     src = tmp_path / "native.yaml"
     src.write_text(NATIVE)
     spec = tmp_path / "obsgen.yaml"
-    proc = obsgen("import", "pyrra", str(src), "-o", str(spec))
+    proc = obsgen_in_process("import", "pyrra", str(src), "-o", str(spec))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     slos = {s["name"]: s for s in yaml.safe_load(spec.read_text())["services"][0]["slos"]}
     assert slos["native"]["sli"] == {"type": "latency_native", "threshold": "250ms",
@@ -294,7 +294,7 @@ def test_native_histograms_and_boolean_gauges_import_as_those_sli_types(tmp_path
     assert slos["probe"]["sli"] == {"type": "bool_gauge",
                                     "metric": 'probe_success{job="blackbox-http", instance="https://api.example.com/healthz"}'}
     out = tmp_path / "out"
-    obsgen("render", str(spec), "-o", str(out), "--quiet", check=True)
+    obsgen_in_process("render", str(spec), "-o", str(out), "--quiet", check=True)
     tests = sorted(p.name for p in (out / "prometheus" / "tests").glob("*.test.yml") if p.name != "_stack.test.yml")
     run = subprocess.run([require_tool("promtool"), "test", "rules", *(f"tests/{t}" for t in tests)],
                          cwd=out / "prometheus", capture_output=True, text=True, timeout=300)

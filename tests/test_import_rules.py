@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, obsgen, require_tool, run, tree_digest
+from conftest import ROOT, obsgen, obsgen_in_process, require_tool, run, tree_digest
 
 FIX = ROOT / "tests" / "fixtures" / "import"
 RULES, TESTS = FIX / "rules-shop.yaml", FIX / "rules-shop.test.yaml"
@@ -19,7 +19,7 @@ RULES, TESTS = FIX / "rules-shop.yaml", FIX / "rules-shop.test.yaml"
 def proved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The import, with --prove: the written spec and the proof's report."""
     out = tmp_path_factory.mktemp("rules") / "obsgen.yaml"
-    proc = obsgen("import", "rules", str(RULES), "--service-label", "job", "--tests", str(TESTS), "-o", str(out),
+    proc = obsgen_in_process("import", "rules", str(RULES), "--service-label", "job", "--tests", str(TESTS), "-o", str(out),
                   "--prove", check=True)
     return out, proc.stdout
 
@@ -84,8 +84,8 @@ def test_what_has_no_place_is_said(imported: Path) -> None:
 
 def test_the_imported_spec_renders_and_passes_check_strict(imported: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    obsgen("render", str(imported), "-o", str(out), "-q", check=True)
-    proc = obsgen("check", str(out), "--strict")
+    obsgen_in_process("render", str(imported), "-o", str(out), "-q", check=True)
+    proc = obsgen_in_process("check", str(out), "--strict")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proven = {a["alert"]: a["proven"] for a in json.loads((out / "proof" / "alerts.json").read_text())["alerts"]}
     for name in ("CheckoutApiErrorRatioHigh", "CheckoutDbPostgresReplicationLag",
@@ -105,7 +105,7 @@ def test_the_imported_spec_renders_and_passes_check_strict(imported: Path, tmp_p
 
 def test_one_service_for_every_rule(tmp_path: Path) -> None:
     out = tmp_path / "obsgen.yaml"
-    obsgen("import", "rules", str(RULES), "--service", "shop", "-o", str(out), "-q", check=True)
+    obsgen_in_process("import", "rules", str(RULES), "--service", "shop", "-o", str(out), "-q", check=True)
     spec = yaml.safe_load(out.read_text())
     assert [s["name"] for s in spec["services"]] == ["shop"]
     assert [a["name"] for a in spec["services"][0]["alerts"]] == [
@@ -183,7 +183,7 @@ groups:
         annotations: {summary: Api errors seen from web.}
 """)
     out = tmp_path / "o.yaml"
-    obsgen("import", "rules", str(rules), "--service-label", "job", "-o", str(out), "-q", check=True)
+    obsgen_in_process("import", "rules", str(rules), "--service-label", "job", "-o", str(out), "-q", check=True)
     text = out.read_text()
     assert "reads the recording rule job:errors:rate5m of the service api" in text, text
     spec = yaml.safe_load(text)
@@ -243,11 +243,11 @@ spec:
           annotations: {summary: Redis uses more than 90% of its maxmemory.}
 """)
     out = tmp_path / "obsgen.yaml"
-    obsgen("import", "rules", str(src), "--service-label", "job", "-o", str(out), "-q", check=True)
+    obsgen_in_process("import", "rules", str(src), "--service-label", "job", "-o", str(out), "-q", check=True)
     spec = yaml.safe_load(out.read_text())
     (svc,) = spec["services"]
     assert svc["name"] == "sessions-redis" and svc["alerts"][0]["name"] == "SessionsRedisRedisMemoryHigh"
-    assert obsgen("validate", str(out)).returncode == 0
+    assert obsgen_in_process("validate", str(out)).returncode == 0
 
 
 def test_an_existing_service_gets_the_recordings_appended_and_a_series_twice_is_refused(tmp_path: Path) -> None:

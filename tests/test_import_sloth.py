@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, obsgen, tree_digest
+from conftest import ROOT, obsgen, obsgen_in_process, tree_digest
 
 from obsgen.importers import sloth, sloth_proof
 from obsgen.importers.sloth_proof import prove_slo
@@ -23,7 +23,7 @@ SLOTH = [FIX / "sloth-invoicing.yaml", FIX / "sloth-search-crd.yaml", FIX / "slo
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sloth") / "obsgen.yaml"
-    proc = obsgen("import", "sloth", *map(str, SLOTH), "-o", str(out), check=True)
+    proc = obsgen_in_process("import", "sloth", *map(str, SLOTH), "-o", str(out), check=True)
     assert "comment lines say what did not map exactly" in proc.stdout
     return out
 
@@ -74,16 +74,16 @@ def test_every_inexact_mapping_is_commented(imported: Path) -> None:
 
 
 def test_the_imported_spec_renders_and_passes_check_strict(imported: Path, tmp_path: Path) -> None:
-    assert obsgen("validate", str(imported), "--strict").returncode == 0
+    assert obsgen_in_process("validate", str(imported), "--strict").returncode == 0
     out = tmp_path / "out"
-    obsgen("render", str(imported), "-o", str(out), "-q", check=True)
-    proc = obsgen("check", str(out), "--strict")
+    obsgen_in_process("render", str(imported), "-o", str(out), "-q", check=True)
+    proc = obsgen_in_process("check", str(out), "--strict")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_grouped_queries_become_by_and_others_are_said(tmp_path: Path) -> None:
     out = tmp_path / "spec.yaml"
-    obsgen("import", "sloth", str(FIX / "sloth-grouped.yaml"), "-o", str(out), "-q", check=True)
+    obsgen_in_process("import", "sloth", str(FIX / "sloth-grouped.yaml"), "-o", str(out), "-q", check=True)
     spec = load_spec(out)
     grouped, plain = spec.services[0].slos
     assert grouped.by == ["grpc_method"] and plain.by == []
@@ -134,7 +134,7 @@ def test_merging_into_an_existing_spec_keeps_its_content_and_comments(tmp_path: 
     existing = tmp_path / "obsgen.yaml"
     shutil.copy(ROOT / "tests" / "fixtures" / "specs" / "ledger.yaml", existing)
     old, old_lines = load_spec(existing), existing.read_text().splitlines()
-    obsgen("import", "sloth", str(FIX / "sloth-search-crd.yaml"), "-o", str(existing), "-q", check=True)
+    obsgen_in_process("import", "sloth", str(FIX / "sloth-search-crd.yaml"), "-o", str(existing), "-q", check=True)
     merged = load_spec(existing)
     # only services (and accept_unproven entries) were added: spliced into the file's text, every line of it kept
     new_lines = iter(existing.read_text().splitlines())
@@ -232,7 +232,7 @@ slos:
     alerting: {name: MailerBounces, page_alert: {labels: {severity: critical}}}
 """)
     out = tmp_path / "s.yaml"
-    obsgen("import", "sloth", str(src), "-o", str(out), "-q", check=True)
+    obsgen_in_process("import", "sloth", str(src), "-o", str(out), "-q", check=True)
     svc = load_spec(out).services[0]
     assert svc.team == "comms" and svc.labels == {"provider": "ses"}
     sends, bounces = svc.slos
@@ -244,6 +244,6 @@ slos:
 def test_the_same_input_writes_the_same_bytes(tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     for out in (a, b):
-        obsgen("import", "sloth", *map(str, SLOTH), "-o", str(out), "-q", check=True)
+        obsgen_in_process("import", "sloth", *map(str, SLOTH), "-o", str(out), "-q", check=True)
     assert a.read_bytes() == b.read_bytes()
-    assert obsgen("import", "--help", check=True).stdout.count("sloth") >= 1
+    assert obsgen_in_process("import", "--help", check=True).stdout.count("sloth") >= 1

@@ -14,7 +14,9 @@ scenario as long as its slowest condition needs. Each condition is compared with
 wherever a page condition fires, obsgen pages no later than two evaluations after it. Where obsgen maps a
 condition inexactly (its added short window, one `for` per tier, a threshold written as a share of the
 budget, `gte`), the difference is listed with the reason, as the written spec's comments say. An SLO
-obsgen cannot synthesize input for, or one without conditions, is said and not compared.
+obsgen cannot synthesize input for, or one without conditions, is said and not compared. obsgen's side is
+its burn-rate alerts of the SLO and the recordings they read (the period-long ones only the budget alerts
+read are left out: promtool evaluates every rule at every step).
 """
 
 from __future__ import annotations
@@ -115,6 +117,36 @@ def differences(model: Model, svc: ServiceModel, slo: SloModel, c: Condition, ot
     return out
 
 
+def _burn_rules(groups: list[dict[str, Any]], service: str, slo: str, names: set[str]) -> list[dict[str, Any]]:
+    """The SLO's burn-rate alerts (`names`) and the recordings they read, directly or through others: what the
+    comparison measures, without the period-long recordings only the budget alerts and dashboards read,
+    which would make promtool's every step slower."""
+    from ..spec.expressions import nodes, parse_promql
+
+    def reads(expr: str) -> set[str]:
+        parsed = parse_promql(expr)
+        if parsed is None:
+            return set()
+        pp, tree = parsed
+        return {n.name for n in nodes(pp, tree) if isinstance(n, pp.VectorSelector) and n.name}
+
+    own = [g for g in groups if g["name"].startswith(f"{service}-slo-{slo}-")]
+    alerts = [r for g in own for r in g["rules"] if r.get("alert") in names]
+    wanted: set[str] = set().union(*(reads(r["expr"]) for r in alerts))
+    records = [r for g in own for r in g["rules"] if "record" in r]
+    grew = True
+    while grew:
+        more = set().union(*(reads(r["expr"]) for r in records if r["record"] in wanted)) - wanted
+        grew = bool(more)
+        wanted |= more
+    out = []
+    for g in own:
+        rules = [r for r in g["rules"] if r.get("record") in wanted or r in alerts]
+        if rules:
+            out.append({**g, "rules": rules})
+    return out
+
+
 def _run(tool: str, folder: Path, rule_files: dict[str, list[dict[str, Any]]], eval_interval: str,
          tests: list[dict[str, Any]]) -> dict[str, float]:
     """`sloth_proof._run` with the groups' evaluation order fixed (`group_eval_order`: recordings first, then
@@ -188,7 +220,8 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Op
                 plans[k].append((name, who, c.tier, expr))
         groups.append({"name": f"{title}: {name}", "interval": f"{step}s", "input_series": _input(cs, scenario),
                        "promql_expr_test": checks})
-    mine = [g for g in rule_groups(model, svc) if g["name"].startswith(f"{svc.name}-slo-{slo.name}-")]
+    mine = _burn_rules(rule_groups(model, svc), svc.name, slo.name,
+                       {alerts[t].name for t in ("page", "ticket") if t in alerts})
     files = {"obsgen.yml": mine, "openslo.yml": [{"name": f"openslo-{sid}", "rules": source_rules(rec, sid)}]}
     with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
         got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
