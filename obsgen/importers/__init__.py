@@ -6,5 +6,7 @@ that did not map exactly, and `source` reads the files with the place of every n
 The format modules never import each other (`common` holds what the Pyrra and OpenSLO ones share).
 `sloth_proof` renders Sloth's own rules from its documented formulas and runs them beside obsgen's through
 promtool (`obsgen import sloth --prove`).
-`pyrra_proof` does the same for Pyrra (`obsgen import pyrra --prove`), with `sloth_proof`'s scenarios and bound.
+`pyrra_proof` does the same for Pyrra (`obsgen import pyrra --prove`), with `sloth_proof`'s scenarios and bound,
+and `openslo_proof` for OpenSLO's AlertConditions (`obsgen import openslo --prove`); `rules_proof` runs the rule
+files' own promtool tests on the original rules and on obsgen's (`obsgen import rules --prove`).
 """
