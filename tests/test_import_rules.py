@@ -243,7 +243,10 @@ spec:
           annotations: {summary: Redis uses more than 90% of its maxmemory.}
 """)
     out = tmp_path / "obsgen.yaml"
-    obsgen_in_process("import", "rules", str(src), "--service-label", "job", "-o", str(out), "-q", check=True)
+    # with --prove and no test file, nothing is compared: the proof says so and fails
+    proc = obsgen_in_process("import", "rules", str(src), "--service-label", "job", "-o", str(out), "-q", "--prove")
+    assert proc.returncode == 1 and "nothing compared: no alert check" in proc.stdout, proc.stdout
+    assert "not proven by a test: no test in the source checks it" in proc.stdout
     spec = yaml.safe_load(out.read_text())
     (svc,) = spec["services"]
     assert svc["name"] == "sessions-redis" and svc["alerts"][0]["name"] == "SessionsRedisRedisMemoryHigh"

@@ -321,10 +321,13 @@ def _report(model: Model, alerts: list[SourceAlert], checks: list[Check], source
             out.append(f"  {c.alertname!r} " + line)
             expr_bad += not good
     n_alert = len([c for c in checks if c.kind == "alert"])
+    compared = any(c.kind == "alert" and c.obsgen is not None for c in checks)
     out.append(f"{held} of {n_alert} alert checks hold on obsgen's rules"
                + (f"; {expr_bad} of {len(exprs)} expression checks fail on obsgen's side only" if expr_bad else "")
                + (f"; {unproven} of {len(alerts)} alerts not proven by a test" if unproven else "")
-               + ("; the bound held" if ok else "; the bound did NOT hold"))
+               + ("; nothing compared: no alert check of the tests (--tests FILE) could run on both" if not compared
+                  else "; the bound held" if ok else "; the bound did NOT hold"))
+    ok = ok and compared  # a proof that compared nothing proves nothing
     if strict and (expr_bad or unproven):
         out.append("--strict: " + ", ".join(x for x in ("an expression check differs" if expr_bad else "",
                                                          "an alert is not proven by a test" if unproven else "") if x))
