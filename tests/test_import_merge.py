@@ -83,6 +83,9 @@ def test_a_merge_that_grows_defaults_slos_and_proof_keeps_every_comment(tmp_path
     # the service's own trailing comment stays with it, above what was added to it
     assert lines.index("    # no SLO of its own yet: Sloth's come in") < lines.index("    slos:", lines.index("  - name: search-frontend"))
     assert "ticket_slow: Sloth's 5% of the budget in 3d" in text  # the importer's own comments come along
+    # no service was added: the import's head comment leads the first entry it added
+    windows = lines.index("  slo_windows:")
+    assert any(line.startswith("  # Imported from Sloth by `obsgen import sloth`") for line in lines[windows - 6:windows])
     assert "SearchFrontendIndexStale" in merged.proof.accept_unproven and lines.index("proof:") > lines.index("routing:")
     assert obsgen_in_process("validate", str(spec)).returncode == 0
 

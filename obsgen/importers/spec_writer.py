@@ -318,6 +318,7 @@ class _Splicer:
         self.starts: list[tuple[int, int]] = []
         _node_lines(root, self.starts)
         self.inserts: list[_Insert] = []
+        self.led = False  # whether the import's head comment went in (before the services it added)
 
     def end_of(self, line: int, column: int) -> int:
         """The line after the block that starts at `line` (a key or dash at `column`), before the blank lines and
@@ -375,6 +376,7 @@ class _Splicer:
                 if dash < 0 or self.lines[line][:dash].strip():
                     raise _Unsplicable  # an item not written `- ...` on its own line
                 block = [" " * dash + (f"# {one_line(x)}" if x else "#") for x in lead.get(path, [])]
+                self.led = self.led or path in lead
                 _write(Seq(new[len(old):]), " " * dash, block)
                 self.inserts.append(_Insert(self.end_of(line, dash), block))
             return
@@ -402,6 +404,10 @@ def spliced(existing: FsPath, spec: Map, imported: Imported, head: list[str]) ->
         splicer.walk(root, spec, {("services",): head})
     except _Unsplicable:
         return None
+    if not splicer.led and splicer.inserts and head:  # no service added: the head goes before the first entry
+        first = min(splicer.inserts, key=lambda x: x.line)
+        indent = " " * (len(first.lines[0]) - len(first.lines[0].lstrip()))
+        first.lines[:0] = [indent + (f"# {one_line(x)}" if x else "#") for x in head]
     lines = splicer.lines
     for ins in sorted(splicer.inserts, key=lambda x: -x.line):  # from the end: earlier places keep their lines
         lines[ins.line:ins.line] = ins.lines
