@@ -294,9 +294,9 @@ def test_prove_runs_the_files_own_tests_on_both_rule_sets(proved: tuple[Path, st
     assert lines[slow + 1] == "  not proven by a test: no test in the source checks it"
     assert "  differs: label severity: the source's page, obsgen's warning" in lines[slow:slow + 6]
     assert "differs: annotation dashboard: not kept" in report
-    # the expression check reading a recording obsgen does not render fails on obsgen's side, with the reason
+    # the expression check reads a recording, which obsgen renders as the source wrote it
     expr = next(line for line in lines if "checkout:http_errors:ratio_rate5m > bool 0.05" in line)
-    assert "passes on the original, FAILS on obsgen's: reads checkout:http_errors:ratio_rate5m" in expr
+    assert expr.endswith("rules-shop.test.yaml:24 at 25m: passes on both"), expr
 
 
 def test_prove_fails_when_an_alerts_for_is_changed() -> None:
@@ -319,3 +319,24 @@ def test_prove_fails_when_an_alerts_for_is_changed() -> None:
     line = next(line for line in report.splitlines() if "at 25m" in line and "rules-shop.test.yaml:15" in line)
     assert "passes on the original, FAILS on obsgen's" in line, line
     assert "differs: for: the source's 5m, obsgen's 20m" in report
+
+
+def test_prove_fails_on_obsgens_side_when_a_recording_the_tests_read_is_missing() -> None:
+    """The imported recording checkout:http_errors:ratio_rate5m removed before the proof: the expression check
+    reading it passes on the original and fails on obsgen's side with that reason, as do the alert's checks."""
+    from obsgen.importers import rules, rules_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    imported = rules.import_rules([RULES], "job", None, [TESTS])
+    spec = merge(imported, None, "prove")
+    api = next(s for s in spec["services"] if s["name"] == "checkout-api")
+    assert [r["record"] for r in api["recording_rules"]] == ["checkout:http_errors:ratio_rate5m"]
+    del api["recording_rules"]
+    model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
+    report, ok = rules_proof.prove_rules(model, imported, [RULES], [TESTS])
+    assert not ok and "the bound did NOT hold" in report
+    expr = next(line for line in report.splitlines() if "checkout:http_errors:ratio_rate5m > bool 0.05" in line)
+    assert "passes on the original, FAILS on obsgen's: reads checkout:http_errors:ratio_rate5m (recorded by the " \
+           "source, " in expr and "which obsgen's rendered rules do not record" in expr, expr
