@@ -5,8 +5,10 @@ obsgen spec that validates, renders and passes `obsgen check --strict`; refusals
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -155,14 +157,31 @@ def test_merging_into_an_existing_spec_keeps_its_content_and_comments(tmp_path: 
 # --------------------------------------------------------------------------- --prove
 
 
-def test_prove_holds_the_bound_says_what_it_did_not_compare_and_says_it_the_same_every_time(tmp_path: Path) -> None:
-    """Run twice: the same report to the byte (promtool evaluates the rule groups in the order the test file
-    lists, recordings before alerts, not at random)."""
-    runs = [obsgen("import", "sloth", str(FIX / "sloth-search-crd.yaml"), str(FIX / "sloth-windows-30d.yaml"),
-                   "-o", str(tmp_path / f"s{i}.yaml"), "--prove", "-q") for i in range(2)]
-    proc = runs[0]
+def test_prove_holds_the_bound_says_what_it_did_not_compare_and_says_it_the_same_every_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run twice (the command, then in-process): the same report to the byte, and the test file promtool is
+    given orders every group of its rule files, recordings before alerts (an unlisted group is evaluated in a
+    random order, which moved alerts by one evaluation from run to run)."""
+    files = [FIX / "sloth-search-crd.yaml", FIX / "sloth-windows-30d.yaml"]
+    proc = obsgen("import", "sloth", *map(str, files), "-o", str(tmp_path / "s.yaml"), "--prove", "-q")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert runs[1].stdout == proc.stdout
+    run, orders = subprocess.run, []
+
+    def spy(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        test = yaml.safe_load(Path(kw["cwd"], args[-1]).read_text())
+        groups = [g for f in test["rule_files"] for g in yaml.safe_load(Path(kw["cwd"], f).read_text())["groups"]]
+        orders.append((test.get("group_eval_order"), groups))
+        return run(args, **kw)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    imported, records = sloth.import_sloth(files)
+    report, ok = sloth_proof.prove_all(_model(imported), records)
+    assert ok and report + "\n" == proc.stdout
+    assert orders
+    for order, groups in orders:
+        rec = [g["name"] for g in groups if all("record" in r for r in g["rules"])]
+        assert order == rec + [g["name"] for g in groups if g["name"] not in rec], order
+        assert any(g["name"] not in rec for g in groups)  # alerts after recordings, on both sides
     assert "1 of 2 SLOs compared" in proc.stdout and "the bound held" in proc.stdout
     # the raw SLI is no quotient of sum(rate()) queries: the part obsgen could not read is named
     assert ("search-frontend/index-freshness" in proc.stdout and "not compared" in proc.stdout

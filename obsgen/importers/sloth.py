@@ -19,7 +19,9 @@ How each field maps, and where obsgen differs (each difference is a comment in t
   `disable`: `alerting.page` / `ticket` off;
 - `sli.events.{error_query,total_query}`: an events SLI, `{{.window}}` as `{{window}}`; when both queries
   end in `sum by (...)`, those labels become `by` (Sloth divides the two queries series by series, obsgen
-  sums each, per `by` group); `sli.raw.error_ratio_query`: a ratio SLI (obsgen averages it per group);
+  sums each, per `by` group); queries with no `sum` whose error series are total series (Sloth divides each by
+  itself: an error ratio of 1 on any error) are said, and the proof reports that difference
+  (`SlothSlo.differs`); `sli.raw.error_ratio_query`: a ratio SLI (obsgen averages it per group);
 - `sli.plugin` is refused: a plugin is Go code run inside Sloth, whose queries obsgen cannot know;
 - with `sloth_series` (`--sloth-series`), every SLO is `sloth_compatible`: Sloth's dashboards keep reading
   its series.
