@@ -445,6 +445,9 @@ def _errors_of(tree: Expr, total: Operand, what: str) -> tuple[Selector, str]:
     """The selector the errors part of an error ratio reads and what it counts: `errors` ("errors"), or
     `total - good` whose first query is the total's ("good": its second query's)."""
     if isinstance(tree, Operand):
+        if tree.keeps != total.keeps:
+            raise Unreadable(f"{what}: the errors and the total queries keep different labels ({_kept(tree.keeps)} "
+                             f"and {_kept(total.keeps)}): their quotient would match no series")
         return tree.sel, "errors"
     op, left, right = tree
     if op != "-" or not isinstance(left, Operand) or not isinstance(right, Operand):
@@ -454,6 +457,9 @@ def _errors_of(tree: Expr, total: Operand, what: str) -> tuple[Selector, str]:
         raise Unreadable(f"{what}: the first query of `total - good` reads other series than the total query "
                          f"({_shown(left.sel)} and {_shown(total.sel)}): obsgen reads a difference only as "
                          "all events minus the good ones")
+    if left.keeps[0] == "all":  # the difference then matches series by every label, and a bucket's `le` is one
+        raise Unreadable(f"{what}: neither query of `total - good` sums, so the difference pairs series by all their "
+                         "labels; obsgen feeds it only summed (`sum(...)` or `sum by (...)`)")
     if not left.keeps == right.keeps == total.keeps:
         raise Unreadable(f"{what}: the queries of `total - good` and the total keep different labels "
                          f"({', '.join(_kept(x.keeps) for x in (left, right, total))}): the difference would "

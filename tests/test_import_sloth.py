@@ -321,6 +321,7 @@ def test_count_minus_bucket_is_fed_a_bucket_at_the_queries_le() -> None:
      "keep different labels"),
     ('sum(rate(x_count[{{window}}])) - sum(rate(x_bucket{le=~"fast|slow"}[{{window}}]))', "is no bucket bound"),
     ('sum(rate(x_count[{{window}}])) / sum(rate(x_bucket{le="0.5"}[{{window}}]))', "not a quotient there"),
+    ('rate(x_count[{{window}}]) - rate(x_bucket{le="0.5"}[{{window}}])', "neither query of `total - good` sums"),
 ])
 def test_a_difference_obsgen_cannot_read_is_said(errors: str, said: str, tmp_path: Path) -> None:
     src = tmp_path / "d.yaml"
