@@ -261,6 +261,9 @@ def test_the_test_file_orders_every_group_recordings_first() -> None:
     assert sloth_proof.measured(groups, {"Page"}) == [
         {"name": "rec", "rules": [{"record": "w", "expr": "v"}, {"record": "v", "expr": "raw"}]},
         {"name": "alerts", "rules": [{"alert": "Page", "expr": "w > 1"}]}]
+    groups[1]["rules"][0]["expr"] = 'w > 1 unless on () ALERTS{alertname="Absent"}'
+    assert [r.get("alert") or r["record"] for g in sloth_proof.measured(groups, {"Page"}) for r in g["rules"]] == [
+        "w", "v", "other", "Page", "Absent"]
 
 
 RATIO = """\

@@ -138,8 +138,8 @@ _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 def measured(groups: list[dict[str, Any]], alerts: Iterable[str]) -> list[dict[str, Any]]:
     """The alert rules named `alerts` and every recording they read (by its name, transitively), in their
-    groups and order; groups left empty go. Any name-like word of an expression counts as read, so nothing
-    an alert reads is ever dropped."""
+    groups and order; groups left empty go. Any name-like word of an expression counts as read (ALERTS: every
+    alert), so nothing an alert reads is ever dropped."""
     wanted = set(alerts)
     rules = [r for g in groups for r in g["rules"]]
     keep = {i for i, r in enumerate(rules) if r.get("alert") in wanted}
@@ -148,7 +148,8 @@ def measured(groups: list[dict[str, Any]], alerts: Iterable[str]) -> list[dict[s
     while todo:
         words.update(_NAME.findall(rules[todo.pop()]["expr"]))
         for i, r in enumerate(rules):
-            if i not in keep and r.get("record") in words:
+            # an expression reading ALERTS reads every alert rule's output
+            if i not in keep and (r.get("record") in words or ("alert" in r and "ALERTS" in words)):
                 keep.add(i)
                 todo.append(i)
     out, i = [], 0
