@@ -398,6 +398,8 @@ def import_pyrra(
     project: ProjectOpt = "imported",
     prove: Annotated[bool, typer.Option(
         "--prove", help="Also run Pyrra's own rules and obsgen's through promtool on the same scenarios.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="With --prove: also fail when an SLO could not be compared.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Pyrra ServiceLevelObjective resources (pyrra.dev/v1alpha1) -> an obsgen spec."""
@@ -417,7 +419,7 @@ def import_pyrra(
         from .importers.sloth_proof import ProofUnavailable
 
         try:
-            report, ok = prove_all(model, found[0])
+            report, ok = prove_all(model, found[0], strict)
         except ProofUnavailable as e:
             _fail([f"--prove: {e}"], 1)
         print(report)

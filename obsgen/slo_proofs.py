@@ -129,6 +129,7 @@ _TOKEN = re.compile(r"""\s*(?:
     (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
   | (?P<window>\[\s*\{\{window\}\}\s*\])
   | (?P<op>=~|!~|!=|=)
+  | (?P<arith>[-/])
   | (?P<punct>[(){},])
   | (?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)
 )""", re.X)
@@ -198,16 +199,58 @@ class _Reader:
         k, t, _ = self.peek()
         return k == kind and t == text
 
-    def grouping(self) -> None:
+    def grouping(self) -> Keeps | None:
         """`by (a, b)` or `without (...)`: which labels the sum keeps does not change what it counts."""
         if self.at("name", "by") or self.at("name", "without"):
-            self.take("name")
+            how = self.take("name")
             self.take("punct", "(")
+            names = []
             while not self.at("punct", ")"):
-                self.take("name", expected="a label name")
+                names.append(self.take("name", expected="a label name"))
                 if not self.at("punct", ")"):
                     self.take("punct", ",", "`,` or `)`")
             self.take("punct", ")")
+            return how, tuple(sorted(set(names)))
+        return None
+
+    def operand(self) -> Operand:
+        """`sum [by|without (...)] (rate(...))` or a bare `rate(...)`."""
+        if self.at("name", "sum"):
+            self.take("name")
+            before = self.grouping()
+            self.take("punct", "(")
+            sel = self.call()
+            self.take("punct", ")")
+            return Operand(sel, self.grouping() or before or ("by", ()))
+        return Operand(self.call(), ("all", ()))
+
+    def primary(self) -> Expr:
+        if self.at("punct", "("):
+            self.take("punct", "(")
+            inner = self.difference()
+            self.take("punct", ")")
+            return inner
+        return self.operand()
+
+    def quotient(self) -> Expr:
+        left = self.primary()
+        if self.at("arith", "/"):
+            self.take("arith")
+            return ("/", left, self.primary())
+        return left
+
+    def difference(self) -> Expr:
+        left = self.quotient()
+        if self.at("arith", "-"):
+            self.take("arith")
+            return ("-", left, self.quotient())
+        return left
+
+    def expression(self) -> Expr:
+        found = self.difference()
+        if self.peek()[0] != "end":
+            raise self.fail("`-`, `/` or the end of the query")
+        return found
 
     def query_(self) -> Selector:
         if self.at("name", "sum"):
@@ -246,6 +289,20 @@ class _Reader:
         self.take("window", expected="`[{{window}}]`")
         self.take("punct", ")")
         return Selector(func, tuple(matchers))
+
+
+Keeps = tuple[str, tuple[str, ...]]  # ("by", labels) | ("without", labels) | ("all", ()): what a query's sum keeps
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One `sum(rate(<selector>[{{window}}]))` (or a bare `rate(...)`) in an expression, and the labels it keeps."""
+
+    sel: Selector
+    keeps: Keeps
+
+
+Expr = Operand | tuple[str, Any, Any]  # an operand, or (`-` or `/`, left, right)
 
 
 @lru_cache(maxsize=4096)
@@ -297,6 +354,11 @@ def _two_queries(errors_q: str, total_q: str, where: tuple[str, str],
         except Unreadable as err:
             raise Unreadable(f"{what} `{query}`: {err}") from None
     errors, total = read
+    return _pair(errors, total, where, base)
+
+
+def _pair(errors: Selector, total: Selector, where: tuple[str, str], base: dict[str, str]) -> list[Counter]:
+    """`_two_queries` of selectors already read."""
     if errors.func != total.func:
         raise Unreadable(f"{where[0]} reads {errors.func}() and {where[1]} {total.func}(): their quotient "
                          "is no error ratio")
@@ -361,6 +423,125 @@ def _counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
         return _two_queries(slo.errors_query, slo.total_query, where, base)
     except Unreadable as err:
         return str(err)
+
+
+# --------------------------------------------------------------------------- comparing with another tool's rules
+
+
+def _shape(query: str, what: str) -> Expr:
+    try:
+        return _Reader(query).expression()
+    except Unreadable as err:
+        raise Unreadable(f"{what} `{query}`: {err}") from None
+
+
+def _operands(tree: Expr) -> list[Operand]:
+    if isinstance(tree, Operand):
+        return [tree]
+    return [*_operands(tree[1]), *_operands(tree[2])]
+
+
+def _errors_of(tree: Expr, total: Operand, what: str) -> tuple[Selector, str]:
+    """The selector the errors part of an error ratio reads and what it counts: `errors` ("errors"), or
+    `total - good` whose first query is the total's ("good": its second query's)."""
+    if isinstance(tree, Operand):
+        if tree.keeps != total.keeps:
+            raise Unreadable(f"{what}: the errors and the total queries keep different labels ({_kept(tree.keeps)} "
+                             f"and {_kept(total.keeps)}): their quotient would match no series")
+        return tree.sel, "errors"
+    op, left, right = tree
+    if op != "-" or not isinstance(left, Operand) or not isinstance(right, Operand):
+        raise Unreadable(f"{what}: obsgen reads `errors` or `total - good`, each one sum(rate()) query, not a "
+                         f"{'quotient' if op == '/' else 'difference of expressions'} there")
+    if (left.sel.func, set(left.sel.matchers)) != (total.sel.func, set(total.sel.matchers)):
+        raise Unreadable(f"{what}: the first query of `total - good` reads other series than the total query "
+                         f"({_shown(left.sel)} and {_shown(total.sel)}): obsgen reads a difference only as "
+                         "all events minus the good ones")
+    if left.keeps[0] == "all":  # the difference then matches series by every label, and a bucket's `le` is one
+        raise Unreadable(f"{what}: neither query of `total - good` sums, so the difference pairs series by all their "
+                         "labels; obsgen feeds it only summed (`sum(...)` or `sum by (...)`)")
+    if not left.keeps == right.keeps == total.keeps:
+        raise Unreadable(f"{what}: the queries of `total - good` and the total keep different labels "
+                         f"({', '.join(_kept(x.keeps) for x in (left, right, total))}): the difference would "
+                         "match no series")
+    return right.sel, "good"
+
+
+def _shown(sel: Selector) -> str:
+    return "{" + ", ".join(f"{label}{op}{quote(v)}" for label, op, v in sel.matchers) + "}"
+
+
+def _kept(keeps: Keeps) -> str:
+    how, names = keeps
+    return "every label" if how == "all" else f"{how} ({', '.join(names)})"
+
+
+def _events_input(svc: ServiceModel, slo: SloModel) -> list[Counter]:
+    """An events SLI whose errors are `total - good` (a latency SLI as all requests minus a bucket's, Sloth's
+    and Pyrra's commonest), or a ratio SLI written `errors / total` or `(total - good) / total`."""
+    if slo.sli_type == "ratio":
+        assert slo.ratio_query is not None
+        what = "the ratio SLI's expression"
+        tree = _shape(slo.ratio_query, what)
+        if isinstance(tree, Operand) or tree[0] != "/" or not isinstance(tree[2], Operand):
+            raise Unreadable(f"{what} `{slo.ratio_query}`: obsgen reads a ratio SLI written `errors / total` (or "
+                             "`(total - good) / total`) of sum(rate()) queries, not this")
+        num, total = tree[1], tree[2]
+        where = (f"{what}'s numerator", f"{what}'s denominator")
+    else:
+        assert slo.total_query is not None
+        where = ("sli.events.errors", "sli.events.total")
+        num, whole = _shape(slo.errors_query, where[0]), _shape(slo.total_query, where[1])
+        if not isinstance(whole, Operand):
+            raise Unreadable(f"{where[1]} `{slo.total_query}`: obsgen reads one sum(rate()) query there")
+        total = whole
+    sel, counts = _errors_of(num, total, where[0])
+    try:
+        found = _pair(sel, total.sel, where, {})
+    except Unreadable as err:
+        raise Unreadable(str(err).replace("no event could be good", "no event could be an error")
+                         if counts == "good" else str(err)) from None
+    if counts == "good":  # _pair's errors are the good events
+        found = [Counter(c.labels, {"errors": "good", "good": "errors", "total": "total"}[c.counts]) for c in found]
+    for c in found:
+        le = c.labels.get("le")
+        if c.labels["__name__"].endswith("_bucket") and le is not None and not _bound(le):
+            raise Unreadable(f"the bucket series' le={quote(le)} is no bucket bound (Prometheus writes a float, "
+                             "e.g. le=\"0.5\", or +Inf)")
+    return found
+
+
+_BOUND = re.compile(r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$|^\+Inf$")  # a float as Prometheus writes `le`
+
+
+def _bound(le: str) -> bool:
+    return bool(_BOUND.match(le))
+
+
+def proof_input(svc: ServiceModel, slo: SloModel) -> list[Counter] | str:
+    """The raw series of the SLI, for comparing obsgen's rules with another tool's on the same input (`import
+    --prove`); or why obsgen cannot make them. Beside what `counters` reads: errors written `total - good` and
+    ratio SLIs of sum(rate()) queries. (obsgen's own generated proofs do not take these shapes yet: their
+    exact-value checks assume errors counted on their own or `good` queries.)"""
+    found = _grouped_counters(svc, slo)
+    if not isinstance(found, str):
+        return found
+    events = slo.sli_type == "events" and slo.good_query is None and slo.total_query is not None
+    if not events and slo.sli_type != "ratio":
+        return found
+    if events:
+        try:
+            read_query(slo.errors_query)
+            return found  # a single query: the reason is counters'
+        except Unreadable:
+            pass
+    try:
+        cs = _events_input(svc, slo)
+        if slo.by:
+            group_values(svc, slo, BY_GROUPS)
+    except Unreadable as err:
+        return str(err) if not slo.by or "`by`" in str(err) else f"`by`: {err}"
+    return cs
 
 
 def counters(svc: ServiceModel, slo: SloModel) -> list[Counter] | None:
@@ -689,6 +870,14 @@ def in_group(cs: list[Counter], group: dict[str, str], instances: int = 1) -> li
     return out
 
 
+def _matchers_of(query: str) -> list[tuple[str, str, str]]:
+    """Every matcher of a query in a shape obsgen reads (one query, a difference or a quotient of them)."""
+    try:
+        return list(read_query(query).matchers)
+    except Unreadable:
+        return [m for o in _operands(_Reader(query).expression()) for m in o.sel.matchers]
+
+
 def group_values(svc: ServiceModel, slo: SloModel, n: int) -> list[dict[str, str]]:
     """Label values of `n` distinct groups of an SLO with `by` (n empty groups without): `g0`, `g1`... where
     the SLI's selectors leave a label free, else values passing their matchers on it (a label they pin to
@@ -696,14 +885,17 @@ def group_values(svc: ServiceModel, slo: SloModel, n: int) -> list[dict[str, str
     if not slo.by:
         return [{} for _ in range(n)]
     cons: dict[str, list[tuple[str, str]]] = {label: [] for label in slo.by}
+    queries: list[str] = []
     if slo.sli_type in ("availability", "events", "bool_gauge", "latency_native") and slo.total_query is not None:
         queries = [slo.good_query if slo.good_query is not None else slo.errors_query, slo.total_query]
         if slo.metric is not None:
             queries = [f"rate({slo.metric}[{{{{window}}}}])"]
-        for query in queries:
-            for label, op, value in read_query(query).matchers:
-                if label in cons:
-                    cons[label].append((op, value))
+    elif slo.ratio_query is not None:
+        queries = [slo.ratio_query]
+    for query in queries:
+        for label, op, value in _matchers_of(query):
+            if label in cons:
+                cons[label].append((op, value))
     out: list[dict[str, str]] = []
     for k in range(n):
         group: dict[str, str] = {}

@@ -230,8 +230,12 @@ def test_other_documents_are_refused_at_their_place(tmp_path: Path) -> None:
 def test_prove_holds_the_bound_and_says_what_it_did_not_compare(tmp_path: Path) -> None:
     proc = obsgen("import", "pyrra", str(SRC), "-o", str(tmp_path / "s.yaml"), "--prove", "-q")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 of 4 SLOs compared" in proc.stdout and "the bound held" in proc.stdout
+    # both latency SLOs (all requests minus a bucket's, one of them per size) are compared too
+    assert "3 of 4 SLOs compared" in proc.stdout and "the bound held" in proc.stdout
     assert "default/thumbnail-renders" in proc.stdout and "no burn-rate alerts in Pyrra" in proc.stdout
+    for slo in ("checkout-errors", "search-latency", "image-resize-latency"):
+        lines = proc.stdout.split(f"storefront/{slo} (")[1].splitlines()
+        assert re.search(r"a total outage .*page: Pyrra \+\d+m\d*s?, obsgen \+\d+m", lines[1]), lines[1]
     outage = next(line for line in proc.stdout.splitlines() if "a total outage" in line)
     assert re.search(r"page: Pyrra \+\d+m\d*s?, obsgen \+\d+m", outage), outage  # both paged, each measured
 
@@ -249,9 +253,46 @@ def test_prove_fails_when_obsgen_pages_later_than_pyrra() -> None:
     spec["services"][0]["slos"][0]["alerting"]["page_alert"]["for"] = "10m"
     model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
     svc = model.service("storefront")
-    result = pyrra_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[0], records[0])
+    result = pyrra_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[0], records[0],
+                                   only=("a total outage",))
     assert result.compared and not result.ok
     assert any("obsgen pages later than Pyrra" in line for line in result.lines)
+
+
+def test_a_latency_sli_of_count_minus_bucket_fails_with_a_changed_objective() -> None:
+    """search-latency (errors: all requests minus the le="0.5" bucket) with obsgen's objective lowered from 99
+    to 98%: obsgen's thresholds double, it pages later than Pyrra in the outage, and the bound fails."""
+    from obsgen.importers import pyrra, pyrra_proof, sloth_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    imported, records = pyrra.import_pyrra([SRC])
+    spec = merge(imported, None, "prove")
+    spec["services"][0]["slos"][1]["objective"] = 98
+    model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
+    svc = model.service("storefront")
+    result = pyrra_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[1], records[1],
+                                   only=("a total outage",))
+    assert result.compared and not result.ok
+    assert "obsgen pages later than Pyrra" in result.lines[0] and "FAILED" in result.lines[0], result.lines
+
+
+def test_prove_strict_fails_on_an_slo_not_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+    from obsgen.importers import pyrra, pyrra_proof, sloth_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    imported, records = pyrra.import_pyrra([SRC])
+    model = resolve(load_spec_text(emit(merge(imported, None, "p"), []), "s.yaml"), "s.yaml")
+    compared = sloth_proof.Compared("a", [], True, True)
+    monkeypatch.setattr(pyrra_proof, "prove_slo", lambda *a: compared if a[4].alerting else
+                        sloth_proof.Compared("b", ["  not compared"], True, False))
+    assert pyrra_proof.prove_all(model, records)[1] is True
+    report, ok = pyrra_proof.prove_all(model, records, strict=True)
+    assert ok is False and "which --strict does not accept" in report
+    assert obsgen("import", "pyrra", "--help").stdout.count("--strict") == 1
 
 
 NATIVE = """\

@@ -9,13 +9,16 @@ critical alerts are the page, the two warning ones the ticket; windows are `pyrr
 
 The scenarios, the measuring and the bound are `sloth_proof`'s: a total outage, errors at 2x and at half
 the budget rate, fed the raw series obsgen's own proofs synthesize; wherever Pyrra pages, obsgen pages too,
-no later than two evaluation intervals after it. An SLO obsgen cannot synthesize input for, or one without
-burn-rate alerts, is said and not compared.
+no later than two evaluation intervals after it; so are the group order (recordings first, every group
+listed), the pruning of obsgen's rules to those the measured alerts read and the parallel runs. An SLO
+obsgen cannot synthesize input for, one without burn-rate alerts, or one whose Pyrra indicator (latencyNative,
+bool_gauge) this proof does not render Pyrra's rules of, is said and not compared (a failure under --strict).
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Collection
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -23,12 +26,12 @@ from typing import Any
 
 from ..model import Model, ServiceModel, SloModel
 from ..render.common import dump_yaml
-from ..slo import enabled_tiers, rule_groups
+from ..slo import enabled_tiers
 from ..slo_math import BASE_SECONDS, seconds
-from ..slo_proofs import Scenario, _input, counters, group_values, in_group, proof_gap, slo_alerts
+from ..slo_proofs import Scenario, _input, group_values, in_group, proof_input, slo_alerts
 from ..units import format_duration
 from .pyrra import PyrraSlo
-from .sloth_proof import WARM, Compared, _first, _promtool, _run, compare, report
+from .sloth_proof import WARM, Compared, _first, _promtool, _run, compare, obsgen_rules, prove_each, report
 
 RECORD = "pyrra_proof:burnrate{window}"
 
@@ -60,14 +63,19 @@ def pyrra_rules(rec: PyrraSlo) -> list[dict[str, Any]]:
     return rules
 
 
-def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: PyrraSlo) -> Compared:
+def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: PyrraSlo,
+              only: Collection[str] = ()) -> Compared:
+    """The comparison of one SLO; `only`: the names of the scenarios to run (all when empty)."""
     title = f"{svc.name}/{slo.name} ({rec.where})"
-    if not rec.alerting or rec.errors is None:
-        return Compared(title, ["  not compared: the SLO has no burn-rate alerts in Pyrra"], True, False)
-    gap = proof_gap(svc, slo)
-    raw = counters(svc, slo)
-    if raw is None or gap is not None:
-        return Compared(title, [f"  not compared: obsgen cannot synthesize input for this SLI: {gap}"], True, False)
+    if not rec.alerting:
+        return Compared(title, ["  not compared: the SLO has no burn-rate alerts in Pyrra (nor in obsgen's import)"],
+                        True, False)
+    if rec.errors is None:
+        return Compared(title, [f"  not compared: this proof does not render Pyrra's rules of a {slo.sli_type} "
+                                "indicator (only ratio and latency)"], True, False)
+    raw = proof_input(svc, slo)
+    if isinstance(raw, str):
+        return Compared(title, [f"  not compared: obsgen cannot synthesize input for this SLI: {raw}"], True, False)
     eval_s = seconds(model.evaluation_interval)
     step = min(seconds(model.scrape_interval), 60)
     cs = in_group(raw, group_values(svc, slo, 1)[0])
@@ -83,6 +91,7 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
     scenarios = [("a total outage", Fraction(1), max(900, int(2 * detect) + BASE_SECONDS + wait)),
                  ("errors at 2x the budget rate", min(Fraction(1), 2 * budget), 2 * 3600),
                  ("errors at half the budget rate", budget / 2, 3600)]
+    scenarios = [sc for sc in scenarios if not only or sc[0] in only]
     groups, plan = [], []
     for name, ratio, length in scenarios:
         end = WARM + length
@@ -95,7 +104,7 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
                 plan.append((name, who, tier, expr))
         groups.append({"name": f"{title}: {name}", "interval": f"{step}s", "input_series": _input(cs, scenario),
                        "promql_expr_test": checks})
-    files = {"obsgen.yml": dump_yaml({"groups": rule_groups(model, svc)}),
+    files = {"obsgen.yml": obsgen_rules(model, svc, slo, {alerts[t].name for t in ours}),
              "pyrra.yml": dump_yaml({"groups": [{"name": f"pyrra-{rec.pyrra_name}", "rules": pyrra_rules(rec)}]})}
     with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
         got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
@@ -105,9 +114,10 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
 def prove_all(model: Model, records: list[PyrraSlo], strict: bool = False) -> tuple[str, bool]:
     """The report, and whether the bound held everywhere (and, with `strict`, every SLO was compared)."""
     tool = _promtool()
-    results = []
-    for rec in records:
+
+    def one(rec: PyrraSlo) -> Compared:
         svc = model.service(rec.service)
         slo = next(s for s in svc.slos if s.name == rec.slo)
-        results.append(prove_slo(tool, model, svc, slo, rec))
-    return report("Pyrra", model, results, strict)
+        return prove_slo(tool, model, svc, slo, rec)
+
+    return report("Pyrra", model, prove_each(one, records), strict)

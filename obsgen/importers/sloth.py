@@ -19,7 +19,9 @@ How each field maps, and where obsgen differs (each difference is a comment in t
   `disable`: `alerting.page` / `ticket` off;
 - `sli.events.{error_query,total_query}`: an events SLI, `{{.window}}` as `{{window}}`; when both queries
   end in `sum by (...)`, those labels become `by` (Sloth divides the two queries series by series, obsgen
-  sums each, per `by` group); `sli.raw.error_ratio_query`: a ratio SLI (obsgen averages it per group);
+  sums each, per `by` group); queries with no `sum` whose error series are total series (Sloth divides each by
+  itself: an error ratio of 1 on any error) are said, and the proof reports that difference
+  (`SlothSlo.differs`); `sli.raw.error_ratio_query`: a ratio SLI (obsgen averages it per group);
 - `sli.plugin` is refused: a plugin is Go code run inside Sloth, whose queries obsgen cannot know;
 - with `sloth_series` (`--sloth-series`), every SLO is `sloth_compatible`: Sloth's dashboards keep reading
   its series.
@@ -89,6 +91,7 @@ class SlothSlo:
     period: str
     tiers: list[SlothTier] = field(default_factory=list)
     where: str = ""
+    differs: str = ""  # where obsgen's import does not compute what Sloth does (the written spec says it too)
 
 
 def slug(name: str) -> str:
@@ -156,6 +159,20 @@ def output_labels(query: str) -> tuple[str, ...] | None:
         return None
 
     return labels(tree)
+
+
+def _divided_by_itself(errors: str, total: str) -> bool:
+    """Both queries a bare `rate(...)` (or `increase`) and every matcher of the total's one of the errors': each
+    series the error query returns is a series of the total query, and Sloth's series-by-series division
+    divides it by itself."""
+    from ..slo_proofs import Unreadable, read_query
+
+    try:
+        e, t = read_query(errors), read_query(total)
+    except Unreadable:
+        return False
+    bare = not errors.lstrip().startswith("sum") and not total.lstrip().startswith("sum")
+    return bare and e.func == t.func and set(t.matchers) <= set(e.matchers)
 
 
 def _labels_ok(doc: Document, path: Path, labels: dict[str, str], refusals: Refusals) -> dict[str, str]:
@@ -359,6 +376,7 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
     elif len(kinds) != 1:
         refusals.add(doc, sli_path, "needs exactly one of `events` and `raw`")
     by: tuple[str, ...] | None = ()
+    differs = ""
     if kinds == ["events"]:
         ep = (*sli_path, "events")
         ev = mapping(doc, ep, sli["events"], (keys["error_query"], keys["total_query"]), "an events SLI", refusals)
@@ -383,6 +401,14 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
         out["by"] = Seq(by)
         out.note("by", "from the queries' `sum by (...)`: Sloth's SLI has one series per group, obsgen judges each "
                        "group on its own as Sloth does")
+    elif by is None and errors is not None and total is not None and _divided_by_itself(errors, total):
+        differs = (f"Sloth divides its queries series by series ({doc.where(sli_path)}) and neither sums: every "
+                   "series the error query returns is one the total query returns too, with the same labels, so "
+                   "Sloth divides each by itself: its error ratio is 1 in every window with an error (NaN without) "
+                   "and its alerts fire on a single error. obsgen sums each query over every series (all errors "
+                   "over all events, one SLO), so it pages later than Sloth here, and `--prove` reports this "
+                   "difference. Sum the queries in Sloth too, or add `by: [<labels>]`")
+        out.note("sli", differs)
     elif by is None:
         how = "averages it" if ratio else "sums each query"
         out.note("sli", f"Sloth divides its queries series by series ({doc.where(sli_path)}); obsgen {how} over "
@@ -465,7 +491,7 @@ def _slo(d: _Doc, j: int, service: str, svc_labels: dict[str, str], period: str,
     assert ws is not None  # checked before the SLOs
     _, sloth_tiers = _obsgen_tiers(ws)
     record = SlothSlo(service, name, obj, errors, total, ratio, enabled["page"], enabled["ticket"], period,
-                      sloth_tiers, doc.where(p))
+                      sloth_tiers, doc.where(p), differs)
     return out, record
 
 
