@@ -21,8 +21,6 @@ read are left out: promtool evaluates every rule at every step).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import tempfile
 from decimal import Decimal
 from fractions import Fraction
@@ -31,22 +29,12 @@ from typing import Any
 
 from ..model import Model, ServiceModel, SloModel
 from ..render.common import dump_yaml
-from ..slo import enabled_tiers, rule_groups
+from ..slo import enabled_tiers
 from ..slo_math import BASE_SECONDS, seconds
 from ..slo_proofs import Scenario, _input, counters, group_values, in_group, proof_gap, slo_alerts
 from ..units import format_duration
 from .openslo import Condition, OpenSloSlo
-from .sloth_proof import (
-    _FAILED,
-    TIMEOUT,
-    WARM,
-    Compared,
-    ProofUnavailable,
-    _first,
-    _promtool,
-    compare,
-    report,
-)
+from .sloth_proof import WARM, Compared, _first, _promtool, compare, obsgen_rules, report, run
 
 SOURCE = "OpenSLO"
 ALERT = "OpenSloSource"
@@ -117,62 +105,6 @@ def differences(model: Model, svc: ServiceModel, slo: SloModel, c: Condition, ot
     return out
 
 
-def _burn_rules(groups: list[dict[str, Any]], service: str, slo: str, names: set[str]) -> list[dict[str, Any]]:
-    """The SLO's burn-rate alerts (`names`) and the recordings they read, directly or through others: what the
-    comparison measures, without the period-long recordings only the budget alerts and dashboards read,
-    which would make promtool's every step slower."""
-    from ..spec.expressions import nodes, parse_promql
-
-    def reads(expr: str) -> set[str]:
-        parsed = parse_promql(expr)
-        if parsed is None:
-            return set()
-        pp, tree = parsed
-        return {n.name for n in nodes(pp, tree) if isinstance(n, pp.VectorSelector) and n.name}
-
-    own = [g for g in groups if g["name"].startswith(f"{service}-slo-{slo}-")]
-    alerts = [r for g in own for r in g["rules"] if r.get("alert") in names]
-    wanted: set[str] = set().union(*(reads(r["expr"]) for r in alerts))
-    records = [r for g in own for r in g["rules"] if "record" in r]
-    grew = True
-    while grew:
-        more = set().union(*(reads(r["expr"]) for r in records if r["record"] in wanted)) - wanted
-        grew = bool(more)
-        wanted |= more
-    out = []
-    for g in own:
-        rules = [r for r in g["rules"] if r.get("record") in wanted or r in alerts]
-        if rules:
-            out.append({**g, "rules": rules})
-    return out
-
-
-def _run(tool: str, folder: Path, rule_files: dict[str, list[dict[str, Any]]], eval_interval: str,
-         tests: list[dict[str, Any]]) -> dict[str, float]:
-    """`sloth_proof._run` with the groups' evaluation order fixed (`group_eval_order`: recordings first, then
-    the alerts reading them), so no result depends on the order promtool picks."""
-    order = []
-    for groups in rule_files.values():
-        order += [g["name"] for g in groups if any("record" in r for r in g["rules"])]
-    for groups in rule_files.values():
-        order += [g["name"] for g in groups if g["name"] not in order]
-    for name, groups in rule_files.items():
-        (folder / name).write_text(dump_yaml({"groups": groups}), "utf-8")
-    test = folder / "prove.test.yml"
-    test.write_text(dump_yaml({"rule_files": list(rule_files), "evaluation_interval": eval_interval,
-                               "group_eval_order": order, "tests": tests}), "utf-8")
-    try:
-        proc = subprocess.run([tool, "test", "rules", str(test)], capture_output=True, text=True,
-                              timeout=TIMEOUT, cwd=folder)
-    except subprocess.TimeoutExpired:
-        raise ProofUnavailable(f"promtool took more than {TIMEOUT}s") from None
-    out = proc.stdout + proc.stderr
-    found = {json.loads(f'"{m.group(1)}"'): float(m.group(2)) for m in _FAILED.finditer(out)}
-    if proc.returncode and not found:
-        raise ProofUnavailable(f"promtool failed without measuring anything:\n{out.strip()}")
-    return found
-
-
 def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: OpenSloSlo,
               only: tuple[str, ...] = ()) -> Compared:
     """The comparison of one SLO's conditions (`only`: of these scenarios alone)."""
@@ -220,11 +152,11 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Op
                 plans[k].append((name, who, c.tier, expr))
         groups.append({"name": f"{title}: {name}", "interval": f"{step}s", "input_series": _input(cs, scenario),
                        "promql_expr_test": checks})
-    mine = _burn_rules(rule_groups(model, svc), svc.name, slo.name,
-                       {alerts[t].name for t in ("page", "ticket") if t in alerts})
-    files = {"obsgen.yml": mine, "openslo.yml": [{"name": f"openslo-{sid}", "rules": source_rules(rec, sid)}]}
+    mine = obsgen_rules(model, svc, slo, [alerts[t].name for t in ("page", "ticket") if t in alerts])
+    files = {"obsgen.yml": mine,
+             "openslo.yml": dump_yaml({"groups": [{"name": f"openslo-{sid}", "rules": source_rules(rec, sid)}]})}
     with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
-        got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
+        got = run(tool, Path(tmp), files, model.evaluation_interval, groups)
     lines, ok, gap_s = [], True, 0.0
     for k, c in enumerate(rec.conditions):
         lines.append(f"  condition {c.name} ({c.where}): {c.tier}, burn rate over {format_duration(c.lookback)} "

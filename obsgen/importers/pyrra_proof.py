@@ -31,7 +31,7 @@ from ..slo_math import BASE_SECONDS, seconds
 from ..slo_proofs import Scenario, _input, group_values, in_group, proof_input, slo_alerts
 from ..units import format_duration
 from .pyrra import PyrraSlo
-from .sloth_proof import WARM, Compared, _first, _promtool, _run, compare, obsgen_rules, prove_each, report
+from .sloth_proof import WARM, Compared, _first, _promtool, compare, obsgen_rules, prove_each, report, run
 
 RECORD = "pyrra_proof:burnrate{window}"
 
@@ -107,7 +107,7 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
     files = {"obsgen.yml": obsgen_rules(model, svc, slo, {alerts[t].name for t in ours}),
              "pyrra.yml": dump_yaml({"groups": [{"name": f"pyrra-{rec.pyrra_name}", "rules": pyrra_rules(rec)}]})}
     with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
-        got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
+        got = run(tool, Path(tmp), files, model.evaluation_interval, groups)
     return compare("Pyrra", model, title, [name for name, _, _ in scenarios], plan, got)
 
 

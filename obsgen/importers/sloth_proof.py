@@ -171,7 +171,7 @@ def eval_order(rule_files: Mapping[str, str]) -> list[str]:
     return names
 
 
-def _run(tool: str, folder: Path, rule_files: dict[str, str], eval_interval: str,
+def run(tool: str, folder: Path, rule_files: dict[str, str], eval_interval: str,
          groups: list[dict[str, Any]]) -> dict[str, float]:
     """{expression: value} of every measuring expression that returned a sample (the others returned none)."""
     for name, text in rule_files.items():
@@ -250,7 +250,7 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Sl
     files = {"obsgen.yml": obsgen_rules(model, svc, slo, {alerts[t].name for t in ours}),
              "sloth.yml": dump_yaml({"groups": sloth_groups(rec, sloth_id, windows)})}
     with tempfile.TemporaryDirectory(prefix="obsgen-prove-") as tmp:
-        got = _run(tool, Path(tmp), files, model.evaluation_interval, groups)
+        got = run(tool, Path(tmp), files, model.evaluation_interval, groups)
     return compare("Sloth", model, title, [sc.name for sc in scenarios], plan, got, known=rec.differs)
 
 
