@@ -160,6 +160,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
                       step: Callable[[str], None]) -> tuple[dict[str, str], Changes, dict[str, int] | None]:
     from . import digest
     from .render import own_files, render_all
+    from .render.parts import Record
     from .write import WriteError, plan, read_kept, write
 
     step("loading the spec")
@@ -167,16 +168,24 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
     spec_data, model = _load_spec(spec, notes=notes)
     digests = digest.digests(spec_data, model.source, source)
     kept: dict[str, str] = {}
+    record = Record()
     if before is not None:
-        # the own files of the services whose digest is the one recorded are read, not rendered again
+        # the own files of the services whose digest is the one recorded are read, not rendered again, and
+        # so are their parts of the aggregate files (at the spans recorded for those files' texts)
         recorded_digests = {name: d for name, d in before.inputs.get("services", [])}
         same = {name for name, d in digests.services if recorded_digests.get(name) == d}
+        spans = before.inputs.get("parts")
+        joined = list(spans) if same and isinstance(spans, dict) else []
         try:
             kept = read_kept(output, before, [p for svc in model.services if svc.name in same
-                                              for p in own_files(svc)])
+                                              for p in own_files(svc)] + joined)
         except (OSError, WriteError):
             kept = {}
-    files = render_all(model, kept, step)
+        for path in joined:
+            text = kept.pop(path, None)
+            if text is not None:
+                record.keep(path, text, spans[path], same)
+    files = render_all(model, kept, step, record)
     summary = _proof_summary(files)
     step("comparing" if check else "writing")
     try:
@@ -184,7 +193,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             changes = plan(files, output)
         else:
             inputs = {"source": source, "global": digests.global_, "services": [list(s) for s in digests.services],
-                      "warnings": notes, "summary": summary}
+                      "warnings": notes, "summary": summary, "parts": record.made}
             assert before is not None or not kept
             changes = write(files, output, spec.name, inputs if source else None,
                             {p: before.files[p] for p in kept if p in files} if before is not None else None)
