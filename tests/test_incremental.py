@@ -6,6 +6,7 @@ was kept, the output is byte for byte that of a full render of the same spec int
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 from pathlib import Path
@@ -418,3 +419,15 @@ def test_the_joined_reports_are_the_reports(tmp_path: Path) -> None:
     spec.write_text(yaml.safe_dump(SHOP))
     model = resolve(load_spec_text(spec.read_text(), str(spec)), spec.name)
     assert proof.render(model)[proof.PATH] == dump_json(proof.report(model))
+
+
+def test_the_readme_reads_the_unproven_entries_of_the_report() -> None:
+    """proof.unproven_of and summary_of, which read the report in part, find what parsing it whole finds."""
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec
+
+    for spec in sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")):
+        text = proof.render(resolve(load_spec(spec), spec.name))[proof.PATH]
+        whole = json.loads(text)
+        assert proof.summary_of(text) == whole["summary"]
+        assert proof.unproven_of(text) == [a for a in whole["alerts"] if not a["proven"]], spec.name
