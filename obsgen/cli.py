@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` and `validate` stay f
     from rich.console import Console
 
     from .model import Model
-    from .spec import Spec
+    from .spec import FileCache, Spec
     from .write import Changes, Recorded
 
 app = typer.Typer(
@@ -61,13 +61,14 @@ def _load(spec_path: Path, strict: bool = False, notes: list[str] | None = None)
     return _load_spec(spec_path, strict, notes)[1]
 
 
-def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = None) -> tuple[Spec, Model]:
+def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = None,
+               cache: FileCache | None = None) -> tuple[Spec, Model]:
     from .model import resolve
     from .spec import SpecError, load_spec
 
     notes = notes if notes is not None else []
     try:
-        spec = load_spec(spec_path, notes)
+        spec = load_spec(spec_path, notes, cache)
     except SpecError as e:
         n = len(e.problems)
         _fail([f"warning: {note}" for note in notes] + e.lines()
@@ -161,11 +162,13 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
     from . import digest
     from .render import own_files, render_all
     from .render.parts import Record
-    from .write import WriteError, plan, read_kept, write
+    from .spec import FileCache
+    from .write import WriteError, plan, read_kept, read_spec_cache, write, write_spec_cache
 
     step("loading the spec")
     notes: list[str] = []
-    spec_data, model = _load_spec(spec, notes=notes)
+    files_cache = FileCache(digest.code_digest(), read_spec_cache(output)) if spec.is_dir() else None
+    spec_data, model = _load_spec(spec, notes=notes, cache=files_cache)
     digests = digest.digests(spec_data, model.source, source)
     kept: dict[str, str] = {}
     record = Record()
@@ -175,7 +178,8 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
         recorded_digests = {name: d for name, d in before.inputs.get("services", [])}
         same = {name for name, d in digests.services if recorded_digests.get(name) == d}
         spans = before.inputs.get("parts")
-        joined = list(spans) if same and isinstance(spans, dict) else []
+        spans = spans if isinstance(spans, dict) else {}
+        joined = list(spans) if same else []
         try:
             kept = read_kept(output, before, [p for svc in model.services if svc.name in same
                                               for p in own_files(svc)] + joined)
@@ -201,6 +205,8 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
         _fail([f"obsgen: {e}"])
     except OSError as e:
         _fail([f"obsgen: cannot write {output}: {e.strerror or e}"])
+    if files_cache is not None and not check and files_cache.new != files_cache.old:
+        write_spec_cache(output, files_cache.new)
     return files, changes, summary
 
 

@@ -22,6 +22,7 @@ from obsgen.cli import app
 from obsgen.render import proof, routes
 from obsgen.render.common import dump_json
 from obsgen.render.parts import Part, Record, json_document, json_items
+from obsgen.spec import load as spec_load
 from obsgen.write import cache_path
 
 RUNNER = CliRunner()
@@ -371,11 +372,22 @@ def test_files_moved_added_and_deleted_render_what_a_full_render_writes(
         svc["thresholds"][0]["critical"] = "3s"
 
     expected_kept = {"moved": 5, "split": 5, "deleted": 4, "added": 4, "project": 0, "threshold": 4}
+    parsed: list[str] = []
+    real_load_text = spec_load.load_text
+
+    def load_text(text: Any, filename: str = "<spec>") -> Any:
+        parsed.append(Path(filename).name)
+        return real_load_text(text, filename)
+
+    monkeypatch.setattr(spec_load, "load_text", load_text)
     for edit in (moved, split, deleted, added, project, threshold):
         _a_second_later(out)
         edit()
         _write_layout(folder, data, layout)
+        parsed.clear()
         assert _render(str(folder), "-o", str(out)) == 0
+        if edit is threshold:  # the one file that changed is parsed; the others' data is the cache's
+            assert parsed == ["a1.yaml"], parsed
         assert kept_parts[-1].get(proof.PATH, 0) == expected_kept[edit.__name__], edit.__name__
         names = [s for services in (layout[k] for k in sorted(layout)) for s in services]
         by_name = {s["name"]: s for s in data["services"]}
@@ -392,6 +404,9 @@ def test_files_moved_added_and_deleted_render_what_a_full_render_writes(
     assert result.exit_code == 2, result.output
     assert "e.yaml:" in result.output and "service 'cart' is already defined at" in result.output, result.output
     assert tree_digest(out) == before
+    # the places are those of a load without the cache (cached files have no marks: loaded again)
+    uncached = RUNNER.invoke(app, ["validate", str(folder)])
+    assert uncached.exit_code == 2 and uncached.output == result.output
 
 
 def test_a_joined_document_is_the_whole_documents_json() -> None:
