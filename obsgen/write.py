@@ -421,7 +421,9 @@ def recorded(out: Path) -> Recorded | None:
 
 def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
     """The texts of those `paths` that still hold what `before` recorded (checked by the stat of the file
-    read, never through a link); the others are left out, for the caller to render."""
+    read, else by the sha256 of its bytes: a file written within RACY_NS of the cache, as the last files of
+    a render are, is read and hashed rather than given up; never through a link); the others are left out,
+    for the caller to render."""
     out = _resolve(out)
     guard = _Guard(out)
     texts: dict[str, str] = {}
@@ -430,13 +432,17 @@ def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
             if rel not in before.files or rel not in before.cache.stats or not guard.parents(rel):
                 continue
             try:
-                fd = os.open(guard.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = os.open(guard.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:
                 continue
             with open(fd, "rb") as f:
-                if not before.cache.holds(rel, os.fstat(f.fileno())):
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
                     continue
+                held = before.cache.holds(rel, st)
                 data = f.read()
+            if not held and hashlib.sha256(data).hexdigest() != before.files[rel]:
+                continue
             with suppress(UnicodeDecodeError):
                 texts[rel] = data.decode("utf-8")
     return texts
