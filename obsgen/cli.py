@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` and `validate` stay f
     from rich.console import Console
 
     from .model import Model
-    from .spec import Spec
+    from .spec import FileCache, Spec
     from .write import Changes, Recorded
 
 app = typer.Typer(
@@ -61,13 +61,14 @@ def _load(spec_path: Path, strict: bool = False, notes: list[str] | None = None)
     return _load_spec(spec_path, strict, notes)[1]
 
 
-def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = None) -> tuple[Spec, Model]:
+def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = None,
+               cache: FileCache | None = None) -> tuple[Spec, Model]:
     from .model import resolve
     from .spec import SpecError, load_spec
 
     notes = notes if notes is not None else []
     try:
-        spec = load_spec(spec_path, notes)
+        spec = load_spec(spec_path, notes, cache)
     except SpecError as e:
         n = len(e.problems)
         _fail([f"warning: {note}" for note in notes] + e.lines()
@@ -160,23 +161,35 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
                       step: Callable[[str], None]) -> tuple[dict[str, str], Changes, dict[str, int] | None]:
     from . import digest
     from .render import own_files, render_all
-    from .write import WriteError, plan, read_kept, write
+    from .render.parts import Record
+    from .spec import FileCache
+    from .write import WriteError, plan, read_kept, read_spec_cache, write, write_spec_cache
 
     step("loading the spec")
     notes: list[str] = []
-    spec_data, model = _load_spec(spec, notes=notes)
+    files_cache = FileCache(digest.code_digest(), read_spec_cache(output)) if spec.is_dir() else None
+    spec_data, model = _load_spec(spec, notes=notes, cache=files_cache)
     digests = digest.digests(spec_data, model.source, source)
     kept: dict[str, str] = {}
+    record = Record()
     if before is not None:
-        # the own files of the services whose digest is the one recorded are read, not rendered again
+        # the own files of the services whose digest is the one recorded are read, not rendered again, and
+        # so are their parts of the aggregate files (at the spans recorded for those files' texts)
         recorded_digests = {name: d for name, d in before.inputs.get("services", [])}
         same = {name for name, d in digests.services if recorded_digests.get(name) == d}
+        spans = before.inputs.get("parts")
+        spans = spans if isinstance(spans, dict) else {}
+        joined = list(spans) if same else []
         try:
             kept = read_kept(output, before, [p for svc in model.services if svc.name in same
-                                              for p in own_files(svc)])
+                                              for p in own_files(svc)] + joined)
         except (OSError, WriteError):
             kept = {}
-    files = render_all(model, kept, step)
+        for path in joined:
+            text = kept.pop(path, None)
+            if text is not None:
+                record.keep(path, text, spans[path], same)
+    files = render_all(model, kept, step, record)
     summary = _proof_summary(files)
     step("comparing" if check else "writing")
     try:
@@ -184,7 +197,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             changes = plan(files, output)
         else:
             inputs = {"source": source, "global": digests.global_, "services": [list(s) for s in digests.services],
-                      "warnings": notes, "summary": summary}
+                      "warnings": notes, "summary": summary, "parts": record.made}
             assert before is not None or not kept
             changes = write(files, output, spec.name, inputs if source else None,
                             {p: before.files[p] for p in kept if p in files} if before is not None else None)
@@ -192,6 +205,8 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
         _fail([f"obsgen: {e}"])
     except OSError as e:
         _fail([f"obsgen: cannot write {output}: {e.strerror or e}"])
+    if files_cache is not None and not check and files_cache.new != files_cache.old:
+        write_spec_cache(output, files_cache.new)
     return files, changes, summary
 
 
@@ -216,19 +231,9 @@ def _done(spec: Path, output: Path, check: bool, quiet: bool, files: Mapping[str
 
 
 def _proof_summary(files: Mapping[str, str]) -> dict[str, int] | None:
-    """The counts at the head of proof/alerts.json, read without parsing the whole (a hundred MB at
-    10,000 services)."""
-    import json
+    from .render.proof import PATH, summary_of
 
-    from .render.proof import PATH
-
-    text = files.get(PATH)
-    if text is None:
-        return None
-    key = '"summary": '
-    start = text.find(key)
-    counts, _ = json.JSONDecoder().raw_decode(text, start + len(key))
-    return dict(counts)
+    return summary_of(files[PATH]) if PATH in files else None
 
 
 def _coverage(counts: dict[str, int], output: Path) -> None:

@@ -9,8 +9,12 @@ a new obsgen invalidates every digest):
 - the global digest: the validated spec but its services (project, defaults, classes, channels, routing,
   stack, proof), which any service's files may read.
 - one digest per service: the global digest and the service's own validated entry. A service's files (its
-  rules, tests, dashboard, Loki rules) are a function of these alone; the files about all services are
-  always rendered again.
+  rules, tests, dashboard, Loki rules) are a function of these alone, and so are its parts of the aggregate
+  files joined from parts (proof/alerts.json, proof/routes.json: `obsgen.render.parts`); the other files
+  about all services are always rendered again.
+
+A spec folder's files are also cached by their bytes (`obsgen.spec.load.FileCache`): an unchanged file is
+not parsed again, though every service is validated again.
 """
 
 from __future__ import annotations

@@ -341,6 +341,47 @@ def _drop_cache(out: Path) -> None:
         os.unlink(cache_path(out))
 
 
+# Beside the output too: the data of the spec folder's files, by a digest of their bytes and obsgen's code
+# (obsgen.spec.load.FileCache), so a re-render parses only the files that changed. Each entry is checked by
+# its own key, so whatever run wrote the file, an entry that is found is right.
+SPEC_CACHE_SUFFIX = ".obsgen-spec-cache"
+
+
+def spec_cache_path(out: Path) -> Path:
+    return out.parent / f".{out.name}{SPEC_CACHE_SUFFIX}"
+
+
+def read_spec_cache(out: Path) -> dict[str, str]:
+    """The cached data of spec files ({} without a readable cache)."""
+    try:
+        fd = os.open(spec_cache_path(_resolve(out)), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return {}
+    with open(fd, "rb") as f:
+        raw = f.read()
+    try:
+        data = json.loads(raw)
+        files = data["files"] if data["format"] == CACHE_FORMAT else {}
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return {k: v for k, v in files.items() if isinstance(v, str)} if isinstance(files, dict) else {}
+
+
+def write_spec_cache(out: Path, files: dict[str, str]) -> None:
+    """Record the data of the spec's files (a temporary renamed into place; a failure only costs speed)."""
+    out = _resolve(out)
+    tmp = out.parent / f".{out.name}{CACHE_SUFFIX}-{_token()}"  # a temporary recovery knows
+    try:
+        with open(_create(str(tmp)), "w", encoding="utf-8") as f:
+            json.dump({"format": CACHE_FORMAT, "files": dict(sorted(files.items()))}, f, separators=(",", ":"))
+        os.replace(tmp, spec_cache_path(out))
+    except OSError:
+        pass
+    finally:
+        with suppress(OSError):
+            tmp.unlink()
+
+
 @dataclass
 class Recorded:
     """What an output was rendered from (the caller's inputs, as `write` was given them) and how its files
@@ -380,7 +421,9 @@ def recorded(out: Path) -> Recorded | None:
 
 def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
     """The texts of those `paths` that still hold what `before` recorded (checked by the stat of the file
-    read, never through a link); the others are left out, for the caller to render."""
+    read, else by the sha256 of its bytes: a file written within RACY_NS of the cache, as the last files of
+    a render are, is read and hashed rather than given up; never through a link); the others are left out,
+    for the caller to render."""
     out = _resolve(out)
     guard = _Guard(out)
     texts: dict[str, str] = {}
@@ -389,13 +432,17 @@ def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
             if rel not in before.files or rel not in before.cache.stats or not guard.parents(rel):
                 continue
             try:
-                fd = os.open(guard.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fd = os.open(guard.path(rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:
                 continue
             with open(fd, "rb") as f:
-                if not before.cache.holds(rel, os.fstat(f.fileno())):
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
                     continue
+                held = before.cache.holds(rel, st)
                 data = f.read()
+            if not held and hashlib.sha256(data).hexdigest() != before.files[rel]:
+                continue
             with suppress(UnicodeDecodeError):
                 texts[rel] = data.decode("utf-8")
     return texts

@@ -6,6 +6,7 @@ was kept, the output is byte for byte that of a full render of the same spec int
 from __future__ import annotations
 
 import copy
+import json
 import os
 import random
 from pathlib import Path
@@ -18,6 +19,10 @@ from typer.testing import CliRunner
 
 import obsgen.render
 from obsgen.cli import app
+from obsgen.render import proof, routes
+from obsgen.render.common import dump_json
+from obsgen.render.parts import Part, Record, json_document, json_items
+from obsgen.spec import load as spec_load
 from obsgen.write import cache_path
 
 RUNNER = CliRunner()
@@ -170,7 +175,22 @@ def kept_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counts
 
 
+@pytest.fixture
+def kept_parts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
+    """Per render, how many services' parts of each aggregate file it was given to reuse."""
+    counts: list[dict[str, int]] = []
+    real = obsgen.render.render_all
+
+    def spy(model: Any, kept: Any = None, step: Any = lambda _: None, record: Record | None = None) -> dict[str, str]:
+        counts.append({path: len(own) for path, own in (record.kept if record else {}).items()})
+        return real(model, kept, step, record)
+
+    monkeypatch.setattr(obsgen.render, "render_all", spy)
+    return counts
+
+
 def test_random_edits_render_what_a_full_render_writes(tmp_path: Path, kept_counts: list[int],
+                                                       kept_parts: list[dict[str, int]],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random("obsgen-incremental")
     data = copy.deepcopy(SHOP)
@@ -181,7 +201,7 @@ def test_random_edits_render_what_a_full_render_writes(tmp_path: Path, kept_coun
     _a_second_later(out)
     edits = _edits()
     order = rng.sample(edits, len(edits))  # each kind of edit once alone, then two at a time at random
-    partial = 0
+    partial = joined = 0
     for step in range(len(edits) + 4):
         for edit in [order[step]] if step < len(order) else rng.sample(edits, 2):
             edit(data, rng)
@@ -192,6 +212,7 @@ def test_random_edits_render_what_a_full_render_writes(tmp_path: Path, kept_coun
         _a_second_later(out)
         kept = kept_counts[-1]
         partial += 0 < kept
+        joined += 0 < min(kept_parts[-1].get(p, 0) for p in (proof.PATH, routes.PATH))
         # the single-file, single-process, full render into a new folder
         single.write_text(yaml.safe_dump(data))
         fresh = tmp_path / f"fresh-{step}"
@@ -202,6 +223,7 @@ def test_random_edits_render_what_a_full_render_writes(tmp_path: Path, kept_coun
         assert tree_digest(out) == tree_digest(fresh), f"step {step}: the incremental output differs"
         assert _render(str(folder), "-o", str(out), "--check") == 0
     assert partial >= 5, "the edits never let a render keep a service's files"
+    assert joined >= 5, "the edits never let a render reuse a service's parts of the aggregate files"
 
 
 def test_nothing_changed_means_nothing_rendered(tmp_path: Path, kept_counts: list[int]) -> None:
@@ -299,3 +321,133 @@ def test_kept_services_with_the_dashboards_forked(tmp_path: Path, kept_counts: l
     monkeypatch.setenv("OBSGEN_JOBS", "1")
     assert _render(str(single), "-o", str(tmp_path / "fresh")) == 0
     assert tree_digest(out) == tree_digest(tmp_path / "fresh")
+
+
+def _write_layout(folder: Path, data: dict[str, Any], layout: dict[str, list[str]]) -> None:
+    """The spec as a folder whose files hold the services `layout` names (file name -> service names)."""
+    if folder.exists():
+        for f in folder.iterdir():
+            f.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "00-project.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "services"}))
+    by_name = {s["name"]: s for s in data["services"]}
+    for name, services in layout.items():
+        (folder / name).write_text(yaml.safe_dump({"services": [by_name[s] for s in services]}))
+
+
+def test_files_moved_added_and_deleted_render_what_a_full_render_writes(
+        tmp_path: Path, kept_parts: list[dict[str, int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spec-folder edits: a service moved to another file, a file split in two (the merged spec unchanged),
+    a file deleted, one added, the project file changed, a service defined twice across files (the one
+    clear error, nothing written), each compared with a fresh single-file full render."""
+    data = copy.deepcopy(SHOP)
+    folder, single, out = tmp_path / "spec" / "shop.yaml", tmp_path / "single" / "shop.yaml", tmp_path / "out"
+    single.parent.mkdir()
+    layout = {"a.yaml": ["checkout", "cart"], "b.yaml": ["catalog", "pricing"], "c.yaml": ["inventory"]}
+    _write_layout(folder, data, layout)
+    assert _render(str(folder), "-o", str(out)) == 0
+    extra = {"name": "reviews", "team": "storefront", "scrape": {"static": ["reviews:8080"]},
+             "thresholds": [{"indicator": "error_rate", "warning": "2%", "critical": "5%"}]}
+
+    def moved() -> None:  # pricing to the last file: the merged order changes
+        layout["b.yaml"].remove("pricing")
+        layout["c.yaml"].append("pricing")
+
+    def split() -> None:  # the same services in the same order, in one more file
+        layout["a1.yaml"] = layout["a.yaml"][1:]
+        layout["a.yaml"] = layout["a.yaml"][:1]
+
+    def deleted() -> None:
+        del layout["b.yaml"]
+
+    def added() -> None:
+        data["services"].append(extra)
+        layout["d.yaml"] = ["reviews"]
+
+    def project() -> None:
+        data["project"]["runbook_url"] = "https://wiki.shop.test/{alert}"
+
+    def threshold() -> None:
+        svc = next(s for s in data["services"] if s["name"] == "cart")
+        svc["thresholds"][0]["critical"] = "3s"
+
+    def again() -> None:
+        svc = next(s for s in data["services"] if s["name"] == "cart")
+        svc["thresholds"][0]["critical"] = "4s"
+
+    expected_kept = {"moved": 5, "split": 5, "deleted": 4, "added": 4, "project": 0, "threshold": 4, "again": 4}
+    parsed: list[str] = []
+    real_load_text = spec_load.load_text
+
+    def load_text(text: Any, filename: str = "<spec>") -> Any:
+        parsed.append(Path(filename).name)
+        return real_load_text(text, filename)
+
+    monkeypatch.setattr(spec_load, "load_text", load_text)
+    for edit in (moved, split, deleted, added, project, threshold, again):
+        if edit is not again:  # at once: the aggregate files just written are racy, so they are read and
+            _a_second_later(out)  # checked by their sha256 (else their parts would be given up)
+        edit()
+        _write_layout(folder, data, layout)
+        parsed.clear()
+        assert _render(str(folder), "-o", str(out)) == 0
+        if edit in (threshold, again):  # the one file that changed is parsed; the others' data is the cache's
+            assert parsed == ["a1.yaml"], parsed
+        assert kept_parts[-1].get(proof.PATH, 0) == expected_kept[edit.__name__], edit.__name__
+        names = [s for services in (layout[k] for k in sorted(layout)) for s in services]
+        by_name = {s["name"]: s for s in data["services"]}
+        single.write_text(yaml.safe_dump({**data, "services": [by_name[n] for n in names]}))
+        fresh = tmp_path / f"fresh-{edit.__name__}"
+        monkeypatch.setenv("OBSGEN_JOBS", "1")
+        assert _render(str(single), "-o", str(fresh)) == 0
+        monkeypatch.delenv("OBSGEN_JOBS")
+        assert tree_digest(out) == tree_digest(fresh), f"{edit.__name__}: the incremental output differs"
+    before = tree_digest(out)
+    layout["e.yaml"] = ["cart"]  # in a1.yaml already
+    _write_layout(folder, data, layout)
+    result = RUNNER.invoke(app, ["render", str(folder), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "e.yaml:" in result.output and "service 'cart' is already defined at" in result.output, result.output
+    assert tree_digest(out) == before
+    # the places are those of a load without the cache (cached files have no marks: loaded again)
+    uncached = RUNNER.invoke(app, ["validate", str(folder)])
+    assert uncached.exit_code == 2 and uncached.output == result.output
+
+
+def test_a_joined_document_is_the_whole_documents_json() -> None:
+    """json_document over parts (empty ones among them, or only empty ones) is dump_json of the document
+    with every part's items in the list, whatever the items hold."""
+    rng = random.Random("obsgen-parts")
+    values: list[Any] = ["a", 'q"u\\o\nte', "ünï", 1, 2.5, None, True, [], {}, [1, {"k": []}], {"x": {"y": [None]}}]
+    for _ in range(200):
+        parts = [[{f"k{j}": rng.choice(values) for j in range(rng.randint(0, 3))} for _ in range(rng.randint(0, 3))]
+                 for _ in range(rng.randint(0, 5))]
+        head = {"before": rng.choice(values), "items": None, "after": rng.choice(values)}
+        joined = json_document(head, "items", [(str(i), Part(json_items(p, 2))) for i, p in enumerate(parts)])
+        assert joined.text == dump_json({**head, "items": [x for p in parts for x in p]})
+        for i, p in enumerate(parts):
+            start, end = joined.spans[str(i)]
+            assert joined.text[start:end] == json_items(p, 2)
+
+
+def test_the_joined_reports_are_the_reports(tmp_path: Path) -> None:
+    """proof/alerts.json joined from parts is the report the proofs make, serialized whole."""
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(yaml.safe_dump(SHOP))
+    model = resolve(load_spec_text(spec.read_text(), str(spec)), spec.name)
+    assert proof.render(model)[proof.PATH] == dump_json(proof.report(model))
+
+
+def test_the_readme_reads_the_unproven_entries_of_the_report() -> None:
+    """proof.unproven_of and summary_of, which read the report in part, find what parsing it whole finds."""
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec
+
+    for spec in sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")):
+        text = proof.render(resolve(load_spec(spec), spec.name))[proof.PATH]
+        whole = json.loads(text)
+        assert proof.summary_of(text) == whole["summary"]
+        assert proof.unproven_of(text) == [a for a in whole["alerts"] if not a["proven"]], spec.name

@@ -8,6 +8,11 @@ A re-render may be given the texts of the files of services that did not change 
 previous output: `own_files` says which they are): their families then leave those services out, and the
 families about every service, and the packaging, get the kept texts as if rendered.
 
+The aggregate files about every service's alerts (proof/alerts.json, proof/routes.json: the JOINED families)
+are joined from per-service parts (`obsgen.render.parts`): given a `Record`, a re-render reuses the parts of
+unchanged services, cut from the previous text at the spans recorded beside the output, and renders only
+the others'; the join is the same either way, so are the bytes.
+
 Because renderers are pure, most of a large spec's Grafana dashboards (the largest family) are
 rendered in a forked process while this one renders the other families and then the remaining
 dashboards: the same bytes, sooner wherever a second core is free.
@@ -24,6 +29,7 @@ from importlib import import_module
 from multiprocessing import get_context
 
 from ..model import Model, ServiceModel
+from .parts import Part, Record
 
 FAMILIES: list[tuple[str, str]] = [
     ("prometheus", "obsgen.render.prometheus"),
@@ -50,6 +56,9 @@ FORKED_SHARE = 0.75
 
 # Families that leave out the files of kept services: each takes `keep`, the names of those services.
 KEEPING = frozenset({"prometheus", "loki", "grafana"})
+# Families of one file joined from per-service parts (obsgen.render.parts): a re-render given a Record
+# renders the parts of the services it holds none for.
+JOINED = frozenset({"proof", "routes"})
 
 _forked_model: Model | None = None  # what the forked process renders: inherited, never pickled
 _forked_keep: frozenset[str] = frozenset()
@@ -101,11 +110,33 @@ def _fork_pays(model: Model, keep: frozenset[str] = frozenset()) -> bool:
             and len(os.sched_getaffinity(0)) > 1 and os.environ.get("OBSGEN_JOBS") != "1")
 
 
+def _joined(module: str, model: Model, record: Record) -> dict[str, str]:
+    """A JOINED family's file from the kept parts of `record` and fresh ones; records where they stand."""
+    mod = import_module(module)
+    kept = record.kept.get(mod.PATH, {})
+    parts: dict[str, Part] = {}
+    owner: dict[str, str] = {}
+    for svc in model.services:
+        own = kept.get(svc.name)
+        if own is None:
+            own = mod.service_parts(model, svc)
+        parts.update(own)
+        owner.update(dict.fromkeys(own, svc.name))
+    joined = mod.join(model, parts)
+    made: dict[str, dict[str, list[object]]] = {}
+    for key, (start, end) in joined.spans.items():
+        if key in owner:
+            made.setdefault(owner[key], {})[key] = [start, end, parts[key].meta]
+    record.made[mod.PATH] = made
+    return {mod.PATH: joined.text}
+
+
 def render_all(model: Model, kept: Mapping[str, str] | None = None,
-               step: Callable[[str], None] = lambda _: None) -> dict[str, str]:
+               step: Callable[[str], None] = lambda _: None, record: Record | None = None) -> dict[str, str]:
     """Every file of the output. `kept`: texts an earlier render wrote (see `own_files`); a service all of
     whose own files are there is not rendered again by the KEEPING families. `step` is told each family
-    as it starts (`STEPS` of them: a progress bar's)."""
+    as it starts (`STEPS` of them: a progress bar's). `record`: the JOINED families' parts, kept ones in and
+    this render's out (obsgen.render.parts)."""
     global _forked_model, _forked_keep
     files: dict[str, str] = {}
     keep: frozenset[str] = frozenset()
@@ -130,7 +161,9 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None,
         todo = len(model.services) - len(keep)
         for family, module in FAMILIES:
             step(f"{family} ({todo:,} of {len(model.services):,} services)" if family in KEEPING else family)
-            if future is None or family != "grafana":
+            if record is not None and family in JOINED:
+                add(family, _joined(module, model, record))
+            elif future is None or family != "grafana":
                 render = import_module(module).render
                 add(family, render(model, **_keeping(keep)) if family in KEEPING else render(model))
         if future is not None:

@@ -198,6 +198,7 @@ def empty_dir(volume: str) -> Obj:
 # their three bytes: three more).
 _RARE = re.compile("[\x00-\x09\x0b-\x1f\u2028\u2029]")
 _RARE_EXTRA = {c: 5 for c in map(chr, range(0x20))} | dict.fromkeys("\t\r\b\f", 1) | dict.fromkeys("\u2028\u2029", 3)
+_CONTROL_BYTES = bytes(c for c in range(0x20) if c != 0x0A)
 # Where str.splitlines ends a line besides "\n"
 _OTHER_LINE_ENDS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
@@ -205,8 +206,13 @@ _OTHER_LINE_ENDS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 def apply_size(text: str) -> int:
     """Bytes of `text` as a string in the JSON kubectl stores, quotes included: `"`, `\\` and newlines
     escaped (one byte more each), and as Go's encoder writes them <, > and & as \\u003c and so on (five more)."""
-    size = (len(text.encode()) + 2 + text.count('"') + text.count("\\") + text.count("\n")
+    raw = text.encode()
+    size = (len(raw) + 2 + text.count('"') + text.count("\\") + text.count("\n")
             + 5 * (text.count("<") + text.count(">") + text.count("&")))
+    # an ASCII text (most configs) holds a rare character only as a control byte: deleting those bytes is
+    # a quarter of the regular expression's time over the hundred MB of a large fleet's dashboards
+    if len(raw) == len(text) and len(raw.translate(None, _CONTROL_BYTES)) == len(raw):
+        return size
     if _RARE.search(text) is not None:
         size += sum(_RARE_EXTRA[c] for c in _RARE.findall(text))
     return size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from .. import __version__, probes
@@ -18,7 +17,7 @@ PATH = "README.md"
 def render(model: Model, files: dict[str, str]) -> dict[str, str]:
     """Unlike the other families this one reads what they rendered, so it is called last."""
     folders = Counter(path.rsplit("/", 1)[0] + "/" if "/" in path else "./" for path in files)
-    report = json.loads(files[proof.PATH])
+    report = files[proof.PATH]  # a hundred MB at 10,000 services: read in part
     text = templates.render(
         "output-README.md.j2",
         version=__version__,
@@ -39,8 +38,8 @@ def render(model: Model, files: dict[str, str]) -> dict[str, str]:
         health_checks=[{"service": svc.name, "kind": p.kind, "target": p.target, "module": p.module, "job": p.job,
                         "alert": probes.alert_name(svc.name, p.kind), "for": svc.probe_for(p)}
                        for svc in model.services for p in svc.probes],
-        coverage=report["summary"],
-        unproven=[a for a in report["alerts"] if not a["proven"]],
+        coverage=proof.summary_of(report),
+        unproven=proof.unproven_of(report),
     )
     return {PATH: text}
 

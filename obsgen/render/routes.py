@@ -12,34 +12,45 @@ back: notified only while the `quiet_hours.interval` of alertmanager.yml is acti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import routing_intent
 from ..coverage import alerting
-from ..model import Model
+from ..model import Model, ServiceModel
 from ..spec.models import Routing
 from . import alertmanager, loki, prometheus
-from .common import dump_json
+from .parts import Joined, Part, json_document, json_items
 
 PATH = "proof/routes.json"
 ALERTMANAGER = "alertmanager/alertmanager.yml"
 
 
 def render(model: Model) -> dict[str, str]:
-    return {PATH: dump_json(routes(model))}
+    parts = {key: part for svc in model.services for key, part in service_parts(model, svc).items()}
+    return {PATH: join(model, parts).text}
 
 
-def rule_files(model: Model) -> Iterator[tuple[str, list[dict[str, Any]], dict[str, str]]]:
-    """(path, alerting rules, external labels of their evaluator) of every rule file obsgen writes."""
-    prom_external = prometheus.config(model)["global"]["external_labels"]
-    loki_external = loki.config(model)["ruler"].get("external_labels", {})
-    for svc in model.services:
-        yield (f"prometheus/rules/{svc.name}.yml", alerting(prometheus.service_rule_groups(model, svc)),
-               prom_external)
-        if svc.log_alerts:
-            yield f"loki/rules/{loki.TENANT}/{svc.name}.yml", alerting(loki.rule_groups(svc)), loki_external
-    yield "prometheus/rules/_stack.yml", alerting(prometheus.stack_rule_groups(model)), prom_external
+def _external(model: Model) -> tuple[dict[str, str], dict[str, str]]:
+    """The external labels Prometheus and the Loki ruler add (once per model: prometheus.yml's data is
+    about every service)."""
+    if "route-external" not in model.memo:
+        model.memo["route-external"] = (prometheus.config(model)["global"]["external_labels"],
+                                        loki.config(model)["ruler"].get("external_labels", {}))
+    found: tuple[dict[str, str], dict[str, str]] = model.memo["route-external"]
+    return found
+
+
+def service_rule_files(model: Model, svc: ServiceModel) -> Iterator[tuple[str, list[dict[str, Any]], dict[str, str]]]:
+    """(path, alerting rules, external labels of their evaluator) of the service's rule files."""
+    prom_external, loki_external = _external(model)
+    yield f"prometheus/rules/{svc.name}.yml", alerting(prometheus.service_rule_groups(model, svc)), prom_external
+    if svc.log_alerts:
+        yield f"loki/rules/{loki.TENANT}/{svc.name}.yml", alerting(loki.rule_groups(svc)), loki_external
+
+
+def _stack_rule_file(model: Model) -> tuple[str, list[dict[str, Any]], dict[str, str]]:
+    return "prometheus/rules/_stack.yml", alerting(prometheus.stack_rule_groups(model)), _external(model)[0]
 
 
 def alert_labels(rule: dict[str, Any], external: dict[str, str]) -> dict[str, str]:
@@ -50,25 +61,38 @@ def alert_labels(rule: dict[str, Any], external: dict[str, str]) -> dict[str, st
     return {k: v for k, v in sorted(merged.items()) if v != ""}
 
 
-def routes(model: Model) -> dict[str, Any]:
+def service_parts(model: Model, svc: ServiceModel) -> dict[str, Part]:
+    """The alerts of each of the service's rule files (`obsgen.render.parts`), keyed by the file's path."""
+    return {path: _part(model, path, rules, external)
+            for path, rules, external in service_rule_files(model, svc)}
+
+
+def join(model: Model, parts: Mapping[str, Part]) -> Joined:
+    """The document from every rule file's part (the stack's made here), in the order of their paths."""
     routing = model.spec.routing
-    label_names = sorted(routing_intent.routing_label_names(routing))
-    intent: dict[tuple[object, ...], dict[str, list[str]]] = {}  # alerts equal on label_names route alike
-    alerts = []
-    for path, rules, external in sorted(rule_files(model), key=lambda f: f[0]):
-        for rule in rules:
-            labels = alert_labels(rule, external)
-            key = (labels["alertname"] == "Watchdog", *(labels.get(name) for name in label_names))
-            if key not in intent:
-                intent[key] = _intent(routing, labels)
-            alerts.append({"alert": rule["alert"], "file": path, "labels": labels, **intent[key]})
-    return {
+    stack = _stack_rule_file(model)
+    all_parts = {**parts, stack[0]: _part(model, *stack)}
+    return json_document({
         "alertmanager": ALERTMANAGER,
-        "alerts": alerts,
+        "alerts": [],
         "inhibit": [dict(sorted(rule.items())) for rule in routing_intent.intended_inhibitions(routing)],
         "quiet_hours": _quiet_hours(routing),
-        "routing_labels": label_names,
-    }
+        "routing_labels": sorted(routing_intent.routing_label_names(routing)),
+    }, "alerts", sorted(all_parts.items()))
+
+
+def _part(model: Model, path: str, rules: list[dict[str, Any]], external: dict[str, str]) -> Part:
+    routing = model.spec.routing
+    label_names = sorted(routing_intent.routing_label_names(routing))
+    intent = model.memo.setdefault("route-intent", {})  # alerts equal on label_names route alike
+    alerts = []
+    for rule in rules:
+        labels = alert_labels(rule, external)
+        key = (labels["alertname"] == "Watchdog", *(labels.get(name) for name in label_names))
+        if key not in intent:
+            intent[key] = _intent(routing, labels)
+        alerts.append({"alert": rule["alert"], "file": path, "labels": labels, **intent[key]})
+    return Part(json_items(alerts, 2))
 
 
 def _intent(routing: Routing, labels: dict[str, str]) -> dict[str, list[str]]:

@@ -7,10 +7,10 @@ from pathlib import Path as FsPath
 from pydantic import ValidationError
 
 from .errors import Problem, SpecError, resolve_places
-from .load import Loaded, load_file, load_folder, load_text
+from .load import FileCache, Loaded, load_file, load_folder, load_text
 from .models import Spec
 
-__all__ = ["Spec", "SpecError", "Problem", "Loaded", "parse", "load_spec", "load_spec_text"]
+__all__ = ["Spec", "SpecError", "Problem", "Loaded", "FileCache", "parse", "load_spec", "load_spec_text"]
 
 
 def parse(loaded: Loaded, notes: list[str] | None = None) -> Spec:
@@ -41,8 +41,19 @@ def parse(loaded: Loaded, notes: list[str] | None = None) -> Spec:
     return spec
 
 
-def load_spec(path: str | FsPath, notes: list[str] | None = None) -> Spec:
-    """A spec file, or a spec folder (load.load_folder)."""
+def load_spec(path: str | FsPath, notes: list[str] | None = None, cache: FileCache | None = None) -> Spec:
+    """A spec file, or a spec folder (load.load_folder; `cache`: its files loaded before). Every file's data
+    is validated, cached or not."""
+    if cache is not None and FsPath(path).is_dir():
+        found: list[str] = []
+        try:
+            spec = parse(load_folder(path, cache), found)
+        except SpecError:
+            pass  # the problems' places need every file's marks: loaded again below, without the cache
+        else:
+            if notes is not None:
+                notes += found
+            return spec
     return parse(load_folder(path) if FsPath(path).is_dir() else load_file(path), notes)
 
 

@@ -9,6 +9,9 @@ nesting deeper than any spec needs, numbers no field can hold, and control chara
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import re
 import stat
@@ -324,10 +327,44 @@ def folder_files(root: FsPath) -> list[FsPath]:
     return [p for _, p in sorted(found)]
 
 
-def load_folder(path: str | FsPath) -> Loaded:
+class FileCache:
+    """The data of spec files loaded before, as JSON text by a digest of their bytes and of obsgen's code
+    (`key`): a file found in `old` is not parsed again. Its data has no marks, so a caller that meets a
+    problem loads the folder again without the cache, for the places. `new` gets the text of every file
+    loaded, taken before anything reads the data, for the next run."""
+
+    def __init__(self, salt: str, old: dict[str, str] | None = None) -> None:
+        self.salt, self.old = salt, old or {}
+        self.new: dict[str, str] = {}
+
+    def key(self, raw: bytes) -> str:
+        return hashlib.sha256(self.salt.encode() + b"\0" + raw).hexdigest()
+
+    def load(self, path: FsPath) -> Loaded:
+        name = str(path)
+        try:
+            raw = _read(path, name)
+        except (OSError, ValueError):
+            return load_file(path)  # which says why it cannot be read
+        key = self.key(raw)
+        text = self.old.get(key)
+        if isinstance(text, str):
+            with contextlib.suppress(ValueError):
+                data = json.loads(text)
+                if isinstance(data, dict):
+                    self.new[key] = text
+                    return Loaded(name, data)
+        one = load_text(raw, name)
+        if not one.problems:
+            self.new[key] = json.dumps(one.data)  # plain data (load_text makes nothing else): JSON holds it exactly
+        return one
+
+
+def load_folder(path: str | FsPath, cache: FileCache | None = None) -> Loaded:
     """A spec written as a folder: one project file (the one holding anything but `services` and `version`)
     and any number of files of `services`, merged in the order of `folder_files`; every place keeps its
-    file. Each file has the limits of a spec file, and all of them together MAX_FOLDER_BYTES."""
+    file. Each file has the limits of a spec file, and all of them together MAX_FOLDER_BYTES. With `cache`,
+    files loaded before are taken from it, without their marks."""
     root, name = FsPath(path), str(path)
     files = folder_files(root)
     if not files:
@@ -349,7 +386,7 @@ def load_folder(path: str | FsPath) -> Loaded:
     loaded: list[Loaded] = []
     for f in files:
         try:
-            one = load_file(f)
+            one = load_file(f) if cache is None else cache.load(f)
         except SpecError as e:
             problems += [_in_file(p, e.filename) for p in e.problems]
             continue
@@ -366,7 +403,7 @@ def load_folder(path: str | FsPath) -> Loaded:
         key = next(k for k in extra.data if k not in SERVICE_FILE_KEYS)
         problems.append(Problem((key,), f"{project[0].filename} holds the project settings already; one file "
                                         f"of a spec folder does, the others hold only `services` (and `version`)",
-                                _mark(extra.marks[(key,)], extra.filename)))
+                                _mark_of(extra, (key,))))
     if problems:
         raise SpecError(name, problems)
     main = project[0]
@@ -378,15 +415,14 @@ def load_folder(path: str | FsPath) -> Loaded:
         if "version" in one.data and one is not main and one.data["version"] != main.data.get("version"):
             problems.append(Problem(("version",), f"version {one.data['version']!r} differs from the project "
                                                   f"file's ({main.data.get('version')!r}); give them one version",
-                                    _mark(one.marks[("version",)], one.filename)))
+                                    _mark_of(one, ("version",))))
         if "services" not in one.data:
             continue
         own = one.data["services"]
         if not isinstance(own, list):
-            problems.append(Problem(("services",), "a list of services", _mark(one.marks[("services",)],
-                                                                                 one.filename)))
+            problems.append(Problem(("services",), "a list of services", _mark_of(one, ("services",))))
             continue
-        if one is main or ("services",) not in marks:
+        if (one is main or ("services",) not in marks) and ("services",) in one.marks:  # a cached file has none
             marks[("services",)] = one.marks[("services",)]
             where[("services",)] = one.filename
         offset = len(services)
@@ -402,6 +438,12 @@ def load_folder(path: str | FsPath) -> Loaded:
     if services or "services" in data:
         data["services"] = services
     return Loaded(name, data, marks, [], where)  # values refused while loading were raised above
+
+
+def _mark_of(one: Loaded, path: Path) -> Mark | None:
+    """The place of `path` in one file (None in a cached file's data, which the caller loads again)."""
+    mark = one.marks.get(path)
+    return _mark(mark, one.filename) if mark is not None else None
 
 
 def _in_file(problem: Problem, filename: str) -> Problem:
