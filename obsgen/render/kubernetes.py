@@ -334,7 +334,7 @@ class Kustomization:
                 part_path = f"{path}{PART}{i:03d}"
                 self.out[f"{ROOT}/config/{part_path}"] = part
                 entries.append((f"{key}{PART}{i:03d}", f"config/{part_path}", apply_size(part)))
-        groups: list[list[tuple[str, str, str]]] = [[]]
+        groups: list[list[tuple[str, str, int]]] = [[]]
         size = 0
         for entry in entries:
             n = entry[2] + len(entry[0]) + 4
