@@ -74,7 +74,7 @@ def write_spec_folder(folder: Path, n: int, per_file: int = 100) -> Path:
 def big_cases(tmp: Path, sizes: tuple[int, ...]) -> list[tuple[str, float, float, float, float, float, float]]:
     """Spec folders of `sizes` services: a render into a new folder, a re-render after one service's file
     changed, and `render --check` on the unchanged tree (one run each: these take minutes). Also the CPU
-    seconds of each (user + system, of the process and the one it forks), which a busy machine inflates less
+    seconds of each (user + system, of the process and those it forks), which a busy machine inflates less
     than the wall time."""
     rows = []
     for n in sizes:
@@ -96,7 +96,7 @@ def measure(args: Callable[[int], list[str]], runs: int = RUNS,
     """Median wall seconds and peak RSS (MB) of `python -m obsgen ARGS(run)` over RUNS fresh processes;
     `cpu` gets the median CPU seconds (user + system).
 
-    Peak RSS is the largest of the process and the one it forks for Grafana on large specs."""
+    Peak RSS is the largest of the process and those it forks to render a large spec's services."""
     times, peaks, cpus = [], [], []
     for run in range(runs):
         start = time.perf_counter()

@@ -41,16 +41,20 @@ def render(model: Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
         for replica in model.prometheus_replicas:
             files[f"prometheus/{replica}.yml"] = dump_yaml(config(model, replica), model.source)
     for svc in model.services:
-        if svc.name in keep:
-            continue
-        groups = service_rule_groups(model, svc)
-        tests = prometheus_tests.service_tests(model, svc)
-        files[f"prometheus/rules/{svc.name}.yml"] = dump_yaml({"groups": groups}, model.source)
-        files[f"prometheus/tests/{svc.name}.test.yml"] = dump_yaml(tests, model.source)
-        prometheus_tests.service_coverage(model, svc, groups, tests)  # counted now, while the data is here
+        if svc.name not in keep:
+            files.update(service_files(model, svc))
     files["prometheus/rules/_stack.yml"] = dump_yaml({"groups": stack_rule_groups(model)}, model.source)
     files["prometheus/tests/_stack.test.yml"] = dump_yaml(stack_tests(model), model.source)
     return files
+
+
+def service_files(model: Model, svc: ServiceModel) -> dict[str, str]:
+    """The rule and test files of one service (what `render_all` may render in another process)."""
+    groups = service_rule_groups(model, svc)
+    tests = prometheus_tests.service_tests(model, svc)
+    prometheus_tests.service_coverage(model, svc, groups, tests)  # counted now, while the data is here
+    return {f"prometheus/rules/{svc.name}.yml": dump_yaml({"groups": groups}, model.source),
+            f"prometheus/tests/{svc.name}.test.yml": dump_yaml(tests, model.source)}
 
 
 # --------------------------------------------------------------------------- prometheus.yml
