@@ -35,8 +35,7 @@ def rule_files(model: Model) -> Iterator[tuple[str, list[dict[str, Any]], dict[s
     prom_external = prometheus.config(model)["global"]["external_labels"]
     loki_external = loki.config(model)["ruler"].get("external_labels", {})
     for svc in model.services:
-        yield (f"prometheus/rules/{svc.name}.yml", alerting(prometheus.service_rule_groups(model, svc)),
-               prom_external)
+        yield f"prometheus/rules/{svc.name}.yml", prometheus.service_alerting_rules(model, svc), prom_external
         if svc.log_alerts:
             yield f"loki/rules/{loki.TENANT}/{svc.name}.yml", alerting(loki.rule_groups(svc)), loki_external
     yield "prometheus/rules/_stack.yml", alerting(prometheus.stack_rule_groups(model)), prom_external
