@@ -83,10 +83,13 @@ def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = 
 
 
 def _render(spec_path: Path) -> tuple[Model, dict[str, str]]:
-    from .render import render_all
+    from .render import JobsError, render_all
 
     model = _load(spec_path)
-    return model, render_all(model)
+    try:
+        return model, render_all(model)
+    except JobsError as e:
+        _fail([f"obsgen: {e}"])
 
 
 @app.callback(invoke_without_command=True)
@@ -160,7 +163,7 @@ def render(
 def _render_and_write(spec: Path, output: Path, check: bool, source: str, before: Recorded | None,
                       step: Callable[[str], None]) -> tuple[dict[str, str], Changes, dict[str, int] | None]:
     from . import digest
-    from .render import own_files, render_all
+    from .render import JobsError, own_files, render_all
     from .render.parts import Record
     from .spec import FileCache
     from .write import WriteError, plan, read_kept, read_spec_cache, write, write_spec_cache
@@ -189,7 +192,10 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             text = kept.pop(path, None)
             if text is not None:
                 record.keep(path, text, spans[path], same)
-    files = render_all(model, kept, step, record)
+    try:
+        files = render_all(model, kept, step, record)
+    except JobsError as e:
+        _fail([f"obsgen: {e}"])
     summary = _proof_summary(files)
     step("comparing" if check else "writing")
     try:

@@ -13,9 +13,11 @@ are joined from per-service parts (`obsgen.render.parts`): given a `Record`, a r
 unchanged services, cut from the previous text at the spans recorded beside the output, and renders only
 the others'; the join is the same either way, so are the bytes.
 
-Because renderers are pure, most of a large spec's Grafana dashboards (the largest family) are
-rendered in a forked process while this one renders the other families and then the remaining
-dashboards: the same bytes, sooner wherever a second core is free.
+Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
+and test files, LogQL rules, dashboards, most of the work) are rendered in chunks by forked processes, one
+per usable core but this one, while this process renders the other files; then it takes the chunks no
+process has started yet. Every file is a function of the model alone and the chunks are merged in their
+order, so the bytes never depend on how many processes there were.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import import_module
 from multiprocessing import get_context
+from typing import Any
 
 from ..model import Model, ServiceModel
 from .parts import Part, Record
@@ -49,19 +52,28 @@ PACKAGING: list[tuple[str, str]] = [
 ]
 STEPS = len(FAMILIES) + len(PACKAGING)  # the calls of render_all's `step`
 FORK_FROM_SERVICES = 50  # below this, forking costs about what it saves
-# The forked process's share of the service dashboards: the other families and the remaining quarter
-# then take this process about as long as its three quarters take that one (measured at 1,000 services:
-# 2.5 s in all, against 2.9 s when the forked process rendered every dashboard).
-FORKED_SHARE = 0.75
+MAX_JOBS = 8  # by default: each process more copies pages of the model it shares, for less and less gain
+# Chunks of services a process renders at a time: several per process, so that processes that started late
+# or run on a busier core do fewer; at most MAX_CHUNK, whose files cross the pipe as one message.
+CHUNKS_PER_JOB = 8
+MAX_CHUNK = 200
+PIPE_SWITCH_INTERVAL = 0.0005  # seconds; see render_all
 
-# Families that leave out the files of kept services: each takes `keep`, the names of those services.
+# Families that leave out the files of kept services: each takes `keep`, the names of those services, and
+# has `service_files(model, svc)`, the files of one service, which the forked processes render.
 KEEPING = frozenset({"prometheus", "loki", "grafana"})
 # Families of one file joined from per-service parts (obsgen.render.parts): a re-render given a Record
 # renders the parts of the services it holds none for.
 JOINED = frozenset({"proof", "routes"})
+_SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
 
-_forked_model: Model | None = None  # what the forked process renders: inherited, never pickled
-_forked_keep: frozenset[str] = frozenset()
+# What the forked processes render: inherited, never pickled
+_forked_model: Model | None = None
+_forked_services: list[ServiceModel] = []
+
+
+class JobsError(ValueError):
+    """OBSGEN_JOBS holds something other than a number of processes."""
 
 
 def own_files(svc: ServiceModel) -> list[str]:
@@ -76,11 +88,43 @@ def own_files(svc: ServiceModel) -> list[str]:
     return paths
 
 
-def _render_forked(services: slice) -> dict[str, str]:
-    from . import grafana
+def jobs() -> int:
+    """How many processes may render: OBSGEN_JOBS (1: this one only), else the cores this process may run
+    on, at most MAX_JOBS."""
+    value = os.environ.get("OBSGEN_JOBS", "").strip()
+    if value:
+        if not value.isdigit() or not 1 <= int(value) <= 64:
+            raise JobsError(f"OBSGEN_JOBS must be a number of processes from 1 to 64, got {value!r}")
+        return int(value)
+    return min(len(os.sched_getaffinity(0)), MAX_JOBS) if hasattr(os, "sched_getaffinity") else 1
 
+
+def _processes(services: int) -> int:
+    # Linux only: forking is what makes the model free to share, and elsewhere it is unsafe (macOS) or absent.
+    n = jobs()  # a wrong OBSGEN_JOBS is said whatever the spec's size
+    return 1 if services < FORK_FROM_SERVICES or sys.platform != "linux" else n
+
+
+def _chunks(services: int, processes: int) -> list[slice]:
+    size = max(1, min(MAX_CHUNK, -(-services // (processes * CHUNKS_PER_JOB))))
+    return [slice(i, i + size) for i in range(0, services, size)]
+
+
+def _service_files(model: Model, services: list[ServiceModel]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for svc in services:
+        for module in _SERVICE_FAMILIES:
+            files.update(import_module(module).service_files(model, svc))
+    return files
+
+
+def _render_chunk(chunk: slice) -> tuple[dict[str, str], dict[Any, Any]]:
+    """A forked process's chunk: its files, and what the renderers memoized on the way (the coverage the
+    proof family reads), which this process's copy of the model alone would otherwise hold."""
     assert _forked_model is not None
-    return grafana.render(_forked_model, services, **_keeping(_forked_keep))
+    before = set(_forked_model.memo)
+    files = _service_files(_forked_model, _forked_services[chunk])
+    return files, {k: v for k, v in _forked_model.memo.items() if k not in before}
 
 
 def _die_with_parent(parent: int) -> None:
@@ -104,10 +148,19 @@ def _keeping(keep: frozenset[str]) -> dict[str, frozenset[str]]:
     return {"keep": keep} if keep else {}  # a full render calls the renderers as it always did
 
 
-def _fork_pays(model: Model, keep: frozenset[str] = frozenset()) -> bool:
-    # Linux only: forking is what makes the model free to share, and elsewhere it is unsafe (macOS) or absent.
-    return (len(model.services) - len(keep) >= FORK_FROM_SERVICES and sys.platform == "linux"
-            and len(os.sched_getaffinity(0)) > 1 and os.environ.get("OBSGEN_JOBS") != "1")
+def _collect(model: Model, services: list[ServiceModel], chunks: list[slice],
+             futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]]) -> list[dict[str, str]]:
+    """Every chunk's files, in the chunks' order: those no process has started are rendered here, from the
+    last (cancelling one succeeds only before a process takes it)."""
+    done: dict[int, dict[str, str]] = {}
+    for i in reversed(range(len(chunks))):
+        if futures[i].cancel():
+            done[i] = _service_files(model, services[chunks[i]])
+    for i, future in enumerate(futures):
+        if i not in done:
+            done[i], memo = future.result()
+            model.memo.update(memo)
+    return [done[i] for i in range(len(chunks))]
 
 
 def _joined(module: str, model: Model, record: Record) -> dict[str, str]:
@@ -137,7 +190,7 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None,
     whose own files are there is not rendered again by the KEEPING families. `step` is told each family
     as it starts (`STEPS` of them: a progress bar's). `record`: the JOINED families' parts, kept ones in and
     this render's out (obsgen.render.parts)."""
-    global _forked_model, _forked_keep
+    global _forked_model, _forked_services
     files: dict[str, str] = {}
     keep: frozenset[str] = frozenset()
     if kept:
@@ -149,32 +202,41 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None,
                 raise RuntimeError(f"{family} renders {path}, which another family already rendered")
             files[path] = text
 
+    todo = [svc for svc in model.services if svc.name not in keep]
+    processes = _processes(len(todo))
     pool = None
-    future: Future[dict[str, str]] | None = None
-    if _fork_pays(model, keep):
-        cut = int(len(model.services) * FORKED_SHARE)
-        _forked_model, _forked_keep = model, keep
-        pool = ProcessPoolExecutor(1, mp_context=get_context("fork"), initializer=_die_with_parent,
-                                   initargs=(os.getpid(),))
-        future = pool.submit(_render_forked, slice(0, cut))
+    chunks: list[slice] = []
+    futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]] = []
+    left_out = keep  # what the families render here leave out
+    switch = sys.getswitchinterval()
     try:
-        todo = len(model.services) - len(keep)
-        for family, module in FAMILIES:
-            step(f"{family} ({todo:,} of {len(model.services):,} services)" if family in KEEPING else family)
+        if processes > 1:
+            # The executor's thread here reads each chunk's files from a pipe, a pipeful at a time, taking
+            # the interpreter lock from this thread for each; at the default 5 ms a turn, the processes
+            # waited for their pipes to drain longer than they rendered (measured at 1,000 services).
+            sys.setswitchinterval(PIPE_SWITCH_INTERVAL)
+            chunks = _chunks(len(todo), processes)
+            _forked_model, _forked_services = model, todo
+            pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
+                                       initializer=_die_with_parent, initargs=(os.getpid(),))
+            futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
+            left_out = keep | {svc.name for svc in todo}
+        last_keeping = max(i for i, (family, _) in enumerate(FAMILIES) if family in KEEPING)
+        for i, (family, module) in enumerate(FAMILIES):
+            step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
             if record is not None and family in JOINED:
                 add(family, _joined(module, model, record))
-            elif future is None or family != "grafana":
+            else:
                 render = import_module(module).render
-                add(family, render(model, **_keeping(keep)) if family in KEEPING else render(model))
-        if future is not None:
-            from . import grafana
-
-            add("grafana", grafana.render(model, slice(cut, None), **_keeping(keep)))
-            add("grafana", future.result())
+                add(family, render(model, **_keeping(left_out)) if family in KEEPING else render(model))
+            if i == last_keeping and futures:  # the families after it read every service's (proof: coverage)
+                for chunk_files in _collect(model, todo, chunks, futures):
+                    add("services", chunk_files)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-            _forked_model, _forked_keep = None, frozenset()
+        sys.setswitchinterval(switch)
+        _forked_model, _forked_services = None, []
     if keep:
         assert kept is not None
         add("kept", {p: kept[p] for svc in model.services if svc.name in keep for p in own_files(svc)})

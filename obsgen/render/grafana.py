@@ -68,19 +68,22 @@ INDICATORS = {  # indicator -> (panel title, unit)
 }
 
 
-def render(model: Model, services: slice = slice(None), keep: frozenset[str] = frozenset()) -> dict[str, str]:
-    """Everything, or (for `render_all` to share the work between processes) the service dashboards of
-    `services` only; the slice from 0 also renders provisioning and the overview and stack dashboards.
-    The dashboards of the services in `keep` are left out (the caller has them from an earlier render)."""
+def render(model: Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Everything, but the dashboards of the services in `keep` (the caller has them from an earlier
+    render, or renders them in another process: `service_files`)."""
     files: dict[str, str] = {}
-    if not services.start:
-        files["grafana/provisioning/datasources/datasources.yml"] = \
-            dump_yaml(escape_provisioning(datasources(model)), spec=model.source)
-        files["grafana/provisioning/dashboards/dashboards.yml"] = \
-            dump_yaml(escape_provisioning(dashboard_providers(model)), spec=model.source)
-    for stem, dashboard in dashboards(model, services, keep):
+    files["grafana/provisioning/datasources/datasources.yml"] = \
+        dump_yaml(escape_provisioning(datasources(model)), spec=model.source)
+    files["grafana/provisioning/dashboards/dashboards.yml"] = \
+        dump_yaml(escape_provisioning(dashboard_providers(model)), spec=model.source)
+    for stem, dashboard in dashboards(model, keep):
         files[f"grafana/dashboards/{stem}.json"] = dump_json(dashboard)
     return files
+
+
+def service_files(model: Model, svc: ServiceModel) -> dict[str, str]:
+    """The service's own dashboard."""
+    return {f"grafana/dashboards/{svc.name}.json": dump_json(service_dashboard(model, svc))}
 
 
 # --------------------------------------------------------------------------- provisioning
@@ -160,15 +163,13 @@ def stack_uid(model: Model) -> str:
     return naming.uid(f"{model.project}_stack-health")
 
 
-def dashboards(model: Model, services: slice = slice(None),
-               keep: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any]]]:
+def dashboards(model: Model, keep: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any]]]:
     """One at a time: `render` serializes each before the next is built (a thousand at once is 2M nodes)."""
-    for svc in model.services[services]:
+    for svc in model.services:
         if svc.name not in keep:
             yield svc.name, service_dashboard(model, svc)
-    if not services.start:
-        yield "_overview", overview_dashboard(model)
-        yield "_stack-health", stack_dashboard(model)
+    yield "_overview", overview_dashboard(model)
+    yield "_stack-health", stack_dashboard(model)
 
 
 def _dashboard(model: Model, title: str, description: str, grid: Grid, uid: str, tags: list[str],

@@ -24,10 +24,16 @@ def render(model: Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
     """Every file, but the rule files of the services in `keep` (the caller has them)."""
     files = {"loki/loki.yml": dump_yaml(config(model), spec=model.source)}
     for svc in model.services:
-        if svc.log_alerts and svc.name not in keep:
-            files[f"loki/rules/{TENANT}/{svc.name}.yml"] = dump_yaml(
-                {"groups": rule_groups(svc)}, spec=model.source)
+        if svc.name not in keep:
+            files.update(service_files(model, svc))
     return files
+
+
+def service_files(model: Model, svc: ServiceModel) -> dict[str, str]:
+    """The service's LogQL rule file, when it has log alerts."""
+    if not svc.log_alerts:
+        return {}
+    return {f"loki/rules/{TENANT}/{svc.name}.yml": dump_yaml({"groups": rule_groups(svc)}, spec=model.source)}
 
 
 def config(model: Model) -> dict[str, Any]:

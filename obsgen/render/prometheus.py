@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import probes, slo
+from ..coverage import alerting
 from ..gotemplate import go_literal
 from ..model import Model, ServiceModel, ThresholdModel
 from ..naming import batch_failed_alert, batch_stale_alert, service_down_alert
@@ -42,16 +43,31 @@ def render(model: Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
         for replica in model.prometheus_replicas:
             files[f"prometheus/{replica}.yml"] = dump_yaml(config(model, replica), model.source)
     for svc in model.services:
-        if svc.name in keep:
-            continue
-        groups = service_rule_groups(model, svc)
-        tests = prometheus_tests.service_tests(model, svc)
-        files[f"prometheus/rules/{svc.name}.yml"] = dump_yaml({"groups": groups}, model.source)
-        files[f"prometheus/tests/{svc.name}.test.yml"] = dump_yaml(tests, model.source)
-        prometheus_tests.service_coverage(model, svc, groups, tests)  # counted now, while the data is here
+        if svc.name not in keep:
+            files.update(service_files(model, svc))
     files["prometheus/rules/_stack.yml"] = dump_yaml({"groups": stack_rule_groups(model)}, model.source)
     files["prometheus/tests/_stack.test.yml"] = dump_yaml(stack_tests(model), model.source)
     return files
+
+
+def service_files(model: Model, svc: ServiceModel) -> dict[str, str]:
+    """The rule and test files of one service (what `render_all` may render in another process)."""
+    groups = service_rule_groups(model, svc)
+    tests = prometheus_tests.service_tests(model, svc)
+    prometheus_tests.service_coverage(model, svc, groups, tests)  # counted now, while the data is here
+    # what routes.json reads of the alerting rules (their names and labels, not their expressions), so
+    # that it need not build the groups a second time
+    model.memo[("service-alerting", svc.name)] = [{k: r[k] for k in ("alert", "labels") if k in r}
+                                                  for r in alerting(groups)]
+    return {f"prometheus/rules/{svc.name}.yml": dump_yaml({"groups": groups}, model.source),
+            f"prometheus/tests/{svc.name}.test.yml": dump_yaml(tests, model.source)}
+
+
+def service_alerting_rules(model: Model, svc: ServiceModel) -> list[Rule]:
+    """The alerting rules of the service's rule file (`coverage.alerting`): their names and labels only once
+    the file has been rendered (`service_files`), else the whole rules."""
+    found: list[Rule] | None = model.memo.get(("service-alerting", svc.name))
+    return found if found is not None else alerting(service_rule_groups(model, svc))
 
 
 # --------------------------------------------------------------------------- prometheus.yml

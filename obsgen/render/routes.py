@@ -44,7 +44,7 @@ def _external(model: Model) -> tuple[dict[str, str], dict[str, str]]:
 def service_rule_files(model: Model, svc: ServiceModel) -> Iterator[tuple[str, list[dict[str, Any]], dict[str, str]]]:
     """(path, alerting rules, external labels of their evaluator) of the service's rule files."""
     prom_external, loki_external = _external(model)
-    yield f"prometheus/rules/{svc.name}.yml", alerting(prometheus.service_rule_groups(model, svc)), prom_external
+    yield f"prometheus/rules/{svc.name}.yml", prometheus.service_alerting_rules(model, svc), prom_external
     if svc.log_alerts:
         yield f"loki/rules/{loki.TENANT}/{svc.name}.yml", alerting(loki.rule_groups(svc)), loki_external
 

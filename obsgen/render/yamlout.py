@@ -144,7 +144,8 @@ def _block(text: str, indent: str) -> str:
 
 def _write(value: Any, indent: str, out: list[str]) -> None:
     """Lines of a dict or list at `indent` (both non-empty). Hot: one call per mapping or list of a
-    thousand services' rules."""
+    thousand services' rules, so the common values (exact str, non-empty dict and list) are handled here
+    rather than through `_inline`, which the rest goes through."""
     append = out.append
     child = indent + "  "
     if isinstance(value, dict):
@@ -152,6 +153,21 @@ def _write(value: Any, indent: str, out: list[str]) -> None:
             if type(key) is not str and not isinstance(key, str):
                 raise TypeError(f"mapping keys must be strings, got {type(key).__name__}")
             lead = f"{indent}{scalar(key)}:"
+            kind = type(item)
+            if kind is str:
+                if "\n" in item and _literal_ok(item):
+                    append(f"{lead} {_block(item, child)}")
+                else:
+                    append(f"{lead} {scalar(item)}")
+                continue
+            if kind is dict and item:
+                append(lead)
+                _write(item, child, out)
+                continue
+            if kind is list and item:  # a list under a key is indentless, as libyaml writes it
+                append(lead)
+                _write(item, indent, out)
+                continue
             inline = _inline(item)
             if inline is not None:
                 append(f"{lead} {inline}")
@@ -160,12 +176,19 @@ def _write(value: Any, indent: str, out: list[str]) -> None:
             elif isinstance(item, dict):
                 append(lead)
                 _write(item, child, out)
-            else:  # a list under a key is indentless, as libyaml writes it
+            else:
                 append(lead)
                 _write(item, indent, out)
         return
     for item in value:
-        inline = _inline(item)
+        kind = type(item)
+        if kind is str:
+            if "\n" in item and _literal_ok(item):
+                append(f"{indent}- {_block(item, child)}")
+            else:
+                append(f"{indent}- {scalar(item)}")
+            continue
+        inline = None if (kind is dict or kind is list) and item else _inline(item)
         if inline is not None:
             append(f"{indent}- {inline}")
         elif isinstance(item, str):

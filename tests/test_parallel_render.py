@@ -1,0 +1,100 @@
+"""A large spec's per-service files are rendered in chunks by forked processes: the same bytes whatever the
+number of processes, the same errors, and one process for small specs or OBSGEN_JOBS=1."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+from conftest import ROOT
+
+import obsgen.render as render
+from obsgen.model import Model, ServiceModel, resolve
+from obsgen.render import grafana
+from obsgen.spec import load_spec_text
+
+SERVICES = render.FORK_FROM_SERVICES + 10
+
+
+def many_services(n: int) -> Model:
+    spec = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    template = {k: v for k, v in spec["services"][0].items() if k != "alerts"}  # alert names start with the service's
+    spec["services"] += [{**template, "name": f"svc-{i:03d}"} for i in range(n - len(spec["services"]))]
+    return resolve(load_spec_text(yaml.safe_dump(spec), "many.yaml"), "many.yaml")
+
+
+@pytest.fixture
+def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine that forks: two CPUs whatever this one has (forking works on one, slower)."""
+    monkeypatch.setattr(render.os, "sched_getaffinity", lambda _pid: {0, 1})
+    monkeypatch.delenv("OBSGEN_JOBS", raising=False)
+
+
+def test_the_bytes_never_depend_on_the_number_of_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    service_files = render._service_files
+
+    def marked(model: Model, services: list[ServiceModel]) -> dict[str, str]:
+        # what a forked process memoizes comes back to this one: here, which process rendered the chunk
+        model.memo[("rendered by", os.getpid(), services[0].name)] = len(services)
+        return service_files(model, services)
+
+    monkeypatch.setattr(render, "_service_files", marked)  # the forks inherit the patched module
+    renders, forked = {}, {}
+    for jobs in ("1", "2", "4"):
+        monkeypatch.setenv("OBSGEN_JOBS", jobs)
+        model = many_services(SERVICES)  # a fresh model each time: none reuses another's memoized coverage
+        renders[jobs] = render.render_all(model)
+        marks = [k for k in model.memo if k[0] == "rendered by"]
+        assert sum(model.memo[k] for k in marks) == (SERVICES if jobs != "1" else 0)  # each service once
+        forked[jobs] = {k[1] for k in marks} - {os.getpid()}
+        assert all(("service-coverage", svc.name) in model.memo for svc in model.services)
+    assert forked["1"] == set()
+    assert len(forked["2"]) == 1
+    assert 2 <= len(forked["4"]) <= 3
+    assert renders["2"] == renders["1"]
+    assert renders["4"] == renders["1"]
+    own = {p for svc in many_services(SERVICES).services for p in render.own_files(svc)}
+    assert own <= set(renders["1"]) and sum(p.startswith("grafana/dashboards/") for p in renders["1"]) == SERVICES + 2
+
+
+def test_every_service_is_in_one_chunk() -> None:
+    for services in (render.FORK_FROM_SERVICES, 61, 1000, 10_000):
+        for processes in (2, 3, 4, 8):
+            chunks = render._chunks(services, processes)
+            assert [i for c in chunks for i in range(services)[c]] == list(range(services))
+            assert len(chunks) >= processes and all(c.stop - c.start <= render.MAX_CHUNK for c in chunks)
+
+
+def test_an_error_in_a_forked_process_reaches_the_caller(two_cpus: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = grafana.service_files
+
+    def broken(model: Model, svc: object) -> dict[str, str]:
+        if os.getpid() != parent:
+            raise ValueError("dashboard bug")
+        return files(model, svc)  # type: ignore[arg-type]
+
+    parent = os.getpid()
+    monkeypatch.setattr(grafana, "service_files", broken)
+    with pytest.raises(ValueError, match="dashboard bug"):
+        render.render_all(many_services(SERVICES))
+    assert render._forked_model is None
+
+
+def test_small_specs_one_cpu_and_obsgen_jobs_1_render_in_one_process(two_cpus: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    assert render._processes(render.FORK_FROM_SERVICES) == 2
+    assert render._processes(render.FORK_FROM_SERVICES - 1) == 1
+    monkeypatch.setenv("OBSGEN_JOBS", "1")
+    assert render._processes(10_000) == 1
+    monkeypatch.delenv("OBSGEN_JOBS")
+    monkeypatch.setattr(render.os, "sched_getaffinity", lambda _pid: {0})
+    assert render._processes(10_000) == 1
+    assert render.render_all(many_services(3))["grafana/dashboards/svc-000.json"].startswith("{")
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "65"])
+def test_a_wrong_obsgen_jobs_is_said(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSGEN_JOBS", value)
+    with pytest.raises(render.JobsError, match=f"OBSGEN_JOBS must be a number of processes from 1 to 64, got '{value}'"):
+        render.render_all(many_services(3))
