@@ -340,3 +340,56 @@ def test_native_histograms_and_boolean_gauges_import_as_those_sli_types(tmp_path
     run = subprocess.run([require_tool("promtool"), "test", "rules", *(f"tests/{t}" for t in tests)],
                          cwd=out / "prometheus", capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+
+
+def test_prove_compares_native_histograms_and_boolean_gauges(tmp_path: Path) -> None:
+    """latencyNative and bool_gauge SLOs beside Pyrra's own rules of them (its burn rates of a native histogram
+    and of a 0/1 gauge's samples), on one synthesized native histogram and one gauge: both compared, in every
+    scenario, and the bound holds (--strict: nothing left out)."""
+    from obsgen.importers import pyrra, pyrra_proof
+
+    src = tmp_path / "native.yaml"
+    src.write_text(NATIVE)
+    _, records = pyrra.import_pyrra([src])
+    native, probe = (pyrra_proof.pyrra_rules(r)[0]["expr"] for r in records)  # the 5m recordings
+    assert native == ('1 - histogram_fraction(0, 0.25, sum by (procedure) '
+                      '(rate(connect_server_requests_duration_seconds{job="api"}[5m])))')
+    gauge = 'probe_success{job="blackbox-http", instance="https://api.example.com/healthz"}[5m]'
+    assert probe == f"(\n  sum(count_over_time({gauge}))\n  -\n  sum(sum_over_time({gauge}))\n)\n/\nsum(count_over_time({gauge}))"
+    proc = obsgen("import", "pyrra", str(src), "-o", str(tmp_path / "s.yaml"), "--prove", "--strict", "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 of 2 SLOs compared" in proc.stdout and "the bound held" in proc.stdout, proc.stdout
+    for slo in ("api/native", "api/probe"):
+        lines = proc.stdout.split(f"{slo} (")[1].splitlines()
+        assert re.search(r"a total outage .*page: Pyrra \+\d+m\d*s?, obsgen \+\d+m", lines[1]), lines[1]
+        # the gauge's 2x budget rate holds only on its fine sample interval: obsgen's ticket opens within the 2h
+        assert re.search(r"errors at 2x .*ticket: Pyrra never, obsgen \+1h\d+m", lines[2]), lines[2]
+        assert "errors at half the budget rate" in lines[3] and "Pyrra never, obsgen never; ticket: Pyrra never, " \
+            "obsgen never" in lines[3], lines[3]
+
+
+@pytest.mark.parametrize(("index", "key", "value"), [(0, "threshold", "1s"), (1, "objective", 98)])
+def test_prove_fails_on_a_native_histogram_or_gauge_slo_edited(tmp_path: Path, index: int, key: str,
+                                                               value: str | int) -> None:
+    """The native-histogram SLO with obsgen's threshold loosened from 250ms to 1s (Pyrra counts the requests
+    between them as errors from the start and pages in the good hour), and the gauge's with obsgen's objective
+    lowered from 99.5 to 98% (obsgen's thresholds 4x Pyrra's): obsgen pages later than Pyrra, the bound fails."""
+    from obsgen.importers import pyrra, pyrra_proof, sloth_proof
+    from obsgen.importers.spec_writer import emit, merge
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec_text
+
+    src = tmp_path / "native.yaml"
+    src.write_text(NATIVE)
+    imported, records = pyrra.import_pyrra([src])
+    spec = merge(imported, None, "prove")
+    slo = spec["services"][0]["slos"][index]
+    (slo["sli"] if key == "threshold" else slo)[key] = value
+    model = resolve(load_spec_text(emit(spec, []), "s.yaml"), "s.yaml")
+    svc = model.service("api")
+    result = pyrra_proof.prove_slo(sloth_proof._promtool(), model, svc, svc.slos[index], records[index],
+                                   only=("a total outage",))
+    assert result.compared and not result.ok
+    assert "obsgen pages later than Pyrra" in result.lines[0] and "FAILED" in result.lines[0], result.lines
+    if key == "threshold":  # Pyrra's page fired in the good hour: said as before the errors' start
+        assert re.search(r"page: Pyrra -\d+m\d*s?, obsgen \+", result.lines[0]), result.lines

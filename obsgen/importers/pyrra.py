@@ -107,6 +107,9 @@ class PyrraSlo:
     alerting: bool
     windows: list[PyrraWindow] = field(default_factory=list)
     where: str = ""
+    # latencyNative and bool_gauge: Pyrra's own burn-rate expression (its slo/rules.go), `{{window}}` where the
+    # range goes; obsgen's SLI reads the same series differently (histogram_count, count_over_time per 5m)
+    burnrate: str | None = None
 
 
 def _obsgen_windows(period: str, where: str, doc: Document, path: Path,
@@ -186,13 +189,26 @@ def _native_sli(total: Selector, latency: str, by: list[str]) -> Map:
     return Map(type="latency_native", metric=total.text, threshold=latency)
 
 
+def _native_burnrate(total: Selector, seconds_: float, by: list[str]) -> str:
+    """Pyrra's burn rate of a latencyNative indicator: 1 - the fraction of requests up to `latency`."""
+    return f"1 - histogram_fraction(0, {seconds_!r}, {by_clause(by)}(rate({total.text}[{{{{window}}}}])))"
+
+
 def _bool_gauge_sli(metric: Selector, by: list[str]) -> Map:
     """bool_gauge: each sample of a 0/1 gauge one event, 0 a bad one."""
     return Map(type="bool_gauge", metric=metric.text)
 
 
-def _indicator(doc: Document, path: Path, raw: Any, refusals: Refusals, notes: list[str]) -> tuple[Map, list[str], Selector, str | None, str | None] | None:
-    """(sli, by, the selector Pyrra's alert labels come from, errors, total) of `spec.indicator`."""
+def _bool_gauge_burnrate(metric: Selector, by: list[str]) -> str:
+    """Pyrra's burn rate of a bool_gauge indicator: (samples - their sum) / samples over the window."""
+    count = f"{by_clause(by)}(count_over_time({metric.text}[{{{{window}}}}]))"
+    return f"(\n  {count}\n  -\n  {by_clause(by)}(sum_over_time({metric.text}[{{{{window}}}}]))\n)\n/\n{count}"
+
+
+def _indicator(doc: Document, path: Path, raw: Any, refusals: Refusals,
+               notes: list[str]) -> tuple[Map, list[str], Selector, str | None, str | None, str | None] | None:
+    """(sli, by, the selector Pyrra's alert labels come from, errors, total, Pyrra's burn rate where it is no
+    errors / total) of `spec.indicator`."""
     ind = mapping(doc, path, raw, INDICATORS, "a Pyrra indicator", refusals)
     kinds = [k for k in INDICATORS if ind.get(k) is not None]
     if len(kinds) != 1:
@@ -208,7 +224,7 @@ def _indicator(doc: Document, path: Path, raw: Any, refusals: Refusals, notes: l
         if errors is None or total is None:
             return None
         e, t = rate_sum(errors, by), rate_sum(total, by)
-        return Map(events=Map(errors=e, total=t)), by, total, e, t
+        return Map(events=Map(errors=e, total=t)), by, total, e, t, None
     if kind == "latency":
         block = mapping(doc, ip, ind[kind], ("success", "total", "grouping"), "a latency indicator", refusals)
         success = _query(doc, (*ip, "success"), block.get("success"), "the success query", refusals)
@@ -232,7 +248,7 @@ def _indicator(doc: Document, path: Path, raw: Any, refusals: Refusals, notes: l
                      "service's duration_histogram by obsgen's own scrape job, which a Pyrra SLO does not say). "
                      "obsgen's generated tests cannot feed a difference of two queries: its alerts are listed in "
                      "proof.accept_unproven")
-        return Map(events=Map(errors=e, total=t)), by, total, e, t
+        return Map(events=Map(errors=e, total=t)), by, total, e, t, None
     if kind == "latencyNative":
         block = mapping(doc, ip, ind[kind], ("latency", "total", "grouping"), "a latencyNative indicator", refusals)
         if "latency_native" not in OBSGEN_SLI_TYPES:
@@ -245,7 +261,13 @@ def _indicator(doc: Document, path: Path, raw: Any, refusals: Refusals, notes: l
         latency = text(doc, (*ip, "latency"), block.get("latency"), refusals, required=True)
         if total is None or latency is None:
             return None
-        return _native_sli(total, latency, by), by, total, None, None
+        try:
+            # Pyrra reads it as a Prometheus duration and puts its seconds (a float64) in histogram_fraction
+            latency_s = float(duration_seconds(latency))
+        except ValueError as err:
+            refusals.add(doc, (*ip, "latency"), str(err))
+            return None
+        return _native_sli(total, latency, by), by, total, None, None, _native_burnrate(total, latency_s, by)
     block = mapping(doc, ip, ind[kind], ("metric", "grouping"), "a bool_gauge indicator", refusals)
     if "bool_gauge" not in OBSGEN_SLI_TYPES:
         refusals.add(doc, ip, ("a boolean-gauge SLI (bool_gauge: each sample of a 0/1 gauge one event) is one obsgen "
@@ -256,7 +278,7 @@ def _indicator(doc: Document, path: Path, raw: Any, refusals: Refusals, notes: l
     by = _grouping(doc, (*ip, "grouping"), block.get("grouping"), refusals)
     if metric is None:
         return None
-    return _bool_gauge_sli(metric, by), by, metric, None, None
+    return _bool_gauge_sli(metric, by), by, metric, None, None, _bool_gauge_burnrate(metric, by)
 
 
 def _flag(doc: Document, path: Path, raw: Any, default: bool, refusals: Refusals) -> bool:
@@ -302,7 +324,7 @@ def _slo(doc: Document, service: str | None, refusals: Refusals,
     found = _indicator(doc, ("spec", "indicator"), spec.get("indicator"), refusals, notes)
     if raw_name is None or target is None or period is None or found is None:
         return None
-    sli, by, labelled, errors, total = found
+    sli, by, labelled, errors, total, burnrate = found
 
     base = slug(raw_name)
     name = base[len(svc) + 1:] if base.startswith(svc + "-") and len(base) > len(svc) + 1 else base
@@ -421,7 +443,7 @@ def _slo(doc: Document, service: str | None, refusals: Refusals,
     for n in notes:
         out.note("alerting", n)
     record = PyrraSlo(svc, name, raw_name, target, period, errors, total, by, on, pyrra_windows(period),
-                      doc.where(()))
+                      doc.where(()), burnrate)
     return svc, out, record
 
 

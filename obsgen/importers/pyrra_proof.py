@@ -1,18 +1,21 @@
 """`obsgen import pyrra --prove`: Pyrra's own rules beside obsgen's, through promtool, on the same input.
 
 Pyrra's rules are rendered here from its documented formulas (its slo/rules.go): per window of its four
-alerts a burn-rate recording `errors / total` over that window (the imported events queries), and per alert
+alerts a burn-rate recording over that window — `errors / total` (the imported events queries) of a ratio or
+latency indicator, `1 - histogram_fraction(0, <latency>, sum(rate(<native histogram>)))` of a latencyNative
+one, `(count_over_time - sum_over_time) / count_over_time` of a bool_gauge's samples — and per alert
 `<short> > (factor * (1-target)) and <long> > (factor * (1-target))` with the alert's own `for`; the two
 critical alerts are the page, the two warning ones the ticket; windows are `pyrra.pyrra_windows` (period /
 28d, rounded to the minute, factors 14, 7, 2, 1). They are recorded under their own names
 (`pyrra_proof:...`), so they never meet obsgen's series.
 
 The scenarios, the measuring and the bound are `sloth_proof`'s: a total outage, errors at 2x and at half
-the budget rate, fed the raw series obsgen's own proofs synthesize; wherever Pyrra pages, obsgen pages too,
+the budget rate, fed the raw series obsgen's own proofs synthesize (a native histogram, a 0/1 gauge on its
+fine sample interval, for those SLIs); wherever Pyrra pages, obsgen pages too,
 no later than two evaluation intervals after it; so are the group order (recordings first, every group
 listed), the pruning of obsgen's rules to those the measured alerts read and the parallel runs. An SLO
-obsgen cannot synthesize input for, one without burn-rate alerts, or one whose Pyrra indicator (latencyNative,
-bool_gauge) this proof does not render Pyrra's rules of, is said and not compared (a failure under --strict).
+obsgen cannot synthesize input for, or one without burn-rate alerts, is said and not compared (a failure under
+--strict).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from ..model import Model, ServiceModel, SloModel
 from ..render.common import dump_yaml
 from ..slo import enabled_tiers
 from ..slo_math import BASE_SECONDS, seconds
-from ..slo_proofs import Scenario, _input, group_values, in_group, proof_input, slo_alerts
+from ..slo_proofs import Scenario, _input, _interval, group_values, in_group, proof_input, slo_alerts
 from ..units import format_duration
 from .pyrra import PyrraSlo
 from .sloth_proof import WARM, Compared, _first, _promtool, compare, obsgen_rules, prove_each, report, run
@@ -38,14 +41,17 @@ RECORD = "pyrra_proof:burnrate{window}"
 
 def pyrra_rules(rec: PyrraSlo) -> list[dict[str, Any]]:
     """Pyrra's burn-rate recordings and alerts of one SLO, from its documented formulas."""
-    assert rec.errors is not None and rec.total is not None
     labels = {"pyrra_slo": rec.pyrra_name}
     windows = sorted({s for w in rec.windows for s in (w.short, w.long)})
     rules: list[dict[str, Any]] = []
     for s in windows:
         win = format_duration(s)
-        rules.append({"record": RECORD.format(window=win), "labels": labels,
-                      "expr": f"({rec.errors.replace('{{window}}', win)})\n/\n({rec.total.replace('{{window}}', win)})"})
+        if rec.burnrate is not None:
+            expr = rec.burnrate.replace("{{window}}", win)
+        else:
+            assert rec.errors is not None and rec.total is not None
+            expr = f"({rec.errors.replace('{{window}}', win)})\n/\n({rec.total.replace('{{window}}', win)})"
+        rules.append({"record": RECORD.format(window=win), "labels": labels, "expr": expr})
     sel = f'pyrra_slo="{rec.pyrra_name}"'
     target = repr(float(rec.target) / 100)  # Pyrra's target, a float64 of 0-1
     for w in rec.windows:
@@ -70,9 +76,6 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
     if not rec.alerting:
         return Compared(title, ["  not compared: the SLO has no burn-rate alerts in Pyrra (nor in obsgen's import)"],
                         True, False)
-    if rec.errors is None:
-        return Compared(title, [f"  not compared: this proof does not render Pyrra's rules of a {slo.sli_type} "
-                                "indicator (only ratio and latency)"], True, False)
     raw = proof_input(svc, slo)
     if isinstance(raw, str):
         return Compared(title, [f"  not compared: obsgen cannot synthesize input for this SLI: {raw}"], True, False)
@@ -102,7 +105,9 @@ def prove_slo(tool: str, model: Model, svc: ServiceModel, slo: SloModel, rec: Py
                 expr = _first(sel, end, eval_s)
                 checks.append({"expr": expr, "eval_time": f"{end}s", "exp_samples": []})
                 plan.append((name, who, tier, expr))
-        groups.append({"name": f"{title}: {name}", "interval": f"{step}s", "input_series": _input(cs, scenario),
+        # a gauge's samples come finer than the step (whole zeros per 5m): the group's interval is theirs
+        groups.append({"name": f"{title}: {name}", "interval": _interval(cs, scenario),
+                       "input_series": _input(cs, scenario),
                        "promql_expr_test": checks})
     files = {"obsgen.yml": obsgen_rules(model, svc, slo, {alerts[t].name for t in ours}),
              "pyrra.yml": dump_yaml({"groups": [{"name": f"pyrra-{rec.pyrra_name}", "rules": pyrra_rules(rec)}]})}

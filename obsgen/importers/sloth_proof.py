@@ -204,7 +204,9 @@ class Compared:
 def _when(value: float | None, start: int) -> str:
     if value is None:
         return "never"
-    return "+" + format_duration(int(value) - start)
+    # an alert firing before the scenario's errors start (on good traffic) is that long before +0
+    at = int(value) - start
+    return "+" + format_duration(at) if at >= 0 else "-" + format_duration(-at)
 
 
 def obsgen_rules(model: Model, svc: ServiceModel, slo: SloModel, alerts: Iterable[str]) -> str:
