@@ -182,8 +182,8 @@ def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]
                 firing = [labels for sample in samples
                           if (labels := parse_labels(str(sample.get("labels", ""))))
                           and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing"]
-                for alertname in dict.fromkeys(labels.get("alertname") for labels in firing):
-                    for r in named.get(alertname, []) if alertname is not None else []:
+                for fired_name in dict.fromkeys(labels.get("alertname") for labels in firing):
+                    for r in named.get(fired_name, []) if fired_name is not None else []:
                         if any(labels.get("alertname") == r.alert and _carries(labels, r) for labels in firing):
                             found[id(r)].fires.append(name)
     for p in found.values():  # a group counts once however many of its checks show it
