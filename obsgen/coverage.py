@@ -145,16 +145,23 @@ def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]
                    by_file.get(posixpath.normpath(posixpath.join(base, str(f))), ())]
         if not covered:
             continue
+        # A check only ever concerns the rules of its alert name (every label set it matches carries one):
+        # the rules by name, in file order, and each rule's whole label set as ALERTS has it, built once.
+        named: dict[str, list[AlertRule]] = {}
+        for r in covered:
+            named.setdefault(r.alert, []).append(r)
+        full = {id(r): {**r.labels, "alertname": r.alert, "alertstate": "firing"} for r in covered}
         for group in data.get("tests") or ():
             name = str(group.get("name", ""))
             for item in group.get("alert_rule_test") or ():
                 alertname = str(item.get("alertname", ""))
-                expected = [{**(a.get("exp_labels") or {}), "alertname": alertname}
-                            for a in item.get("exp_alerts") or ()]
-                for r in covered:
-                    if r.alert != alertname:
-                        continue
-                    fired = any(_carries({str(k): str(v) for k, v in e.items()}, r) for e in expected)
+                same = named.get(alertname)
+                if not same:
+                    continue
+                expected = [{**{str(k): str(v) for k, v in (a.get("exp_labels") or {}).items()},
+                             "alertname": alertname} for a in item.get("exp_alerts") or ()]
+                for r in same:
+                    fired = any(_carries(e, r) for e in expected)
                     (found[id(r)].fires if fired else found[id(r)].silent).append(name)
             for item in group.get("promql_expr_test") or ():
                 m = ALERTS_SELECTOR.match(str(item.get("expr", "")))
@@ -163,18 +170,22 @@ def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]
                 samples = item.get("exp_samples") or []
                 if not samples:
                     matchers = _matchers(m.group(1))
-                    for r in covered:
-                        if _selects(matchers, {**r.labels, "alertname": r.alert, "alertstate": "firing"}):
+                    # an `alertname="X"` matcher selects none but X's rules (the others fail it anyway)
+                    pinned = [v for label, op, v in matchers if label == "alertname" and op == "="]
+                    candidates = named.get(pinned[0], []) if pinned else covered
+                    for r in candidates:
+                        if _selects(matchers, full[id(r)]):
                             found[id(r)].silent.append(name)
                     continue
                 if not str(item["expr"]).strip().startswith("ALERTS"):
                     continue  # a function of ALERTS: its samples are not the alerts' label sets
                 firing = [labels for sample in samples
-                         if (labels := parse_labels(str(sample.get("labels", ""))))
-                         and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing"]
-                for r in covered:
-                    if any(labels.get("alertname") == r.alert and _carries(labels, r) for labels in firing):
-                        found[id(r)].fires.append(name)
+                          if (labels := parse_labels(str(sample.get("labels", ""))))
+                          and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing"]
+                for fired_name in dict.fromkeys(labels.get("alertname") for labels in firing):
+                    for r in named.get(fired_name, []) if fired_name is not None else []:
+                        if any(labels.get("alertname") == r.alert and _carries(labels, r) for labels in firing):
+                            found[id(r)].fires.append(name)
     for p in found.values():  # a group counts once however many of its checks show it
         p.fires = list(dict.fromkeys(p.fires))
         p.silent = list(dict.fromkeys(p.silent))

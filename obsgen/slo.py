@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from .gotemplate import go_literal
@@ -151,8 +152,7 @@ def _derived(model: Model, slo: SloModel, window: str) -> str:
 
     Both sides are counted in recorded samples (the evaluation interval cancels out); over a window that
     does not hold history yet (new rules) they count what there is, as a raw `rate()` would."""
-    inner = format_duration(seconds(window) - BASE_SECONDS)
-    newest = exact(Fraction(BASE_SECONDS, 2 * seconds(model.evaluation_interval)))  # half the base window
+    inner, newest = _derived_spans(window, model.evaluation_interval)
 
     def count(metric: str) -> str:
         s = sel(metric, slo)
@@ -162,6 +162,13 @@ def _derived(model: Model, slo: SloModel, window: str) -> str:
         r5m = sel(record_name(BASE_WINDOW), slo)
         return f"({count(record_name(BASE_WINDOW))})\n/\n(count_over_time({r5m}[{inner}]) + {newest})"
     return f"({count(ERRORS)})\n/\n({count(TOTAL)})"
+
+
+@lru_cache(maxsize=256)  # a function of the two durations alone, which every SLO of a spec shares
+def _derived_spans(window: str, evaluation_interval: str) -> tuple[str, str]:
+    """The range of `_derived`'s sums over time, and the weight of its newest 5m sample (half the base window)."""
+    return (format_duration(seconds(window) - BASE_SECONDS),
+            exact(Fraction(BASE_SECONDS, 2 * seconds(evaluation_interval))))
 
 
 def _naive(slo: SloModel, window: str) -> str:
@@ -230,7 +237,13 @@ def sloth_rules(model: Model, slo: SloModel) -> list[Rule]:
 
 def threshold(slo: SloModel, tier: Tier) -> str:
     """The error ratio a tier compares both its windows with: factor × budget, exactly or rounded down."""
-    return threshold_literal(tier.factor * Fraction(slo.budget))
+    return _threshold(slo.budget, tier.factor)
+
+
+# Keyed on the two numbers it reads, all of its input: the SLOs of a fleet share a few objectives and tiers.
+@lru_cache(maxsize=1024)
+def _threshold(budget: Decimal, factor: Fraction) -> str:
+    return threshold_literal(factor * Fraction(budget))
 
 
 def _condition(slo: SloModel, tier: Tier) -> str:

@@ -71,6 +71,19 @@ def test_alerts_series_forms() -> None:
     assert found["AHigh/critical"].silent == ["never"] == found["AHigh/warning"].silent  # `other` selects none
 
 
+def test_a_selector_naming_the_alert_shows_every_rule_of_that_name_silent() -> None:
+    both = {"expr": 'max_over_time(ALERTS{alertname="AHigh", alertstate="firing"}[1h])', "eval_time": "1h",
+            "exp_samples": []}
+    warning = {"expr": 'ALERTS{alertname="AHigh", severity="warning"}', "eval_time": "1h", "exp_samples": []}
+    nothing = {"expr": 'ALERTS{alertname="Other"}', "eval_time": "1h", "exp_samples": []}
+    found = _by_severity(coverage.proofs(coverage.alert_rules(RULES), _tests(
+        {"name": "both", "promql_expr_test": [both]}, {"name": "warning", "promql_expr_test": [warning]},
+        {"name": "nothing", "promql_expr_test": [nothing]})))
+    assert found["AHigh/warning"].silent == ["both", "warning"]
+    assert found["AHigh/critical"].silent == ["both"]
+    assert found["Watchdog/info"].silent == []
+
+
 def test_tests_of_another_rule_file_do_not_count() -> None:
     group = {"name": "q", "alert_rule_test": [{"eval_time": "1m", "alertname": "AHigh", "exp_alerts": []}]}
     found = coverage.proofs(coverage.alert_rules(RULES), _tests(group, rule_file="../rules/b.yml"))

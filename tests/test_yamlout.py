@@ -14,7 +14,7 @@ from obsgen.render import yamlout
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
     st.text(), st.sampled_from(["yes", "no", "on", "null", "~", "1e3", "0x1f", "-", "- a", "-5m", ": x", "a: b",
-                                "a #b", "#c", "'q'", '"d"', "x\n", "a\nb\n", "\n", " lead", "trail ", "{{ $value }}",
+                                "a #b", "#c", "a:", "http://x:80", "1:20", "'q'", '"d"', "x\n", "a\nb\n", "\n", " lead", "trail ", "{{ $value }}",
                                 "|", ">", "*a", "&a", "!t", "%x", "@x", "`x`", "5..", "1_000", ".inf", "=", "\u2028"]),
 )
 plain_data = st.recursive(scalars, lambda inner: st.one_of(

@@ -250,10 +250,11 @@ def _histogram_input(svc: ServiceModel, th: ThresholdModel, value: Decimal,
     hi = min((lv for lv in levels if lv >= value), default=max(levels) * 2)
     bounds = sorted({b for b in (lo, hi, hi * 2) if b > 0})
     series = []
+    metric, labels = svc.histogram("bucket").split("{")[0], svc.request_labels(histogram=True)
     for b in bounds + [None]:
         count = REQUESTS_PER_STEP if b is None or b >= hi else Decimal(0)
         le = "+Inf" if b is None else _le(b)
-        series.append(_series(svc.histogram("bucket").split("{")[0], {**svc.request_labels(histogram=True), "le": le}, count, steps))
+        series.append(_series(metric, {**labels, "le": le}, count, steps))
     return series, float(lo) + (float(hi) - float(lo)) * float(q)
 
 

@@ -21,10 +21,14 @@ import yaml
 
 _RESOLVER = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
+# PyYAML's implicit resolvers are looked up by a scalar's first character: one starting with any other
+# (and there are no resolvers for every character, nor path resolvers) is a string without asking it
+_RESOLVED_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers)
+_RESOLVE_EVERY = None in _RESOLVER.yaml_implicit_resolvers or bool(_RESOLVER.yaml_path_resolvers)
 # characters that would start some other YAML construct, or end a plain scalar early
 _BAD_FIRST = set(",[]{}#&*!|>'\"%@`")
 _BAD_FIRST_ALONE = set("-?:")  # fine when a non-space follows: `-5m`, `--config.file=...`
-_BAD_INSIDE = re.compile(r": |:$| #|\t")
+# (a plain scalar must not hold ": " or " #", nor end in ":"; tabs are not printable, so never get here)
 
 # Go's YAML resolvers (yaml.v3 resolve.go, and yaml.v2's YAML 1.1 booleans): a plain scalar starting with
 # one of these may be read as something other than a string.
@@ -63,8 +67,9 @@ def scalar(text: str) -> str:
         and not (text[0] in _BAD_FIRST_ALONE and (len(text) == 1 or text[1] == " "))
         and text == text.strip()
         and text.isprintable()
-        and not _BAD_INSIDE.search(text)
-        and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
+        and ": " not in text and text[-1] != ":" and " #" not in text
+        and (text[0] not in _RESOLVED_FIRST and not _RESOLVE_EVERY
+             or _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG)
         and not go_reads_non_string(text)
     ):
         return text
