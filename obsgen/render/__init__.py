@@ -8,10 +8,11 @@ A re-render may be given the texts of the files of services that did not change 
 previous output: `own_files` says which they are): their families then leave those services out, and the
 families about every service, and the packaging, get the kept texts as if rendered.
 
-The aggregate files about every service's alerts (proof/alerts.json, proof/routes.json: the JOINED families)
-are joined from per-service parts (`obsgen.render.parts`): given a `Record`, a re-render reuses the parts of
-unchanged services, cut from the previous text at the spans recorded beside the output, and renders only
-the others'; the join is the same either way, so are the bytes.
+The aggregate files about every service (grafana/dashboards/_overview.json, proof/alerts.json,
+proof/routes.json: the JOINED families) are joined from per-service parts (`obsgen.render.parts`): given a
+`Record`, a re-render reuses the parts of unchanged services, cut from the previous text at the spans
+recorded beside the output, and renders only the others'; the join is the same either way, so are the
+bytes (the overview's join shifts a kept part's panel ids and places to where it now stands).
 
 Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
 and test files, LogQL rules, dashboards, most of the work) are rendered in chunks by forked processes, one
@@ -41,6 +42,7 @@ FAMILIES: list[tuple[str, str]] = [
     ("loki", "obsgen.render.loki"),
     ("fluentd", "obsgen.render.fluentd"),
     ("grafana", "obsgen.render.grafana"),
+    ("overview", "obsgen.render.grafana_overview"),
     ("compose", "obsgen.render.compose"),
     ("proof", "obsgen.render.proof"),
     ("routes", "obsgen.render.routes"),
@@ -64,7 +66,7 @@ PIPE_SWITCH_INTERVAL = 0.0005  # seconds; see render_all
 KEEPING = frozenset({"prometheus", "loki", "grafana"})
 # Families of one file joined from per-service parts (obsgen.render.parts): a re-render given a Record
 # renders the parts of the services it holds none for.
-JOINED = frozenset({"proof", "routes"})
+JOINED = frozenset({"overview", "proof", "routes"})
 _SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
 
 # What the forked processes render: inherited, never pickled
