@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 
 import obsgen.render
 from obsgen.cli import app
-from obsgen.render import grafana, grafana_overview, proof, routes
+from obsgen.render import grafana, grafana_overview, kubernetes, proof, routes
 from obsgen.render.common import dump_json
 from obsgen.render.grafana_panels import Grid
 from obsgen.render.parts import Part, Record, json_document, json_items
 from obsgen.spec import load as spec_load
-from obsgen.write import cache_path
+from obsgen.write import cache_path, recorded
 
 RUNNER = CliRunner()
 
@@ -452,6 +452,40 @@ def test_kept_overview_rows_that_moved_are_shifted(tmp_path: Path, kept_parts: l
     place = {p["title"]: (p["id"], p["gridPos"]["y"]) for p in before["panels"] if p["type"] == "row"}
     moved = {p["title"]: (p["id"], p["gridPos"]["y"]) for p in after["panels"] if p["type"] == "row"}
     assert all(moved[t] != place[t] for t in place if "Cart" not in t), (place, moved)  # (all but the 1st kept)
+
+
+def test_the_sizes_of_kept_files_are_reused_and_right(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-render measures (kubectl's JSON size, which decides how files are packed into ConfigMaps) only
+    the files it rendered; the sizes it records beside the output, reused next time, are those of the files."""
+    measured: list[str] = []
+    real = kubernetes.apply_size
+
+    def spy(text: str) -> int:
+        measured.append(text)
+        return real(text)
+
+    monkeypatch.setattr(kubernetes, "apply_size", spy)
+    data = copy.deepcopy(SHOP)
+    folder, out = tmp_path / "shop.yaml", tmp_path / "out"
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    full = len(measured)
+    for critical in ("4500ms", "10s"):  # of other lengths: other sizes
+        _a_second_later(out)
+        data["services"][1]["thresholds"][0]["critical"] = critical  # cart's own files change
+        _write_folder(folder, data)
+        measured.clear()
+        assert _render(str(folder), "-o", str(out)) == 0
+        before = recorded(out)
+        assert before is not None
+        sizes = before.inputs["sizes"]
+        kept = [p for svc in ("checkout", "catalog", "pricing", "inventory")
+                for p in (f"prometheus/rules/{svc}.yml", f"grafana/dashboards/{svc}.json")]
+        assert all(p in sizes for p in kept)
+        assert not {(out / p).read_text() for p in kept} & set(measured)  # kept: not measured again
+        assert len(measured) <= full - len(kept)
+        for path, size in sizes.items():
+            assert size == real((out / path).read_text()), path
 
 
 def _whole_overview(model: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from ..model import Model, ServiceModel
+from .kubernetes import SIZES
 from .parts import Part, Record
 
 FAMILIES: list[tuple[str, str]] = [
@@ -242,7 +243,13 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None,
     if keep:
         assert kept is not None
         add("kept", {p: kept[p] for svc in model.services if svc.name in keep for p in own_files(svc)})
+        if record is not None:  # the kept texts' sizes, paired with those texts (kubernetes.SIZES)
+            model.memo[SIZES] = {p: (files[p], size) for p, size in record.sizes.items()
+                                 if p in files and files[p] is kept.get(p)}
     for family, module in PACKAGING:
         step(family)
         add(family, import_module(module).render(model, dict(files)))
+    if record is not None:
+        record.made_sizes = {p: size for p, (text, size) in model.memo.get(SIZES, {}).items()
+                             if files.get(p) is text}
     return dict(sorted(files.items()))
