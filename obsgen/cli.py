@@ -192,6 +192,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             text = kept.pop(path, None)
             if text is not None:
                 record.keep(path, text, spans[path], same)
+        record.keep_sizes(before.inputs.get("sizes"))
     try:
         files = render_all(model, kept, step, record)
     except JobsError as e:
@@ -203,7 +204,8 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             changes = plan(files, output)
         else:
             inputs = {"source": source, "global": digests.global_, "services": [list(s) for s in digests.services],
-                      "warnings": notes, "summary": summary, "parts": record.made}
+                      "warnings": notes, "summary": summary, "parts": record.made,
+                      "sizes": record.made_sizes}
             assert before is not None or not kept
             changes = write(files, output, spec.name, inputs if source else None,
                             {p: before.files[p] for p in kept if p in files} if before is not None else None)

@@ -39,11 +39,15 @@ def snake(text: str) -> str:
 USER_NAME_ROOM = 24
 
 
+_WORD_SEPARATOR = re.compile(r"[-_]")
+
+
 def _words(slug: str) -> list[str]:
     """`api-gateway` -> `["Api", "Gateway"]`: the words `camel()` joins."""
-    return [part[:1].upper() + part[1:] for part in re.split(r"[-_]", slug) if part]
+    return [part[:1].upper() + part[1:] for part in _WORD_SEPARATOR.split(slug) if part]
 
 
+@lru_cache(maxsize=1 << 17)  # validation, the model and the renderers ask for the same names: about ten a service
 def derived_alert_name(service: str, middle: str, suffix: str) -> str:
     """`<Service><Middle><Suffix>` in at most MAX_ALERT_NAME characters, never cut inside a word.
 

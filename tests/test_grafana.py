@@ -17,7 +17,7 @@ import yaml
 from conftest import SKETCH
 
 from obsgen.model import Model, resolve
-from obsgen.render import grafana
+from obsgen.render import grafana, grafana_overview
 from obsgen.spec import load_spec
 
 ROOT = Path(__file__).parents[1]
@@ -92,7 +92,11 @@ def small_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module", params=["sketch", "small", *(p.name for p in EXAMPLES)])
 def rendered(request: pytest.FixtureRequest, small_spec: Path) -> dict[str, str]:
     path = {"sketch": SKETCH, "small": small_spec}.get(request.param) or ROOT / "examples" / request.param
-    return grafana.render(_model(path))
+    return _with_overview(_model(path))
+
+
+def _with_overview(model: Any) -> dict[str, str]:
+    return {**grafana.render(model), **grafana_overview.render(model)}
 
 
 def dashboards(files: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -402,7 +406,7 @@ def test_changing_a_threshold_moves_its_line(tmp_path: Path) -> None:
         data["services"][0]["thresholds"][1]["warning"] = "80ms"
         data["services"][2]["thresholds"][0]["critical"] = 25000
 
-    after = grafana.render(_edited_sketch(tmp_path, edit))
+    after = _with_overview(_edited_sketch(tmp_path, edit))
     assert _steps(_panel(after, "api-gateway", "P95 latency")) == [(None, "green"), (0.08, "orange"), (0.1, "red")]
     # a `below` threshold: red under critical, orange under warning, green above
     rate = _panel(after, "data-processor", "Data processor processing rate")
@@ -510,7 +514,7 @@ def test_exporter_panels_of_an_unscraped_service(small_spec: Path, tmp_path: Pat
 
 
 def test_a_service_with_nothing_to_scrape_has_no_instance_variable_or_overview_row(small_spec: Path) -> None:
-    files = grafana.render(_model(small_spec))
+    files = _with_overview(_model(small_spec))
     batch = json.loads(files["grafana/dashboards/batch.json"])
     assert [p["title"] for p in panels(batch)] == ["Now", "Firing alerts"]
     assert [v["name"] for v in batch["templating"]["list"]] == ["datasource"]

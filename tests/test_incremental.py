@@ -19,11 +19,12 @@ from typer.testing import CliRunner
 
 import obsgen.render
 from obsgen.cli import app
-from obsgen.render import proof, routes
+from obsgen.render import grafana, grafana_overview, kubernetes, proof, routes
 from obsgen.render.common import dump_json
+from obsgen.render.grafana_panels import Grid
 from obsgen.render.parts import Part, Record, json_document, json_items
 from obsgen.spec import load as spec_load
-from obsgen.write import cache_path
+from obsgen.write import cache_path, recorded
 
 RUNNER = CliRunner()
 
@@ -212,7 +213,7 @@ def test_random_edits_render_what_a_full_render_writes(tmp_path: Path, kept_coun
         _a_second_later(out)
         kept = kept_counts[-1]
         partial += 0 < kept
-        joined += 0 < min(kept_parts[-1].get(p, 0) for p in (proof.PATH, routes.PATH))
+        joined += 0 < min(kept_parts[-1].get(p, 0) for p in (proof.PATH, routes.PATH, grafana_overview.PATH))
         # the single-file, single-process, full render into a new folder
         single.write_text(yaml.safe_dump(data))
         fresh = tmp_path / f"fresh-{step}"
@@ -393,7 +394,8 @@ def test_files_moved_added_and_deleted_render_what_a_full_render_writes(
         assert _render(str(folder), "-o", str(out)) == 0
         if edit in (threshold, again):  # the one file that changed is parsed; the others' data is the cache's
             assert parsed == ["a1.yaml"], parsed
-        assert kept_parts[-1].get(proof.PATH, 0) == expected_kept[edit.__name__], edit.__name__
+        for path in (proof.PATH, grafana_overview.PATH):
+            assert kept_parts[-1].get(path, 0) == expected_kept[edit.__name__], (edit.__name__, path)
         names = [s for services in (layout[k] for k in sorted(layout)) for s in services]
         by_name = {s["name"]: s for s in data["services"]}
         single.write_text(yaml.safe_dump({**data, "services": [by_name[n] for n in names]}))
@@ -412,6 +414,103 @@ def test_files_moved_added_and_deleted_render_what_a_full_render_writes(
     # the places are those of a load without the cache (cached files have no marks: loaded again)
     uncached = RUNNER.invoke(app, ["validate", str(folder)])
     assert uncached.exit_code == 2 and uncached.output == result.output
+
+
+def test_kept_overview_rows_that_moved_are_shifted(tmp_path: Path, kept_parts: list[dict[str, int]],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service added first, then one with fewer stats, then one with more: every kept row of the overview
+    stands at other ids and places than in the earlier text, and is shifted there."""
+    data = copy.deepcopy(SHOP)
+    folder, single, out = tmp_path / "spec" / "shop.yaml", tmp_path / "single" / "shop.yaml", tmp_path / "out"
+    single.parent.mkdir()
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    before = json.loads((out / grafana_overview.PATH).read_text())
+
+    def first(d: dict[str, Any]) -> None:
+        d["services"].insert(0, {"name": "reviews", "team": "storefront", "scrape": {"static": ["reviews:8080"]}})
+
+    def fewer(d: dict[str, Any]) -> None:  # no scrape: only its health check's stat
+        d["services"][0] = {"name": "reviews", "team": "storefront", "health": {"http": "http://reviews:8080/health"}}
+
+    def more(d: dict[str, Any]) -> None:  # an SLO adds the error budget's stat
+        d["services"][1]["slos"] = [{"name": "up", "objective": 99.9, "sli": {"type": "availability"}}]
+
+    for step, edit in enumerate((first, fewer, more)):
+        _a_second_later(out)
+        edit(data)
+        _write_folder(folder, data)
+        assert _render(str(folder), "-o", str(out)) == 0
+        assert kept_parts[-1].get(grafana_overview.PATH) == len(data["services"]) - 1, edit.__name__
+        single.write_text(yaml.safe_dump(data))
+        fresh = tmp_path / f"fresh-{step}"
+        monkeypatch.setenv("OBSGEN_JOBS", "1")
+        assert _render(str(single), "-o", str(fresh)) == 0
+        monkeypatch.delenv("OBSGEN_JOBS")
+        assert tree_digest(out) == tree_digest(fresh), f"{edit.__name__}: the incremental output differs"
+    after = json.loads((out / grafana_overview.PATH).read_text())
+    place = {p["title"]: (p["id"], p["gridPos"]["y"]) for p in before["panels"] if p["type"] == "row"}
+    moved = {p["title"]: (p["id"], p["gridPos"]["y"]) for p in after["panels"] if p["type"] == "row"}
+    assert all(moved[t] != place[t] for t in place if "Cart" not in t), (place, moved)  # (all but the 1st kept)
+
+
+def test_the_sizes_of_kept_files_are_reused_and_right(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-render measures (kubectl's JSON size, which decides how files are packed into ConfigMaps) only
+    the files it rendered; the sizes it records beside the output, reused next time, are those of the files."""
+    measured: list[str] = []
+    real = kubernetes.apply_size
+
+    def spy(text: str) -> int:
+        measured.append(text)
+        return real(text)
+
+    monkeypatch.setattr(kubernetes, "apply_size", spy)
+    data = copy.deepcopy(SHOP)
+    folder, out = tmp_path / "shop.yaml", tmp_path / "out"
+    _write_folder(folder, data)
+    assert _render(str(folder), "-o", str(out)) == 0
+    full = len(measured)
+    for critical in ("4500ms", "10s"):  # of other lengths: other sizes
+        _a_second_later(out)
+        data["services"][1]["thresholds"][0]["critical"] = critical  # cart's own files change
+        _write_folder(folder, data)
+        measured.clear()
+        assert _render(str(folder), "-o", str(out)) == 0
+        before = recorded(out)
+        assert before is not None
+        sizes = before.inputs["sizes"]
+        kept = [p for svc in ("checkout", "catalog", "pricing", "inventory")
+                for p in (f"prometheus/rules/{svc}.yml", f"grafana/dashboards/{svc}.json")]
+        assert all(p in sizes for p in kept)
+        assert not {(out / p).read_text() for p in kept} & set(measured)  # kept: not measured again
+        assert len(measured) <= full - len(kept)
+        for path, size in sizes.items():
+            assert size == real((out / path).read_text()), path
+
+
+def _whole_overview(model: Any) -> dict[str, Any]:
+    """The overview built in one piece: every service's row on one grid, the dashboard normalized whole."""
+    grid = Grid()
+    grid.add(grafana._alerts_table("Firing alerts", 'service!=""', "service, alertname, severity"), 24, 6)
+    for svc in model.services:
+        panels = grafana.overview_panels(model, svc)
+        if panels:
+            grafana.overview_row(grid, svc, panels)
+    head = grafana.overview_head(model)
+    return grafana._dashboard(model, "Overview", head["description"], grid, head["uid"], ["overview"],
+                              grafana._common_links(model) + [grafana._alertmanager_link(model, 'service!=""')], [])
+
+
+def test_the_joined_overview_is_the_whole_dashboard(tmp_path: Path) -> None:
+    """The overview joined from parts placed as if first is the dashboard laid out and numbered whole."""
+    from obsgen.model import resolve
+    from obsgen.spec import load_spec
+
+    specs = sorted((Path(__file__).parents[1] / "examples").glob("*.yaml"))
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(SHOP))
+    for spec in [tmp_path / "shop.yaml", *specs]:
+        model = resolve(load_spec(spec), spec.name)
+        assert grafana_overview.render(model)[grafana_overview.PATH] == dump_json(_whole_overview(model)), spec.name
 
 
 def test_a_joined_document_is_the_whole_documents_json() -> None:

@@ -202,6 +202,20 @@ def test_an_slo_on_a_service_nothing_scrapes() -> None:
     assert _quickstart(events) == []
 
 
+def test_an_slo_that_cannot_fire_is_said_at_every_service_that_has_it() -> None:
+    """The same objective and period on several services is one finding of the windows, said at each place."""
+    def change(d: dict[str, Any]) -> None:
+        for svc in d["services"][:2]:
+            svc["slos"] = [{"name": "low", "objective": 50, "sli": {"type": "availability"}},
+                           {"name": "lower", "objective": 40, "sli": {"type": "availability"}}]
+    problems = _quickstart(change)
+    where = [p.partition(": ")[0].split(" ") for p in problems]
+    assert [w[1] for w in where] == [f"services[{i}].slos[{j}].{k}" for i in (0, 1)
+                                     for j, k in ((0, "objective"), (1, "objective"))], problems
+    assert len({w[0] for w in where}) == 4, problems  # each at its own line and column
+    assert all("objective of 50%" in p for p in problems[::2]) and all("objective of 40%" in p for p in problems[1::2])
+
+
 def test_a_built_in_indicator_on_a_service_nothing_scrapes() -> None:
     def change(d: dict[str, Any]) -> None:
         del d["services"][0]["scrape"]

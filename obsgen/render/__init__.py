@@ -8,10 +8,11 @@ A re-render may be given the texts of the files of services that did not change 
 previous output: `own_files` says which they are): their families then leave those services out, and the
 families about every service, and the packaging, get the kept texts as if rendered.
 
-The aggregate files about every service's alerts (proof/alerts.json, proof/routes.json: the JOINED families)
-are joined from per-service parts (`obsgen.render.parts`): given a `Record`, a re-render reuses the parts of
-unchanged services, cut from the previous text at the spans recorded beside the output, and renders only
-the others'; the join is the same either way, so are the bytes.
+The aggregate files about every service (grafana/dashboards/_overview.json, proof/alerts.json,
+proof/routes.json: the JOINED families) are joined from per-service parts (`obsgen.render.parts`): given a
+`Record`, a re-render reuses the parts of unchanged services, cut from the previous text at the spans
+recorded beside the output, and renders only the others'; the join is the same either way, so are the
+bytes (the overview's join shifts a kept part's panel ids and places to where it now stands).
 
 Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
 and test files, LogQL rules, dashboards, most of the work) are rendered in chunks by forked processes, one
@@ -32,6 +33,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from ..model import Model, ServiceModel
+from .kubernetes import SIZES
 from .parts import Part, Record
 
 FAMILIES: list[tuple[str, str]] = [
@@ -41,6 +43,7 @@ FAMILIES: list[tuple[str, str]] = [
     ("loki", "obsgen.render.loki"),
     ("fluentd", "obsgen.render.fluentd"),
     ("grafana", "obsgen.render.grafana"),
+    ("overview", "obsgen.render.grafana_overview"),
     ("compose", "obsgen.render.compose"),
     ("proof", "obsgen.render.proof"),
     ("routes", "obsgen.render.routes"),
@@ -64,7 +67,7 @@ PIPE_SWITCH_INTERVAL = 0.0005  # seconds; see render_all
 KEEPING = frozenset({"prometheus", "loki", "grafana"})
 # Families of one file joined from per-service parts (obsgen.render.parts): a re-render given a Record
 # renders the parts of the services it holds none for.
-JOINED = frozenset({"proof", "routes"})
+JOINED = frozenset({"overview", "proof", "routes"})
 _SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
 
 # What the forked processes render: inherited, never pickled
@@ -240,7 +243,13 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None,
     if keep:
         assert kept is not None
         add("kept", {p: kept[p] for svc in model.services if svc.name in keep for p in own_files(svc)})
+        if record is not None:  # the kept texts' sizes, paired with those texts (kubernetes.SIZES)
+            model.memo[SIZES] = {p: (files[p], size) for p, size in record.sizes.items()
+                                 if p in files and files[p] is kept.get(p)}
     for family, module in PACKAGING:
         step(family)
         add(family, import_module(module).render(model, dict(files)))
+    if record is not None:
+        record.made_sizes = {p: size for p, (text, size) in model.memo.get(SIZES, {}).items()
+                             if files.get(p) is text}
     return dict(sorted(files.items()))

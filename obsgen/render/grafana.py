@@ -168,7 +168,6 @@ def dashboards(model: Model, keep: frozenset[str] = frozenset()) -> Iterator[tup
     for svc in model.services:
         if svc.name not in keep:
             yield svc.name, service_dashboard(model, svc)
-    yield "_overview", overview_dashboard(model)
     yield "_stack-health", stack_dashboard(model)
 
 
@@ -710,38 +709,45 @@ def _logs_row(grid: Grid, svc: ServiceModel) -> None:
 
 
 # --------------------------------------------------------------------------- overview
+# The overview dashboard is a file of its own family, joined from per-service parts: obsgen.render.grafana_overview.
 
 
-def overview_dashboard(model: Model) -> dict[str, Any]:
+def overview_panels(model: Model, svc: ServiceModel) -> list[g.Panel]:
+    """The overview's stats of one service (none: it has no row, its alerts are in the table above)."""
+    ths = _thresholds(svc)
+    links = [link(f"Open {svc.title}", f"/d/{svc.dashboard_uid}?${{__url_time_range}}")]
+    if svc.scrape and svc.kind == "batch":
+        panels = [_up_stat(svc, "", links), _batch_stat(svc, links)]
+    elif svc.scrape and svc.kind == "consumer":
+        panels = [_up_stat(svc, "", links),
+                  *(_indicator_stat(svc, i, ths.get(i), "", links) for i in ("consumer_lag", "throughput"))]
+    elif svc.scrape:
+        panels = [
+            _up_stat(svc, "", links),
+            _indicator_stat(svc, "request_rate", ths.get("request_rate"), "", links),
+            _indicator_stat(svc, "error_rate", ths.get("error_rate"), "", links),
+            _indicator_stat(svc, "latency_p95", ths.get("latency_p95"), "", links),
+        ]
+    else:  # only what its exporters and probes can say
+        panels = [*_exporters_up(svc, service_exporters(model, svc), "", links), *_health_stat(svc, links)]
+    if svc.slos:
+        panels.append(stat(
+            "Error budget left", f"The smallest error budget remaining among {svc.name}'s SLOs "
+            f"({', '.join(s.name for s in svc.slos)}).",
+            Query(f"min({slo_engine.BUDGET_REMAINING}{{service={pql(svc.name)}}})"), "percentunit", links=links,
+            thresholds=steps(RED, (Decimal(0), ORANGE), (Decimal("0.25"), GREEN))))
+    return panels
+
+
+def overview_row(grid: Grid, svc: ServiceModel, panels: list[g.Panel]) -> None:
+    grid.row(f"{svc.title}" + (f" ({svc.team})" if svc.team else ""))
+    grid.fill(panels, h=5)
+
+
+def overview_head(model: Model) -> dict[str, Any]:
+    """The overview dashboard with the table of firing alerts as its one panel; the services' rows follow it."""
     grid = Grid()
     grid.add(_alerts_table("Firing alerts", 'service!=""', "service, alertname, severity"), 24, 6)
-    for svc in model.services:
-        ths = _thresholds(svc)
-        links = [link(f"Open {svc.title}", f"/d/{svc.dashboard_uid}?${{__url_time_range}}")]
-        if svc.scrape and svc.kind == "batch":
-            panels = [_up_stat(svc, "", links), _batch_stat(svc, links)]
-        elif svc.scrape and svc.kind == "consumer":
-            panels = [_up_stat(svc, "", links),
-                      *(_indicator_stat(svc, i, ths.get(i), "", links) for i in ("consumer_lag", "throughput"))]
-        elif svc.scrape:
-            panels = [
-                _up_stat(svc, "", links),
-                _indicator_stat(svc, "request_rate", ths.get("request_rate"), "", links),
-                _indicator_stat(svc, "error_rate", ths.get("error_rate"), "", links),
-                _indicator_stat(svc, "latency_p95", ths.get("latency_p95"), "", links),
-            ]
-        else:  # only what its exporters and probes can say
-            panels = [*_exporters_up(svc, service_exporters(model, svc), "", links), *_health_stat(svc, links)]
-        if svc.slos:
-            panels.append(stat(
-                "Error budget left", f"The smallest error budget remaining among {svc.name}'s SLOs "
-                f"({', '.join(s.name for s in svc.slos)}).",
-                Query(f"min({slo_engine.BUDGET_REMAINING}{{service={pql(svc.name)}}})"), "percentunit", links=links,
-                thresholds=steps(RED, (Decimal(0), ORANGE), (Decimal("0.25"), GREEN))))
-        if not panels:  # nothing of it has series: its alerts are in the table above
-            continue
-        grid.row(f"{svc.title}" + (f" ({svc.team})" if svc.team else ""))
-        grid.fill(panels, h=5)
     return _dashboard(model, "Overview", "Every service at a glance, coloured by the spec's thresholds; "
                       "click a panel for the service's dashboard.", grid, overview_uid(model), ["overview"],
                       _common_links(model) + [_alertmanager_link(model, 'service!=""')], [])

@@ -165,3 +165,10 @@ def _check(panel: dict[str, Any], dashboard: str) -> None:
         raise ValueError(f"{what}: every panel needs a title and a description")
     if panel["type"] in UNIT_PANEL_TYPES and not panel["fieldConfig"]["defaults"].get("unit"):
         raise ValueError(f"{what}: a {panel['type']} panel needs a unit")
+
+
+def panels(items: list[Any], *, first_id: int, dashboard: str) -> list[dict[str, Any]]:
+    """grafanalib panels as `normalize` writes them in the dashboard titled `dashboard` (its title with the
+    project's prefix), numbered from `first_id`: for a dashboard assembled from parts."""
+    ids = iter(range(first_id, 1_000_000))
+    return [_panel(_plain(p), ids, dashboard) for p in items]

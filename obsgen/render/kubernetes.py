@@ -215,6 +215,23 @@ def apply_size(text: str) -> int:
     return size
 
 
+# model.memo's key of the sizes measured: path -> (text, apply_size(text)). Besides this render's, a re-render's
+# render_all puts there the sizes recorded for the kept files, with their very text objects: a size is used
+# only for the object it is paired with, so the files are the same whoever measured them.
+SIZES = "apply-sizes"
+
+
+def _sized(model: Model, path: str, text: str) -> int:
+    sizes = model.memo.setdefault(SIZES, {})
+    known = sizes.get(path)
+    if known is not None and known[0] is text:
+        size: int = known[1]
+        return size
+    size = apply_size(text)
+    sizes[path] = (text, size)
+    return size
+
+
 def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
     """`text` cut at line ends into pieces of at most `budget` apply-bytes each (a longer line is cut
     within, at a length no escaping can push over): `_parts_by_line`'s cut, found a part at a time by
@@ -323,7 +340,7 @@ class Kustomization:
         entries: list[tuple[str, str, int]] = []  # key, file under config/, its text's apply_size
         for path, text in sorted(files.items()):
             key = posixpath.basename(path)
-            size = apply_size(text)
+            size = _sized(self.model, path, text)
             if size <= CONFIGMAP_DATA_BUDGET:
                 self.out[f"{ROOT}/config/{path}"] = text
                 entries.append((key, f"config/{path}", size))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,8 +161,23 @@ def _check_slo_windows(spec: Spec) -> Found:
             yield from _slo_fit(spec, cls.latency.objective, cls.period, ("slo_classes", cname, "latency"), enabled)
 
 
-def _slo_fit(spec: Spec, objective: float, period: str | None, path: Path, enabled: tuple[bool, bool]) -> Found:
-    """The SLO's period holds its longest window, and each alerting tier can fire at all."""
+def _slo_fit(spec: Spec, objective: float, period: str | None, path: Path, enabled: tuple[bool, bool],
+             memo: dict[Any, list[tuple[Path, str]]] | None = None) -> Found:
+    """The SLO's period holds its longest window, and each alerting tier can fire at all. `memo`: the
+    problems found for each (objective, period, tiers enabled) of this spec, which its windows decide alike
+    for every service (their paths after the SLO's)."""
+    if memo is None:
+        yield from _slo_fit_problems(spec, objective, period, path, enabled)
+        return
+    key = (objective, period, enabled)
+    if key not in memo:
+        memo[key] = list(_slo_fit_problems(spec, objective, period, (), enabled))
+    for sub, message in memo[key]:
+        yield path + sub, message
+
+
+def _slo_fit_problems(spec: Spec, objective: float, period: str | None, path: Path,
+                      enabled: tuple[bool, bool]) -> Found:
     windows = spec.defaults.slo_windows
     period = period or spec.defaults.slo_period
     if not 0 < objective < 100 or window_problems(windows) or seconds(period) <= 0 or seconds(period) % 86400:
@@ -226,6 +242,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
     """Also fills `seen_alerts`: every alert name the services will get, with its place."""
     seen_services: dict[str, int] = {}
     stack_names = stack_alert_names(spec)
+    fits: dict[Any, list[tuple[Path, str]]] = {}  # _slo_fit's
 
     def alert(name: str, path: Path, service: str | None) -> Found:
         problem = alert_name_problem(name, service)
@@ -287,7 +304,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
             slo_names.add(slo.name)
             yield from _objective(slo.objective, sbase + ("objective",))
             yield from _period(slo.period, sbase + ("period",))
-            yield from _slo_fit(spec, slo.objective, slo.period, sbase, (slo.alerting.page, slo.alerting.ticket))
+            yield from _slo_fit(spec, slo.objective, slo.period, sbase, (slo.alerting.page, slo.alerting.ticket), fits)
             yield from _sli_problems(slo, sbase)
 
         yield from _grafana_units(svc, base)
