@@ -163,15 +163,15 @@ def _a_second_later(out: Path) -> None:
 
 @pytest.fixture
 def kept_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many texts each render was given to keep (what the CLI passes to render_all)."""
+    """How many texts each render was given to keep (what the CLI passes to render_all or render_into)."""
     counts: list[int] = []
-    real = obsgen.render.render_all
+    real = obsgen.render._render
 
-    def spy(model: Any, kept: Any = None, *rest: Any) -> dict[str, str]:
+    def spy(model: Any, kept: Any, *rest: Any) -> Any:
         counts.append(len(kept or {}))
         return real(model, kept, *rest)
 
-    monkeypatch.setattr(obsgen.render, "render_all", spy)
+    monkeypatch.setattr(obsgen.render, "_render", spy)
     return counts
 
 
@@ -179,13 +179,13 @@ def kept_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def kept_parts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
     """Per render, how many services' parts of each aggregate file it was given to reuse."""
     counts: list[dict[str, int]] = []
-    real = obsgen.render.render_all
+    real = obsgen.render._render
 
-    def spy(model: Any, kept: Any = None, step: Any = lambda _: None, record: Record | None = None) -> dict[str, str]:
+    def spy(model: Any, kept: Any, step: Any, record: Record | None, sink: Any) -> Any:
         counts.append({path: len(own) for path, own in (record.kept if record else {}).items()})
-        return real(model, kept, step, record)
+        return real(model, kept, step, record, sink)
 
-    monkeypatch.setattr(obsgen.render, "render_all", spy)
+    monkeypatch.setattr(obsgen.render, "_render", spy)
     return counts
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..model import Model
@@ -100,11 +102,20 @@ PROMETHEUS_DISCOVERY_RULES: list[dict[str, Any]] = [
 ]
 
 
-def render(model: Model, rendered: dict[str, str]) -> dict[str, str]:
+def render(model: Model, rendered: Mapping[str, str]) -> dict[str, str]:
     """`rendered` holds the other families' files: their configs are packed into ConfigMaps, not rebuilt."""
+    files, copies = package(model, rendered)
+    return {**files, **{path: rendered[source] for path, source in copies.items()}}
+
+
+def package(model: Model, rendered: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """`render`'s files as those of its own and the copies of other files under `config/` (path -> the path
+    copied), so that a caller holding no texts can stage the copies from the files' bytes. `rendered` may
+    read its texts on demand: each is asked for once."""
     if "kubernetes" not in model.stack.deploy:
-        return {}
-    return Kustomization(model, rendered).files()
+        return {}, {}
+    k = Kustomization(model, rendered)
+    return k.files(), k.copies
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -288,15 +299,43 @@ def dump_all(objects: list[Obj], source: str) -> str:
     return header(source) + "---\n".join(dump_yaml(o) for o in objects)
 
 
+class Under(Mapping[str, str]):
+    """Those `paths` of `files`, each text read from `files` when asked for (`files` may read it from disk)."""
+
+    def __init__(self, files: Mapping[str, str], paths: list[str]) -> None:
+        self.files = files
+        self.paths = dict.fromkeys(paths)
+
+    def __getitem__(self, path: str) -> str:
+        if path not in self.paths:
+            raise KeyError(path)
+        return self.files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def under(files: Mapping[str, str], folder: str) -> Under:
+    """The files of `files` below `folder` (its path with the '/')."""
+    return Under(files, [p for p in files if p.startswith(folder)])
+
+
 # --------------------------------------------------------------------------- the kustomization
 
 
 class Kustomization:
     """Collects files, ConfigMap generators and Secrets while each component adds its objects."""
 
-    def __init__(self, model: Model, rendered: dict[str, str]) -> None:
+    def __init__(self, model: Model, rendered: Mapping[str, str]) -> None:
         self.model = model
-        self.rendered = rendered
+        # what a component packs in place of another family's file (the operator's loki.yml) is written
+        # into `replaced`, which this reads first
+        self.replaced: dict[str, str] = {}
+        self.rendered: ChainMap[str, str] = ChainMap(self.replaced, rendered)  # type: ignore[arg-type]
+        self.copies: dict[str, str] = {}  # a file under config/ -> the other family's file it holds whole
         self.ns = model.stack.kubernetes.namespace
         self.operator = model.stack.kubernetes.prometheus_operator
         self.out: dict[str, str] = {}
@@ -317,15 +356,21 @@ class Kustomization:
         self.resources.append(path)
         self.out[f"{ROOT}/{path}"] = dump_all(objects, self.model.source)
 
-    def config_map(self, name: str, files: dict[str, str], *, stable_name: bool = False) -> list[str]:
+    def config_map(self, name: str, files: Mapping[str, str], *, stable_name: bool = False,
+                   copied: bool = True) -> list[str]:
         """Generated ConfigMaps holding `files` (path relative to the output root -> text): one, `name`,
-        while they fit the budget; else `name`, `name.2`, ..., a file too large alone in parts."""
+        while they fit the budget; else `name`, `name.2`, ..., a file too large alone in parts. `copied`:
+        the files are those another family rendered (at the same paths), not texts of this family's."""
         entries: list[tuple[str, str, int]] = []  # key, file under config/, its text's apply_size
-        for path, text in sorted(files.items()):
+        for path in sorted(files):
+            text = files[path]  # one at a time: `files` may read them on demand
             key = posixpath.basename(path)
             size = apply_size(text)
             if size <= CONFIGMAP_DATA_BUDGET:
-                self.out[f"{ROOT}/config/{path}"] = text
+                if copied and path not in self.replaced:
+                    self.copies[f"{ROOT}/config/{path}"] = path
+                else:
+                    self.out[f"{ROOT}/config/{path}"] = text
                 entries.append((key, f"config/{path}", size))
                 continue
             if stable_name:  # read by a Pod obsgen does not write, which cannot join parts
@@ -356,12 +401,12 @@ class Kustomization:
                 self.parted.add(gen["name"])
         return names
 
-    def rendered_under(self, folder: str) -> dict[str, str]:
-        """Files another family rendered below `folder/`."""
-        return {p: t for p, t in self.rendered.items() if p.startswith(folder + "/")}
+    def rendered_under(self, folder: str) -> Mapping[str, str]:
+        """Files another family rendered below `folder/` (read when asked for, as `rendered`'s)."""
+        return under(self.rendered, folder + "/")
 
-    def config_maps(self, prefix: str, files: dict[str, str]) -> list[str]:
-        return [n for p, t in sorted(files.items()) for n in self.config_map(f"{prefix}-{dns_name(p)}", {p: t})]
+    def config_maps(self, prefix: str, files: Mapping[str, str]) -> list[str]:
+        return [n for p in sorted(files) for n in self.config_map(f"{prefix}-{dns_name(p)}", Under(files, [p]))]
 
     def join_parts(self, pod_spec: Obj) -> None:
         """Volumes holding parts of files become emptyDirs an init container fills with the whole files."""
@@ -478,7 +523,7 @@ class Kustomization:
     def prometheus(self) -> None:
         src = self.model.source
         config = self.config_map("prometheus-config", {
-            "prometheus/prometheus.yml": dump_yaml(self.prometheus_config(), src)})
+            "prometheus/prometheus.yml": dump_yaml(self.prometheus_config(), src)}, copied=False)
         rules = self.rendered_under("prometheus/rules")
         rule_maps = self.config_maps("prometheus-rules", rules)
         secret_volumes, secret_mounts = self.secret_mounts("prometheus")
@@ -517,7 +562,7 @@ class Kustomization:
     def alertmanager(self) -> None:
         src = self.model.source
         config = self.config_map("alertmanager-config", {
-            "alertmanager/alertmanager.yml": dump_yaml(alertmanager.config(self.model), src)})
+            "alertmanager/alertmanager.yml": dump_yaml(alertmanager.config(self.model), src)}, copied=False)
         templates = self.config_map("alertmanager-templates", self.rendered_under("alertmanager/templates"))
         replicas = alertmanager_replicas(self.model)
         port = PORTS["alertmanager"]
@@ -550,12 +595,9 @@ class Kustomization:
 
     def grafana(self) -> None:
         files = self.rendered_under("grafana")
-        datasources = self.config_map("grafana-datasources", {
-            p: t for p, t in files.items() if p.startswith("grafana/provisioning/datasources/")})
-        providers = self.config_map("grafana-dashboard-providers", {
-            p: t for p, t in files.items() if p.startswith("grafana/provisioning/dashboards/")})
-        dashboards = self.config_maps("grafana-dashboard", {
-            p: t for p, t in files.items() if p.startswith("grafana/dashboards/")})
+        datasources = self.config_map("grafana-datasources", under(files, "grafana/provisioning/datasources/"))
+        providers = self.config_map("grafana-dashboard-providers", under(files, "grafana/provisioning/dashboards/"))
+        dashboards = self.config_maps("grafana-dashboard", under(files, "grafana/dashboards/"))
         secret_volumes, secret_mounts = self.secret_mounts("grafana")
         port = PORTS["grafana"]
         c = container("grafana", IMAGES["grafana"], "grafana", {"http": port},
@@ -581,8 +623,8 @@ class Kustomization:
 
     def loki(self) -> None:
         files = self.rendered_under("loki")
-        config = self.config_map("loki-config", {"loki/loki.yml": files["loki/loki.yml"]})
-        rules = self.config_maps("loki-rules", {p: t for p, t in files.items() if p.startswith("loki/rules/")})
+        config = self.config_map("loki-config", Under(files, ["loki/loki.yml"]))
+        rules = self.config_maps("loki-rules", under(files, "loki/rules/"))
         port = PORTS["loki"]
         mounts = [mount("config", loki.CONFIG_PATH) | {"subPath": posixpath.basename(loki.CONFIG_PATH)},
                   mount("data", loki.DATA_DIR, read_only=False), mount("tmp", "/tmp", read_only=False)]
@@ -600,8 +642,7 @@ class Kustomization:
         ])
 
     def fluentd(self) -> None:
-        config = self.config_map("fluentd-config", {
-            "fluentd/fluent.conf": self.rendered["fluentd/fluent.conf"]})
+        config = self.config_map("fluentd-config", Under(self.rendered, ["fluentd/fluent.conf"]))
         ports = {"metrics": fluentd.METRICS_PORT, "forward": fluentd.FORWARD_PORT}
         secret_volumes, secret_mounts = self.secret_mounts("fluentd")
         logs = [(f"logs-{i}", d) for i, d in enumerate(fluentd.tailed_dirs(self.model))]
@@ -653,7 +694,7 @@ class Kustomization:
             volumes = [{"name": n, "hostPath": {"path": p}} for n, p in host.items()]
             extra["volumeMounts"] = [mount(n, "/rootfs" if n == "rootfs" else p) for n, p in host.items()]
         if kind == "blackbox":
-            config = self.config_map("blackbox-config", {blackbox.PATH: self.rendered[blackbox.PATH]})
+            config = self.config_map("blackbox-config", Under(self.rendered, [blackbox.PATH]))
             extra["volumeMounts"] = [mount("config", blackbox.CONFIG_DIR)]
             volumes = [config_volume("config", config)]
             if blackbox.uses_icmp(self.model):
@@ -673,7 +714,8 @@ class Kustomization:
         volumes: list[Obj] = []
         objects: list[Obj] = [service(kind, ports)]
         if kind == "tempo":
-            config = self.config_map("tempo-config", {"tempo/tempo.yml": dump_yaml(tempo_config(), self.model.source)})
+            config = self.config_map("tempo-config", {"tempo/tempo.yml": dump_yaml(tempo_config(), self.model.source)},
+                                     copied=False)
             extra = {"args": [f"-config.file={TEMPO_CONFIG}"],
                      "volumeMounts": [mount("config", posixpath.dirname(TEMPO_CONFIG)),
                                       mount("data", TEMPO_DATA, read_only=False)]}
