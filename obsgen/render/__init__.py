@@ -27,9 +27,11 @@ copy, not as a text), so a large spec's output is never in memory as a whole.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import import_module
@@ -109,7 +111,7 @@ class Staged(Mapping[str, str]):
         return len(self.paths)
 
 
-_TAKEN: Future[Any] = Future()  # in a list of futures, one whose files were added
+_TAKEN: Future[Any] = Future()  # in a list of futures, one whose files were added (never to be cancelled)
 
 
 class JobsError(ValueError):
@@ -190,22 +192,26 @@ def _keeping(keep: frozenset[str]) -> dict[str, frozenset[str]]:
 
 def _collect(model: Model, services: list[ServiceModel], chunks: list[slice],
              futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]],
-             add: Callable[[str, dict[str, str]], None]) -> None:
+             add: Callable[[str, dict[str, str]], None], lock: threading.RLock) -> None:
     """`add` every chunk's files: those no process has started are rendered here, from the last (cancelling
     one succeeds only before a process takes it), then the others' as they are done."""
     for i in reversed(range(len(chunks))):
-        if futures[i].cancel():
+        if futures[i] is not _TAKEN and futures[i].cancel():
             add("services", _service_files(model, services[chunks[i]]))
-    _drain(model, futures, add, wait=True)
-
-
-def _drain(model: Model, futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]],
-           add: Callable[[str, dict[str, str]], None], wait: bool = False) -> None:
-    """`add` the files of the chunks the processes have rendered (all of them, if `wait`), each once, so that
-    they are not held until the last is done."""
-    for i, future in enumerate(futures):
-        if future is _TAKEN or future.cancelled() or not (wait or future.done()):
+    for i, future in enumerate(list(futures)):
+        if future is _TAKEN or future.cancelled():
             continue
+        future.result()  # waits; raises a process's error
+        _take(model, futures, i, future, add, lock)
+
+
+def _take(model: Model, futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]], i: int,
+          future: Future[tuple[dict[str, str], dict[Any, Any]]], add: Callable[[str, dict[str, str]], None],
+          lock: threading.RLock) -> None:
+    """`add` the files of the done chunk `i`, unless they were (by the executor's thread, or this one)."""
+    with lock:
+        if futures[i] is not future:
+            return
         files, memo = future.result()
         futures[i] = _TAKEN
         model.memo.update(memo)
@@ -267,13 +273,26 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             raise RuntimeError(f"{family} renders {path}, which another family already rendered")
         paths[path] = None
 
+    lock = threading.RLock()  # with a sink, the executor's thread adds the processes' chunks as they arrive
+    failed: list[BaseException] = []
+
     def add(family: str, rendered: Mapping[str, str]) -> None:
-        for path in rendered:
-            claim(family, path)
-        if sink is None:
-            files.update(rendered)
-        else:
-            sink.put(rendered)
+        with lock:
+            for path in rendered:
+                claim(family, path)
+            if sink is None:
+                files.update(rendered)
+            else:
+                sink.put(rendered)
+
+    def arrived(i: int, future: Future[tuple[dict[str, str], dict[Any, Any]]]) -> None:
+        # in the executor's thread: staged at once, not held while this thread renders the aggregates
+        if future.cancelled() or future.exception() is not None:
+            return  # raised by _collect
+        try:
+            _take(model, futures, i, future, add, lock)
+        except BaseException as e:  # noqa: BLE001 - re-raised in this thread by _collect's caller
+            failed.append(e)
 
     if keep:
         assert kept is not None
@@ -299,6 +318,9 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
                                        initializer=_die_with_parent, initargs=(os.getpid(),))
             futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
+            if sink is not None:
+                for n, future in enumerate(list(futures)):
+                    future.add_done_callback(functools.partial(arrived, n))
         if processes > 1 or sink is not None:  # with a sink, one service's files at a time (see below)
             left_out = keep | {svc.name for svc in todo}
         last_keeping = max(i for i, (family, _) in enumerate(FAMILIES) if family in KEEPING)
@@ -310,12 +332,12 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
                 render = import_module(module).render
                 add(family, render(model, **_keeping(left_out)) if family in KEEPING else render(model))
             if i == last_keeping and futures:  # the families after it read every service's (proof: coverage)
-                _collect(model, todo, chunks, futures, add)
+                _collect(model, todo, chunks, futures, add, lock)
+                if failed:
+                    raise failed[0]
             elif i == last_keeping and sink is not None:
                 for svc in todo:
                     add("services", _service_files(model, [svc]))
-            elif sink is not None and futures:
-                _drain(model, futures, add)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
