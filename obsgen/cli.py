@@ -140,7 +140,7 @@ def render(
     from . import digest
     from .progress import Progress, wanted
     from .render import STEPS
-    from .write import WriteError, recorded
+    from .write import WriteError, recorded, recover
 
     try:
         # What the output was rendered from, beside it: when the spec's bytes and obsgen are the same, the
@@ -153,6 +153,11 @@ def render(
         for note in before.inputs.get("warnings", []):
             print(f"warning: {note}", file=sys.stderr)
         if check or not before.changes.stale:
+            if before.litter and not check:  # a run stopped while staging (its tree is not the output)
+                try:
+                    recover(output)
+                except (OSError, WriteError) as e:
+                    _fail([f"obsgen: {e}"])
             _done(spec, output, check, quiet, before.files, before.changes, before.inputs.get("summary"))
             return
     with Progress("obsgen render", STEPS + 2, wanted(quiet)) as progress:
@@ -161,12 +166,12 @@ def render(
 
 
 def _render_and_write(spec: Path, output: Path, check: bool, source: str, before: Recorded | None,
-                      step: Callable[[str], None]) -> tuple[dict[str, str], Changes, dict[str, int] | None]:
+                      step: Callable[[str], None]) -> tuple[Mapping[str, str], Changes, dict[str, int] | None]:
     from . import digest
-    from .render import JobsError, own_files, render_all
+    from .render import JobsError, own_files, render_all, render_into
     from .render.parts import Record
     from .spec import FileCache
-    from .write import WriteError, plan, read_kept, read_spec_cache, write, write_spec_cache
+    from .write import WriteError, plan, read_kept, read_spec_cache, stage, write_spec_cache
 
     step("loading the spec")
     notes: list[str] = []
@@ -194,21 +199,28 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
                 record.keep(path, text, spans[path], same)
         record.keep_sizes(before.inputs.get("sizes"))
     try:
-        files = render_all(model, kept, step, record)
+        if check:
+            files: Mapping[str, str] = render_all(model, kept, step, record)
+            step("comparing")
+            changes = plan(dict(files), output)
+            summary = _proof_summary(files)
+        else:
+            # staged as they are rendered, under the output's lock, and swapped in (or applied) at the end
+            unchanged = {svc.name for svc in model.services if all(p in kept for p in own_files(svc))}
+            kept_shas = ({p: before.files[p] for svc in model.services if svc.name in unchanged
+                          for p in own_files(svc)} if before is not None else None)
+            assert before is not None or not kept
+            with stage(output, kept_shas) as sink:
+                files = render_into(sink, model, kept, step, record)
+                step("writing")
+                summary = _proof_summary(files)
+                inputs = {"source": source, "global": digests.global_,
+                          "services": [list(s) for s in digests.services],
+                          "warnings": notes, "summary": summary, "parts": record.made,
+                          "sizes": record.made_sizes}
+                changes = sink.commit(spec.name, inputs if source else None)
     except JobsError as e:
         _fail([f"obsgen: {e}"])
-    summary = _proof_summary(files)
-    step("comparing" if check else "writing")
-    try:
-        if check:
-            changes = plan(files, output)
-        else:
-            inputs = {"source": source, "global": digests.global_, "services": [list(s) for s in digests.services],
-                      "warnings": notes, "summary": summary, "parts": record.made,
-                      "sizes": record.made_sizes}
-            assert before is not None or not kept
-            changes = write(files, output, spec.name, inputs if source else None,
-                            {p: before.files[p] for p in kept if p in files} if before is not None else None)
     except WriteError as e:
         _fail([f"obsgen: {e}"])
     except OSError as e:

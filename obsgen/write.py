@@ -1,7 +1,9 @@
 """Writing an output tree: all or nothing, touching only what obsgen owns, safe against kills and
 concurrent runs.
 
-- Everything is rendered in memory before this module is called; nothing here renders.
+- Nothing here renders. `write` is given every file's text; `stage` gives a Stage that a render puts its
+  files into as they are rendered (obsgen.render.render_into), staged at once into the new tree and held
+  no longer, and commits them as `write` does. The lock is then held while rendering.
 - `-o` may be a symbolic link to a folder: it is resolved once, and the output is written into the link's
   target (the swap happens beside the target; the link stays).
 - One run at a time per output: `write` holds an exclusive `flock` on `<parent>/.<name>.obsgen-lock`
@@ -391,6 +393,7 @@ class Recorded:
     files: dict[str, str]
     changes: Changes
     cache: _Cache
+    litter: bool = False  # a stopped run's temporary tree lies beside the output (`recover` removes it)
 
 
 def recorded(out: Path) -> Recorded | None:
@@ -416,7 +419,7 @@ def recorded(out: Path) -> Recorded | None:
                 text = _read(guard, rel)
                 (ch.unchanged if text is not None and _sha(text) == sha else ch.changed).append(rel)
         ch.interrupted = _interrupted(out)
-        return Recorded(cache.inputs, files, ch, cache)
+        return Recorded(cache.inputs, files, ch, cache, bool(_trees(out)))
 
 
 def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
@@ -758,6 +761,159 @@ def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] 
     return changes
 
 
+class Stage:
+    """An output written as its files arrive (`stage`): each is staged at once and only its sha256 kept, so
+    a render need not hold every text. A fresh or obsgen-only folder gets its new tree written beside it
+    (an unchanged file hard-linked from the old tree, as `write` does) and swapped in by `commit`; a folder
+    holding the user's entries is updated in place by `commit`, its texts held until then. Until `commit`
+    nothing is changed: a stop leaves a temporary tree, which the next run's recovery removes."""
+
+    def __init__(self, out: Path, kept_shas: Mapping[str, str] | None) -> None:
+        self.out = out
+        self.kept_shas = dict(kept_shas or {})
+        exists = out.is_dir()
+        stats: dict[str, os.stat_result] = {}
+        self.owned, manifest_sha = _manifest(out, stats) if exists else ({}, None)
+        self.known = _known(out, manifest_sha, stats)
+        self.foreign = set(_foreign(out, self.owned)) if exists else set()
+        self.guard = _Guard(out)
+        self.shas: dict[str, str] = {}
+        self.unchanged: set[str] = set()
+        self.changes = Changes()
+        self.held: dict[str, str] = {}  # in place: the texts, written by `commit`
+        self.tree: Path | None = None
+        self.committed = False
+        self.made: set[Path] = set()
+
+    def begin(self) -> None:
+        if not self.foreign:
+            tree = self.out.parent / f".{self.out.name}.obsgen-new-{_token()}"
+            self.tree = tree  # recorded before it is made: `abort` finds it whenever a signal lands
+            os.mkdir(tree, 0o700)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.shas
+
+    def sha(self, path: str) -> str:
+        return self.shas[path]
+
+    def _classify(self, path: str, sha: str) -> None:
+        if path in self.shas:
+            raise RuntimeError(f"{path} is staged twice")
+        why = _bad_path(path)
+        if why is not None:
+            raise ValueError(f"generated path {path!r} {why}")
+        if path in self.foreign:
+            raise WriteError(f"{self.out} already holds files obsgen did not generate and would overwrite: "
+                             f"{path}; move them away or render into another folder")
+        self.shas[path] = sha
+        if path in self.known:
+            same = self.owned[path] == sha
+        else:
+            current = _read(self.guard, path)
+            if current is None:
+                self.changes.added.append(path)
+                return
+            same = _sha(current) == sha
+        (self.changes.unchanged if same else self.changes.changed).append(path)
+        if same:
+            self.unchanged.add(path)
+
+    def _target(self, path: str) -> Path:
+        assert self.tree is not None
+        target = self.tree / path
+        if target.parent not in self.made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.made.add(target.parent)
+        return target
+
+    def _link(self, source: Path, target: Path) -> bool:
+        try:
+            if not source.is_symlink():  # the old tree holds none (a link is foreign: no swap)
+                os.link(source, target, follow_symlinks=False)
+                return True
+        except OSError:
+            pass  # no hard links here (or the file just vanished): write it
+        return False
+
+    def put(self, files: Mapping[str, str]) -> None:
+        """Stage `files`; an unchanged one keeps its inode and mtime."""
+        for path, text in files.items():
+            sha = self.kept_shas.get(path) or _sha(text)
+            self._classify(path, sha)
+            if self.tree is None:
+                self.held[path] = text
+                continue
+            target = self._target(path)
+            if path not in self.unchanged or not self._link(self.out / path, target):
+                target.write_text(text, "utf-8")
+
+    def copy(self, path: str, source: str) -> None:
+        """Stage `path` with the bytes of the staged `source` (hard-linked where they are written)."""
+        self._classify(path, self.shas[source])
+        if self.tree is None:
+            self.held[path] = self.held[source]
+            return
+        target = self._target(path)
+        if path in self.unchanged and self._link(self.out / path, target):
+            return
+        if not self._link(self.tree / source, target):
+            target.write_text(self.read(source), "utf-8")
+
+    def read(self, path: str) -> str:
+        """The text staged at `path`, read back (from the output, once committed)."""
+        if path not in self.shas:
+            raise KeyError(path)
+        if self.tree is None and not self.committed:
+            return self.held[path]
+        with open((self.tree or self.out) / path, encoding="utf-8", newline="") as f:
+            return f.read()
+
+    def commit(self, source: str, inputs: dict[str, Any] | None) -> Changes:
+        """Add the manifest and put the staged files in place; what `write` returns."""
+        self.changes.removed = sorted(p for p in self.owned if p not in self.shas and self.guard.lstat(p) is not None)
+        self.changes.interrupted = _interrupted(self.out)
+        paths = sorted(self.shas)
+        manifest = manifest_text(dict.fromkeys(paths, ""), source, self.shas)
+        _drop_cache(self.out)  # describes the previous output; a stop from here on leaves none
+        if self.tree is None:
+            _in_place(self.out, {**self.held, MANIFEST: manifest}, self.unchanged, self.changes.removed)
+            self.held = {}
+        else:
+            self._target(MANIFEST).write_text(manifest, "utf-8")
+            tree, self.tree = self.tree, None
+            _swap_in(self.out, tree)
+        self.committed = True
+        if inputs is not None:
+            _write_cache(self.out, _sha(manifest), inputs, paths)
+        return self.changes
+
+    def abort(self) -> None:
+        if self.tree is not None:
+            shutil.rmtree(self.tree, ignore_errors=True)
+            self.tree = None
+
+
+@contextmanager
+def stage(out: Path, kept_shas: Mapping[str, str] | None = None) -> Iterator[Stage]:
+    """Hold the exclusive lock of `out`, recover an earlier stopped run, and give a Stage to `put` the files
+    into as they are rendered and `commit`; anything else leaves the output as it was (the staged tree is
+    removed). `kept_shas`: as `write`'s."""
+    out = _resolve(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise WriteError(f"{out} exists and is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(out, shared=False):
+        _recover(out)
+        st: Stage | None = None
+        try:
+            st = Stage(out, kept_shas)
+            st.begin()
+            yield st
+        finally:
+            _finally(lambda: st.abort() if st is not None else None)
+
+
 def _write_tree(root: Path, files: dict[str, str], old: Path, unchanged: set[str]) -> None:
     """Write `files` under `root`, hard-linking where the text already is on disk: a file `old` holds
     unchanged, or a copy of another file of this render (the Kubernetes ConfigMap sources are the
@@ -838,6 +994,17 @@ def _token() -> str:
 
 def _swap(out: Path, files: dict[str, str], unchanged: set[str]) -> None:
     new = out.parent / f".{out.name}.obsgen-new-{_token()}"
+    try:
+        os.mkdir(new, 0o700)
+        _write_tree(new, files, out, unchanged)
+    except BaseException:
+        _finally(lambda: shutil.rmtree(new, ignore_errors=True))
+        raise
+    _swap_in(out, new)
+
+
+def _swap_in(out: Path, new: Path) -> None:
+    """Put the complete tree `new` (beside `out`) in place of `out`, and remove it or the previous tree."""
     old: Path | None = None
 
     def put_back() -> None:
@@ -849,8 +1016,6 @@ def _swap(out: Path, files: dict[str, str], unchanged: set[str]) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
     try:
-        os.mkdir(new, 0o700)
-        _write_tree(new, files, out, unchanged)
         new.chmod(0o755)
         if not os.path.lexists(out):
             os.rename(new, out)

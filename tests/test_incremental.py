@@ -164,15 +164,15 @@ def _a_second_later(out: Path) -> None:
 
 @pytest.fixture
 def kept_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many texts each render was given to keep (what the CLI passes to render_all)."""
+    """How many texts each render was given to keep (what the CLI passes to render_all or render_into)."""
     counts: list[int] = []
-    real = obsgen.render.render_all
+    real = obsgen.render._render
 
-    def spy(model: Any, kept: Any = None, *rest: Any) -> dict[str, str]:
+    def spy(model: Any, kept: Any, *rest: Any) -> Any:
         counts.append(len(kept or {}))
         return real(model, kept, *rest)
 
-    monkeypatch.setattr(obsgen.render, "render_all", spy)
+    monkeypatch.setattr(obsgen.render, "_render", spy)
     return counts
 
 
@@ -180,13 +180,13 @@ def kept_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def kept_parts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
     """Per render, how many services' parts of each aggregate file it was given to reuse."""
     counts: list[dict[str, int]] = []
-    real = obsgen.render.render_all
+    real = obsgen.render._render
 
-    def spy(model: Any, kept: Any = None, step: Any = lambda _: None, record: Record | None = None) -> dict[str, str]:
+    def spy(model: Any, kept: Any, step: Any, record: Record | None, sink: Any) -> Any:
         counts.append({path: len(own) for path, own in (record.kept if record else {}).items()})
-        return real(model, kept, step, record)
+        return real(model, kept, step, record, sink)
 
-    monkeypatch.setattr(obsgen.render, "render_all", spy)
+    monkeypatch.setattr(obsgen.render, "_render", spy)
     return counts
 
 
@@ -481,11 +481,13 @@ def test_the_sizes_of_kept_files_are_reused_and_right(tmp_path: Path, monkeypatc
         sizes = before.inputs["sizes"]
         kept = [p for svc in ("checkout", "catalog", "pricing", "inventory")
                 for p in (f"prometheus/rules/{svc}.yml", f"grafana/dashboards/{svc}.json")]
-        assert all(p in sizes for p in kept)
+        by_sha = {sha: path for path, sha in before.files.items()}  # the manifest's
+        assert all(before.files[p] in sizes for p in kept)
         assert not {(out / p).read_text() for p in kept} & set(measured)  # kept: not measured again
         assert len(measured) <= full - len(kept)
-        for path, size in sizes.items():
-            assert size == real((out / path).read_text()), path
+        assert set(sizes) <= set(by_sha)  # only this output's texts
+        for sha, size in sizes.items():
+            assert size == real((out / by_sha[sha]).read_text()), by_sha[sha]
 
 
 def _whole_overview(model: Any) -> dict[str, Any]:

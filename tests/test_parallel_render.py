@@ -4,12 +4,14 @@ number of processes, the same errors, and one process for small specs or OBSGEN_
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
 
 import obsgen.render as render
+from obsgen import write
 from obsgen.model import Model, ServiceModel, resolve
 from obsgen.render import grafana
 from obsgen.spec import load_spec_text
@@ -17,8 +19,9 @@ from obsgen.spec import load_spec_text
 SERVICES = render.FORK_FROM_SERVICES + 10
 
 
-def many_services(n: int) -> Model:
+def many_services(n: int, deploy: tuple[str, ...] = ()) -> Model:
     spec = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    spec["stack"]["deploy"] += deploy
     template = {k: v for k, v in spec["services"][0].items() if k != "alerts"}  # alert names start with the service's
     spec["services"] += [{**template, "name": f"svc-{i:03d}"} for i in range(n - len(spec["services"]))]
     return resolve(load_spec_text(yaml.safe_dump(spec), "many.yaml"), "many.yaml")
@@ -98,3 +101,23 @@ def test_a_wrong_obsgen_jobs_is_said(value: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OBSGEN_JOBS", value)
     with pytest.raises(render.JobsError, match=f"OBSGEN_JOBS must be a number of processes from 1 to 64, got '{value}'"):
         render.render_all(many_services(3))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_files_staged_as_they_are_rendered_are_render_alls(tmp_path: Path, jobs: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the CLI writes (each file staged as it is rendered, a ConfigMap's copy linked to the file it
+    copies) is render_all's files, byte for byte, and its manifest."""
+    monkeypatch.setenv("OBSGEN_JOBS", jobs)
+    full = render.render_all(many_services(SERVICES, ("kubernetes",)))
+    out = tmp_path / "out"
+    with write.stage(out) as sink:
+        staged = render.render_into(sink, many_services(SERVICES, ("kubernetes",)))
+        assert list(staged) == list(full)
+        sink.commit("many.yaml", None)
+    on_disk = {p.relative_to(out).as_posix(): p.read_text("utf-8") for p in out.rglob("*") if p.is_file()}
+    assert on_disk.pop(write.MANIFEST) == write.manifest_text(full, "many.yaml")
+    assert on_disk == full
+    copy = out / "kubernetes/config/grafana/dashboards/svc-000.json"
+    assert copy.stat().st_ino == (out / "grafana/dashboards/svc-000.json").stat().st_ino
+    assert staged["grafana/dashboards/svc-000.json"] == full["grafana/dashboards/svc-000.json"]  # read back

@@ -240,6 +240,42 @@ def test_kill_9_of_the_real_cli_while_it_writes(tmp_path: Path) -> None:
         assert tree_digest(out) == ref["a"] and _leftovers(out) == []
 
 
+def _staged(out: Path) -> int:
+    """How many files the render's new tree beside `out` holds so far."""
+    trees = [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.obsgen-new-")]
+    return sum(len(files) for tree in trees for _root, _dirs, files in os.walk(tree))
+
+
+def test_kill_9_while_the_cli_stages_files_as_it_renders(tmp_path: Path) -> None:
+    """The files are staged into the new tree while the services are still rendering (by forked processes
+    too): a kill at any instant of it leaves the old output, whole, or the new one."""
+    a, b = _specs(tmp_path, 55)  # enough services to fork (b has 50)
+    env = {**os.environ, "OBSGEN_JOBS": "2"}
+    start = time.monotonic()
+    obsgen("render", str(b), "-o", str(tmp_path / "ref-b"), "--quiet", check=True, env=env)
+    duration = time.monotonic() - start
+    out = tmp_path / "work" / "out"
+    obsgen("render", str(a), "-o", str(out), "--quiet", check=True, env=env)
+    ref = {"a": tree_digest(out), "b": tree_digest(tmp_path / "ref-b")}
+    rng = random.Random("obsgen-staging-kill")
+    seen: list[int] = []
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-m", "obsgen", "render", str(b), "-o", str(out), "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        try:
+            assert _wait_for_new_tree(proc, out), "the render ended before it was seen staging"
+            time.sleep(rng.uniform(0.2, 0.8) * duration)
+            seen.append(_staged(out))
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.communicate()
+        assert tree_digest(out) in (ref["a"], ref["b"])
+        obsgen("render", str(a), "-o", str(out), "--quiet", check=True, env=env)  # the next run cleans up
+        assert tree_digest(out) == ref["a"] and _leftovers(out) == []
+    assert max(seen) > 0, "no kill found files staged"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_while_writing_cleans_up_and_exits_128_plus_signum(tmp_path: Path, signum: int) -> None:
     a, b = _specs(tmp_path, 20)

@@ -19,18 +19,25 @@ and test files, LogQL rules, dashboards, most of the work) are rendered in chunk
 per usable core but this one, while this process renders the other files; then it takes the chunks no
 process has started yet. Every file is a function of the model alone and the chunks are merged in their
 order, so the bytes never depend on how many processes there were.
+
+Given a `Sink` (obsgen.write's Stage), render_all hands every family's files, and every chunk of the
+processes', to it as soon as they are rendered, and holds none of them: the packaging families read the
+files they pack back from it one at a time (a Kubernetes ConfigMap's copy of another file is staged as a
+copy, not as a text), so a large spec's output is never in memory as a whole.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from importlib import import_module
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, Protocol
 
 from ..model import Model, ServiceModel
 from .kubernetes import SIZES
@@ -73,6 +80,47 @@ _SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
 # What the forked processes render: inherited, never pickled
 _forked_model: Model | None = None
 _forked_services: list[ServiceModel] = []
+
+
+class Sink(Protocol):
+    """Where render_all puts files as they are rendered (obsgen.write.Stage)."""
+
+    def put(self, files: Mapping[str, str]) -> None: ...
+
+    def copy(self, path: str, source: str) -> None: ...
+
+    def read(self, path: str) -> str: ...
+
+    def sha(self, path: str) -> str: ...
+
+
+class Staged(Mapping[str, str]):
+    """The files put into a sink, by path, each text read back from it when asked for."""
+
+    def __init__(self, sink: Sink, paths: dict[str, None]) -> None:
+        self.sink = sink
+        self.paths = paths
+
+    def __getitem__(self, path: str) -> str:
+        if path not in self.paths:
+            raise KeyError(path)
+        return self.sink.read(path)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.paths
+
+    def sha(self, path: str) -> str:
+        """The sha256 of the text at `path`, known to the sink without reading it."""
+        return self.sink.sha(path)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+_TAKEN: Future[Any] = Future()  # in a list of futures, one whose files were added (never to be cancelled)
 
 
 class JobsError(ValueError):
@@ -152,18 +200,31 @@ def _keeping(keep: frozenset[str]) -> dict[str, frozenset[str]]:
 
 
 def _collect(model: Model, services: list[ServiceModel], chunks: list[slice],
-             futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]]) -> list[dict[str, str]]:
-    """Every chunk's files, in the chunks' order: those no process has started are rendered here, from the
-    last (cancelling one succeeds only before a process takes it)."""
-    done: dict[int, dict[str, str]] = {}
+             futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]],
+             add: Callable[[str, dict[str, str]], None], lock: threading.RLock) -> None:
+    """`add` every chunk's files: those no process has started are rendered here, from the last (cancelling
+    one succeeds only before a process takes it), then the others' as they are done."""
     for i in reversed(range(len(chunks))):
-        if futures[i].cancel():
-            done[i] = _service_files(model, services[chunks[i]])
-    for i, future in enumerate(futures):
-        if i not in done:
-            done[i], memo = future.result()
-            model.memo.update(memo)
-    return [done[i] for i in range(len(chunks))]
+        if futures[i] is not _TAKEN and futures[i].cancel():
+            add("services", _service_files(model, services[chunks[i]]))
+    for i, future in enumerate(list(futures)):
+        if future is _TAKEN or future.cancelled():
+            continue
+        future.result()  # waits; raises a process's error
+        _take(model, futures, i, future, add, lock)
+
+
+def _take(model: Model, futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]], i: int,
+          future: Future[tuple[dict[str, str], dict[Any, Any]]], add: Callable[[str, dict[str, str]], None],
+          lock: threading.RLock) -> None:
+    """`add` the files of the done chunk `i`, unless they were (by the executor's thread, or this one)."""
+    with lock:
+        if futures[i] is not future:
+            return
+        files, memo = future.result()
+        futures[i] = _TAKEN
+        model.memo.update(memo)
+        add("services", files)
 
 
 def _joined(module: str, model: Model, record: Record) -> dict[str, str]:
@@ -187,24 +248,69 @@ def _joined(module: str, model: Model, record: Record) -> dict[str, str]:
     return {mod.PATH: joined.text}
 
 
-def render_all(model: Model, kept: Mapping[str, str] | None = None,
+def render_all(model: Model, kept: dict[str, str] | None = None,
                step: Callable[[str], None] = lambda _: None, record: Record | None = None) -> dict[str, str]:
-    """Every file of the output. `kept`: texts an earlier render wrote (see `own_files`); a service all of
-    whose own files are there is not rendered again by the KEEPING families. `step` is told each family
-    as it starts (`STEPS` of them: a progress bar's). `record`: the JOINED families' parts, kept ones in and
-    this render's out (obsgen.render.parts)."""
+    """Every file of the output, by path in order. `kept`: texts an earlier render wrote (see `own_files`);
+    a service all of whose own files are there is not rendered again by the KEEPING families. `step` is
+    told each family as it starts (`STEPS` of them: a progress bar's). `record`: the JOINED families' parts,
+    kept ones in and this render's out (obsgen.render.parts)."""
+    files = _render(model, kept, step, record, None)
+    assert isinstance(files, dict)
+    return files
+
+
+def render_into(sink: Sink, model: Model, kept: dict[str, str] | None = None,
+                step: Callable[[str], None] = lambda _: None, record: Record | None = None) -> Staged:
+    """render_all's files put into `sink` as they are rendered (`kept` is emptied into it, so its texts are
+    not held twice); returns them, read back from the sink when asked for."""
+    files = _render(model, kept, step, record, sink)
+    assert isinstance(files, Staged)
+    return files
+
+
+def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], None], record: Record | None,
+            sink: Sink | None) -> Mapping[str, str]:
     global _forked_model, _forked_services
     files: dict[str, str] = {}
+    paths: dict[str, None] = {}
     keep: frozenset[str] = frozenset()
     if kept:
         keep = frozenset(svc.name for svc in model.services if all(p in kept for p in own_files(svc)))
 
-    def add(family: str, rendered: dict[str, str]) -> None:
-        for path, text in rendered.items():
-            if path in files:
-                raise RuntimeError(f"{family} renders {path}, which another family already rendered")
-            files[path] = text
+    def claim(family: str, path: str) -> None:
+        if path in paths:
+            raise RuntimeError(f"{family} renders {path}, which another family already rendered")
+        paths[path] = None
 
+    lock = threading.RLock()  # with a sink, the executor's thread adds the processes' chunks as they arrive
+    failed: list[BaseException] = []
+
+    def add(family: str, rendered: Mapping[str, str]) -> None:
+        with lock:
+            for path in rendered:
+                claim(family, path)
+            if sink is None:
+                files.update(rendered)
+            else:
+                sink.put(rendered)
+
+    def arrived(i: int, future: Future[tuple[dict[str, str], dict[Any, Any]]]) -> None:
+        # in the executor's thread: staged at once, not held while this thread renders the aggregates
+        if future.cancelled() or future.exception() is not None:
+            return  # raised by _collect
+        try:
+            _take(model, futures, i, future, add, lock)
+        except BaseException as e:  # noqa: BLE001 - re-raised in this thread by _collect's caller
+            failed.append(e)
+
+    if record is not None:  # sizes of texts measured before, by their sha (kubernetes.SIZES)
+        model.memo[SIZES] = dict(record.sizes)
+    if keep:
+        assert kept is not None
+        own = [p for svc in model.services if svc.name in keep for p in own_files(svc)]
+        add("kept", {p: kept[p] for p in own})
+        if sink is not None:
+            kept.clear()
     todo = [svc for svc in model.services if svc.name not in keep]
     processes = _processes(len(todo))
     pool = None
@@ -223,6 +329,10 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None,
             pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
                                        initializer=_die_with_parent, initargs=(os.getpid(),))
             futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
+            if sink is not None:
+                for n, future in enumerate(list(futures)):
+                    future.add_done_callback(functools.partial(arrived, n))
+        if processes > 1 or sink is not None:  # with a sink, one service's files at a time (see below)
             left_out = keep | {svc.name for svc in todo}
         last_keeping = max(i for i, (family, _) in enumerate(FAMILIES) if family in KEEPING)
         for i, (family, module) in enumerate(FAMILIES):
@@ -233,23 +343,32 @@ def render_all(model: Model, kept: Mapping[str, str] | None = None,
                 render = import_module(module).render
                 add(family, render(model, **_keeping(left_out)) if family in KEEPING else render(model))
             if i == last_keeping and futures:  # the families after it read every service's (proof: coverage)
-                for chunk_files in _collect(model, todo, chunks, futures):
-                    add("services", chunk_files)
+                _collect(model, todo, chunks, futures, add, lock)
+                if failed:
+                    raise failed[0]
+            elif i == last_keeping and sink is not None:
+                for svc in todo:
+                    add("services", _service_files(model, [svc]))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         sys.setswitchinterval(switch)
         _forked_model, _forked_services = None, []
-    if keep:
-        assert kept is not None
-        add("kept", {p: kept[p] for svc in model.services if svc.name in keep for p in own_files(svc)})
-        if record is not None:  # the kept texts' sizes, paired with those texts (kubernetes.SIZES)
-            model.memo[SIZES] = {p: (files[p], size) for p, size in record.sizes.items()
-                                 if p in files and files[p] is kept.get(p)}
     for family, module in PACKAGING:
         step(family)
-        add(family, import_module(module).render(model, dict(files)))
-    if record is not None:
-        record.made_sizes = {p: size for p, (text, size) in model.memo.get(SIZES, {}).items()
-                             if files.get(p) is text}
-    return dict(sorted(files.items()))
+        mod = import_module(module)
+        if sink is None:
+            add(family, mod.render(model, dict(files)))
+        elif hasattr(mod, "package"):  # its copies of other files are staged as copies, not read back
+            own_texts, copies = mod.package(model, Staged(sink, dict(paths)))
+            add(family, own_texts)
+            for path, source in copies.items():
+                claim(family, path)
+                sink.copy(path, source)
+        else:
+            add(family, mod.render(model, Staged(sink, dict(paths))))
+    ordered = sorted(paths)
+    if record is not None and sink is not None:  # for the next re-render: the sizes of this output's texts
+        live = {sink.sha(p) for p in ordered}
+        record.made_sizes = {sha: n for sha, n in model.memo.get(SIZES, {}).items() if sha in live}
+    return {p: files[p] for p in ordered} if sink is None else Staged(sink, dict.fromkeys(ordered))

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..model import Model
@@ -100,11 +102,20 @@ PROMETHEUS_DISCOVERY_RULES: list[dict[str, Any]] = [
 ]
 
 
-def render(model: Model, rendered: dict[str, str]) -> dict[str, str]:
+def render(model: Model, rendered: Mapping[str, str]) -> dict[str, str]:
     """`rendered` holds the other families' files: their configs are packed into ConfigMaps, not rebuilt."""
+    files, copies = package(model, rendered)
+    return {**files, **{path: rendered[source] for path, source in copies.items()}}
+
+
+def package(model: Model, rendered: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """`render`'s files as those of its own and the copies of other files under `config/` (path -> the path
+    copied), so that a caller holding no texts can stage the copies from the files' bytes. `rendered` may
+    read its texts on demand: each is asked for once."""
     if "kubernetes" not in model.stack.deploy:
-        return {}
-    return Kustomization(model, rendered).files()
+        return {}, {}
+    k = Kustomization(model, rendered)
+    return k.files(), k.copies
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -215,21 +226,20 @@ def apply_size(text: str) -> int:
     return size
 
 
-# model.memo's key of the sizes measured: path -> (text, apply_size(text)). Besides this render's, a re-render's
-# render_all puts there the sizes recorded for the kept files, with their very text objects: a size is used
-# only for the object it is paired with, so the files are the same whoever measured them.
+# model.memo's key of the sizes measured, by the sha256 of the text measured: sha -> apply_size(text). A
+# re-render seeds it with the sizes the render before recorded. Used where the files are staged, whose shas
+# are known without hashing (`rendered.sha`); elsewhere each text is measured.
 SIZES = "apply-sizes"
 
 
-def _sized(model: Model, path: str, text: str) -> int:
-    sizes = model.memo.setdefault(SIZES, {})
-    known = sizes.get(path)
-    if known is not None and known[0] is text:
-        size: int = known[1]
-        return size
-    size = apply_size(text)
-    sizes[path] = (text, size)
-    return size
+def _known_size(model: Model, rendered: Mapping[str, str], path: str) -> tuple[str | None, int | None]:
+    """(sha, size) of the staged text at `path` where known; (sha, None) to be measured; (None, None) unstaged."""
+    sha_of = getattr(rendered, "sha", None)
+    if sha_of is None or path not in rendered:
+        return None, None
+    sha: str = sha_of(path)
+    size: int | None = model.memo.setdefault(SIZES, {}).get(sha)
+    return sha, size
 
 
 def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
@@ -305,15 +315,44 @@ def dump_all(objects: list[Obj], source: str) -> str:
     return header(source) + "---\n".join(dump_yaml(o) for o in objects)
 
 
+class Under(Mapping[str, str]):
+    """Those `paths` of `files`, each text read from `files` when asked for (`files` may read it from disk)."""
+
+    def __init__(self, files: Mapping[str, str], paths: list[str]) -> None:
+        self.files = files
+        self.paths = dict.fromkeys(paths)
+
+    def __getitem__(self, path: str) -> str:
+        if path not in self.paths:
+            raise KeyError(path)
+        return self.files[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def under(files: Mapping[str, str], folder: str) -> Under:
+    """The files of `files` below `folder` (its path with the '/')."""
+    return Under(files, [p for p in files if p.startswith(folder)])
+
+
 # --------------------------------------------------------------------------- the kustomization
 
 
 class Kustomization:
     """Collects files, ConfigMap generators and Secrets while each component adds its objects."""
 
-    def __init__(self, model: Model, rendered: dict[str, str]) -> None:
+    def __init__(self, model: Model, rendered: Mapping[str, str]) -> None:
         self.model = model
-        self.rendered = rendered
+        # what a component packs in place of another family's file (the operator's loki.yml) is written
+        # into `replaced`, which this reads first
+        self.replaced: dict[str, str] = {}
+        self.rendered: ChainMap[str, str] = ChainMap(self.replaced, rendered)  # type: ignore[arg-type]
+        self.staged = rendered  # may know the shas of its texts (`sha`): see SIZES
+        self.copies: dict[str, str] = {}  # a file under config/ -> the other family's file it holds whole
         self.ns = model.stack.kubernetes.namespace
         self.operator = model.stack.kubernetes.prometheus_operator
         self.out: dict[str, str] = {}
@@ -334,20 +373,33 @@ class Kustomization:
         self.resources.append(path)
         self.out[f"{ROOT}/{path}"] = dump_all(objects, self.model.source)
 
-    def config_map(self, name: str, files: dict[str, str], *, stable_name: bool = False) -> list[str]:
+    def config_map(self, name: str, files: Mapping[str, str], *, stable_name: bool = False,
+                   copied: bool = True) -> list[str]:
         """Generated ConfigMaps holding `files` (path relative to the output root -> text): one, `name`,
-        while they fit the budget; else `name`, `name.2`, ..., a file too large alone in parts."""
+        while they fit the budget; else `name`, `name.2`, ..., a file too large alone in parts. `copied`:
+        the files are those another family rendered (at the same paths), not texts of this family's."""
         entries: list[tuple[str, str, int]] = []  # key, file under config/, its text's apply_size
-        for path, text in sorted(files.items()):
+        for path in sorted(files):
             key = posixpath.basename(path)
-            size = _sized(self.model, path, text)
+            # only another family's very file has the sha its path names (not a text of this family's)
+            sha, size = (_known_size(self.model, self.staged, path) if copied and path not in self.replaced
+                         else (None, None))
+            text = None if size is not None else files[path]  # one at a time: `files` may read them on demand
+            if size is None:
+                assert text is not None
+                size = apply_size(text)
+                if sha is not None:
+                    self.model.memo[SIZES][sha] = size
             if size <= CONFIGMAP_DATA_BUDGET:
-                self.out[f"{ROOT}/config/{path}"] = text
+                if copied and path not in self.replaced:
+                    self.copies[f"{ROOT}/config/{path}"] = path
+                else:
+                    self.out[f"{ROOT}/config/{path}"] = text if text is not None else files[path]
                 entries.append((key, f"config/{path}", size))
                 continue
             if stable_name:  # read by a Pod obsgen does not write, which cannot join parts
                 raise ValueError(f"{path} is too large for the ConfigMap {name}")
-            for i, part in enumerate(parts(text)):
+            for i, part in enumerate(parts(text if text is not None else files[path])):
                 part_path = f"{path}{PART}{i:03d}"
                 self.out[f"{ROOT}/config/{part_path}"] = part
                 entries.append((f"{key}{PART}{i:03d}", f"config/{part_path}", apply_size(part)))
@@ -373,12 +425,12 @@ class Kustomization:
                 self.parted.add(gen["name"])
         return names
 
-    def rendered_under(self, folder: str) -> dict[str, str]:
-        """Files another family rendered below `folder/`."""
-        return {p: t for p, t in self.rendered.items() if p.startswith(folder + "/")}
+    def rendered_under(self, folder: str) -> Mapping[str, str]:
+        """Files another family rendered below `folder/` (read when asked for, as `rendered`'s)."""
+        return under(self.rendered, folder + "/")
 
-    def config_maps(self, prefix: str, files: dict[str, str]) -> list[str]:
-        return [n for p, t in sorted(files.items()) for n in self.config_map(f"{prefix}-{dns_name(p)}", {p: t})]
+    def config_maps(self, prefix: str, files: Mapping[str, str]) -> list[str]:
+        return [n for p in sorted(files) for n in self.config_map(f"{prefix}-{dns_name(p)}", Under(files, [p]))]
 
     def join_parts(self, pod_spec: Obj) -> None:
         """Volumes holding parts of files become emptyDirs an init container fills with the whole files."""
@@ -495,7 +547,7 @@ class Kustomization:
     def prometheus(self) -> None:
         src = self.model.source
         config = self.config_map("prometheus-config", {
-            "prometheus/prometheus.yml": dump_yaml(self.prometheus_config(), src)})
+            "prometheus/prometheus.yml": dump_yaml(self.prometheus_config(), src)}, copied=False)
         rules = self.rendered_under("prometheus/rules")
         rule_maps = self.config_maps("prometheus-rules", rules)
         secret_volumes, secret_mounts = self.secret_mounts("prometheus")
@@ -534,7 +586,7 @@ class Kustomization:
     def alertmanager(self) -> None:
         src = self.model.source
         config = self.config_map("alertmanager-config", {
-            "alertmanager/alertmanager.yml": dump_yaml(alertmanager.config(self.model), src)})
+            "alertmanager/alertmanager.yml": dump_yaml(alertmanager.config(self.model), src)}, copied=False)
         templates = self.config_map("alertmanager-templates", self.rendered_under("alertmanager/templates"))
         replicas = alertmanager_replicas(self.model)
         port = PORTS["alertmanager"]
@@ -567,12 +619,9 @@ class Kustomization:
 
     def grafana(self) -> None:
         files = self.rendered_under("grafana")
-        datasources = self.config_map("grafana-datasources", {
-            p: t for p, t in files.items() if p.startswith("grafana/provisioning/datasources/")})
-        providers = self.config_map("grafana-dashboard-providers", {
-            p: t for p, t in files.items() if p.startswith("grafana/provisioning/dashboards/")})
-        dashboards = self.config_maps("grafana-dashboard", {
-            p: t for p, t in files.items() if p.startswith("grafana/dashboards/")})
+        datasources = self.config_map("grafana-datasources", under(files, "grafana/provisioning/datasources/"))
+        providers = self.config_map("grafana-dashboard-providers", under(files, "grafana/provisioning/dashboards/"))
+        dashboards = self.config_maps("grafana-dashboard", under(files, "grafana/dashboards/"))
         secret_volumes, secret_mounts = self.secret_mounts("grafana")
         port = PORTS["grafana"]
         c = container("grafana", IMAGES["grafana"], "grafana", {"http": port},
@@ -598,8 +647,8 @@ class Kustomization:
 
     def loki(self) -> None:
         files = self.rendered_under("loki")
-        config = self.config_map("loki-config", {"loki/loki.yml": files["loki/loki.yml"]})
-        rules = self.config_maps("loki-rules", {p: t for p, t in files.items() if p.startswith("loki/rules/")})
+        config = self.config_map("loki-config", Under(files, ["loki/loki.yml"]))
+        rules = self.config_maps("loki-rules", under(files, "loki/rules/"))
         port = PORTS["loki"]
         mounts = [mount("config", loki.CONFIG_PATH) | {"subPath": posixpath.basename(loki.CONFIG_PATH)},
                   mount("data", loki.DATA_DIR, read_only=False), mount("tmp", "/tmp", read_only=False)]
@@ -617,8 +666,7 @@ class Kustomization:
         ])
 
     def fluentd(self) -> None:
-        config = self.config_map("fluentd-config", {
-            "fluentd/fluent.conf": self.rendered["fluentd/fluent.conf"]})
+        config = self.config_map("fluentd-config", Under(self.rendered, ["fluentd/fluent.conf"]))
         ports = {"metrics": fluentd.METRICS_PORT, "forward": fluentd.FORWARD_PORT}
         secret_volumes, secret_mounts = self.secret_mounts("fluentd")
         logs = [(f"logs-{i}", d) for i, d in enumerate(fluentd.tailed_dirs(self.model))]
@@ -670,7 +718,7 @@ class Kustomization:
             volumes = [{"name": n, "hostPath": {"path": p}} for n, p in host.items()]
             extra["volumeMounts"] = [mount(n, "/rootfs" if n == "rootfs" else p) for n, p in host.items()]
         if kind == "blackbox":
-            config = self.config_map("blackbox-config", {blackbox.PATH: self.rendered[blackbox.PATH]})
+            config = self.config_map("blackbox-config", Under(self.rendered, [blackbox.PATH]))
             extra["volumeMounts"] = [mount("config", blackbox.CONFIG_DIR)]
             volumes = [config_volume("config", config)]
             if blackbox.uses_icmp(self.model):
@@ -690,7 +738,8 @@ class Kustomization:
         volumes: list[Obj] = []
         objects: list[Obj] = [service(kind, ports)]
         if kind == "tempo":
-            config = self.config_map("tempo-config", {"tempo/tempo.yml": dump_yaml(tempo_config(), self.model.source)})
+            config = self.config_map("tempo-config", {"tempo/tempo.yml": dump_yaml(tempo_config(), self.model.source)},
+                                     copied=False)
             extra = {"args": [f"-config.file={TEMPO_CONFIG}"],
                      "volumeMounts": [mount("config", posixpath.dirname(TEMPO_CONFIG)),
                                       mount("data", TEMPO_DATA, read_only=False)]}

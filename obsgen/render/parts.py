@@ -83,8 +83,8 @@ class Record:
     stand in this render's text, for the next re-render (path -> service -> key -> [start, end, meta])."""
     kept: dict[str, dict[str, dict[str, Part]]] = field(default_factory=dict)
     made: dict[str, dict[str, dict[str, list[Any]]]] = field(default_factory=dict)
-    # What the packaging measured of each file (path -> its size in kubectl's JSON): `sizes` as the render
-    # that wrote the kept texts recorded it (used only for those very texts), `made_sizes` this render's.
+    # What the packaging measured of the files (the sha256 of a text -> its size in kubectl's JSON, a
+    # function of the text alone): `sizes` as an earlier render recorded them, `made_sizes` this render's.
     sizes: dict[str, int] = field(default_factory=dict)
     made_sizes: dict[str, int] = field(default_factory=dict)
 
@@ -108,6 +108,6 @@ class Record:
         self.kept[path] = own
 
     def keep_sizes(self, sizes: Any) -> None:
-        """The sizes an earlier render recorded (as `made_sizes`); ignored unless a mapping of paths to sizes."""
+        """The sizes an earlier render recorded (as `made_sizes`); ignored unless a mapping of shas to sizes."""
         if isinstance(sizes, dict) and all(type(v) is int for v in sizes.values()):
             self.sizes = {str(k): v for k, v in sizes.items()}
