@@ -356,6 +356,19 @@ ImportOut = Annotated[Path, typer.Option(
 ProjectOpt = Annotated[str, typer.Option("--project", help="Project name of a new spec.")]
 
 
+def _print_proof(prove: Callable[[], tuple[str, bool]]) -> None:
+    """An import's --prove: its report printed, exit 1 where the bound did not hold or promtool could not run."""
+    from .importers.sloth_proof import ProofUnavailable
+
+    try:
+        report, ok = prove()
+    except ProofUnavailable as e:
+        _fail([f"--prove: {e}"], 1)
+    print(report)
+    if not ok:
+        raise typer.Exit(1)
+
+
 def _imported(write: Callable[[], tuple[str, Model]], output: Path, quiet: bool) -> Model:
     """Run an importer's write, turning located problems into exit 2 (nothing written)."""
     from .importers.source import SourceError
@@ -403,15 +416,9 @@ def import_sloth(
 
     model = _imported(write, output, quiet)
     if prove:
-        from .importers.sloth_proof import ProofUnavailable, prove_all
+        from .importers.sloth_proof import prove_all
 
-        try:
-            report, ok = prove_all(model, found[0], strict)
-        except ProofUnavailable as e:
-            _fail([f"--prove: {e}"], 1)
-        print(report)
-        if not ok:
-            raise typer.Exit(1)
+        _print_proof(lambda: prove_all(model, found[0], strict))
 
 
 @import_app.command("pyrra")
@@ -441,15 +448,8 @@ def import_pyrra(
     model = _imported(write, output, quiet)
     if prove:
         from .importers.pyrra_proof import prove_all
-        from .importers.sloth_proof import ProofUnavailable
 
-        try:
-            report, ok = prove_all(model, found[0], strict)
-        except ProofUnavailable as e:
-            _fail([f"--prove: {e}"], 1)
-        print(report)
-        if not ok:
-            raise typer.Exit(1)
+        _print_proof(lambda: prove_all(model, found[0], strict))
 
 
 @import_app.command("openslo")
@@ -479,15 +479,8 @@ def import_openslo(
     model = _imported(write, output, quiet)
     if prove:
         from .importers.openslo_proof import prove_all
-        from .importers.sloth_proof import ProofUnavailable
 
-        try:
-            report, ok = prove_all(model, found[0], strict)
-        except ProofUnavailable as e:
-            _fail([f"--prove: {e}"], 1)
-        print(report)
-        if not ok:
-            raise typer.Exit(1)
+        _print_proof(lambda: prove_all(model, found[0], strict))
 
 
 @import_app.command("rules")
@@ -524,15 +517,8 @@ def import_rules(
     model = _imported(write, output, quiet)
     if prove:
         from .importers.rules_proof import prove_rules
-        from .importers.sloth_proof import ProofUnavailable
 
-        try:
-            report, ok = prove_rules(model, found[0], files, tests or [], strict)
-        except ProofUnavailable as e:
-            _fail([f"--prove: {e}"], 1)
-        print(report)
-        if not ok:
-            raise typer.Exit(1)
+        _print_proof(lambda: prove_rules(model, found[0], files, tests or [], strict))
 
 
 @app.command()
