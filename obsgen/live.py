@@ -23,8 +23,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -51,6 +51,8 @@ from .units import duration_seconds
 TOOL = "alertmanager (live)"
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0  # seconds for an Alertmanager to answer /-/ready
+# the line of its log that says where it listens (e.g. `msg="Listening on" address=127.0.0.1:38121`)
+_LISTENING = re.compile(r'msg="Listening on" address=(\S+)')
 SETTLE = 2.0  # seconds past group_wait within which a wrong notification would have arrived too
 PATIENCE = 10.0  # seconds past group_wait to wait at most for the expected notifications
 HTTP_TIMEOUT = 10.0
@@ -246,12 +248,6 @@ def layers(alerts: list[Alert], rules: list[dict[str, Any]]) -> list[Layer]:
 # --------------------------------------------------------------------------- the Alertmanagers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def _http(url: str, data: Any = None) -> Any:
     body = None if data is None else json.dumps(data).encode()
     request = urllib.request.Request(url, data=body, method="GET" if data is None else "POST",
@@ -273,22 +269,31 @@ class Alertmanager:
     """One real Alertmanager process on 127.0.0.1, clustering off, with its own storage folder."""
 
     def __init__(self, binary: str, config: Path, workdir: Path):
-        port = _free_port()
-        self.url = f"http://{HOST}:{port}"
+        # It binds a port of its own choosing (port 0) and logs it: a port picked here and passed on could be
+        # taken by another process in between, and /-/ready would then be answered by someone else's server.
+        self.url = ""  # known once its log says where it listens
         self.log = workdir / "alertmanager.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [binary, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-                 f"--web.listen-address={HOST}:{port}", "--cluster.listen-address="],
+                 f"--web.listen-address={HOST}:0", "--cluster.listen-address="],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
+
+    def _answers(self) -> bool:
+        if not self.url:
+            found = _LISTENING.search(self.log.read_text("utf-8", "replace"))
+            if found is None:
+                return False
+            self.url = f"http://{found.group(1)}"
+        return _ready(self.url)
 
     def wait_ready(self, deadline: float) -> str | None:
         """None once it answers, else why it does not."""
         while time.monotonic() < deadline and self.proc.poll() is None:
-            if _ready(self.url):
+            if self._answers():
                 return None
             time.sleep(0.1)
-        if self.proc.poll() is None and _ready(self.url):
+        if self.proc.poll() is None and self._answers():
             return None
         log = self.log.read_text("utf-8", "replace")
         tail = "\n".join(log.splitlines()[-15:])

@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1 only; servers pick their own free ports.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -25,10 +26,45 @@ HOST = "127.0.0.1"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+# Ports handed to servers are taken below the kernel's ephemeral range (32768 and up, where bind(0) and
+# outgoing connections take theirs), each xdist worker from a block of its own, never twice in a process:
+# a port picked by bind(0) and passed on can be picked again by another test before its server binds it.
+_PORT_BLOCK = 1000
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0) % 22
+_next_port = itertools.count(10000 + _PORT_BLOCK * _worker)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    """A port on 127.0.0.1 no other test of this run is given; free when given (checked by binding it)."""
+    for port in _next_port:
+        if port >= 32768:
+            break
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left below the ephemeral range")
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes holding a socket that listens on 127.0.0.1:`port` (Linux: /proc/net/tcp and each
+    process's fds); empty when none is found."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port_hex = fields[1].split(":")
+        if fields[3] == "0A" and int(port_hex, 16) == port and address in ("0100007F", "00000000"):
+            inodes.add(f"socket:[{fields[9]}]")
+    pids = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                pids.add(int(fd_dir.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return pids
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.25) -> bool:
@@ -221,6 +257,13 @@ def runnable_alertmanager(binary: str, workdir: Path) -> str:
     return str(patched)
 
 
+def _in_group(pid: int, group: int) -> bool:
+    try:
+        return os.getpgid(pid) == group
+    except OSError:
+        return False
+
+
 class Server:
     """A real server binary in its own process group, logging to a file, answering on 127.0.0.1:port."""
 
@@ -237,6 +280,11 @@ class Server:
         wait_until(lambda: self._proc.poll() is not None or responds(f"{self.url}/-/ready"), timeout)
         if self._proc.poll() is not None or not responds(f"{self.url}/-/ready"):
             raise RuntimeError(f"{self.log.stem} did not become ready; log:\n{self.log_tail()}")
+        # an answer from another process on that port would make the test check the wrong server
+        owners = listening_pids(int(self.address.rsplit(":", 1)[1]))
+        if owners and not any(_in_group(pid, self._proc.pid) for pid in owners):
+            raise RuntimeError(f"{self.address} is answered by pid {sorted(owners)}, not by {self.log.stem} "
+                               f"(pid {self._proc.pid}); log:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-lines:])

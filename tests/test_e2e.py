@@ -32,10 +32,12 @@ import yaml
 from conftest import ROOT, require_tool, write_tree
 from e2e_support import (
     Delivery,
+    LocalServer,
     MetricsApp,
     Server,
     Traffic,
     WebhookSink,
+    _QuietHandler,
     free_port,
     get_json,
     runnable_alertmanager,
@@ -400,3 +402,26 @@ def test_a_broken_route_fails_the_same_assertions(run: Run) -> None:
 def test_missing_inhibition_fails_the_same_assertions(run: Run) -> None:
     with pytest.raises(AssertionError, match=r"'warning'\) is inhibited but reached \['payments-slack'\]"):
         run.assert_delivered_as_routed("no-inhibition")
+
+
+# --------------------------------------------------------------------------- the harness's servers
+
+
+def test_a_server_whose_port_another_process_answers_is_refused(tmp_path: Path) -> None:
+    """Were a server's port taken before it binds it, /-/ready would be answered by someone else and the
+    test would check the wrong server: the harness says so instead (and free_port never hands a port out
+    twice)."""
+    assert len({free_port() for _ in range(50)}) == 50
+
+    class Ready(_QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the base class's name
+            self.reply(200, b"ready")
+
+    other = LocalServer(Ready)
+    server = Server(["sleep", "30"], int(other.address.rsplit(":", 1)[1]), tmp_path / "sleeper.log")
+    try:
+        with pytest.raises(RuntimeError, match=r"is answered by pid .*, not by sleeper"):
+            server.wait_ready(timeout=5)
+    finally:
+        server.stop()
+        other.close()

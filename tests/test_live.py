@@ -10,6 +10,7 @@ quickstart's group_wait (30s) plus a few seconds. The routing spec waits 1s.
 from __future__ import annotations
 
 import shlex
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import require_tool
-from e2e_support import runnable_alertmanager
+from e2e_support import listening_pids, runnable_alertmanager
 from test_route_proof import ROUTING_SPEC, copy_of, edit_yaml, render_spec
 
 from obsgen.check_result import Result
-from obsgen.live import in_quiet_hours_interval, live_check, shift_interval
+from obsgen.live import Alertmanager, in_quiet_hours_interval, live_check, shift_interval
 
 NEW_YORK = ZoneInfo("America/New_York")
 INSIDE = datetime(2030, 1, 9, 12, 0, tzinfo=NEW_YORK)  # a Wednesday noon: inside 08:00-20:00 mon-fri
@@ -156,6 +157,28 @@ def test_without_routes_json_the_live_check_fails(tmp_path: Path, rendered_examp
     (out / "proof/routes.json").unlink()
     [result] = live_check(out, alertmanager)
     assert result.status == "failed" and "re-render" in result.output
+
+
+def test_each_alertmanager_answers_on_the_port_it_bound_itself(tmp_path: Path, rendered_examples: dict[str, Path],
+                                                              alertmanager: str) -> None:
+    """Side by side, each Alertmanager of the check is reached at the port its own log names, and that port's
+    listener is that very process (the fixture's wrapper execs it): a port chosen for it beforehand could be
+    taken by another server in between, which would then answer for it."""
+    config = rendered_examples["quickstart"] / "alertmanager/alertmanager.yml"
+    started = []
+    try:
+        for i in range(4):
+            (tmp_path / str(i)).mkdir()
+            started.append(Alertmanager(alertmanager, config, tmp_path / str(i)))
+        for am in started:
+            assert am.wait_ready(time.monotonic() + 30) is None
+        ports = [int(am.url.rsplit(":", 1)[1]) for am in started]
+        assert len(set(ports)) == 4, ports
+        for am, port in zip(started, ports, strict=True):
+            assert listening_pids(port) == {am.proc.pid}
+    finally:
+        for am in started:
+            am.stop()
 
 
 # --------------------------------------------------------------------------- placing the clock at `now`
