@@ -4,6 +4,7 @@ number of processes, the same errors, and one process for small specs or OBSGEN_
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from conftest import ROOT
 import obsgen.render as render
 from obsgen import write
 from obsgen.model import Model, ServiceModel, resolve
-from obsgen.render import grafana
+from obsgen.render import grafana, grafana_overview, prometheus, proof, routes
 from obsgen.spec import load_spec_text
 
 SERVICES = render.FORK_FROM_SERVICES + 10
@@ -34,31 +35,81 @@ def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OBSGEN_JOBS", raising=False)
 
 
-def test_the_bytes_never_depend_on_the_number_of_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    service_files = render._service_files
+def test_the_bytes_never_depend_on_the_number_of_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service_work = render._service_work
+    parent = os.getpid()
 
-    def marked(model: Model, services: list[ServiceModel]) -> dict[str, str]:
-        # what a forked process memoizes comes back to this one: here, which process rendered the chunk
-        model.memo[("rendered by", os.getpid(), services[0].name)] = len(services)
-        return service_files(model, services)
+    def marked(model: Model, services: list[ServiceModel]) -> render.Work:
+        if os.getpid() != parent:  # which forked process made the chunk
+            with (tmp_path / f"made-{jobs}").open("a") as f:
+                f.write(f"{os.getpid()} {len(services)}\n")
+        return service_work(model, services)
 
-    monkeypatch.setattr(render, "_service_files", marked)  # the forks inherit the patched module
+    monkeypatch.setattr(render, "_service_work", marked)  # the forks inherit the patched module
     renders, forked = {}, {}
     for jobs in ("1", "2", "4"):
         monkeypatch.setenv("OBSGEN_JOBS", jobs)
         model = many_services(SERVICES)  # a fresh model each time: none reuses another's memoized coverage
         renders[jobs] = render.render_all(model)
-        marks = [k for k in model.memo if k[0] == "rendered by"]
-        assert sum(model.memo[k] for k in marks) == (SERVICES if jobs != "1" else 0)  # each service once
-        forked[jobs] = {k[1] for k in marks} - {os.getpid()}
-        assert all(("service-coverage", svc.name) in model.memo for svc in model.services)
+        made = [line.split() for line in (tmp_path / f"made-{jobs}").read_text().splitlines()] if jobs != "1" else []
+        forked[jobs] = {pid for pid, _ in made}
+        assert sum(int(n) for _, n in made) < SERVICES  # this process made some chunks too
     assert forked["1"] == set()
-    assert len(forked["2"]) == 1
+    assert len(forked["2"]) == 1 and str(os.getpid()) not in forked["2"]
     assert 2 <= len(forked["4"]) <= 3
     assert renders["2"] == renders["1"]
     assert renders["4"] == renders["1"]
     own = {p for svc in many_services(SERVICES).services for p in render.own_files(svc)}
     assert own <= set(renders["1"]) and sum(p.startswith("grafana/dashboards/") for p in renders["1"]) == SERVICES + 2
+    # the files joined from the parts the chunks made are the files their families render whole
+    model = many_services(SERVICES)
+    for module in (grafana_overview, proof, routes):
+        assert renders["4"][module.PATH] == module.render(model)[module.PATH]
+
+
+def _spoiled(monkeypatch: pytest.MonkeyPatch, spoil: Callable[[render.Parts, Model], None]) -> None:
+    """Forked processes send back their chunks' parts spoiled by `spoil`."""
+    service_work = render._service_work
+    parent = os.getpid()
+
+    def spoiled(model: Model, services: list[ServiceModel]) -> render.Work:
+        files, parts = service_work(model, services)
+        if os.getpid() != parent:
+            spoil(parts, model)
+        return files, parts
+
+    monkeypatch.setattr(render, "_service_work", spoiled)
+
+
+def test_a_part_missing_from_a_forked_chunk_is_an_error(two_cpus: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _spoiled(monkeypatch, lambda parts, _model: parts[proof.PATH].popitem())
+    with pytest.raises(RuntimeError, match=r"proof/alerts\.json: no parts of service '[^']+' came with its files"):
+        render.render_all(many_services(SERVICES))
+
+
+def test_a_part_made_twice_is_an_error(two_cpus: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def twice(parts: render.Parts, model: Model) -> None:  # every chunk holds the first service's too
+        first = model.services[0]
+        parts[routes.PATH][first.name] = routes.service_parts(model, first)
+
+    _spoiled(monkeypatch, twice)
+    with pytest.raises(RuntimeError, match=r"proof/routes\.json: the parts of service '[^']+' were made twice"):
+        render.render_all(many_services(SERVICES))
+
+
+def test_parts_of_no_service_are_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    service_work = render._service_work
+
+    def more(model: Model, services: list[ServiceModel]) -> render.Work:
+        files, parts = service_work(model, services)
+        if services[-1] is model.services[-1]:
+            parts[grafana_overview.PATH]["ghost"] = {}
+        return files, parts
+
+    monkeypatch.setattr(render, "_service_work", more)
+    monkeypatch.setenv("OBSGEN_JOBS", "1")
+    with pytest.raises(RuntimeError, match="_overview.json: parts of 'ghost', a service not in the spec"):
+        render.render_all(many_services(3))
 
 
 def test_every_service_is_in_one_chunk() -> None:
@@ -121,3 +172,20 @@ def test_files_staged_as_they_are_rendered_are_render_alls(tmp_path: Path, jobs:
     copy = out / "kubernetes/config/grafana/dashboards/svc-000.json"
     assert copy.stat().st_ino == (out / "grafana/dashboards/svc-000.json").stat().st_ino
     assert staged["grafana/dashboards/svc-000.json"] == full["grafana/dashboards/svc-000.json"]  # read back
+
+
+def test_the_scrape_jobs_are_built_once_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dozen families read prometheus.yml's scrape jobs (one per service): built once, each caller
+    given a list of its own."""
+    built = []
+    scrape_configs = prometheus._scrape_configs
+    monkeypatch.setattr(prometheus, "_scrape_configs", lambda model: built.append(1) or scrape_configs(model))
+    monkeypatch.setenv("OBSGEN_JOBS", "1")
+    model = many_services(3, ("kubernetes",))
+    files = render.render_all(model)
+    assert len(built) == 1
+    jobs = prometheus.scrape_configs(model)
+    assert jobs == scrape_configs(model)
+    jobs.clear()
+    assert prometheus.scrape_configs(model) == scrape_configs(model)
+    assert files == render.render_all(many_services(3, ("kubernetes",)))

@@ -17,8 +17,10 @@ bytes (the overview's join shifts a kept part's panel ids and places to where it
 Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
 and test files, LogQL rules, dashboards, most of the work) are rendered in chunks by forked processes, one
 per usable core but this one, while this process renders the other files; then it takes the chunks no
-process has started yet. Every file is a function of the model alone and the chunks are merged in their
-order, so the bytes never depend on how many processes there were.
+process has started yet. A chunk also makes its services' parts of the JOINED files (`_service_work`), so
+that this process only joins them; one process makes them the same way, service by service. Every file is
+a function of the model alone and the chunks are merged in their order, so the bytes never depend on how
+many processes there were.
 
 Given a `Sink` (obsgen.write's Stage), render_all hands every family's files, and every chunk of the
 processes', to it as soon as they are rendered, and holds none of them: the packaging families read the
@@ -76,6 +78,9 @@ KEEPING = frozenset({"prometheus", "loki", "grafana"})
 # renders the parts of the services it holds none for.
 JOINED = frozenset({"overview", "proof", "routes"})
 _SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
+_JOINED_FAMILIES = [module for family, module in FAMILIES if family in JOINED]
+# The parts of the JOINED files made with the services' files: a file's path -> service -> key -> Part
+Parts = dict[str, dict[str, dict[str, Part]]]
 
 # What the forked processes render: inherited, never pickled
 _forked_model: Model | None = None
@@ -169,13 +174,22 @@ def _service_files(model: Model, services: list[ServiceModel]) -> dict[str, str]
     return files
 
 
-def _render_chunk(chunk: slice) -> tuple[dict[str, str], dict[Any, Any]]:
-    """A forked process's chunk: its files, and what the renderers memoized on the way (the coverage the
-    proof family reads), which this process's copy of the model alone would otherwise hold."""
+def _service_work(model: Model, services: list[ServiceModel]) -> tuple[dict[str, str], Parts]:
+    """The services' files, then their parts of the JOINED files (which read what rendering the files
+    memoized: the coverage, the alerting rules)."""
+    files = _service_files(model, services)
+    parts: Parts = {}
+    for module in _JOINED_FAMILIES:
+        mod = import_module(module)
+        parts[mod.PATH] = {svc.name: mod.service_parts(model, svc) for svc in services}
+    return files, parts
+
+
+def _render_chunk(chunk: slice) -> tuple[dict[str, str], Parts]:
+    """A forked process's chunk: its files and parts. What the renderers memoized on the way stays there:
+    only the parts read it, and they are made here."""
     assert _forked_model is not None
-    before = set(_forked_model.memo)
-    files = _service_files(_forked_model, _forked_services[chunk])
-    return files, {k: v for k, v in _forked_model.memo.items() if k not in before}
+    return _service_work(_forked_model, _forked_services[chunk])
 
 
 def _die_with_parent(parent: int) -> None:
@@ -199,52 +213,73 @@ def _keeping(keep: frozenset[str]) -> dict[str, frozenset[str]]:
     return {"keep": keep} if keep else {}  # a full render calls the renderers as it always did
 
 
-def _collect(model: Model, services: list[ServiceModel], chunks: list[slice],
-             futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]],
-             add: Callable[[str, dict[str, str]], None], lock: threading.RLock) -> None:
-    """`add` every chunk's files: those no process has started are rendered here, from the last (cancelling
-    one succeeds only before a process takes it), then the others' as they are done."""
+Work = tuple[dict[str, str], Parts]  # a chunk's files and parts
+
+
+def _collect(model: Model, services: list[ServiceModel], chunks: list[slice], futures: list[Future[Work]],
+             got: Callable[[Work], None], lock: threading.RLock) -> None:
+    """`got` every chunk's files and parts: those no process has started are made here, from the last
+    (cancelling one succeeds only before a process takes it), then the others' as they are done."""
     for i in reversed(range(len(chunks))):
         if futures[i] is not _TAKEN and futures[i].cancel():
-            add("services", _service_files(model, services[chunks[i]]))
+            got(_service_work(model, services[chunks[i]]))
     for i, future in enumerate(list(futures)):
         if future is _TAKEN or future.cancelled():
             continue
         future.result()  # waits; raises a process's error
-        _take(model, futures, i, future, add, lock)
+        _take(futures, i, future, got, lock)
 
 
-def _take(model: Model, futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]], i: int,
-          future: Future[tuple[dict[str, str], dict[Any, Any]]], add: Callable[[str, dict[str, str]], None],
+def _take(futures: list[Future[Work]], i: int, future: Future[Work], got: Callable[[Work], None],
           lock: threading.RLock) -> None:
-    """`add` the files of the done chunk `i`, unless they were (by the executor's thread, or this one)."""
+    """`got` the files and parts of the done chunk `i`, unless they were (by the executor's thread, or this
+    one)."""
     with lock:
         if futures[i] is not future:
             return
-        files, memo = future.result()
+        work = future.result()
         futures[i] = _TAKEN
-        model.memo.update(memo)
-        add("services", files)
+        got(work)
 
 
-def _joined(module: str, model: Model, record: Record) -> dict[str, str]:
-    """A JOINED family's file from the kept parts of `record` and fresh ones; records where they stand."""
+def _add_parts(made: Parts, parts: Parts) -> None:
+    """Add a chunk's `parts` to those `made` so far; a service's twice is an error, not a choice."""
+    for path, services in parts.items():
+        into = made.setdefault(path, {})
+        for name, own in services.items():
+            if name in into:
+                raise RuntimeError(f"{path}: the parts of service {name!r} were made twice")
+            into[name] = own
+
+
+def _joined(module: str, model: Model, record: Record | None, made: Parts, todo: list[ServiceModel]) -> dict[str, str]:
+    """A JOINED family's file from the parts `made` with the services' files (those of `todo`, every one
+    of them) and, for the others, the kept parts of `record` (else made here); records where they stand."""
     mod = import_module(module)
-    kept = record.kept.get(mod.PATH, {})
+    kept = record.kept.get(mod.PATH, {}) if record is not None else {}
+    fresh = made.pop(mod.PATH, {})
+    rendered = {svc.name for svc in todo}
     parts: dict[str, Part] = {}
     owner: dict[str, str] = {}
     for svc in model.services:
-        own = kept.get(svc.name)
+        own = fresh.pop(svc.name, None)
+        if own is None:
+            if svc.name in rendered:
+                raise RuntimeError(f"{mod.PATH}: no parts of service {svc.name!r} came with its files")
+            own = kept.get(svc.name)
         if own is None:
             own = mod.service_parts(model, svc)
         parts.update(own)
         owner.update(dict.fromkeys(own, svc.name))
+    if fresh:
+        raise RuntimeError(f"{mod.PATH}: parts of {', '.join(map(repr, fresh))}, a service not in the spec")
     joined = mod.join(model, parts)
-    made: dict[str, dict[str, list[object]]] = {}
-    for key, (start, end) in joined.spans.items():
-        if key in owner:
-            made.setdefault(owner[key], {})[key] = [start, end, parts[key].meta]
-    record.made[mod.PATH] = made
+    if record is not None:
+        spans: dict[str, dict[str, list[object]]] = {}
+        for key, (start, end) in joined.spans.items():
+            if key in owner:
+                spans.setdefault(owner[key], {})[key] = [start, end, parts[key].meta]
+        record.made[mod.PATH] = spans
     return {mod.PATH: joined.text}
 
 
@@ -294,12 +329,20 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             else:
                 sink.put(rendered)
 
-    def arrived(i: int, future: Future[tuple[dict[str, str], dict[Any, Any]]]) -> None:
+    made: Parts = {}  # the todo services' parts of the JOINED files, as their files are rendered
+
+    def got(work: Work) -> None:
+        texts, parts = work
+        with lock:
+            _add_parts(made, parts)
+            add("services", texts)
+
+    def arrived(i: int, future: Future[Work]) -> None:
         # in the executor's thread: staged at once, not held while this thread renders the aggregates
         if future.cancelled() or future.exception() is not None:
             return  # raised by _collect
         try:
-            _take(model, futures, i, future, add, lock)
+            _take(futures, i, future, got, lock)
         except BaseException as e:  # noqa: BLE001 - re-raised in this thread by _collect's caller
             failed.append(e)
 
@@ -315,8 +358,9 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
     processes = _processes(len(todo))
     pool = None
     chunks: list[slice] = []
-    futures: list[Future[tuple[dict[str, str], dict[Any, Any]]]] = []
-    left_out = keep  # what the families render here leave out
+    futures: list[Future[Work]] = []
+    # what the families render here leave out: every service's files are rendered with its parts (below)
+    left_out = keep | {svc.name for svc in todo}
     switch = sys.getswitchinterval()
     try:
         if processes > 1:
@@ -332,23 +376,21 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             if sink is not None:
                 for n, future in enumerate(list(futures)):
                     future.add_done_callback(functools.partial(arrived, n))
-        if processes > 1 or sink is not None:  # with a sink, one service's files at a time (see below)
-            left_out = keep | {svc.name for svc in todo}
         last_keeping = max(i for i, (family, _) in enumerate(FAMILIES) if family in KEEPING)
         for i, (family, module) in enumerate(FAMILIES):
             step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
-            if record is not None and family in JOINED:
-                add(family, _joined(module, model, record))
+            if family in JOINED:
+                add(family, _joined(module, model, record, made, todo))
             else:
                 render = import_module(module).render
                 add(family, render(model, **_keeping(left_out)) if family in KEEPING else render(model))
-            if i == last_keeping and futures:  # the families after it read every service's (proof: coverage)
-                _collect(model, todo, chunks, futures, add, lock)
+            if i == last_keeping and futures:  # the families after it join every service's parts
+                _collect(model, todo, chunks, futures, got, lock)
                 if failed:
                     raise failed[0]
-            elif i == last_keeping and sink is not None:
+            elif i == last_keeping:  # one service at a time: with a sink, its files are not held
                 for svc in todo:
-                    add("services", _service_files(model, [svc]))
+                    got(_service_work(model, [svc]))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

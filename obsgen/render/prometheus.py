@@ -140,6 +140,14 @@ def config(model: Model, replica: str | None = None) -> dict[str, Any]:
 
 
 def scrape_configs(model: Model) -> list[dict[str, Any]]:
+    """prometheus.yml's scrape jobs. Built once per model (a dozen families read them, and the services'
+    jobs are one per service): the list is each caller's own, the jobs are shared and never changed."""
+    if "scrape-configs" not in model.memo:
+        model.memo["scrape-configs"] = _scrape_configs(model)
+    return list(model.memo["scrape-configs"])
+
+
+def _scrape_configs(model: Model) -> list[dict[str, Any]]:
     jobs: list[dict[str, Any]] = []
     stack_jobs = dict(STACK_TARGETS)
     if not any(s.logs for s in model.services):
