@@ -4,6 +4,7 @@ number of processes, the same errors, and one process for small specs or OBSGEN_
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,12 +113,25 @@ def test_parts_of_no_service_are_an_error(monkeypatch: pytest.MonkeyPatch) -> No
         render.render_all(many_services(3))
 
 
-def test_every_service_is_in_one_chunk() -> None:
+def test_every_service_is_in_one_chunk_and_the_last_are_small() -> None:
+    rng = random.Random(18)
     for services in (render.FORK_FROM_SERVICES, 61, 1000, 10_000):
         for processes in (2, 3, 4, 8):
-            chunks = render._chunks(services, processes)
-            assert [i for c in chunks for i in range(services)[c]] == list(range(services))
-            assert len(chunks) >= processes and all(c.stop - c.start <= render.MAX_CHUNK for c in chunks)
+            left = render._Left(services, processes)
+            chunks: list[tuple[bool, slice]] = []
+            while (chunk := left.take(front=(front := rng.random() < 0.6))) is not None:
+                chunks.append((front, chunk))
+            assert sorted(i for _, c in chunks for i in range(services)[c]) == list(range(services))
+            assert all(render.MIN_CHUNK <= c.stop - c.start <= render.MAX_CHUNK for _, c in chunks[:-1])
+            # from the front in order, from the back in reverse order, and they meet
+            fronts = [c for front, c in chunks if front]
+            backs = [c for front, c in chunks if not front]
+            assert [c.start for c in fronts] == sorted(c.start for c in fronts)
+            assert [c.start for c in backs] == sorted((c.start for c in backs), reverse=True)
+            assert fronts[0].start == 0 and backs[0].stop == services
+            # a share of what is left: the last few are the smallest
+            assert max(c.stop - c.start for _, c in chunks[-processes:]) <= max(render.MIN_CHUNK, services // 100)
+            assert len(chunks) >= min(processes * render.SHARE, services // render.MIN_CHUNK)
 
 
 def test_an_error_in_a_forked_process_reaches_the_caller(two_cpus: None, monkeypatch: pytest.MonkeyPatch) -> None:

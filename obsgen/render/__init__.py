@@ -16,11 +16,11 @@ bytes (the overview's join shifts a kept part's panel ids and places to where it
 
 Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
 and test files, LogQL rules, dashboards, most of the work) are rendered in chunks by forked processes, one
-per usable core but this one, while this process renders the other files; then it takes the chunks no
-process has started yet. A chunk also makes its services' parts of the JOINED files (`_service_work`), so
-that this process only joins them; one process makes them the same way, service by service. Every file is
-a function of the model alone and the chunks are merged in their order, so the bytes never depend on how
-many processes there were.
+per usable core but this one, while this process renders the other files; then it makes chunks too, from
+the other end of the services left (see SHARE). A chunk also makes its services' parts of the JOINED files
+(`_service_work`), so that this process only joins them; one process makes them the same way, service by
+service. Every file is a function of the model alone and the joined files take the parts in the spec's order, so the bytes never
+depend on how many processes there were, nor on which made what.
 
 Given a `Sink` (obsgen.write's Stage), render_all hands every family's files, and every chunk of the
 processes', to it as soon as they are rendered, and holds none of them: the packaging families read the
@@ -65,11 +65,17 @@ PACKAGING: list[tuple[str, str]] = [
 STEPS = len(FAMILIES) + len(PACKAGING)  # the calls of render_all's `step`
 FORK_FROM_SERVICES = 50  # below this, forking costs about what it saves
 MAX_JOBS = 8  # by default: each process more copies pages of the model it shares, for less and less gain
-# Chunks of services a process renders at a time: several per process, so that processes that started late
-# or run on a busier core do fewer; at most MAX_CHUNK, whose files cross the pipe as one message.
-CHUNKS_PER_JOB = 8
+# Chunks of services a process renders at a time: the forked processes take them from the front of the
+# services left, this one from the back, each a 1/(SHARE * processes) of what is left, so that processes that
+# started late or run on a busier core do fewer, and the last chunks are small: none waits long for another's
+# last (with one chunk for all that was left, it did for a second at 1,000 services). At least MIN_CHUNK (a
+# chunk's round trip is a few ms), at most MAX_CHUNK, whose files cross the pipe as one message.
+SHARE = 4
+MIN_CHUNK = 4
 MAX_CHUNK = 200
+QUEUED = 2  # chunks given to each forked process at a time: it renders one while the other's files cross
 PIPE_SWITCH_INTERVAL = 0.0005  # seconds; see render_all
+PIPE_SIZE = 1 << 20  # bytes: Linux's largest for an unprivileged process by default (see _widen)
 
 # Families that leave out the files of kept services: each takes `keep`, the names of those services, and
 # has `service_files(model, svc)`, the files of one service, which the forked processes render.
@@ -125,7 +131,7 @@ class Staged(Mapping[str, str]):
         return len(self.paths)
 
 
-_TAKEN: Future[Any] = Future()  # in a list of futures, one whose files were added (never to be cancelled)
+_TAKEN: Future[Any] = Future()  # in the list of futures, one whose files were added
 
 
 class JobsError(ValueError):
@@ -161,9 +167,22 @@ def _processes(services: int) -> int:
     return 1 if services < FORK_FROM_SERVICES or sys.platform != "linux" else n
 
 
-def _chunks(services: int, processes: int) -> list[slice]:
-    size = max(1, min(MAX_CHUNK, -(-services // (processes * CHUNKS_PER_JOB))))
-    return [slice(i, i + size) for i in range(0, services, size)]
+class _Left:
+    """The services no process has taken yet (`services[lo:hi]`), handed out in chunks (see SHARE)."""
+
+    def __init__(self, services: int, processes: int) -> None:
+        self.lo, self.hi, self.processes = 0, services, processes
+
+    def take(self, front: bool) -> slice | None:
+        left = self.hi - self.lo
+        if left <= 0:
+            return None
+        size = min(left, max(MIN_CHUNK, min(MAX_CHUNK, -(-left // (SHARE * self.processes)))))
+        if front:
+            self.lo += size
+            return slice(self.lo - size, self.lo)
+        self.hi -= size
+        return slice(self.hi, self.hi + size)
 
 
 def _service_files(model: Model, services: list[ServiceModel]) -> dict[str, str]:
@@ -192,6 +211,18 @@ def _render_chunk(chunk: slice) -> tuple[dict[str, str], Parts]:
     return _service_work(_forked_model, _forked_services[chunk])
 
 
+def _widen(pool: ProcessPoolExecutor) -> None:
+    """The pipe the chunks' files come back through, PIPE_SIZE wide: read in pipefuls by the executor's
+    thread, each read waiting for this thread to give up the interpreter lock (64 KB: the processes waited
+    for it between chunks, a tenth of the time at 1,000 services). Where it cannot be, it stays as it is."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pool._result_queue._reader.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
 def _die_with_parent(parent: int) -> None:
     """The forked worker's start: it dies with this process, even one killed by SIGKILL, instead of
     rendering on for nobody; and a SIGTERM or SIGHUP simply ends it (the parent does the cleaning up)."""
@@ -216,18 +247,23 @@ def _keeping(keep: frozenset[str]) -> dict[str, frozenset[str]]:
 Work = tuple[dict[str, str], Parts]  # a chunk's files and parts
 
 
-def _collect(model: Model, services: list[ServiceModel], chunks: list[slice], futures: list[Future[Work]],
-             got: Callable[[Work], None], lock: threading.RLock) -> None:
-    """`got` every chunk's files and parts: those no process has started are made here, from the last
-    (cancelling one succeeds only before a process takes it), then the others' as they are done."""
-    for i in reversed(range(len(chunks))):
-        if futures[i] is not _TAKEN and futures[i].cancel():
-            got(_service_work(model, services[chunks[i]]))
-    for i, future in enumerate(list(futures)):
-        if future is _TAKEN or future.cancelled():
-            continue
-        future.result()  # waits; raises a process's error
-        _take(futures, i, future, got, lock)
+def _collect(model: Model, services: list[ServiceModel], left: _Left, futures: list[Future[Work]],
+             got: Callable[[Work], None], lock: threading.RLock, failed: list[BaseException]) -> None:
+    """`got` every chunk's files and parts: this process makes chunks from the back of those `left` until
+    none is (or a process failed), then takes the processes' as they are done (unless the executor's thread
+    has: see `arrived`)."""
+    while not failed:
+        with lock:
+            chunk = left.take(front=False)
+        if chunk is None:
+            break
+        got(_service_work(model, services[chunk]))
+    with lock:  # none is given to a process from here on: none is left
+        given = list(futures)
+    for i, future in enumerate(given):
+        if future is not _TAKEN:
+            future.result()  # waits; raises a process's error
+            _take(futures, i, future, got, lock)
 
 
 def _take(futures: list[Future[Work]], i: int, future: Future[Work], got: Callable[[Work], None],
@@ -337,11 +373,27 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             _add_parts(made, parts)
             add("services", texts)
 
+    def give() -> None:
+        """Give a forked process the next chunk from the front, if one is left."""
+        with lock:
+            chunk = left.take(front=True)
+            if chunk is not None:
+                assert pool is not None
+                future = pool.submit(_render_chunk, chunk)
+                futures.append(future)
+                future.add_done_callback(functools.partial(arrived, len(futures) - 1))
+
     def arrived(i: int, future: Future[Work]) -> None:
-        # in the executor's thread: staged at once, not held while this thread renders the aggregates
-        if future.cancelled() or future.exception() is not None:
-            return  # raised by _collect
+        # in the executor's thread: the process is given its next chunk, then this one's files are staged
+        # at once, not held while this thread renders
+        if future.cancelled():
+            return
         try:
+            error = future.exception()
+            if error is not None:
+                failed.append(error)  # raised by _collect; this process makes no more chunks
+                return
+            give()
             _take(futures, i, future, got, lock)
         except BaseException as e:  # noqa: BLE001 - re-raised in this thread by _collect's caller
             failed.append(e)
@@ -357,7 +409,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
     todo = [svc for svc in model.services if svc.name not in keep]
     processes = _processes(len(todo))
     pool = None
-    chunks: list[slice] = []
+    left = _Left(len(todo), processes)
     futures: list[Future[Work]] = []
     # what the families render here leave out: every service's files are rendered with its parts (below)
     left_out = keep | {svc.name for svc in todo}
@@ -368,14 +420,12 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             # the interpreter lock from this thread for each; at the default 5 ms a turn, the processes
             # waited for their pipes to drain longer than they rendered (measured at 1,000 services).
             sys.setswitchinterval(PIPE_SWITCH_INTERVAL)
-            chunks = _chunks(len(todo), processes)
             _forked_model, _forked_services = model, todo
             pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
                                        initializer=_die_with_parent, initargs=(os.getpid(),))
-            futures = [pool.submit(_render_chunk, chunk) for chunk in chunks]
-            if sink is not None:
-                for n, future in enumerate(list(futures)):
-                    future.add_done_callback(functools.partial(arrived, n))
+            _widen(pool)
+            for _ in range(QUEUED * (processes - 1)):
+                give()
         last_keeping = max(i for i, (family, _) in enumerate(FAMILIES) if family in KEEPING)
         for i, (family, module) in enumerate(FAMILIES):
             step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
@@ -385,7 +435,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
                 render = import_module(module).render
                 add(family, render(model, **_keeping(left_out)) if family in KEEPING else render(model))
             if i == last_keeping and futures:  # the families after it join every service's parts
-                _collect(model, todo, chunks, futures, got, lock)
+                _collect(model, todo, left, futures, got, lock, failed)
                 if failed:
                     raise failed[0]
             elif i == last_keeping:  # one service at a time: with a sink, its files are not held
