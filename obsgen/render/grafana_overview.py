@@ -26,8 +26,9 @@ from .parts import Joined, Part, json_document, json_items
 
 PATH = "grafana/dashboards/_overview.json"
 HEAD = "_head"  # the key of the table of firing alerts above the services' rows
-_ID = re.compile(r'^( {6}"id": )(\d+)(,?)$', re.MULTILINE)
-_Y = re.compile(r'^( {8}"y": )(\d+)(,?)$', re.MULTILINE)
+# the number of a panel's id line (its keys stand at 6 spaces) or of its gridPos's y line (at 8); a part's
+# first line is a panel's "{", so each of these lines follows a newline
+_NUMBER = re.compile(r'\n(?: {6}"(id)"| {8}"y"): (\d+)(?=,?(?:\n|$))')
 
 
 def render(model: Model) -> dict[str, str]:
@@ -69,14 +70,23 @@ def join(model: Model, parts: Mapping[str, Part]) -> Joined:
 
 def _placed(part: Part, ids: int, y: int) -> Part:
     """The part with its first id `ids + 1` and its row at `y`."""
-    first_id, first_y = _ID.search(part.text), _Y.search(part.text)
+    found = list(_NUMBER.finditer(part.text))
+    first_id = next((int(m[2]) for m in found if m[1]), None)
+    first_y = next((int(m[2]) for m in found if not m[1]), None)
     if first_id is None or first_y is None:
         raise RuntimeError(f"{PATH}: a part without a panel id or place")
-    d_id, d_y = ids + 1 - int(first_id[2]), y - int(first_y[2])
+    d_id, d_y = ids + 1 - first_id, y - first_y
     if d_id == d_y == 0:
         return part
-    text, n_ids = _ID.subn(lambda m: f"{m[1]}{int(m[2]) + d_id}{m[3]}", part.text)
-    text, n_ys = _Y.subn(lambda m: f"{m[1]}{int(m[2]) + d_y}{m[3]}", text)
+    # the text between the numbers, and each number shifted (a regular expression's substitution with a
+    # function for each took three times as long: a second at 10,000 services)
+    pieces, at = [], 0
+    for m in found:
+        pieces += [part.text[at:m.start(2)], str(int(m[2]) + (d_id if m[1] else d_y))]
+        at = m.end(2)
+    pieces.append(part.text[at:])
+    n_ids = sum(1 for m in found if m[1])
+    n_ys = len(found) - n_ids
     if not n_ids == n_ys == part.meta["ids"]:
         raise RuntimeError(f"{PATH}: a part's {part.meta['ids']} panels hold {n_ids} ids and {n_ys} places")
-    return Part(text, part.meta)
+    return Part("".join(pieces), part.meta)
