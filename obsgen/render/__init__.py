@@ -19,8 +19,8 @@ and test files, LogQL rules, dashboards, most of the work) are rendered in chunk
 per usable core but this one, while this process renders the other files; then it makes chunks too, from
 the other end of the services left (see SHARE). A chunk also makes its services' parts of the JOINED files
 (`_service_work`), so that this process only joins them; one process makes them the same way, service by
-service. Every file is a function of the model alone and the joined files take the parts in the spec's order, so the bytes never
-depend on how many processes there were, nor on which made what.
+service. Every file is a function of the model alone and the joined files take the parts in the spec's
+order, so the bytes never depend on how many processes there were, nor on which made what.
 
 Given a `Sink` (obsgen.write's Stage), render_all hands every family's files, and every chunk of the
 processes', to it as soon as they are rendered, and holds none of them: the packaging families read the
@@ -87,6 +87,7 @@ _SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
 _JOINED_FAMILIES = [module for family, module in FAMILIES if family in JOINED]
 # The parts of the JOINED files made with the services' files: a file's path -> service -> key -> Part
 Parts = dict[str, dict[str, dict[str, Part]]]
+Work = tuple[dict[str, str], Parts]  # a chunk's files and parts
 
 # What the forked processes render: inherited, never pickled
 _forked_model: Model | None = None
@@ -193,7 +194,7 @@ def _service_files(model: Model, services: list[ServiceModel]) -> dict[str, str]
     return files
 
 
-def _service_work(model: Model, services: list[ServiceModel]) -> tuple[dict[str, str], Parts]:
+def _service_work(model: Model, services: list[ServiceModel]) -> Work:
     """The services' files, then their parts of the JOINED files (which read what rendering the files
     memoized: the coverage, the alerting rules)."""
     files = _service_files(model, services)
@@ -204,7 +205,7 @@ def _service_work(model: Model, services: list[ServiceModel]) -> tuple[dict[str,
     return files, parts
 
 
-def _render_chunk(chunk: slice) -> tuple[dict[str, str], Parts]:
+def _render_chunk(chunk: slice) -> Work:
     """A forked process's chunk: its files and parts. What the renderers memoized on the way stays there:
     only the parts read it, and they are made here."""
     assert _forked_model is not None
@@ -238,13 +239,6 @@ def _die_with_parent(parent: int) -> None:
             pass
     if os.getppid() != parent:  # the parent died before the death signal was set
         os._exit(1)
-
-
-def _keeping(keep: frozenset[str]) -> dict[str, frozenset[str]]:
-    return {"keep": keep} if keep else {}  # a full render calls the renderers as it always did
-
-
-Work = tuple[dict[str, str], Parts]  # a chunk's files and parts
 
 
 def _collect(model: Model, services: list[ServiceModel], left: _Left, futures: list[Future[Work]],
@@ -433,7 +427,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
                 add(family, _joined(module, model, record, made, todo))
             else:
                 render = import_module(module).render
-                add(family, render(model, **_keeping(left_out)) if family in KEEPING else render(model))
+                add(family, render(model, keep=left_out) if family in KEEPING else render(model))
             if i == last_keeping and futures:  # the families after it join every service's parts
                 _collect(model, todo, left, futures, got, lock, failed)
                 if failed:
