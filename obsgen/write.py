@@ -2,25 +2,29 @@
 concurrent runs.
 
 - Nothing here renders. `write` is given every file's text; `stage` gives a Stage that a render puts its
-  files into as they are rendered (obsgen.render.render_into), staged at once into the new tree and held
-  no longer, and commits them as `write` does. The lock is then held while rendering.
+  files into as they are rendered (obsgen.render.render_into), each staged at once and held no longer, and
+  commits them. The lock is then held while rendering. A Stage over an output obsgen wrote before updates
+  it in place (below) and stages only the files whose text changed: a re-render costs what changed, and
+  the kept files of unchanged services are not even read (ON_DISK) unless a later family asks for one.
 - `-o` may be a symbolic link to a folder: it is resolved once, and the output is written into the link's
   target (the swap happens beside the target; the link stays).
 - One run at a time per output: `write` holds an exclusive `flock` on `<parent>/.<name>.obsgen-lock`
   (never removed: removing a lock file races) from recovery and planning to the end of writing; `plan`
   and `diff` hold it shared (unlocked where they may not create it: a read-only checkout). A run waits up
   to LOCK_TIMEOUT seconds for it, then fails with a WriteError.
-- A fresh or obsgen-only folder is replaced by a directory swap: the complete new tree is written beside
-  it and exchanged with the old one in one `renameat2(RENAME_EXCHANGE)`, so a reader (or a kill) sees the
-  old output or the new one, never half of either. Where the exchange is unsupported it is two renames;
-  a kill between them leaves the previous tree as `.<name>.obsgen-old-*`, and the next run renames it back.
+- `write` replaces a fresh or obsgen-only folder (a Stage only a fresh one) by a directory swap: the
+  complete new tree is written beside it and exchanged with the old one in one
+  `renameat2(RENAME_EXCHANGE)`, so a reader (or a kill) sees the old output or the new one, never half of
+  either. Where the exchange is unsupported it is two renames; a kill between them leaves the previous
+  tree as `.<name>.obsgen-old-*`, and the next run renames it back.
 - A folder that also holds the user's own entries (any file, link or folder obsgen did not generate, or
-  an unreadable folder) is updated in place: every new file is staged beside its target, a journal
-  (`.obsgen-journal.json`) lists the renames and removals, then they are made and the journal deleted.
-  Files whose text is unchanged are not rewritten. A run stopped while staging changed nothing (the next
-  run removes the staged files); one stopped after the journal was written is finished by the next run
-  (`recover`), so the generated files are the old set or the new one. The user's entries are never moved,
-  hidden or removed.
+  an unreadable folder), or any output obsgen wrote before when a Stage writes it, is updated in place:
+  every new or changed file is staged beside its target, a journal (`.obsgen-journal.json`) lists the
+  renames and removals, then they are made and the journal deleted. Files whose text is unchanged are
+  not touched. A run stopped while staging changed nothing (the next run removes the staged files); one
+  stopped after the journal was written is finished by the next run (`recover`), so the generated files
+  are the old set or the new one. A reader may see some files renamed and not yet others while the
+  journal is applied. The user's entries are never moved, hidden or removed.
 - Recovery (under the exclusive lock, before planning) also removes the temporary trees and
   `*.obsgen-tmp` files an earlier stopped run left, matching obsgen's own name patterns only. `plan` and
   `diff` never mutate: they only report an interrupted run as stale output.
@@ -129,9 +133,10 @@ class _Guard:
     def path(self, rel: str) -> str:
         return os.path.join(self.out, rel)
 
-    def parents(self, rel: str, create: bool = False) -> bool:
-        """True when every folder above `rel` is a real folder (missing ones made if `create`); False
-        when one is missing or is a file. A symbolic link on the way is a WriteError."""
+    def parents(self, rel: str, create: bool = False, made: list[str] | None = None) -> bool:
+        """True when every folder above `rel` is a real folder (missing ones made if `create`, and added
+        to `made` before they are made); False when one is missing or is a file. A symbolic link on the
+        way is a WriteError."""
         head = rel.rpartition("/")[0]
         if head in self.dirs:
             return True
@@ -146,6 +151,8 @@ class _Guard:
             except FileNotFoundError:
                 if not create:
                     return False
+                if made is not None:
+                    made.append(sub)
                 os.mkdir(full)
                 mode = stat.S_IFDIR
             if stat.S_ISLNK(mode):
@@ -318,11 +325,15 @@ def _known(out: Path, manifest_sha: str | None, stats: dict[str, os.stat_result]
     return {rel for rel, st in stats.items() if cache.holds(rel, st)}
 
 
-def _write_cache(out: Path, manifest_sha: str, inputs: dict[str, Any], paths: list[str]) -> None:
-    """Record `inputs` and the stat of every generated file; a failure only costs the next run its speed."""
+def _write_cache(out: Path, manifest_sha: str, inputs: dict[str, Any], paths: list[str],
+                 taken: Mapping[str, os.stat_result] | None = None) -> None:
+    """Record `inputs` and the stat of every generated file (`taken`: those of files left untouched since
+    they were found to hold their text); a failure only costs the next run its speed."""
     stats: dict[str, list[int]] = {}
+    taken = taken or {}
+    root = str(out)
     for rel in paths:
-        st = os.lstat(os.path.join(out, rel))
+        st = taken.get(rel) or os.lstat(os.path.join(root, rel))
         stats[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
     text = json.dumps({"format": CACHE_FORMAT, "manifest": manifest_sha, "inputs": inputs, "stat": stats},
                       separators=(",", ":"))
@@ -761,32 +772,46 @@ def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] 
     return changes
 
 
+class OnDisk(str):
+    """The text of a kept file that the output already holds (`Stage.intact`): put into a Stage in place of
+    the text, which is then never read unless asked for (`Stage.read`)."""
+
+
+ON_DISK = OnDisk()
+
+
 class Stage:
     """An output written as its files arrive (`stage`): each is staged at once and only its sha256 kept, so
-    a render need not hold every text. A fresh or obsgen-only folder gets its new tree written beside it
-    (an unchanged file hard-linked from the old tree, as `write` does) and swapped in by `commit`; a folder
-    holding the user's entries is updated in place by `commit`, its texts held until then. Until `commit`
-    nothing is changed: a stop leaves a temporary tree, which the next run's recovery removes."""
+    a render need not hold every text. A fresh folder gets its new tree written beside it and swapped in by
+    `commit`. An output obsgen wrote before (or a folder holding the user's entries) is updated in place:
+    only a file that is new or changed is staged, beside its target, and `commit` renames the staged files
+    into place through a journal (as `write` does in place), so a re-render costs what changed. Until
+    `commit` nothing is changed: a stop leaves staged files, which `abort` or the next run's recovery
+    removes."""
 
     def __init__(self, out: Path, kept_shas: Mapping[str, str] | None) -> None:
         self.out = out
         self.kept_shas = dict(kept_shas or {})
         exists = out.is_dir()
-        stats: dict[str, os.stat_result] = {}
-        self.owned, manifest_sha = _manifest(out, stats) if exists else ({}, None)
-        self.known = _known(out, manifest_sha, stats)
+        self.stats: dict[str, os.stat_result] = {}
+        self.owned, self.manifest_sha = _manifest(out, self.stats) if exists else ({}, None)
+        self.known = _known(out, self.manifest_sha, self.stats)
         self.foreign = set(_foreign(out, self.owned)) if exists else set()
+        self.in_place = exists and (self.manifest_sha is not None or bool(self.foreign))
         self.guard = _Guard(out)
         self.shas: dict[str, str] = {}
         self.unchanged: set[str] = set()
         self.changes = Changes()
-        self.held: dict[str, str] = {}  # in place: the texts, written by `commit`
+        self.on_disk: dict[str, str] = {}  # kept files the output holds (`intact`) -> their sha256
+        self.staged: dict[str, str] = {}  # in place: path -> its staged file beside it, until `commit`
+        self.made_dirs: list[str] = []  # in place: folders made for staged files (`abort` removes them)
+        self.journal_tmp: list[str] = []
         self.tree: Path | None = None
         self.committed = False
         self.made: set[Path] = set()
 
     def begin(self) -> None:
-        if not self.foreign:
+        if not self.in_place:
             tree = self.out.parent / f".{self.out.name}.obsgen-new-{_token()}"
             self.tree = tree  # recorded before it is made: `abort` finds it whenever a signal lands
             os.mkdir(tree, 0o700)
@@ -797,7 +822,29 @@ class Stage:
     def sha(self, path: str) -> str:
         return self.shas[path]
 
-    def _classify(self, path: str, sha: str) -> None:
+    def intact(self, shas: Mapping[str, str]) -> list[str]:
+        """Those of `shas`' paths (each with the sha256 of the text the render would put there) whose file
+        in the output holds that text, by the manifest and the stat the cache recorded (else by hashing its
+        bytes), under this stage's lock: the render may put them as ON_DISK, not read."""
+        found: list[str] = []
+        if not self.in_place:  # a new tree is written: the old one's files are not kept on disk
+            return found
+        for path, sha in shas.items():
+            if self.owned.get(path) != sha or path not in self.stats:
+                continue
+            if path not in self.known:  # racy, or no cache: hash the bytes
+                try:
+                    text = _read(self.guard, path)
+                except (OSError, WriteError):
+                    continue
+                if text is None or _sha(text) != sha:
+                    continue
+            self.on_disk[path] = sha
+            found.append(path)
+        return found
+
+    def _classify(self, path: str, sha: str, same: bool | None = None) -> None:
+        """Note `path`'s sha256 and whether the output holds it already (`same`, when known)."""
         if path in self.shas:
             raise RuntimeError(f"{path} is staged twice")
         why = _bad_path(path)
@@ -807,7 +854,9 @@ class Stage:
             raise WriteError(f"{self.out} already holds files obsgen did not generate and would overwrite: "
                              f"{path}; move them away or render into another folder")
         self.shas[path] = sha
-        if path in self.known:
+        if same is not None:
+            pass
+        elif path in self.known:
             same = self.owned[path] == sha
         else:
             current = _read(self.guard, path)
@@ -836,13 +885,36 @@ class Stage:
             pass  # no hard links here (or the file just vanished): write it
         return False
 
+    def _tmp(self, path: str) -> str:
+        """A fresh name beside `path` to stage it at, recorded (for `abort`) before anything is made."""
+        self.guard.parents(path, create=True, made=self.made_dirs)
+        head, _, name = path.rpartition("/")
+        tmp = f"{head}/" * bool(head) + f".{name}.{_token()}{TMP_SUFFIX}"
+        self.staged[path] = tmp
+        return tmp
+
+    def _stage_text(self, path: str, text: str) -> None:
+        fd = _create(self.guard.path(self._tmp(path)))
+        try:
+            os.fchmod(fd, 0o644)
+            f = os.fdopen(fd, "w", encoding="utf-8")
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
+            f.write(text)
+
     def put(self, files: Mapping[str, str]) -> None:
-        """Stage `files`; an unchanged one keeps its inode and mtime."""
+        """Stage `files`; an unchanged one keeps its inode and mtime (in place: is not touched at all)."""
         for path, text in files.items():
+            if text is ON_DISK:
+                self._classify(path, self.on_disk[path], same=True)
+                continue
             sha = self.kept_shas.get(path) or _sha(text)
             self._classify(path, sha)
-            if self.tree is None:
-                self.held[path] = text
+            if self.in_place:
+                if path not in self.unchanged:
+                    self._stage_text(path, text)
                 continue
             target = self._target(path)
             if path not in self.unchanged or not self._link(self.out / path, target):
@@ -851,22 +923,36 @@ class Stage:
     def copy(self, path: str, source: str) -> None:
         """Stage `path` with the bytes of the staged `source` (hard-linked where they are written)."""
         self._classify(path, self.shas[source])
-        if self.tree is None:
-            self.held[path] = self.held[source]
+        if self.in_place:
+            if path in self.unchanged:
+                return
+            src = self.guard.path(self.staged.get(source, source))
+            tmp = self.guard.path(self._tmp(path))
+            with suppress(OSError):  # the output's own copy of `source` is a regular file: link it
+                if source in self.staged or stat.S_ISREG(os.lstat(src).st_mode):
+                    os.link(src, tmp, follow_symlinks=False)
+                    return
+            self._stage_text(path, self.read(source))
             return
         target = self._target(path)
         if path in self.unchanged and self._link(self.out / path, target):
             return
+        assert self.tree is not None
         if not self._link(self.tree / source, target):
             target.write_text(self.read(source), "utf-8")
 
     def read(self, path: str) -> str:
-        """The text staged at `path`, read back (from the output, once committed)."""
+        """The text staged at `path`, read back (from the output where it was unchanged, or once committed)."""
         if path not in self.shas:
             raise KeyError(path)
-        if self.tree is None and not self.committed:
-            return self.held[path]
-        with open((self.tree or self.out) / path, encoding="utf-8", newline="") as f:
+        if self.tree is not None:
+            rel, root = path, str(self.tree)
+        else:
+            rel, root = self.staged.get(path, path), str(self.out)
+            if not self.guard.parents(rel):
+                raise FileNotFoundError(errno.ENOENT, "no such file", self.guard.path(rel))
+        fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with open(fd, encoding="utf-8", newline="") as f:
             return f.read()
 
     def commit(self, source: str, inputs: dict[str, Any] | None) -> Changes:
@@ -876,22 +962,68 @@ class Stage:
         paths = sorted(self.shas)
         manifest = manifest_text(dict.fromkeys(paths, ""), source, self.shas)
         _drop_cache(self.out)  # describes the previous output; a stop from here on leaves none
-        if self.tree is None:
-            _in_place(self.out, {**self.held, MANIFEST: manifest}, self.unchanged, self.changes.removed)
-            self.held = {}
+        if self.in_place:
+            self._commit_in_place(manifest)
         else:
             self._target(MANIFEST).write_text(manifest, "utf-8")
             tree, self.tree = self.tree, None
+            assert tree is not None
             _swap_in(self.out, tree)
         self.committed = True
         if inputs is not None:
-            _write_cache(self.out, _sha(manifest), inputs, paths)
+            # the files not touched are as their stat was taken when they were found unchanged
+            _write_cache(self.out, _sha(manifest), inputs, paths,
+                         {p: self.stats[p] for p in self.unchanged if p in self.stats})
         return self.changes
+
+    def _commit_in_place(self, manifest: str) -> None:
+        # The renames are journalled first: a stop before the journal is written changed nothing (`abort`,
+        # or the next run, removes the staged files); one after it is finished (here or by the next run).
+        removed = self.changes.removed
+        if _sha(manifest) != self.manifest_sha:
+            self._stage_text(MANIFEST, manifest)  # the last rename
+        if not self.staged and not removed:
+            return  # nothing changed: nothing is touched
+        renames = [(tmp, path) for path, tmp in self.staged.items()]
+        try:
+            _write_journal(self.out, renames, removed, self.journal_tmp)
+        except BaseException:
+            if os.path.lexists(self.out / JOURNAL):  # stopped just after the journal was written
+                self._handed_over()
+                _finish(self.out, renames, removed)
+            raise
+        self._handed_over()
+        try:
+            _apply(self.out, renames, removed)
+        except BaseException:
+            _finish(self.out, renames, removed)
+            raise
+        (self.out / JOURNAL).unlink()
+
+    def _handed_over(self) -> None:
+        # the journal holds the staged files now: they are renamed into place, not removed
+        self.staged, self.made_dirs = {}, []
 
     def abort(self) -> None:
         if self.tree is not None:
             shutil.rmtree(self.tree, ignore_errors=True)
             self.tree = None
+        if not self.in_place or self.committed:
+            return
+        if os.path.lexists(self.out / JOURNAL):  # stopped between writing the journal and handing over
+            journal = _read_journal(self.out)
+            self._handed_over()
+            if journal is not None:
+                _finish(self.out, *journal)
+            return
+        for rel in [*self.staged.values(), *self.journal_tmp]:
+            with suppress(FileNotFoundError):
+                os.unlink(self.guard.path(rel))
+        self.staged, self.journal_tmp = {}, []
+        for rel in reversed(self.made_dirs):  # the folders made for them, if nothing else came to be there
+            with suppress(OSError):
+                os.rmdir(self.guard.path(rel))
+        self.made_dirs = []
 
 
 @contextmanager
