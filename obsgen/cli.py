@@ -208,7 +208,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             summary = _proof_summary(files)
         else:
             # staged as they are rendered, under the output's lock, and committed at the end
-            with stage(output) as sink:
+            with stage(output, seen=before) as sink:
                 if before is not None:  # the kept files the output still holds stay there, never read
                     kept = dict.fromkeys(sink.intact({p: before.files[p] for p in own_kept}), ON_DISK)
                 files = render_into(sink, model, kept, step, record)

@@ -98,9 +98,16 @@ def manifest_text(files: dict[str, str], source: str, shas: dict[str, str] | Non
 # --------------------------------------------------------------------------- paths obsgen may touch
 
 
+# A normalized relative path: non-empty parts, none '.' or '..', no backslash or NUL (checked first: a
+# manifest lists every file, and this is most of the time it takes to read one)
+_NORMAL = re.compile(r"(?:(?!\.\.?(?:/|\Z))[^/\\\0]+/)*(?!\.\.?\Z)[^/\\\0]+")
+
+
 def _bad_path(rel: object, bookkeeping: bool = False) -> str | None:
     """Why `rel` is not a normalized relative path inside an output (None if it is); the manifest's own
     name is one only where `bookkeeping` allows it (a journal's rename of the manifest)."""
+    if type(rel) is str and _NORMAL.fullmatch(rel) and rel != JOURNAL and (rel != MANIFEST or bookkeeping):
+        return None
     if not isinstance(rel, str) or not rel:
         return "is not a file path"
     if "\\" in rel or "\0" in rel:
@@ -128,10 +135,11 @@ class _Guard:
 
     def __init__(self, out: Path) -> None:
         self.out = str(out)
+        self.prefix = self.out if self.out.endswith("/") else self.out + "/"
         self.dirs: set[str] = {""}
 
     def path(self, rel: str) -> str:
-        return os.path.join(self.out, rel)
+        return self.prefix + rel if rel else self.out  # os.path.join of a relative path, only quicker
 
     def parents(self, rel: str, create: bool = False, made: list[str] | None = None) -> bool:
         """True when every folder above `rel` is a real folder (missing ones made if `create`, and added
@@ -277,17 +285,32 @@ def _cache_tmp(out: Path) -> re.Pattern[str]:
     return re.compile(re.escape(f".{out.name}{CACHE_SUFFIX}-") + r"[0-9a-f]{8}")
 
 
+FileId = tuple[int, int, int, int]  # device, inode, size, mtime
+
+
+def _file_id(st: os.stat_result) -> FileId:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @dataclass
 class _Cache:
     inputs: dict[str, Any]
     stats: dict[str, list[int]]  # path -> [size, mtime_ns, inode] when it was written
     cutoff: int  # a recorded mtime from here on is racy
+    read_from: FileId  # the file it was read from
 
     def holds(self, rel: str, st: os.stat_result) -> bool:
         """True when `st` is the recorded stat of `rel`, and not racy: the file holds the manifest's bytes."""
         want = self.stats.get(rel)
         return (want is not None and stat.S_ISREG(st.st_mode) and want[1] < self.cutoff
                 and [st.st_size, st.st_mtime_ns, st.st_ino] == want)
+
+
+def _id_of(path: Path) -> FileId | None:
+    try:
+        return _file_id(os.lstat(path))
+    except OSError:
+        return None
 
 
 def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
@@ -299,7 +322,7 @@ def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
     except OSError:
         return None
     with open(fd, "rb") as f:
-        cutoff = os.fstat(f.fileno()).st_mtime_ns - RACY_NS
+        st = os.fstat(f.fileno())
         raw = f.read()
     try:
         data = json.loads(raw)
@@ -313,7 +336,7 @@ def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
                 raise TypeError("not a stat")
     except (ValueError, KeyError, TypeError):
         return None
-    return _Cache(inputs, stats, cutoff)
+    return _Cache(inputs, stats, st.st_mtime_ns - RACY_NS, _file_id(st))
 
 
 def _known(out: Path, manifest_sha: str | None, stats: dict[str, os.stat_result]) -> set[str]:
@@ -405,6 +428,19 @@ class Recorded:
     changes: Changes
     cache: _Cache
     litter: bool = False  # a stopped run's temporary tree lies beside the output (`recover` removes it)
+    seen: _Seen | None = None
+
+
+@dataclass
+class _Seen:
+    """What `recorded` read, for the same run's Stage to take over (`stage(seen=)`) rather than stat every
+    file again, where the manifest is still the very file it read: obsgen replaces it by a rename, never
+    writes it where it is, so any run's commit in between gives it another identity."""
+    manifest: FileId
+    owned: dict[str, str]
+    sha: str
+    stats: dict[str, os.stat_result]
+    held: set[str]  # the files that held the manifest's bytes
 
 
 def recorded(out: Path) -> Recorded | None:
@@ -414,10 +450,14 @@ def recorded(out: Path) -> Recorded | None:
     if not _is_real_dir(out):
         return None
     with _locked(out, shared=True):
+        try:
+            manifest_id = _file_id(os.lstat(out / MANIFEST))  # before it is read: then it is at most older
+        except OSError:
+            return None
         stats: dict[str, os.stat_result] = {}
         files, manifest_sha = _manifest(out, stats)
         cache = _cache(out, manifest_sha)
-        if cache is None:
+        if cache is None or manifest_sha is None:
             return None
         guard = _Guard(out)
         ch = Changes()
@@ -430,7 +470,8 @@ def recorded(out: Path) -> Recorded | None:
                 text = _read(guard, rel)
                 (ch.unchanged if text is not None and _sha(text) == sha else ch.changed).append(rel)
         ch.interrupted = _interrupted(out)
-        return Recorded(cache.inputs, files, ch, cache, bool(_trees(out)))
+        seen = _Seen(manifest_id, files, manifest_sha, stats, set(ch.unchanged))
+        return Recorded(cache.inputs, files, ch, cache, bool(_trees(out)), seen)
 
 
 def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
@@ -789,14 +830,21 @@ class Stage:
     `commit` nothing is changed: a stop leaves staged files, which `abort` or the next run's recovery
     removes."""
 
-    def __init__(self, out: Path, kept_shas: Mapping[str, str] | None) -> None:
+    def __init__(self, out: Path, kept_shas: Mapping[str, str] | None, seen: Recorded | None = None) -> None:
         self.out = out
         self.kept_shas = dict(kept_shas or {})
         exists = out.is_dir()
         self.stats: dict[str, os.stat_result] = {}
-        self.owned, self.manifest_sha = _manifest(out, self.stats) if exists else ({}, None)
-        self.known = _known(out, self.manifest_sha, self.stats)
-        self.foreign = set(_foreign(out, self.owned)) if exists else set()
+        self.manifest_sha: str | None
+        taken = seen.seen if seen is not None and exists else None
+        if taken is not None and _id_of(out / MANIFEST) == taken.manifest:
+            self.owned, self.manifest_sha, self.stats, self.known = taken.owned, taken.sha, taken.stats, taken.held
+        else:
+            self.owned, self.manifest_sha = _manifest(out, self.stats) if exists else ({}, None)
+            self.known = _known(out, self.manifest_sha, self.stats)
+        # Over an obsgen output, a path the manifest does not list is checked when it is staged (`_classify`)
+        # rather than every entry of the output walked first: its files are mostly the manifest's.
+        self.foreign = set(_foreign(out, self.owned)) if exists and self.manifest_sha is None else set()
         self.in_place = exists and (self.manifest_sha is not None or bool(self.foreign))
         self.guard = _Guard(out)
         self.shas: dict[str, str] = {}
@@ -850,7 +898,8 @@ class Stage:
         why = _bad_path(path)
         if why is not None:
             raise ValueError(f"generated path {path!r} {why}")
-        if path in self.foreign:
+        if path in self.foreign or (self.manifest_sha is not None and path not in self.owned
+                                    and self.guard.lstat(path) is not None):
             raise WriteError(f"{self.out} already holds files obsgen did not generate and would overwrite: "
                              f"{path}; move them away or render into another folder")
         self.shas[path] = sha
@@ -1027,10 +1076,11 @@ class Stage:
 
 
 @contextmanager
-def stage(out: Path, kept_shas: Mapping[str, str] | None = None) -> Iterator[Stage]:
+def stage(out: Path, kept_shas: Mapping[str, str] | None = None, seen: Recorded | None = None) -> Iterator[Stage]:
     """Hold the exclusive lock of `out`, recover an earlier stopped run, and give a Stage to `put` the files
-    into as they are rendered and `commit`; anything else leaves the output as it was (the staged tree is
-    removed). `kept_shas`: as `write`'s."""
+    into as they are rendered and `commit`; anything else leaves the output as it was (the staged files
+    are removed). `kept_shas`: as `write`'s; `seen`: what `recorded` found in this run, taken over where
+    the manifest is the one it read."""
     out = _resolve(out)
     if os.path.lexists(out) and not out.is_dir():
         raise WriteError(f"{out} exists and is not a folder")
@@ -1039,7 +1089,7 @@ def stage(out: Path, kept_shas: Mapping[str, str] | None = None) -> Iterator[Sta
         _recover(out)
         st: Stage | None = None
         try:
-            st = Stage(out, kept_shas)
+            st = Stage(out, kept_shas, seen)
             st.begin()
             yield st
         finally:

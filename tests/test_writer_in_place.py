@@ -123,3 +123,25 @@ def test_a_copy_staged_in_place_is_a_link_to_its_source(tmp_path: Path) -> None:
     assert os.lstat(out / "k/b.yml").st_ino == os.lstat(out / "b.yml").st_ino
     assert json.loads((out / MANIFEST).read_text())["files"] == {
         "a.yml": _sha("A2\n"), "b.yml": _sha("B\n"), "k/a.yml": _sha("A2\n"), "k/b.yml": _sha("B\n")}
+
+
+def test_the_stage_takes_over_what_recorded_found_only_while_the_manifest_is_the_same(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write({"a.yml": "A\n", "b.yml": "B\n"}, out, "s", inputs={})
+    before = recorded(out)
+    assert before is not None and before.seen is not None
+    with writer.stage(out, seen=before) as st:
+        assert st.stats is before.seen.stats and st.known == {"a.yml", "b.yml"}  # not stat'ed again
+    write({"a.yml": "A2\n", "c.yml": "C\n"}, out, "s", inputs={})  # another run's commit in between
+    with writer.stage(out, seen=before) as st:
+        assert st.owned == writer.read_manifest(out) and set(st.owned) == {"a.yml", "c.yml"}
+        st.put({"a.yml": "A\n", "b.yml": "B\n"})  # this run's files, compared with what is there now
+        changes = st.commit("s", None)
+    assert changes.changed == ["a.yml"] and changes.added == ["b.yml"] and changes.removed == ["c.yml"]
+    assert tree_digest(out) == tree_digest(_written(tmp_path, {"a.yml": "A\n", "b.yml": "B\n"}))
+
+
+def _written(tmp_path: Path, files: dict[str, str]) -> Path:
+    ref = tmp_path / "ref" / "out"
+    write(files, ref, "s")
+    return ref
