@@ -26,7 +26,8 @@ concurrent runs.
   are the old set or the new one. A reader may see some files renamed and not yet others while the
   journal is applied. The user's entries are never moved, hidden or removed.
 - Recovery (under the exclusive lock, before planning) also removes the temporary trees and
-  `*.obsgen-tmp` files an earlier stopped run left, matching obsgen's own name patterns only. `plan` and
+  `*.obsgen-tmp` files an earlier stopped run left, matching obsgen's own name patterns only (the output
+  is walked for the files only where `.<name>.obsgen-staging` beside it says a run had some staged). `plan` and
   `diff` never mutate: they only report an interrupted run as stale output.
 - obsgen writes, links, reads and removes nothing through a symbolic link: the manifest may list only
   normalized relative paths inside the output, every folder on the way must be a real folder, and a link
@@ -642,6 +643,7 @@ def _recover(out: Path) -> list[str]:
             if cache_tmp.fullmatch(name):
                 os.unlink(out.parent / name)
     if not _is_real_dir(out):
+        _unmark_staging(out)
         return done
     journal = _read_journal(out)
     if journal is not None:
@@ -649,6 +651,8 @@ def _recover(out: Path) -> list[str]:
         os.unlink(out / JOURNAL)
         done.append(f"finished the interrupted update of {out} ({len(journal[0])} files, "
                     f"{len(journal[1])} removals)")
+    if not os.path.lexists(_staging_mark(out)):
+        return done  # no run stopped while it had files staged in the output: nothing to look for
     stray = 0
     for root, _dirs, names in os.walk(out):  # never follows links; unreadable folders are skipped
         for name in names:
@@ -656,9 +660,28 @@ def _recover(out: Path) -> list[str]:
             if _TMP_FILE.fullmatch(name) and stat.S_ISREG(os.lstat(path).st_mode):
                 os.unlink(path)
                 stray += 1
+    _unmark_staging(out)
     if stray:
         done.append(f"removed {stray} temporary file(s) in {out}")
     return done
+
+
+# Beside the output while a run may have files staged inside it (made before the first is, removed once
+# none is left): the next run walks the output for the staged files of a stopped run only where it is.
+STAGING_SUFFIX = ".obsgen-staging"
+
+
+def _staging_mark(out: Path) -> Path:
+    return out.parent / f".{out.name}{STAGING_SUFFIX}"
+
+
+def _mark_staging(out: Path) -> None:
+    os.close(os.open(_staging_mark(out), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+
+
+def _unmark_staging(out: Path) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(_staging_mark(out))
 
 
 def recover(out: Path) -> list[str]:
@@ -854,6 +877,7 @@ class Stage:
         self.staged: dict[str, str] = {}  # in place: path -> its staged file beside it, until `commit`
         self.made_dirs: list[str] = []  # in place: folders made for staged files (`abort` removes them)
         self.journal_tmp: list[str] = []
+        self.marked = False  # the staging mark is (or is about to be) beside the output
         self.tree: Path | None = None
         self.committed = False
         self.made: set[Path] = set()
@@ -936,6 +960,9 @@ class Stage:
 
     def _tmp(self, path: str) -> str:
         """A fresh name beside `path` to stage it at, recorded (for `abort`) before anything is made."""
+        if not self.marked:
+            self.marked = True
+            _mark_staging(self.out)
         self.guard.parents(path, create=True, made=self.made_dirs)
         head, _, name = path.rpartition("/")
         tmp = f"{head}/" * bool(head) + f".{name}.{_token()}{TMP_SUFFIX}"
@@ -1032,6 +1059,7 @@ class Stage:
         if _sha(manifest) != self.manifest_sha:
             self._stage_text(MANIFEST, manifest)  # the last rename
         if not self.staged and not removed:
+            self._unmark()
             return  # nothing changed: nothing is touched
         renames = [(tmp, path) for path, tmp in self.staged.items()]
         try:
@@ -1048,6 +1076,12 @@ class Stage:
             _finish(self.out, renames, removed)
             raise
         (self.out / JOURNAL).unlink()
+        self._unmark()
+
+    def _unmark(self) -> None:
+        if self.marked:
+            _unmark_staging(self.out)
+            self.marked = False
 
     def _handed_over(self) -> None:
         # the journal holds the staged files now: they are renamed into place, not removed
@@ -1073,6 +1107,7 @@ class Stage:
             with suppress(OSError):
                 os.rmdir(self.guard.path(rel))
         self.made_dirs = []
+        self._unmark()
 
 
 @contextmanager
@@ -1221,7 +1256,9 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
     def unstage() -> None:
         for tmp in [t for t, _ in staged] + journal_tmp:
             Path(guard.path(tmp)).unlink(missing_ok=True)
+        _unmark_staging(out)
 
+    _mark_staging(out)
     try:
         for path, text in sorted(files.items(), key=lambda item: item[0] == MANIFEST):  # the manifest last
             if path in unchanged:
@@ -1252,6 +1289,7 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
         _finish(out, staged, removed)
         raise
     (out / JOURNAL).unlink()
+    _unmark_staging(out)
 
 
 def _create(path: str) -> int:
