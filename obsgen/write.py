@@ -90,10 +90,14 @@ def _shas(files: dict[str, str], known: dict[str, str] | None = None) -> dict[st
 
 
 def manifest_text(files: dict[str, str], source: str, shas: dict[str, str] | None = None) -> str:
+    """What json.dumps(indent=2, sort_keys=True) makes of the manifest, written out line by line: with an
+    indent, json encodes in Python, and a manifest lists every file."""
     shas = shas if shas is not None else _shas(files)
-    data = {"generator": f"obsgen {__version__}", "spec": source,
-            "files": {path: shas[path] for path in sorted(files)}}
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    enc = json.encoder.encode_basestring_ascii  # json.dumps' encoding of a str (ensure_ascii)
+    entries = ",\n".join(f"    {enc(path)}: {enc(shas[path])}" for path in sorted(files))
+    listed = "{\n" + entries + "\n  }" if entries else "{}"
+    return (f'{{\n  "files": {listed},\n  "generator": {enc(f"obsgen {__version__}")},\n'
+            f'  "spec": {enc(source)}\n}}\n')
 
 
 # --------------------------------------------------------------------------- paths obsgen may touch
