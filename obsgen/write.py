@@ -857,9 +857,8 @@ class Stage:
     `commit` nothing is changed: a stop leaves staged files, which `abort` or the next run's recovery
     removes."""
 
-    def __init__(self, out: Path, kept_shas: Mapping[str, str] | None, seen: Recorded | None = None) -> None:
+    def __init__(self, out: Path, seen: Recorded | None = None) -> None:
         self.out = out
-        self.kept_shas = dict(kept_shas or {})
         exists = out.is_dir()
         self.stats: dict[str, os.stat_result] = {}
         self.manifest_sha: str | None
@@ -990,8 +989,7 @@ class Stage:
             if text is ON_DISK:
                 self._classify(path, self.on_disk[path], same=True)
                 continue
-            sha = self.kept_shas.get(path) or _sha(text)
-            self._classify(path, sha)
+            self._classify(path, _sha(text))
             if self.in_place:
                 if path not in self.unchanged:
                     self._stage_text(path, text)
@@ -1115,11 +1113,11 @@ class Stage:
 
 
 @contextmanager
-def stage(out: Path, kept_shas: Mapping[str, str] | None = None, seen: Recorded | None = None) -> Iterator[Stage]:
+def stage(out: Path, seen: Recorded | None = None) -> Iterator[Stage]:
     """Hold the exclusive lock of `out`, recover an earlier stopped run, and give a Stage to `put` the files
     into as they are rendered and `commit`; anything else leaves the output as it was (the staged files
-    are removed). `kept_shas`: as `write`'s; `seen`: what `recorded` found in this run, taken over where
-    the manifest is the one it read."""
+    are removed). `seen`: what `recorded` found in this run, taken over where the manifest is the one it
+    read. A kept file's text is put as ON_DISK (see `Stage.intact`)."""
     out = _resolve(out)
     if os.path.lexists(out) and not out.is_dir():
         raise WriteError(f"{out} exists and is not a folder")
@@ -1128,7 +1126,7 @@ def stage(out: Path, kept_shas: Mapping[str, str] | None = None, seen: Recorded 
         _recover(out)
         st: Stage | None = None
         try:
-            st = Stage(out, kept_shas, seen)
+            st = Stage(out, seen)
             st.begin()
             yield st
         finally:
