@@ -171,7 +171,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
     from .render import JobsError, own_files, render_all, render_into
     from .render.parts import Record
     from .spec import FileCache
-    from .write import WriteError, plan, read_kept, read_spec_cache, stage, write_spec_cache
+    from .write import ON_DISK, WriteError, plan, read_kept, read_spec_cache, stage, write_spec_cache
 
     step("loading the spec")
     notes: list[str] = []
@@ -180,23 +180,25 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
     digests = digest.digests(spec_data, model.source, source)
     kept: dict[str, str] = {}
     record = Record()
+    own_kept: list[str] = []  # the own files of the services whose digest is the one recorded
     if before is not None:
-        # the own files of the services whose digest is the one recorded are read, not rendered again, and
+        # the own files of the services whose digest is the one recorded are kept, not rendered again, and
         # so are their parts of the aggregate files (at the spans recorded for those files' texts)
         recorded_digests = {name: d for name, d in before.inputs.get("services", [])}
         same = {name for name, d in digests.services if recorded_digests.get(name) == d}
         spans = before.inputs.get("parts")
         spans = spans if isinstance(spans, dict) else {}
         joined = list(spans) if same else []
-        try:
-            kept = read_kept(output, before, [p for svc in model.services if svc.name in same
-                                              for p in own_files(svc)] + joined)
+        own_kept = [p for svc in model.services if svc.name in same for p in own_files(svc) if p in before.files]
+        try:  # a render reads only the joined files' texts (their parts are cut from them); a check all
+            texts = read_kept(output, before, own_kept + joined if check else joined)
         except (OSError, WriteError):
-            kept = {}
+            texts = {}
         for path in joined:
-            text = kept.pop(path, None)
+            text = texts.pop(path, None)
             if text is not None:
                 record.keep(path, text, spans[path], same)
+        kept = texts
         record.keep_sizes(before.inputs.get("sizes"))
     try:
         if check:
@@ -205,12 +207,10 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
             changes = plan(dict(files), output)
             summary = _proof_summary(files)
         else:
-            # staged as they are rendered, under the output's lock, and swapped in (or applied) at the end
-            unchanged = {svc.name for svc in model.services if all(p in kept for p in own_files(svc))}
-            kept_shas = ({p: before.files[p] for svc in model.services if svc.name in unchanged
-                          for p in own_files(svc)} if before is not None else None)
-            assert before is not None or not kept
-            with stage(output, kept_shas) as sink:
+            # staged as they are rendered, under the output's lock, and committed at the end
+            with stage(output, seen=before) as sink:
+                if before is not None:  # the kept files the output still holds stay there, never read
+                    kept = dict.fromkeys(sink.intact({p: before.files[p] for p in own_kept}), ON_DISK)
                 files = render_into(sink, model, kept, step, record)
                 step("writing")
                 summary = _proof_summary(files)

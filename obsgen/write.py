@@ -2,27 +2,32 @@
 concurrent runs.
 
 - Nothing here renders. `write` is given every file's text; `stage` gives a Stage that a render puts its
-  files into as they are rendered (obsgen.render.render_into), staged at once into the new tree and held
-  no longer, and commits them as `write` does. The lock is then held while rendering.
+  files into as they are rendered (obsgen.render.render_into), each staged at once and held no longer, and
+  commits them. The lock is then held while rendering. A Stage over an output obsgen wrote before updates
+  it in place (below) and stages only the files whose text changed: a re-render costs what changed, and
+  the kept files of unchanged services are not even read (ON_DISK) unless a later family asks for one.
 - `-o` may be a symbolic link to a folder: it is resolved once, and the output is written into the link's
   target (the swap happens beside the target; the link stays).
 - One run at a time per output: `write` holds an exclusive `flock` on `<parent>/.<name>.obsgen-lock`
   (never removed: removing a lock file races) from recovery and planning to the end of writing; `plan`
   and `diff` hold it shared (unlocked where they may not create it: a read-only checkout). A run waits up
   to LOCK_TIMEOUT seconds for it, then fails with a WriteError.
-- A fresh or obsgen-only folder is replaced by a directory swap: the complete new tree is written beside
-  it and exchanged with the old one in one `renameat2(RENAME_EXCHANGE)`, so a reader (or a kill) sees the
-  old output or the new one, never half of either. Where the exchange is unsupported it is two renames;
-  a kill between them leaves the previous tree as `.<name>.obsgen-old-*`, and the next run renames it back.
+- `write` replaces a fresh or obsgen-only folder (a Stage only a fresh one) by a directory swap: the
+  complete new tree is written beside it and exchanged with the old one in one
+  `renameat2(RENAME_EXCHANGE)`, so a reader (or a kill) sees the old output or the new one, never half of
+  either. Where the exchange is unsupported it is two renames; a kill between them leaves the previous
+  tree as `.<name>.obsgen-old-*`, and the next run renames it back.
 - A folder that also holds the user's own entries (any file, link or folder obsgen did not generate, or
-  an unreadable folder) is updated in place: every new file is staged beside its target, a journal
-  (`.obsgen-journal.json`) lists the renames and removals, then they are made and the journal deleted.
-  Files whose text is unchanged are not rewritten. A run stopped while staging changed nothing (the next
-  run removes the staged files); one stopped after the journal was written is finished by the next run
-  (`recover`), so the generated files are the old set or the new one. The user's entries are never moved,
-  hidden or removed.
+  an unreadable folder), or any output obsgen wrote before when a Stage writes it, is updated in place:
+  every new or changed file is staged beside its target, a journal (`.obsgen-journal.json`) lists the
+  renames and removals, then they are made and the journal deleted. Files whose text is unchanged are
+  not touched. A run stopped while staging changed nothing (the next run removes the staged files); one
+  stopped after the journal was written is finished by the next run (`recover`), so the generated files
+  are the old set or the new one. A reader may see some files renamed and not yet others while the
+  journal is applied. The user's entries are never moved, hidden or removed.
 - Recovery (under the exclusive lock, before planning) also removes the temporary trees and
-  `*.obsgen-tmp` files an earlier stopped run left, matching obsgen's own name patterns only. `plan` and
+  `*.obsgen-tmp` files an earlier stopped run left, matching obsgen's own name patterns only (the output
+  is walked for the files only where `.<name>.obsgen-staging` beside it says a run had some staged). `plan` and
   `diff` never mutate: they only report an interrupted run as stale output.
 - obsgen writes, links, reads and removes nothing through a symbolic link: the manifest may list only
   normalized relative paths inside the output, every folder on the way must be a real folder, and a link
@@ -85,18 +90,29 @@ def _shas(files: dict[str, str], known: dict[str, str] | None = None) -> dict[st
 
 
 def manifest_text(files: dict[str, str], source: str, shas: dict[str, str] | None = None) -> str:
+    """What json.dumps(indent=2, sort_keys=True) makes of the manifest, written out line by line: with an
+    indent, json encodes in Python, and a manifest lists every file."""
     shas = shas if shas is not None else _shas(files)
-    data = {"generator": f"obsgen {__version__}", "spec": source,
-            "files": {path: shas[path] for path in sorted(files)}}
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    enc = json.encoder.encode_basestring_ascii  # json.dumps' encoding of a str (ensure_ascii)
+    entries = ",\n".join(f"    {enc(path)}: {enc(shas[path])}" for path in sorted(files))
+    listed = "{\n" + entries + "\n  }" if entries else "{}"
+    return (f'{{\n  "files": {listed},\n  "generator": {enc(f"obsgen {__version__}")},\n'
+            f'  "spec": {enc(source)}\n}}\n')
 
 
 # --------------------------------------------------------------------------- paths obsgen may touch
 
 
+# A normalized relative path: non-empty parts, none '.' or '..', no backslash or NUL (checked first: a
+# manifest lists every file, and this is most of the time it takes to read one)
+_NORMAL = re.compile(r"(?:(?!\.\.?(?:/|\Z))[^/\\\0]+/)*(?!\.\.?\Z)[^/\\\0]+")
+
+
 def _bad_path(rel: object, bookkeeping: bool = False) -> str | None:
     """Why `rel` is not a normalized relative path inside an output (None if it is); the manifest's own
     name is one only where `bookkeeping` allows it (a journal's rename of the manifest)."""
+    if type(rel) is str and _NORMAL.fullmatch(rel) and rel != JOURNAL and (rel != MANIFEST or bookkeeping):
+        return None
     if not isinstance(rel, str) or not rel:
         return "is not a file path"
     if "\\" in rel or "\0" in rel:
@@ -124,14 +140,16 @@ class _Guard:
 
     def __init__(self, out: Path) -> None:
         self.out = str(out)
+        self.prefix = self.out if self.out.endswith("/") else self.out + "/"
         self.dirs: set[str] = {""}
 
     def path(self, rel: str) -> str:
-        return os.path.join(self.out, rel)
+        return self.prefix + rel if rel else self.out  # os.path.join of a relative path, only quicker
 
-    def parents(self, rel: str, create: bool = False) -> bool:
-        """True when every folder above `rel` is a real folder (missing ones made if `create`); False
-        when one is missing or is a file. A symbolic link on the way is a WriteError."""
+    def parents(self, rel: str, create: bool = False, made: list[str] | None = None) -> bool:
+        """True when every folder above `rel` is a real folder (missing ones made if `create`, and added
+        to `made` before they are made); False when one is missing or is a file. A symbolic link on the
+        way is a WriteError."""
         head = rel.rpartition("/")[0]
         if head in self.dirs:
             return True
@@ -146,6 +164,8 @@ class _Guard:
             except FileNotFoundError:
                 if not create:
                     return False
+                if made is not None:
+                    made.append(sub)
                 os.mkdir(full)
                 mode = stat.S_IFDIR
             if stat.S_ISLNK(mode):
@@ -270,17 +290,32 @@ def _cache_tmp(out: Path) -> re.Pattern[str]:
     return re.compile(re.escape(f".{out.name}{CACHE_SUFFIX}-") + r"[0-9a-f]{8}")
 
 
+FileId = tuple[int, int, int, int]  # device, inode, size, mtime
+
+
+def _file_id(st: os.stat_result) -> FileId:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @dataclass
 class _Cache:
     inputs: dict[str, Any]
     stats: dict[str, list[int]]  # path -> [size, mtime_ns, inode] when it was written
     cutoff: int  # a recorded mtime from here on is racy
+    read_from: FileId  # the file it was read from
 
     def holds(self, rel: str, st: os.stat_result) -> bool:
         """True when `st` is the recorded stat of `rel`, and not racy: the file holds the manifest's bytes."""
         want = self.stats.get(rel)
         return (want is not None and stat.S_ISREG(st.st_mode) and want[1] < self.cutoff
                 and [st.st_size, st.st_mtime_ns, st.st_ino] == want)
+
+
+def _id_of(path: Path) -> FileId | None:
+    try:
+        return _file_id(os.lstat(path))
+    except OSError:
+        return None
 
 
 def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
@@ -292,7 +327,7 @@ def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
     except OSError:
         return None
     with open(fd, "rb") as f:
-        cutoff = os.fstat(f.fileno()).st_mtime_ns - RACY_NS
+        st = os.fstat(f.fileno())
         raw = f.read()
     try:
         data = json.loads(raw)
@@ -306,7 +341,7 @@ def _cache(out: Path, manifest_sha: str | None) -> _Cache | None:
                 raise TypeError("not a stat")
     except (ValueError, KeyError, TypeError):
         return None
-    return _Cache(inputs, stats, cutoff)
+    return _Cache(inputs, stats, st.st_mtime_ns - RACY_NS, _file_id(st))
 
 
 def _known(out: Path, manifest_sha: str | None, stats: dict[str, os.stat_result]) -> set[str]:
@@ -318,11 +353,15 @@ def _known(out: Path, manifest_sha: str | None, stats: dict[str, os.stat_result]
     return {rel for rel, st in stats.items() if cache.holds(rel, st)}
 
 
-def _write_cache(out: Path, manifest_sha: str, inputs: dict[str, Any], paths: list[str]) -> None:
-    """Record `inputs` and the stat of every generated file; a failure only costs the next run its speed."""
+def _write_cache(out: Path, manifest_sha: str, inputs: dict[str, Any], paths: list[str],
+                 taken: Mapping[str, os.stat_result] | None = None) -> None:
+    """Record `inputs` and the stat of every generated file (`taken`: those of files left untouched since
+    they were found to hold their text); a failure only costs the next run its speed."""
     stats: dict[str, list[int]] = {}
+    taken = taken or {}
+    root = str(out)
     for rel in paths:
-        st = os.lstat(os.path.join(out, rel))
+        st = taken.get(rel) or os.lstat(os.path.join(root, rel))
         stats[rel] = [st.st_size, st.st_mtime_ns, st.st_ino]
     text = json.dumps({"format": CACHE_FORMAT, "manifest": manifest_sha, "inputs": inputs, "stat": stats},
                       separators=(",", ":"))
@@ -394,6 +433,19 @@ class Recorded:
     changes: Changes
     cache: _Cache
     litter: bool = False  # a stopped run's temporary tree lies beside the output (`recover` removes it)
+    seen: _Seen | None = None
+
+
+@dataclass
+class _Seen:
+    """What `recorded` read, for the same run's Stage to take over (`stage(seen=)`) rather than stat every
+    file again, where the manifest is still the very file it read: obsgen replaces it by a rename, never
+    writes it where it is, so any run's commit in between gives it another identity."""
+    manifest: FileId
+    owned: dict[str, str]
+    sha: str
+    stats: dict[str, os.stat_result]
+    held: set[str]  # the files that held the manifest's bytes
 
 
 def recorded(out: Path) -> Recorded | None:
@@ -403,10 +455,14 @@ def recorded(out: Path) -> Recorded | None:
     if not _is_real_dir(out):
         return None
     with _locked(out, shared=True):
+        try:
+            manifest_id = _file_id(os.lstat(out / MANIFEST))  # before it is read: then it is at most older
+        except OSError:
+            return None
         stats: dict[str, os.stat_result] = {}
         files, manifest_sha = _manifest(out, stats)
         cache = _cache(out, manifest_sha)
-        if cache is None:
+        if cache is None or manifest_sha is None:
             return None
         guard = _Guard(out)
         ch = Changes()
@@ -419,7 +475,8 @@ def recorded(out: Path) -> Recorded | None:
                 text = _read(guard, rel)
                 (ch.unchanged if text is not None and _sha(text) == sha else ch.changed).append(rel)
         ch.interrupted = _interrupted(out)
-        return Recorded(cache.inputs, files, ch, cache, bool(_trees(out)))
+        seen = _Seen(manifest_id, files, manifest_sha, stats, set(ch.unchanged))
+        return Recorded(cache.inputs, files, ch, cache, bool(_trees(out)), seen)
 
 
 def read_kept(out: Path, before: Recorded, paths: list[str]) -> dict[str, str]:
@@ -590,6 +647,7 @@ def _recover(out: Path) -> list[str]:
             if cache_tmp.fullmatch(name):
                 os.unlink(out.parent / name)
     if not _is_real_dir(out):
+        _unmark_staging(out)
         return done
     journal = _read_journal(out)
     if journal is not None:
@@ -597,6 +655,8 @@ def _recover(out: Path) -> list[str]:
         os.unlink(out / JOURNAL)
         done.append(f"finished the interrupted update of {out} ({len(journal[0])} files, "
                     f"{len(journal[1])} removals)")
+    if not os.path.lexists(_staging_mark(out)):
+        return done  # no run stopped while it had files staged in the output: nothing to look for
     stray = 0
     for root, _dirs, names in os.walk(out):  # never follows links; unreadable folders are skipped
         for name in names:
@@ -604,9 +664,28 @@ def _recover(out: Path) -> list[str]:
             if _TMP_FILE.fullmatch(name) and stat.S_ISREG(os.lstat(path).st_mode):
                 os.unlink(path)
                 stray += 1
+    _unmark_staging(out)
     if stray:
         done.append(f"removed {stray} temporary file(s) in {out}")
     return done
+
+
+# Beside the output while a run may have files staged inside it (made before the first is, removed once
+# none is left): the next run walks the output for the staged files of a stopped run only where it is.
+STAGING_SUFFIX = ".obsgen-staging"
+
+
+def _staging_mark(out: Path) -> Path:
+    return out.parent / f".{out.name}{STAGING_SUFFIX}"
+
+
+def _mark_staging(out: Path) -> None:
+    os.close(os.open(_staging_mark(out), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+
+
+def _unmark_staging(out: Path) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(_staging_mark(out))
 
 
 def recover(out: Path) -> list[str]:
@@ -761,32 +840,53 @@ def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] 
     return changes
 
 
+class OnDisk(str):
+    """The text of a kept file that the output already holds (`Stage.intact`): put into a Stage in place of
+    the text, which is then never read unless asked for (`Stage.read`)."""
+
+
+ON_DISK = OnDisk()
+
+
 class Stage:
     """An output written as its files arrive (`stage`): each is staged at once and only its sha256 kept, so
-    a render need not hold every text. A fresh or obsgen-only folder gets its new tree written beside it
-    (an unchanged file hard-linked from the old tree, as `write` does) and swapped in by `commit`; a folder
-    holding the user's entries is updated in place by `commit`, its texts held until then. Until `commit`
-    nothing is changed: a stop leaves a temporary tree, which the next run's recovery removes."""
+    a render need not hold every text. A fresh folder gets its new tree written beside it and swapped in by
+    `commit`. An output obsgen wrote before (or a folder holding the user's entries) is updated in place:
+    only a file that is new or changed is staged, beside its target, and `commit` renames the staged files
+    into place through a journal (as `write` does in place), so a re-render costs what changed. Until
+    `commit` nothing is changed: a stop leaves staged files, which `abort` or the next run's recovery
+    removes."""
 
-    def __init__(self, out: Path, kept_shas: Mapping[str, str] | None) -> None:
+    def __init__(self, out: Path, seen: Recorded | None = None) -> None:
         self.out = out
-        self.kept_shas = dict(kept_shas or {})
         exists = out.is_dir()
-        stats: dict[str, os.stat_result] = {}
-        self.owned, manifest_sha = _manifest(out, stats) if exists else ({}, None)
-        self.known = _known(out, manifest_sha, stats)
-        self.foreign = set(_foreign(out, self.owned)) if exists else set()
+        self.stats: dict[str, os.stat_result] = {}
+        self.manifest_sha: str | None
+        taken = seen.seen if seen is not None and exists else None
+        if taken is not None and _id_of(out / MANIFEST) == taken.manifest:
+            self.owned, self.manifest_sha, self.stats, self.known = taken.owned, taken.sha, taken.stats, taken.held
+        else:
+            self.owned, self.manifest_sha = _manifest(out, self.stats) if exists else ({}, None)
+            self.known = _known(out, self.manifest_sha, self.stats)
+        # Over an obsgen output, a path the manifest does not list is checked when it is staged (`_classify`)
+        # rather than every entry of the output walked first: its files are mostly the manifest's.
+        self.foreign = set(_foreign(out, self.owned)) if exists and self.manifest_sha is None else set()
+        self.in_place = exists and (self.manifest_sha is not None or bool(self.foreign))
         self.guard = _Guard(out)
         self.shas: dict[str, str] = {}
         self.unchanged: set[str] = set()
         self.changes = Changes()
-        self.held: dict[str, str] = {}  # in place: the texts, written by `commit`
+        self.on_disk: dict[str, str] = {}  # kept files the output holds (`intact`) -> their sha256
+        self.staged: dict[str, str] = {}  # in place: path -> its staged file beside it, until `commit`
+        self.made_dirs: list[str] = []  # in place: folders made for staged files (`abort` removes them)
+        self.journal_tmp: list[str] = []
+        self.marked = False  # the staging mark is (or is about to be) beside the output
         self.tree: Path | None = None
         self.committed = False
         self.made: set[Path] = set()
 
     def begin(self) -> None:
-        if not self.foreign:
+        if not self.in_place:
             tree = self.out.parent / f".{self.out.name}.obsgen-new-{_token()}"
             self.tree = tree  # recorded before it is made: `abort` finds it whenever a signal lands
             os.mkdir(tree, 0o700)
@@ -797,17 +897,42 @@ class Stage:
     def sha(self, path: str) -> str:
         return self.shas[path]
 
-    def _classify(self, path: str, sha: str) -> None:
+    def intact(self, shas: Mapping[str, str]) -> list[str]:
+        """Those of `shas`' paths (each with the sha256 of the text the render would put there) whose file
+        in the output holds that text, by the manifest and the stat the cache recorded (else by hashing its
+        bytes), under this stage's lock: the render may put them as ON_DISK, not read."""
+        found: list[str] = []
+        if not self.in_place:  # a new tree is written: the old one's files are not kept on disk
+            return found
+        for path, sha in shas.items():
+            if self.owned.get(path) != sha or path not in self.stats:
+                continue
+            if path not in self.known:  # racy, or no cache: hash the bytes
+                try:
+                    text = _read(self.guard, path)
+                except (OSError, WriteError):
+                    continue
+                if text is None or _sha(text) != sha:
+                    continue
+            self.on_disk[path] = sha
+            found.append(path)
+        return found
+
+    def _classify(self, path: str, sha: str, same: bool | None = None) -> None:
+        """Note `path`'s sha256 and whether the output holds it already (`same`, when known)."""
         if path in self.shas:
             raise RuntimeError(f"{path} is staged twice")
         why = _bad_path(path)
         if why is not None:
             raise ValueError(f"generated path {path!r} {why}")
-        if path in self.foreign:
+        if path in self.foreign or (self.manifest_sha is not None and path not in self.owned
+                                    and self.guard.lstat(path) is not None):
             raise WriteError(f"{self.out} already holds files obsgen did not generate and would overwrite: "
                              f"{path}; move them away or render into another folder")
         self.shas[path] = sha
-        if path in self.known:
+        if same is not None:
+            pass
+        elif path in self.known:
             same = self.owned[path] == sha
         else:
             current = _read(self.guard, path)
@@ -836,13 +961,38 @@ class Stage:
             pass  # no hard links here (or the file just vanished): write it
         return False
 
+    def _tmp(self, path: str) -> str:
+        """A fresh name beside `path` to stage it at, recorded (for `abort`) before anything is made."""
+        if not self.marked:
+            self.marked = True
+            _mark_staging(self.out)
+        self.guard.parents(path, create=True, made=self.made_dirs)
+        head, _, name = path.rpartition("/")
+        tmp = f"{head}/" * bool(head) + f".{name}.{_token()}{TMP_SUFFIX}"
+        self.staged[path] = tmp
+        return tmp
+
+    def _stage_text(self, path: str, text: str) -> None:
+        fd = _create(self.guard.path(self._tmp(path)))
+        try:
+            os.fchmod(fd, 0o644)
+            f = os.fdopen(fd, "w", encoding="utf-8")
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
+            f.write(text)
+
     def put(self, files: Mapping[str, str]) -> None:
-        """Stage `files`; an unchanged one keeps its inode and mtime."""
+        """Stage `files`; an unchanged one keeps its inode and mtime (in place: is not touched at all)."""
         for path, text in files.items():
-            sha = self.kept_shas.get(path) or _sha(text)
-            self._classify(path, sha)
-            if self.tree is None:
-                self.held[path] = text
+            if text is ON_DISK:
+                self._classify(path, self.on_disk[path], same=True)
+                continue
+            self._classify(path, _sha(text))
+            if self.in_place:
+                if path not in self.unchanged:
+                    self._stage_text(path, text)
                 continue
             target = self._target(path)
             if path not in self.unchanged or not self._link(self.out / path, target):
@@ -851,22 +1001,36 @@ class Stage:
     def copy(self, path: str, source: str) -> None:
         """Stage `path` with the bytes of the staged `source` (hard-linked where they are written)."""
         self._classify(path, self.shas[source])
-        if self.tree is None:
-            self.held[path] = self.held[source]
+        if self.in_place:
+            if path in self.unchanged:
+                return
+            src = self.guard.path(self.staged.get(source, source))
+            tmp = self.guard.path(self._tmp(path))
+            with suppress(OSError):  # the output's own copy of `source` is a regular file: link it
+                if source in self.staged or stat.S_ISREG(os.lstat(src).st_mode):
+                    os.link(src, tmp, follow_symlinks=False)
+                    return
+            self._stage_text(path, self.read(source))
             return
         target = self._target(path)
         if path in self.unchanged and self._link(self.out / path, target):
             return
+        assert self.tree is not None
         if not self._link(self.tree / source, target):
             target.write_text(self.read(source), "utf-8")
 
     def read(self, path: str) -> str:
-        """The text staged at `path`, read back (from the output, once committed)."""
+        """The text staged at `path`, read back (from the output where it was unchanged, or once committed)."""
         if path not in self.shas:
             raise KeyError(path)
-        if self.tree is None and not self.committed:
-            return self.held[path]
-        with open((self.tree or self.out) / path, encoding="utf-8", newline="") as f:
+        if self.tree is not None:
+            rel, root = path, str(self.tree)
+        else:
+            rel, root = self.staged.get(path, path), str(self.out)
+            if not self.guard.parents(rel):
+                raise FileNotFoundError(errno.ENOENT, "no such file", self.guard.path(rel))
+        fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with open(fd, encoding="utf-8", newline="") as f:
             return f.read()
 
     def commit(self, source: str, inputs: dict[str, Any] | None) -> Changes:
@@ -876,29 +1040,84 @@ class Stage:
         paths = sorted(self.shas)
         manifest = manifest_text(dict.fromkeys(paths, ""), source, self.shas)
         _drop_cache(self.out)  # describes the previous output; a stop from here on leaves none
-        if self.tree is None:
-            _in_place(self.out, {**self.held, MANIFEST: manifest}, self.unchanged, self.changes.removed)
-            self.held = {}
+        if self.in_place:
+            self._commit_in_place(manifest)
         else:
             self._target(MANIFEST).write_text(manifest, "utf-8")
             tree, self.tree = self.tree, None
+            assert tree is not None
             _swap_in(self.out, tree)
         self.committed = True
         if inputs is not None:
-            _write_cache(self.out, _sha(manifest), inputs, paths)
+            # the files not touched are as their stat was taken when they were found unchanged
+            _write_cache(self.out, _sha(manifest), inputs, paths,
+                         {p: self.stats[p] for p in self.unchanged if p in self.stats})
         return self.changes
+
+    def _commit_in_place(self, manifest: str) -> None:
+        # The renames are journalled first: a stop before the journal is written changed nothing (`abort`,
+        # or the next run, removes the staged files); one after it is finished (here or by the next run).
+        removed = self.changes.removed
+        if _sha(manifest) != self.manifest_sha:
+            self._stage_text(MANIFEST, manifest)  # the last rename
+        if not self.staged and not removed:
+            self._unmark()
+            return  # nothing changed: nothing is touched
+        renames = [(tmp, path) for path, tmp in self.staged.items()]
+        try:
+            _write_journal(self.out, renames, removed, self.journal_tmp)
+        except BaseException:
+            if os.path.lexists(self.out / JOURNAL):  # stopped just after the journal was written
+                self._handed_over()
+                _finish(self.out, renames, removed)
+            raise
+        self._handed_over()
+        try:
+            _apply(self.out, renames, removed)
+        except BaseException:
+            _finish(self.out, renames, removed)
+            raise
+        (self.out / JOURNAL).unlink()
+        self._unmark()
+
+    def _unmark(self) -> None:
+        if self.marked:
+            _unmark_staging(self.out)
+            self.marked = False
+
+    def _handed_over(self) -> None:
+        # the journal holds the staged files now: they are renamed into place, not removed
+        self.staged, self.made_dirs = {}, []
 
     def abort(self) -> None:
         if self.tree is not None:
             shutil.rmtree(self.tree, ignore_errors=True)
             self.tree = None
+        if not self.in_place or self.committed:
+            return
+        if os.path.lexists(self.out / JOURNAL):  # stopped between writing the journal and handing over
+            journal = _read_journal(self.out)
+            self._handed_over()
+            if journal is not None:
+                _finish(self.out, *journal)
+            return
+        for rel in [*self.staged.values(), *self.journal_tmp]:
+            with suppress(FileNotFoundError):
+                os.unlink(self.guard.path(rel))
+        self.staged, self.journal_tmp = {}, []
+        for rel in reversed(self.made_dirs):  # the folders made for them, if nothing else came to be there
+            with suppress(OSError):
+                os.rmdir(self.guard.path(rel))
+        self.made_dirs = []
+        self._unmark()
 
 
 @contextmanager
-def stage(out: Path, kept_shas: Mapping[str, str] | None = None) -> Iterator[Stage]:
+def stage(out: Path, seen: Recorded | None = None) -> Iterator[Stage]:
     """Hold the exclusive lock of `out`, recover an earlier stopped run, and give a Stage to `put` the files
-    into as they are rendered and `commit`; anything else leaves the output as it was (the staged tree is
-    removed). `kept_shas`: as `write`'s."""
+    into as they are rendered and `commit`; anything else leaves the output as it was (the staged files
+    are removed). `seen`: what `recorded` found in this run, taken over where the manifest is the one it
+    read. A kept file's text is put as ON_DISK (see `Stage.intact`)."""
     out = _resolve(out)
     if os.path.lexists(out) and not out.is_dir():
         raise WriteError(f"{out} exists and is not a folder")
@@ -907,7 +1126,7 @@ def stage(out: Path, kept_shas: Mapping[str, str] | None = None) -> Iterator[Sta
         _recover(out)
         st: Stage | None = None
         try:
-            st = Stage(out, kept_shas)
+            st = Stage(out, seen)
             st.begin()
             yield st
         finally:
@@ -1039,7 +1258,9 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
     def unstage() -> None:
         for tmp in [t for t, _ in staged] + journal_tmp:
             Path(guard.path(tmp)).unlink(missing_ok=True)
+        _unmark_staging(out)
 
+    _mark_staging(out)
     try:
         for path, text in sorted(files.items(), key=lambda item: item[0] == MANIFEST):  # the manifest last
             if path in unchanged:
@@ -1070,6 +1291,7 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
         _finish(out, staged, removed)
         raise
     (out / JOURNAL).unlink()
+    _unmark_staging(out)
 
 
 def _create(path: str) -> int:
