@@ -3,14 +3,23 @@ fluent.conf, the output README): their shortcuts give what the plain way gives."
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
+from conftest import ROOT, SKETCH
 from test_deploy import full_spec
+from test_logs import HOSTILE_SPEC, SEED_004
+from test_logs import model_of as model_of_logs
 
+from obsgen import __version__, probes
 from obsgen.model import Model, resolve
-from obsgen.render import alertmanager, compose, prometheus
-from obsgen.spec import load_spec_text
+from obsgen.render import alertmanager, compose, fluentd, prometheus, proof, readme, render_all
+from obsgen.render.common import header, one_line
+from obsgen.spec import load_spec, load_spec_text
 
 
 def model_of(text: str) -> Model:
@@ -67,3 +76,99 @@ def test_secret_files_walks_the_configs_once_and_hands_out_copies(monkeypatch: p
     assert compose.secret_files(model) == expected
     assert compose.secret_keys(model) == compose.secret_keys(model_of(full_spec(operator=False)))
     assert len(calls) == 2 + 2  # the fresh model's own walk; none more for the first
+
+
+# --------------------------------------------------------------------------- fluent.conf and the README
+# What the templates wrote while they looped over the services themselves (tests/fixtures/templates: the
+# templates as they were), against which the rows and sections written in Python are compared.
+
+REFERENCE = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "tests/fixtures/templates"),
+                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+def reference_fluent_conf(model: Model) -> str:
+    fl = model.stack.fluentd
+    es = None
+    if "elasticsearch" in fl.outputs:
+        es = {**fl.elasticsearch.model_dump(), "index_prefix": fl.elasticsearch.index_prefix or model.project}
+    services = [fluentd._service(s) for s in model.services if s.logs is not None]
+    return REFERENCE.get_template("fluent.conf.j2").render(
+        header=header(model.source).rstrip("\n"), forward_port=fluentd.FORWARD_PORT,
+        metrics_port=fluentd.METRICS_PORT, q=fluentd.fluent_string, ruby_str=fluentd.ruby_string,
+        state_dir=fluentd.STATE_DIR, loki_url=fluentd.LOKI_URL, metrics_path=fluentd.METRICS_PATH,
+        environment=model.environment, outputs=" and ".join(fl.outputs), es=es,
+        tailing=any(s["tail"] for s in services), services=services)
+
+
+def reference_readme(model: Model, files: dict[str, str]) -> str:
+    folders = Counter(path.rsplit("/", 1)[0] + "/" if "/" in path else "./" for path in files)
+    report = files[proof.PATH]
+    return REFERENCE.get_template("output-README.md.j2").render(
+        version=__version__, project=model.project, environment=model.environment, source=model.source,
+        source_comment=one_line(model.source).replace("--", "-\\-"), services=model.services, files=files,
+        folders=sorted(folders.items()), deploy=model.stack.deploy, operator=readme._operator(model),
+        ruler=readme._ruler(model), ha=readme._ha(model), secrets=sorted(compose.secret_keys(model)),
+        integrations=readme._integrations(model),
+        health_checks=[{"service": svc.name, "kind": p.kind, "target": p.target, "module": p.module, "job": p.job,
+                        "alert": probes.alert_name(svc.name, p.kind), "for": svc.probe_for(p)}
+                       for svc in model.services for p in svc.probes],
+        coverage=proof.summary_of(report), unproven=proof.unproven_of(report))
+
+
+ODD_ENV = "prod eu-1 é 日本"  # what a label value may hold
+LOG_SERVICES: list[dict[str, Any]] = [
+    {"name": "tail-json", "team": "a", "logs": {
+        "source": {"tail": "/var/log/a b/\"x\" #{y}/*.log", "time_key": "t\"s", "time_format": "%s #{z}"},
+        "labels": ["level", "logger", "service", "region"], "level_key": "lvl"}},
+    {"name": "tail-text", "logs": {"source": {"tail": "/var/log/é/[ab]*.log", "format": "text"}, "labels": []}},
+    {"name": "fwd-json", "logs": {"source": {"forward": True}, "labels": ["level"]}},
+    {"name": "fwd-text", "logs": {"source": {"forward": True, "format": "text", "tag": "docker.fwd"}}},
+    {"name": "no-logs"},
+]
+STACKS: list[dict[str, Any]] = [
+    {},
+    {"fluentd": {"outputs": ["loki", "elasticsearch"]}},  # no user, no password file
+    {"fluentd": {"outputs": ["loki", "elasticsearch"], "elasticsearch": {
+        "host": "es-1.internal", "port": 9243, "scheme": "https", "user": "u'#{\"x\"}", "index_prefix": "logs-x",
+        "password_file": "/run/it's \"#{secret}\"}'"}}},
+]
+LOG_MODELS: list[Callable[[], Model]] = [
+    lambda: resolve(load_spec(SKETCH), "spec.yaml"), lambda: model_of_logs(**SEED_004),
+    lambda: model_of_logs(**HOSTILE_SPEC), lambda: model_of_logs([{"name": "quiet"}]),
+    *(lambda stack=stack: model_of_logs(LOG_SERVICES, stack, environment=ODD_ENV) for stack in STACKS),
+]
+
+
+@pytest.mark.parametrize("make", LOG_MODELS, ids=["sketch", "seed004", "hostile", "no-logs", "loki", "es", "es-all"])
+def test_fluent_conf_sections_are_what_the_template_loop_wrote(make: Callable[[], Model]) -> None:
+    model = make()
+    assert fluentd.render(model)["fluentd/fluent.conf"] == reference_fluent_conf(model)
+
+
+README_SPECS = [SKETCH, ROOT / "examples/quickstart.yaml", ROOT / "examples/ai-chat.yaml",
+                ROOT / "examples/agentic-startup-studio.yaml"]
+HOSTILE_UNPROVEN = [
+    {"alert": "A", "severity": None, "file": "prometheus/rules/a.yml", "reason": "x | y || z", "accepted": "why|not"},
+    {"alert": "B", "severity": "critical", "file": "loki/rules/fake/b.yml", "reason": "é \\ `q`"},
+    {"alert": "C", "severity": "", "file": "c", "reason": "", "accepted": ""},
+]
+
+
+@pytest.mark.parametrize("spec", README_SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("unproven", [None, [], HOSTILE_UNPROVEN], ids=["rendered", "none", "hostile"])
+def test_readme_rows_are_what_the_template_loops_wrote(spec: Path, unproven: list[dict[str, Any]] | None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    model = resolve(load_spec(spec), spec.name)
+    files = render_all(model)
+    if unproven is not None:
+        monkeypatch.setattr(proof, "unproven_of", lambda _text: [dict(a) for a in unproven])
+    assert readme.render(model, files)[readme.PATH] == reference_readme(model, files)
+
+
+def test_readme_rows_cover_teams_slos_logs_and_health_checks() -> None:
+    """What the comparisons above must have seen for them to mean anything."""
+    models = [resolve(load_spec(spec), spec.name) for spec in README_SPECS]
+    rows = "".join(readme._service_rows(model) for model in models)
+    assert "| — |" in rows and "| yes |" in rows and ", " in rows and "| payments |" in rows
+    checks = sum(len(s.probes) for model in models for s in model.services)
+    assert "".join(readme._health_check_rows(model) for model in models).count("\n") == checks > 0
