@@ -17,7 +17,7 @@ from test_logs import model_of as model_of_logs
 
 from obsgen import __version__, probes
 from obsgen.model import Model, resolve
-from obsgen.render import alertmanager, compose, fluentd, prometheus, proof, readme, render_all
+from obsgen.render import alertmanager, compose, fluentd, kubernetes, prometheus, proof, readme, render_all
 from obsgen.render.common import header, one_line
 from obsgen.spec import load_spec, load_spec_text
 
@@ -172,3 +172,28 @@ def test_readme_rows_cover_teams_slos_logs_and_health_checks() -> None:
     assert "| — |" in rows and "| yes |" in rows and ", " in rows and "| payments |" in rows
     checks = sum(len(s.probes) for model in models for s in model.services)
     assert "".join(readme._health_check_rows(model) for model in models).count("\n") == checks > 0
+
+
+# --------------------------------------------------------------------------- the Kubernetes packaging
+
+
+def test_the_sizes_parts_come_with_are_their_measured_sizes() -> None:
+    """The cut's own sizes stand in for measuring each part again: they must be each part's apply_size,
+    whichever way the text was cut (by stretches of lines, escapes corrected line by line, line by line)."""
+    import random
+
+    rng = random.Random("sized-parts")
+    words = ['"expr": ', '"a\\"b"', "<", "&", ">", "é", "\t", " " * 8, "{", "}", "0.99", "\U0001f600", "\\", "\x01"]
+    seen_ways = set()
+    for _ in range(1500):
+        lines = ["".join(rng.choice(words) for _ in range(rng.randint(0, 30))) for _ in range(rng.randint(0, 80))]
+        text = "\n".join(lines) + rng.choice(["", "\n", "\u2028x", "\r\n"])
+        budget = rng.randint(24, 600)
+        sized = kubernetes.sized_parts(text, budget)
+        assert [part for part, _ in sized] == kubernetes.parts(text, budget)
+        assert "".join(part for part, _ in sized) == text
+        for part, size in sized:
+            assert size == kubernetes.apply_size(part), (text, budget, part)
+            assert size <= budget
+        seen_ways.add((len(sized) > 1, any(c in text for c in "\u2028\r")))
+    assert seen_ways == {(True, True), (True, False), (False, True), (False, False)}

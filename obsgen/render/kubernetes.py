@@ -236,14 +236,21 @@ def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
     """`text` cut at line ends into pieces of at most `budget` apply-bytes each (a longer line is cut
     within, at a length no escaping can push over): `_parts_by_line`'s cut, found a part at a time by
     measuring whole stretches of lines (the overview dashboard of 10,000 services has ten million lines)."""
+    return [part for part, _ in sized_parts(text, budget)]
+
+
+def sized_parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[tuple[str, int]]:
+    """`parts`, each with its apply_size, known from cutting it (a text's size is the sum of its pieces'
+    less their quotes): the overview's hundred MB are not measured twice."""
     if any(end in text for end in _OTHER_LINE_ENDS):
         return _parts_by_line(text, budget)
     limit = budget - 4  # what the lines of a part of more than one line hold (as `_parts_by_line` counts)
-    out: list[str] = []
+    out: list[tuple[str, int]] = []
     pos, n = 0, len(text)
     while pos < n:
         first = text.find("\n", pos) + 1 or n  # a part's first line is always its own
-        if apply_size(text[pos:first]) > budget:
+        cost = apply_size(text[pos:first]) - 2
+        if cost + 2 > budget:
             return _parts_by_line(text, budget)  # a line longer than a part: cut within, line by line
         # every character costs a byte at least: the part ends at or before the last line end within `limit`
         end = n if n - pos <= limit else text.rfind("\n", pos, pos + limit) + 1
@@ -264,12 +271,13 @@ def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
                         break
                     cost, e = cost + more, nxt
                 end = e
-        out.append(text[pos:max(end, first)])
+        # `cost` is that of text[pos:end], or of the first line alone where that is the part
+        out.append((text[pos:max(end, first)], cost + 2))
         pos = max(end, first)
     return out
 
 
-def _parts_by_line(text: str, budget: int) -> list[str]:
+def _parts_by_line(text: str, budget: int) -> list[tuple[str, int]]:
     pieces: list[str] = []
     for line in text.splitlines(keepends=True):
         if apply_size(line) > budget:
@@ -278,15 +286,18 @@ def _parts_by_line(text: str, budget: int) -> list[str]:
         else:
             pieces.append(line)
     out: list[list[str]] = []  # joined at the end: growing a string piece by piece copies it each time
+    sizes: list[int] = []
     size = budget + 1
     for piece in pieces:
         n = apply_size(piece)
         if size + n > budget:
             out.append([])
+            sizes.append(0)
             size = 2  # the quotes
         out[-1].append(piece)
         size += n - 2
-    return ["".join(chunk) for chunk in out]
+        sizes[-1] = size
+    return [("".join(chunk), size) for chunk, size in zip(out, sizes, strict=True)]
 
 
 def configmap_names(volume: Obj) -> list[str]:
@@ -401,10 +412,10 @@ class Kustomization:
         if stable_name:  # read by a Pod obsgen does not write, which cannot join parts
             raise ValueError(f"{path} is too large for the ConfigMap {name}")
         entries = []
-        for i, part in enumerate(parts(text if text is not None else files[path])):
+        for i, (part, part_size) in enumerate(sized_parts(text if text is not None else files[path])):
             part_path = f"{path}{PART}{i:03d}"
             self.out[f"{ROOT}/config/{part_path}"] = part
-            entries.append((f"{key}{PART}{i:03d}", f"config/{part_path}", apply_size(part)))
+            entries.append((f"{key}{PART}{i:03d}", f"config/{part_path}", part_size))
         return entries
 
     def generate(self, name: str, entries: list[tuple[str, str, int]], *, stable_name: bool = False) -> list[str]:
