@@ -197,3 +197,49 @@ def test_the_sizes_parts_come_with_are_their_measured_sizes() -> None:
             assert size <= budget
         seen_ways.add((len(sized) > 1, any(c in text for c in "\u2028\r")))
     assert seen_ways == {(True, True), (True, False), (False, True), (False, False)}
+
+
+def reference_generators(name: str, entries: list[tuple[str, str, int]],
+                         stable_name: bool) -> tuple[list[dict[str, Any]], set[str]]:
+    """ConfigMap generators as the packaging grouped every file's entries before one whole file had a
+    shortcut: (generators, the names of those holding parts)."""
+    groups: list[list[tuple[str, str, int]]] = [[]]
+    size = 0
+    for entry in entries:
+        n = entry[2] + len(entry[0]) + 4
+        if groups[-1] and size + n > kubernetes.CONFIGMAP_DATA_BUDGET:
+            groups.append([])
+            size = 0
+        groups[-1].append(entry)
+        size += n
+    gens, parted = [], set()
+    for i, group in enumerate(groups):
+        gen: dict[str, Any] = {"name": name if i == 0 else f"{name}.{i + 1}",
+                               "files": [f"{key}={source}" for key, source, _ in group]}
+        if stable_name:
+            gen["options"] = {"disableNameSuffixHash": True}
+        gens.append(gen)
+        if any(kubernetes.PART in key for key, _, _ in group):
+            parted.add(gen["name"])
+    return gens, parted
+
+
+BIG = kubernetes.CONFIGMAP_DATA_BUDGET
+ENTRY_LISTS = [
+    [("a.json", "config/grafana/dashboards/a.json", 10)],
+    [("a.part-000.json", "config/x/a.part-000.json", 10)],  # a file whose own name holds the mark
+    [(f"o.json{kubernetes.PART}000", "config/o.json.part-000", BIG - 20)],
+    [(f"o.json{kubernetes.PART}{i:03d}", f"config/o.json.part-{i:03d}", BIG - 20) for i in range(3)],
+    [("a.yml", "config/a.yml", BIG // 2), ("b.yml", "config/b.yml", BIG // 2), ("c.yml", "config/c.yml", 1)],
+    [("é.yml", "config/é.yml", 0)],
+]
+
+
+@pytest.mark.parametrize("entries", ENTRY_LISTS)
+@pytest.mark.parametrize("stable_name", [False, True])
+def test_configmap_generators_are_those_the_grouping_made(entries: list[tuple[str, str, int]],
+                                                         stable_name: bool) -> None:
+    k = kubernetes.Kustomization(model_of(full_spec(operator=False)), {})
+    names = k.generate("cm", entries, stable_name=stable_name)
+    gens, parted = reference_generators("cm", entries, stable_name)
+    assert (k.generators, k.parted, names) == (gens, parted, [g["name"] for g in gens])
