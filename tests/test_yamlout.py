@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import yaml
@@ -92,3 +93,101 @@ def test_go_tools_read_every_case_back_as_that_string(tmp_path) -> None:
     proc = run([kubectl, "kustomize", str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
     assert yaml.safe_load(proc.stdout)["data"] == data
+
+
+# ---------------------------------------------------------------------------- the writer's shortcuts
+
+def reference_write(value: Any, indent: str, out: list[str]) -> None:
+    """The writer as it was: a mapping in a list written at its indent, then its first line rewritten."""
+    append = out.append
+    child = indent + "  "
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) is not str and not isinstance(key, str):
+                raise TypeError(f"mapping keys must be strings, got {type(key).__name__}")
+            lead = f"{indent}{yamlout.scalar(key)}:"
+            kind = type(item)
+            if kind is str:
+                if "\n" in item and yamlout._literal_ok(item):
+                    append(f"{lead} {yamlout._block(item, child)}")
+                else:
+                    append(f"{lead} {yamlout.scalar(item)}")
+                continue
+            if kind is dict and item:
+                append(lead)
+                reference_write(item, child, out)
+                continue
+            if kind is list and item:  # a list under a key is indentless, as libyaml writes it
+                append(lead)
+                reference_write(item, indent, out)
+                continue
+            inline = yamlout._inline(item)
+            if inline is not None:
+                append(f"{lead} {inline}")
+            elif isinstance(item, str):
+                append(f"{lead} {yamlout._block(item, child)}")
+            elif isinstance(item, dict):
+                append(lead)
+                reference_write(item, child, out)
+            else:
+                append(lead)
+                reference_write(item, indent, out)
+        return
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            if "\n" in item and yamlout._literal_ok(item):
+                append(f"{indent}- {yamlout._block(item, child)}")
+            else:
+                append(f"{indent}- {yamlout.scalar(item)}")
+            continue
+        inline = None if (kind is dict or kind is list) and item else yamlout._inline(item)
+        if inline is not None:
+            append(f"{indent}- {inline}")
+        elif isinstance(item, str):
+            append(f"{indent}- {yamlout._block(item, child)}")
+        elif isinstance(item, dict):  # "- first: 1" then the other keys under it
+            first = len(out)
+            reference_write(item, child, out)
+            out[first] = f"{indent}- {out[first][len(child):]}"
+        else:  # a list in a list: its items under the dash's child indent
+            append(f"{indent}-")
+            reference_write(item, child, out)
+
+
+def reference_dump(data: Any) -> str:
+    out: list[str] = []
+    if isinstance(data, (dict, list)) and data:
+        reference_write(data, "", out)
+        return "\n".join(out) + "\n"
+    return yamlout._inline(data) + "\n"
+
+
+class Sub(dict):  # subclasses take the general path
+    pass
+
+
+class SubList(list):
+    pass
+
+
+class SubStr(str):
+    __slots__ = ()
+
+
+@given(st.dictionaries(st.text(max_size=8), plain_data, max_size=5) | st.lists(plain_data, max_size=5))
+def test_writes_what_the_plain_writer_wrote(data: Any) -> None:
+    """The writer (a mapping in a list led by its dash, the common shapes first) writes the bytes of the one
+    it replaced (a mapping in a list written at its indent, then its first line rewritten)."""
+    assert yamlout.dump(data) == reference_dump(data)
+
+
+@pytest.mark.parametrize("data", [
+    [{"a": 1}, [{"b": [{"c": {"d": "x\ny"}}]}], [[]], [{}], {}, "s", None, [[["deep"]]]],
+    {"k": [{"first": [], "second": {}, "third": "multi\nline\n", "4": [{"x": "é\u2028"}]}]},
+    {"sub": Sub(a=Sub(b=SubList([Sub(c=SubStr("v")), SubStr("w\nz")]))), "e": Sub(), "l": SubList()},
+    [Sub(x=1, y=[Sub(z="q: r")]), SubList([SubList([1]), Sub()])],
+    {"rules": [{"alert": "A", "expr": "sum(x)\n/\nsum(y)", "labels": {"severity": "critical"}}]},
+])
+def test_writes_nested_and_subclassed_shapes_as_the_plain_writer(data: Any) -> None:
+    assert yamlout.dump(data) == reference_dump(data)

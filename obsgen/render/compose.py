@@ -121,17 +121,38 @@ def prometheus_args(model: Model) -> list[str]:
 
 
 def _file_paths(data: Any) -> set[str]:
-    """Every `*_file` value in a rendered config: the secret files that config reads."""
-    if isinstance(data, dict):
-        found = {v for k, v in data.items() if k.endswith("_file") and isinstance(v, str)}
-        return found.union(*(_file_paths(v) for v in data.values()))
-    if isinstance(data, list):
-        return set().union(*(_file_paths(v) for v in data))
-    return set()
+    """Every `*_file` value in a rendered config: the secret files that config reads. A walk with a stack
+    rather than recursion: prometheus.yml of 10,000 services has half a million mappings and lists."""
+    found: set[str] = set()
+    stack = [data]
+    push = stack.append
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, str):
+                    if key.endswith("_file"):
+                        found.add(value)
+                elif isinstance(value, (dict, list)):
+                    push(value)
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return found
+
+
+# model.memo's key of `secret_files`: the packaging and the README ask for it too, and each call renders
+# prometheus.yml and alertmanager.yml again to walk them
+_SECRET_FILES = "compose.secret_files"
 
 
 def secret_files(model: Model) -> dict[str, list[str]]:
     """Secret files each component reads, by component, from the configs as rendered."""
+    if _SECRET_FILES not in model.memo:
+        model.memo[_SECRET_FILES] = _secret_files(model)
+    return {component: list(paths) for component, paths in model.memo[_SECRET_FILES].items()}  # callers' own
+
+
+def _secret_files(model: Model) -> dict[str, list[str]]:
     stack = model.stack
     es = stack.fluentd.elasticsearch
     out = {

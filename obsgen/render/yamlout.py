@@ -147,64 +147,62 @@ def _block(text: str, indent: str) -> str:
     return f"|{chomp}\n" + "\n".join(indent + line if line else "" for line in body.split("\n"))
 
 
-def _write(value: Any, indent: str, out: list[str]) -> None:
-    """Lines of a dict or list at `indent` (both non-empty). Hot: one call per mapping or list of a
-    thousand services' rules, so the common values (exact str, non-empty dict and list) are handled here
-    rather than through `_inline`, which the rest goes through."""
+def _write(value: Any, indent: str, out: list[str], first: str | None = None) -> None:
+    """Lines of a dict or list at `indent` (both non-empty); a dict's first line led by `first` instead
+    (`- ` for a mapping in a list: "- first: 1" then the other keys under it). Hot: one call per mapping
+    or list of ten thousand services' rules and tests, so the common values (exact str, non-empty dict
+    and list) are handled here rather than through `_inline`, which the rest goes through."""
     append = out.append
     child = indent + "  "
-    if isinstance(value, dict):
+    if type(value) is dict or isinstance(value, dict):
+        lead = indent if first is None else first
         for key, item in value.items():
             if type(key) is not str and not isinstance(key, str):
                 raise TypeError(f"mapping keys must be strings, got {type(key).__name__}")
-            lead = f"{indent}{scalar(key)}:"
             kind = type(item)
             if kind is str:
                 if "\n" in item and _literal_ok(item):
-                    append(f"{lead} {_block(item, child)}")
+                    append(f"{lead}{scalar(key)}: {_block(item, child)}")
                 else:
-                    append(f"{lead} {scalar(item)}")
-                continue
-            if kind is dict and item:
-                append(lead)
+                    append(f"{lead}{scalar(key)}: {scalar(item)}")
+            elif kind is dict and item:
+                append(f"{lead}{scalar(key)}:")
                 _write(item, child, out)
-                continue
-            if kind is list and item:  # a list under a key is indentless, as libyaml writes it
-                append(lead)
+            elif kind is list and item:  # a list under a key is indentless, as libyaml writes it
+                append(f"{lead}{scalar(key)}:")
                 _write(item, indent, out)
-                continue
-            inline = _inline(item)
-            if inline is not None:
-                append(f"{lead} {inline}")
-            elif isinstance(item, str):
-                append(f"{lead} {_block(item, child)}")
-            elif isinstance(item, dict):
-                append(lead)
-                _write(item, child, out)
             else:
-                append(lead)
-                _write(item, indent, out)
+                inline = _inline(item)
+                if inline is not None:
+                    append(f"{lead}{scalar(key)}: {inline}")
+                elif isinstance(item, str):
+                    append(f"{lead}{scalar(key)}: {_block(item, child)}")
+                else:
+                    append(f"{lead}{scalar(key)}:")
+                    _write(item, child if isinstance(item, dict) else indent, out)
+            lead = indent
         return
+    dash = indent + "- "
     for item in value:
         kind = type(item)
         if kind is str:
             if "\n" in item and _literal_ok(item):
-                append(f"{indent}- {_block(item, child)}")
+                append(f"{dash}{_block(item, child)}")
             else:
-                append(f"{indent}- {scalar(item)}")
-            continue
-        inline = None if (kind is dict or kind is list) and item else _inline(item)
-        if inline is not None:
-            append(f"{indent}- {inline}")
-        elif isinstance(item, str):
-            append(f"{indent}- {_block(item, child)}")
-        elif isinstance(item, dict):  # "- first: 1" then the other keys under it
-            first = len(out)
-            _write(item, child, out)
-            out[first] = f"{indent}- {out[first][len(child):]}"
-        else:  # a list in a list: its items under the dash's child indent
-            append(f"{indent}-")
-            _write(item, child, out)
+                append(dash + scalar(item))
+        elif kind is dict and item:
+            _write(item, child, out, dash)
+        else:
+            inline = None if kind is list and item else _inline(item)
+            if inline is not None:
+                append(dash + inline)
+            elif isinstance(item, str):
+                append(f"{dash}{_block(item, child)}")
+            elif isinstance(item, dict):
+                _write(item, child, out, dash)
+            else:  # a list in a list: its items under the dash's child indent
+                append(f"{indent}-")
+                _write(item, child, out)
 
 
 def dump(data: dict[str, Any] | list[Any]) -> str:
