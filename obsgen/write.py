@@ -627,6 +627,17 @@ def _apply(out: Path, renames: list[tuple[str, str]], removals: list[str]) -> No
             parent = os.path.dirname(parent)
 
 
+def _remove_emptied(out: Path, folders: list[str]) -> None:
+    """Remove each of `folders` (relative to `out`) and its parents below `out` while they are empty."""
+    for rel in sorted(set(folders), key=lambda f: -f.count("/")):
+        while rel not in ("", "."):
+            try:
+                os.rmdir(out / rel)
+            except OSError:  # not empty (or gone): neither are its parents
+                break
+            rel = os.path.dirname(rel)
+
+
 def _recover(out: Path) -> list[str]:
     """Repair what a stopped run left (the caller holds the exclusive lock); returns what was done."""
     done = []
@@ -658,12 +669,15 @@ def _recover(out: Path) -> list[str]:
     if not os.path.lexists(_staging_mark(out)):
         return done  # no run stopped while it had files staged in the output: nothing to look for
     stray = 0
+    emptied = []
     for root, _dirs, names in os.walk(out):  # never follows links; unreadable folders are skipped
         for name in names:
             path = os.path.join(root, name)
             if _TMP_FILE.fullmatch(name) and stat.S_ISREG(os.lstat(path).st_mode):
                 os.unlink(path)
                 stray += 1
+                emptied.append(os.path.relpath(root, out))
+    _remove_emptied(out, emptied)  # the folders the stopped run made for them
     _unmark_staging(out)
     if stray:
         done.append(f"removed {stray} temporary file(s) in {out}")

@@ -154,3 +154,21 @@ def test_the_manifest_is_what_json_writes(files: dict[str, str]) -> None:
     shas = {p: _sha(t) for p, t in files.items()}
     data = {"generator": f"obsgen {writer.__version__}", "spec": "spé\"c", "files": {p: shas[p] for p in files}}
     assert writer.manifest_text(files, "spé\"c", shas) == json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def test_recovery_removes_what_a_killed_run_staged_and_the_folders_it_made_for_it(tmp_path: Path) -> None:
+    """A run killed while staging (so `abort` never ran) left staged files, in folders it made for them, and
+    its staging mark; the next run's recovery leaves the output as it was, those folders gone too."""
+    out = tmp_path / "out"
+    write({"a.yml": "A\n", "keep/empty-before/b.yml": "B\n"}, out, "s")
+    (out / "mine").mkdir()  # an empty folder that was there before: not the stopped run's
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    st = writer.Stage(out)
+    st.begin()
+    st.put({"a.yml": "changed\n", "new/deep/c.yml": "C\n", "keep/d.yml": "D\n"})
+    assert (out / "new" / "deep").is_dir() and os.path.lexists(writer._staging_mark(out))
+    del st  # killed: nothing cleaned up
+    done = writer.recover(out)
+    assert done == ["removed 3 temporary file(s) in " + str(out)]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert (out / "a.yml").read_text() == "A\n" and not os.path.lexists(writer._staging_mark(out))
