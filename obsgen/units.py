@@ -63,26 +63,43 @@ def fmt(value: Decimal | int | float) -> str:
 
 
 class Quantity:
-    """A threshold value as written: a number, a percentage, a duration or an SI-suffixed count."""
+    """A threshold value as written: a number, a percentage, a duration or an SI-suffixed count.
+
+    Immutable: parse_quantity hands one object to every caller that parses the same text."""
 
     __slots__ = ("value", "kind", "text")
+    value: Decimal  # in base units: ratio for %, seconds for durations
+    kind: str  # "number" | "percent" | "duration"
+    text: str
 
     def __init__(self, value: Decimal, kind: str, text: str):
-        self.value = value  # in base units: ratio for %, seconds for durations
-        self.kind = kind  # "number" | "percent" | "duration"
-        self.text = text
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "text", text)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Quantity is immutable: cannot set {name}")
 
     def __repr__(self) -> str:
         return f"Quantity({self.text!r})"
 
 
 def parse_quantity(raw: object) -> Quantity:
+    """Raises ValueError, with a message that names only the value (the caller says where it is)."""
+    if type(raw) is str:  # most values are text (`0.5%`, `250ms`), and thousands of services repeat them
+        return _parse_text(raw)
     if isinstance(raw, bool):
         raise ValueError("expected a number, a percentage (0.5%) or a duration (200ms), got a boolean")
     if isinstance(raw, (int, float)):
+        # not memoized: 0.0 and -0.0 are one key to a cache, but not one text
         return Quantity(Decimal(str(raw)), "number", str(raw))
     if not isinstance(raw, str):
         raise ValueError("expected a number, a percentage (0.5%) or a duration (200ms)")
+    return _parse_text(str(raw))
+
+
+@lru_cache(maxsize=4096)  # a failure raises, and is not remembered
+def _parse_text(raw: str) -> Quantity:
     text = raw.strip()
     try:
         if text.endswith("%"):

@@ -187,3 +187,32 @@ def test_error_points_at_the_line(tmp_path: Path) -> None:
 def test_missing_spec_file(tmp_path: Path) -> None:
     proc = obsgen("validate", str(tmp_path / "nope.yaml"))
     assert proc.returncode == 2 and "no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_plain_and_a_quoted_scalar_of_one_text_keep_their_types() -> None:
+    # the loader remembers each scalar's tag by its text and how it is written
+    from obsgen.spec.load import load_text
+
+    loaded = load_text("a: true\nb: 'true'\nc: 1\nd: \"1\"\ne: [null, 'null', ~]\nf: true\n")
+    assert loaded.data == {"a": True, "b": "true", "c": 1, "d": "1", "e": [None, "null", None], "f": True}
+    assert [type(loaded.data[k]) for k in "abcd"] == [bool, str, int, str]
+
+
+def test_the_limits_hold_for_a_text_in_a_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a plain string under a key is built without a call of its own: it still counts, and still nests
+    from obsgen.spec import SpecError
+    from obsgen.spec import load as spec_load
+
+    deep = "".join(f"{'  ' * i}k:\n" for i in range(32)) + "  " * 32 + "k: leaf\n"
+    with pytest.raises(SpecError) as e:
+        spec_load.load_text(deep)
+    (problem,) = e.value.problems
+    assert "nests deeper than 32 levels" in problem.message and len(problem.path) == 33
+    assert problem.mark is not None and (problem.mark.line, problem.mark.col) == (33, 68)
+    spec_load.load_text(deep.replace("  " * 32 + "k: leaf\n", ""))  # 32 levels: fine
+
+    monkeypatch.setattr(spec_load, "MAX_NODES", 4)
+    spec_load.load_text("a: x\nb: y\nc: z\n")  # the mapping and three texts
+    with pytest.raises(SpecError, match="expands to more than 4 nodes") as e:
+        spec_load.load_text("a: x\nb: y\nc: z\nd: w\n")
+    assert e.value.problems[0].path == ("d",)

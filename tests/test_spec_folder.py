@@ -85,6 +85,19 @@ def test_a_service_defined_in_two_files_is_one_error_naming_both(tmp_path: Path)
     assert line.startswith(f"{again}:2:") and f"({first} line 2)" in line, line
 
 
+def test_the_same_bad_value_in_two_files_is_told_at_each_place(tmp_path: Path) -> None:
+    # parsing and checks may remember a value (`10%`), never where it was written
+    folder = split(ROOT / "examples/quickstart.yaml", tmp_path / "spec")
+    places = []
+    for name, pad in (("a.yaml", ""), ("b.yaml", "\n\n# the second\n")):
+        path = folder / name
+        path.write_text(f"{pad}services:\n- name: svc-{name[0]}\n  scrape: {{static: ['x:80']}}\n  thresholds:\n"
+                        "  - indicator: latency_p95\n    warning: 10%\n")
+        places.append(f"{path}:{pad.count(chr(10)) + 6}:14 ")
+    lines = [x for x in _problems(folder) if "compares a duration" in x]
+    assert len(lines) == 2 and all(x.startswith(p) for x, p in zip(lines, places, strict=True)), lines
+
+
 @pytest.mark.parametrize("case, words", [
     ("empty", "holds no spec file"),
     ("no-project", "no file of the folder holds the project settings"),

@@ -51,3 +51,23 @@ def test_numbers_print_exactly() -> None:
     assert fmt(Decimal("1E+3")) == "1000"
     assert fmt(0.1) == "0.1"
     assert fmt(Decimal("0.00001")) == "0.00001"
+
+
+def test_a_parsed_text_is_shared_and_cannot_change() -> None:
+    # parse_quantity remembers each text: a caller that changed the Quantity would change everyone's
+    q = parse_quantity("0.5%")
+    assert parse_quantity("0.5%") is q
+    with pytest.raises(AttributeError):
+        q.value = Decimal(1)  # type: ignore[misc]
+    assert (q.value, q.kind, q.text) == (Decimal("0.005"), "percent", "0.5%")
+
+
+def test_numbers_keep_their_own_text() -> None:
+    # 0.0 and -0.0 (and 1 and 1.0) are equal keys to a cache, but not one text
+    assert [parse_quantity(n).text for n in (0.0, -0.0, 1, 1.0)] == ["0.0", "-0.0", "1", "1.0"]
+
+
+def test_a_bad_text_fails_each_time_it_is_given() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="'fast' is not a number"):
+            parse_quantity("fast")

@@ -28,6 +28,26 @@ try:  # the C parser is much faster on large specs; the pure one is a fine fallb
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
+
+class _SpecLoader(_Loader):
+    """The safe loader, remembering the tag of each plain scalar: a spec repeats its values (`0.5%`, `250ms`,
+    `true`) by the thousand, and PyYAML's resolver tries its regexes on every one."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        # a scalar's tag depends on its text and how it was written (plain or quoted) alone: the safe
+        # loader has no path resolvers
+        key = (value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 500_000  # after alias expansion: a 1,000-service spec is ~60k nodes
 MAX_DEPTH = 32  # the deepest spec value is 9 levels down
@@ -145,6 +165,8 @@ class _Builder:
 
     def text(self, value: str, node: yaml.Node, path: Path, key: bool = False) -> None:
         """Refuse control characters; tab and newline only where free text or multi-line text is meant."""
+        if _BAD_LINE.search(value) is None:  # the widest of the three sets: such a value passes every rule
+            return
         last = None if key else path[-1] if path else None
         if last in _MULTILINE_KEYS or (not key and any(p in _MULTILINE_UNDER for p in path[:-1])):
             bad, rule = _BAD_TEXT, "tab and newline are the only control characters text may hold"
@@ -158,16 +180,22 @@ class _Builder:
                                                f"{', '.join(_char(c) for c in found)}; {rule}",
                                          _mark(node.start_mark)))
 
+    def too_many(self, node: yaml.Node, path: Path) -> SpecError:
+        return self.fail(node, path, f"the spec expands to more than {MAX_NODES} nodes "
+                                     "(aliases that expand too far are refused)")
+
+    def too_deep(self, node: yaml.Node, path: Path) -> SpecError:
+        return self.fail(node, path, f"the spec nests deeper than {MAX_DEPTH} levels; no field needs that")
+
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise self.fail(node, path, f"the spec expands to more than {MAX_NODES} nodes "
-                                        "(aliases that expand too far are refused)")
+            raise self.too_many(node, path)
         if len(path) > MAX_DEPTH:
-            raise self.fail(node, path, f"the spec nests deeper than {MAX_DEPTH} levels; no field needs that")
+            raise self.too_deep(node, path)
         self.marks.setdefault(path, node.start_mark)
         if isinstance(node, yaml.ScalarNode):
-            value = self.scalar(node, path)
+            value = node.value if node.tag == _STR else self.scalar(node, path)
             if isinstance(value, str):
                 self.text(value, node, path)
             return value
@@ -185,25 +213,43 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        marks = self.marks
+        deep = len(path) + 1 > MAX_DEPTH
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                # A merge key hides where each value came from (and which one wins): refused, not resolved.
-                raise self.fail(key_node, path, "merge keys (`<<`) are not supported: they hide where a "
-                                                "value comes from; write the keys out (an alias *name may "
-                                                "stand for a whole value)")
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.fail(key_node, path, "mapping keys must be plain scalars")
-            key = self.scalar(key_node, path)
-            if isinstance(key, (list, dict)) or key is None:
-                raise self.fail(key_node, path, "mapping keys must be plain scalars")
-            key = str(key) if not isinstance(key, str) else key
+            if key_node.tag == _STR and isinstance(key_node, yaml.ScalarNode):  # most keys: plain text
+                key = key_node.value
+            else:
+                if key_node.tag == _MERGE:
+                    # A merge key hides where each value came from (and which one wins): refused, not resolved.
+                    raise self.fail(key_node, path, "merge keys (`<<`) are not supported: they hide where a "
+                                                    "value comes from; write the keys out (an alias *name may "
+                                                    "stand for a whole value)")
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.fail(key_node, path, "mapping keys must be plain scalars")
+                key = self.scalar(key_node, path)
+                if isinstance(key, (list, dict)) or key is None:
+                    raise self.fail(key_node, path, "mapping keys must be plain scalars")
+                key = str(key) if not isinstance(key, str) else key
             if key in out:
                 raise self.fail(key_node, path + (key,), f"duplicate key {key!r}")
             child = path + (key,)
-            self.text(key, key_node, child, key=True)
+            if _BAD_LINE.search(key) is not None:  # (text() would return at once)
+                self.text(key, key_node, child, key=True)
+            if value_node.tag == _STR and isinstance(value_node, yaml.ScalarNode):
+                # most values are plain text: what `build` does for one, without the call
+                self.count += 1
+                if self.count > MAX_NODES:
+                    raise self.too_many(value_node, child)
+                if deep:
+                    raise self.too_deep(value_node, child)
+                marks[child] = value_node.start_mark
+                out[key] = value = value_node.value
+                if _BAD_LINE.search(value) is not None:
+                    self.text(value, value_node, child)
+                continue
             out[key] = self.build(value_node, child)
             # a scalar value's own place is more precise than its key's
-            self.marks[child] = (value_node if isinstance(value_node, yaml.ScalarNode) else key_node).start_mark
+            marks[child] = (value_node if isinstance(value_node, yaml.ScalarNode) else key_node).start_mark
         return out
 
 
@@ -233,7 +279,7 @@ def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
         raise SpecError(filename, [Problem((), f"the spec contains {_char(c)}; control characters are not "
                                                "allowed in a spec", _where(text, i)) for i, c in bad])
     try:
-        loader = _Loader(text)
+        loader = _SpecLoader(text)
         try:
             node = loader.get_single_node()
         finally:
@@ -428,7 +474,7 @@ def load_folder(path: str | FsPath, cache: FileCache | None = None) -> Loaded:
         offset = len(services)
         services += own
         for p, m in one.marks.items():
-            if p[:1] == ("services",) and len(p) > 1 and isinstance(p[1], int):
+            if len(p) > 1 and p[0] == "services" and isinstance(p[1], int):
                 moved = ("services", p[1] + offset) + p[2:]
                 marks[moved] = m
         for i in range(len(own)):
