@@ -336,7 +336,8 @@ def _metrics(spec: Spec, svc: Service) -> MetricConventions:
     """The kind's conventions (`defaults.metrics` for http), then the service's own names."""
     overrides = {k: v for k, v in svc.metrics.model_dump().items() if v is not None}
     base = GRPC_METRICS if svc.kind == "grpc" else spec.defaults.metrics
-    return base.model_copy(update=overrides)
+    # without overrides the conventions themselves (frozen), not a copy for each service
+    return base.model_copy(update=overrides) if overrides else base
 
 
 def _batch(svc: Service) -> BatchModel | None:

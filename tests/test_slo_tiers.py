@@ -98,6 +98,26 @@ def test_the_shaped_tiers_reach_the_rules() -> None:
         "absent": "PaymentsAvailabilitySliAbsent", "exhausted": "PaymentsAvailabilityBudgetExhausted"}
 
 
+def test_the_tiers_an_slo_leaves_out_are_one_frozen_default_that_nothing_reaches() -> None:
+    # every SLO without `alerting` shares one default (none is built per SLO): it must stay empty
+    from pydantic import ValidationError
+
+    text = plain("{page_alert: {labels: {queue: pages}}}").replace(
+        "      - {name: availability", "      - {name: latency, objective: 99, sli: {type: latency, threshold: 100ms}}\n"
+                                      "      - {name: availability")
+    m = model_of(text)
+    default, shaped = m.spec.services[0].slos
+    assert default.alerting.page_alert is default.alerting.ticket_alert is shaped.alerting.ticket_alert
+    assert (default.alerting.page_alert.labels, default.alerting.page_alert.annotations) == ({}, {})
+    with pytest.raises(ValidationError):
+        default.alerting.page_alert.labels = {"queue": "pages"}  # type: ignore[misc]
+    svc = m.service("api")
+    queues = {(s.name, r["labels"]["tier"]): r["labels"].get("queue") for s in svc.slos
+              for r in slo.alert_rules(m, svc, s) if "tier" in r["labels"]}
+    assert queues == {("latency", "page"): None, ("latency", "ticket"): None, ("availability", "page"): "pages",
+                      ("availability", "ticket"): None}
+
+
 def test_a_page_with_its_own_labels_and_name_still_inhibits_its_ticket() -> None:
     m = model_of(FIXTURE.read_text())
     rules = rules_of(m, "payments")

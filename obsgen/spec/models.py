@@ -171,6 +171,9 @@ class MetricOverrides(Base):
                                                              "`defaults.metrics.duration_histogram`.")
 
 
+_NO_OVERRIDES = MetricOverrides()  # shared, as _TIER
+
+
 class SloWindows(Base):
     """One set of alerting tiers (SRE Workbook, multiwindow multi-burn-rate): each is `[long window, short
     window, percent of the period's error budget]`, and fires when both windows burn the budget faster than
@@ -387,6 +390,11 @@ class Sli(Base):
         return data
 
 
+# The defaults of fields every SLO and service has, made once and shared (frozen models, their dicts
+# never changed): a default_factory of the class would build and validate one for each of 10,000 services.
+_TIER = SloTier()
+
+
 class SloAlerting(Base):
     """Which alerts an SLO gets; with both off it only records (no alerts, not even SliAbsent)."""
 
@@ -394,11 +402,14 @@ class SloAlerting(Base):
     ticket: bool = Field(
         True, description="The ticket tiers (BudgetBurn at warning, `tier=ticket`) and <Service><Slo>BudgetExhausted.")
     page_alert: SloTier = Field(
-        default_factory=SloTier, examples=[{"severity": "critical", "labels": {"team": "payments-oncall"}}],
+        default_factory=lambda: _TIER, examples=[{"severity": "critical", "labels": {"team": "payments-oncall"}}],
         description="Name, severity, `for`, labels and annotations of the page tiers' alert.")
     ticket_alert: SloTier = Field(
-        default_factory=SloTier, examples=[{"name": "CheckoutAvailabilityTicket", "for": "15m"}],
+        default_factory=lambda: _TIER, examples=[{"name": "CheckoutAvailabilityTicket", "for": "15m"}],
         description="Name, severity, `for`, labels and annotations of the ticket tiers' alert.")
+
+
+_ALERTING = SloAlerting()
 
 
 class Slo(Base):
@@ -416,7 +427,7 @@ class Slo(Base):
         description="Rolling period, a whole number of days; `defaults.slo_period` when unset.")
     description: str | None = Field(
         None, description="Sentence on the dashboard; one made from the objective and SLI when unset.")
-    alerting: SloAlerting = Field(default_factory=SloAlerting, description="Which alerts the SLO gets.")
+    alerting: SloAlerting = Field(default_factory=lambda: _ALERTING, description="Which alerts the SLO gets.")
     min_request_rate: float | None = Field(
         None, ge=0, description="This SLO's low-traffic guard, instead of `defaults.min_request_rate`; not for a "
                                 "ratio SLI, which counts no requests.")
@@ -806,7 +817,7 @@ class Service(Base):
     scrape: Scrape | None = Field(
         None, description="How Prometheus scrapes it; when unset nothing is, and there is no <Service>Down.")
     metrics: MetricOverrides = Field(
-        default_factory=MetricOverrides, examples=[{"status_label": "code"}],
+        default_factory=lambda: _NO_OVERRIDES, examples=[{"status_label": "code"}],
         description="Metric names where this service differs from `defaults.metrics`.")
     slos: list[Slo] = Field(default_factory=list, description="Its SLOs, besides those of its class.")
     thresholds: list[Threshold] = Field(default_factory=list, description="Its threshold alerts.")

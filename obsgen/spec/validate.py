@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel
+
 from .. import probes
 from ..naming import (
     alert_name_problem,
@@ -244,17 +246,18 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
     stack_names = stack_alert_names(spec)
     fits: dict[Any, list[tuple[Path, str]]] = {}  # _slo_fit's
 
-    def alert(name: str, path: Path, service: str | None) -> Found:
+    def alert(name: str, path: Path, service: str | None) -> tuple[tuple[Path, str], ...]:
+        # a tuple, not a generator: called a dozen times per service, and almost always empty
         problem = alert_name_problem(name, service)
         if problem:
-            yield path, problem
-        elif name in stack_names:
-            yield path, (f"alert name {name!r} is a built-in alert of rules/_stack.yml (for {stack_names[name]}); "
-                         "drop this one if the built-in does the job, or name it otherwise")
-        elif name in seen_alerts and seen_alerts[name] != path:
-            yield path, f"alert name {name!r} is already used at {_fmt(seen_alerts[name])}"
-        else:
-            seen_alerts[name] = path
+            return ((path, problem),)
+        if name in stack_names:
+            return ((path, (f"alert name {name!r} is a built-in alert of rules/_stack.yml (for {stack_names[name]}); "
+                            "drop this one if the built-in does the job, or name it otherwise")),)
+        if name in seen_alerts and seen_alerts[name] != path:
+            return ((path, f"alert name {name!r} is already used at {_fmt(seen_alerts[name])}"),)
+        seen_alerts[name] = path
+        return ()
 
     for cname, cls in spec.slo_classes.items():
         base: Path = ("slo_classes", cname)
@@ -1497,13 +1500,14 @@ def _check_unique(spec: Spec) -> Found:
 
 def _check_names(spec: Spec) -> Found:
     """Metric names that land in selectors: Prometheus' grammar, so every query reads them unquoted."""
-    conventions: list[tuple[Path, object]] = [(("defaults", "metrics"), spec.defaults.metrics)]
+    conventions: list[tuple[Path, BaseModel]] = [(("defaults", "metrics"), spec.defaults.metrics)]
     conventions += [(("services", i, "metrics"), svc.metrics) for i, svc in enumerate(spec.services)]
     conventions += [(("services", i, block), getattr(svc, block)) for i, svc in enumerate(spec.services)
                     for block in ("batch", "consumer") if getattr(svc, block) is not None]
     for path, metrics in conventions:
+        fields = type(metrics).model_fields  # (asking a model for a field it lacks takes pydantic's slow path)
         for key in ("requests_total", "duration_histogram", "last_success", "lag", "processed_total"):
-            name = getattr(metrics, key, None)
+            name = getattr(metrics, key) if key in fields else None
             if name is not None and not METRIC_NAME_RE.match(name):
                 yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
                                       "not starting with a digit (e.g. http_requests_total)")
