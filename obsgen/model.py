@@ -426,15 +426,14 @@ def _log_alerts(spec: Spec, svc: ServiceModel) -> list[LogAlertModel]:
 
 
 def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
-    values = {k: parse_quantity(getattr(th, k)).value if getattr(th, k) is not None else None
-              for k in ("target", "warning", "critical")}
+    written = {"target": th.target, "warning": th.warning, "critical": th.critical}
+    values = {k: parse_quantity(raw).value if raw is not None else None for k, raw in written.items()}
     if th.indicator:
         kind, direction = INDICATOR_KIND[th.indicator]
         direction = th.direction or direction
     else:
         # a custom expression compares what its values say: durations, percentages or plain numbers
-        kinds = {parse_quantity(getattr(th, k)).kind for k in ("target", "warning", "critical")
-                 if getattr(th, k) is not None}
+        kinds = {parse_quantity(raw).kind for raw in written.values() if raw is not None}
         kind = "duration" if "duration" in kinds else "ratio" if kinds == {"percent"} else "number"
         direction = th.direction or "above"  # higher is worse unless the spec says otherwise (validate.py)
     name = th.name or naming.threshold_alert_name(svc.name, th.indicator or "", direction)
@@ -569,7 +568,11 @@ def _tier_shape(service: str, slo: Slo, tier: str, cls: SloClassAlerting | None)
     are merged key by key in that order."""
     own = getattr(slo.alerting, f"{tier}_alert")
     base = getattr(cls, f"{tier}_alert") if cls is not None else None
-    layers = [x for x in (base, own) if x is not None]
+    if base is None:  # most SLOs: their own shape alone, read without merging
+        return TierShape(name=own.name or slo_alert_name(service, slo.name, "burn"),
+                         severity=own.severity or TIER_SEVERITY[tier], for_=own.for_,
+                         labels=dict(own.labels), annotations=dict(own.annotations))
+    layers = [base, own]
 
     def pick(attr: str) -> Any:
         return next((getattr(x, attr) for x in reversed(layers) if getattr(x, attr) is not None), None)

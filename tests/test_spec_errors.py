@@ -216,3 +216,30 @@ def test_the_limits_hold_for_a_text_in_a_mapping(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(SpecError, match="expands to more than 4 nodes") as e:
         spec_load.load_text("a: x\nb: y\nc: z\nd: w\n")
     assert e.value.problems[0].path == ("d",)
+
+
+def test_thresholds_alike_are_judged_alike_and_each_told_as_written() -> None:
+    # validation remembers a threshold's verdict by what it reads, levels by their text: 2 and 2.0 are equal,
+    # but each message quotes its own; and each service's alert gets its own name
+    from obsgen.spec import SpecError, load_spec_text
+
+    extra = """\
+  - name: web
+    scrape: {static: ["web:8080"]}
+    thresholds:
+      - {indicator: error_rate, target: 0.1%, warning: 0.5%, critical: 1%}
+      - {indicator: latency_p95, warning: 100ms, critical: 200ms}
+      - {expr: queue_size, name: WebQueueHigh, warning: 2.0, critical: 1.0}
+  - name: db
+    scrape: {static: ["db:8080"]}
+    thresholds:
+      - {expr: queue_size, name: DbQueueHigh, warning: 2, critical: 1}
+"""
+    text = BASE.replace("channels:", extra + "channels:", 1)
+    with pytest.raises(SpecError) as e:
+        load_spec_text(text, "s.yaml")
+    lines = [line for line in e.value.lines() if "must rise" in line]
+    assert len(lines) == 2, e.value.lines()
+    assert "services[1].thresholds[2]:" in lines[0] and "got warning 2.0, critical 1.0" in lines[0], lines
+    assert "services[2].thresholds[0]:" in lines[1] and "got warning 2, critical 1:" in lines[1], lines
+    assert len(e.value.problems) == 2, e.value.lines()  # api's and web's alike thresholds: no name clash

@@ -245,6 +245,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
     seen_services: dict[str, int] = {}
     stack_names = stack_alert_names(spec)
     fits: dict[Any, list[tuple[Path, str]]] = {}  # _slo_fit's
+    verdicts: dict[Any, tuple[list[tuple[Path, str]], str | None]] = {}  # _check_threshold's
 
     def alert(name: str, path: Path, service: str | None) -> tuple[tuple[Path, str], ...]:
         # a tuple, not a generator: called a dozen times per service, and almost always empty
@@ -322,7 +323,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
 
         for j, th in enumerate(svc.thresholds):
             tbase = base + ("thresholds", j)
-            name = yield from _check_threshold(th, svc.name, tbase)
+            name = yield from _check_threshold(th, svc.name, tbase, verdicts)
             if name:
                 yield from alert(name, tbase + (("name",) if th.name else ("indicator",)), svc.name if th.name else None)
 
@@ -600,8 +601,52 @@ def _latency_threshold(raw: object, path: Path) -> Found:
         yield path, f"a latency threshold is a positive duration such as 100ms, got {raw!r}"
 
 
-def _check_threshold(th: Threshold, service: str, path: Path) -> Generator[tuple[Path, str], None, str | None]:
-    """Yields problems; returns the alert name the threshold will get (None if it has none)."""
+def _check_threshold(th: Threshold, service: str, path: Path,
+                     memo: dict[Any, tuple[list[tuple[Path, str]], str | None]] | None = None
+                     ) -> Generator[tuple[Path, str], None, str | None]:
+    """Yields problems; returns the alert name the threshold will get (None if it has none). `memo`: the verdict
+    for each threshold of this spec as _threshold_key sees it (thousands of services share their levels); its
+    problems' paths are after the threshold's, which each threshold's own are put before."""
+    if memo is None:
+        found, direction = _threshold_verdict(th)
+    else:
+        key = _threshold_key(th)
+        if key not in memo:
+            memo[key] = _threshold_verdict(th)
+        found, direction = memo[key]
+    for sub, message in found:
+        yield path + sub, message
+    if direction is None:
+        return None
+    if th.name:
+        return th.name
+    assert th.indicator is not None
+    return threshold_alert_name(service, th.indicator, direction)
+
+
+def _threshold_key(th: Threshold) -> tuple[Any, ...]:
+    """Everything _threshold_problems reads of a threshold. The levels by their repr: 1 and 1.0 (and 0.0 and
+    -0.0) are equal, but a message quotes them as written."""
+    levels = th.for_ if isinstance(th.for_, LevelDurations) else None
+    return (th.indicator, th.expr is None, bool(th.name), th.direction,
+            None if levels is None else (levels.warning is not None, levels.critical is not None),
+            repr(th.target), repr(th.warning), repr(th.critical))
+
+
+def _threshold_verdict(th: Threshold) -> tuple[list[tuple[Path, str]], str | None]:
+    """The problems of a threshold, at paths relative to it, and the direction its alert fires in (None: it
+    gets no alert)."""
+    found: list[tuple[Path, str]] = []
+    problems = _threshold_problems(th)
+    while True:
+        try:
+            found.append(next(problems))
+        except StopIteration as end:
+            return found, end.value
+
+
+def _threshold_problems(th: Threshold, path: Path = ()) -> Generator[tuple[Path, str], None, str | None]:
+    """Yields problems; returns the direction the alert fires in (None if the threshold gets no alert)."""
     if (th.indicator is None) == (th.expr is None):
         yield path, "give either a built-in `indicator` or a custom `expr` (with a `name`)"
         return None
@@ -658,10 +703,7 @@ def _check_threshold(th: Threshold, service: str, path: Path) -> Generator[tuple
             yield path, (f"target, warning and critical must fall in that order, as a lower value is worse "
                          f"(direction below); got {got}: swap the values"
                          + ("" if th.indicator else ", or remove `direction: below` if a higher value is worse"))
-    if th.name:
-        return th.name
-    assert th.indicator is not None
-    return threshold_alert_name(service, th.indicator, direction)
+    return direction
 
 
 _DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
