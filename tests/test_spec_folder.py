@@ -98,6 +98,20 @@ def test_the_same_bad_value_in_two_files_is_told_at_each_place(tmp_path: Path) -
     assert len(lines) == 2 and all(x.startswith(p) for x, p in zip(lines, places, strict=True)), lines
 
 
+def test_a_place_is_found_in_the_file_of_its_service(tmp_path: Path) -> None:
+    # a service's places stay in its own file, by its index there: services of the project file come first,
+    # a file without services holds none of the indexes
+    folder = split(ROOT / "examples/quickstart.yaml", tmp_path / "spec")
+    project = folder / "project.yaml"
+    project.write_text(project.read_text() + "services:\n- name: first\n  scrape: {static: ['first:80']}\n")
+    (folder / "a-none.yaml").write_text("services: []\n")
+    last = sorted(folder.rglob("*.yml"))[-1]  # its one service is the last: one more than the quickstart's others
+    last.write_text(last.read_text().replace("- name: ", "- thresholdz: 1\n  name: ", 1))
+    n = len(load_spec(ROOT / "examples/quickstart.yaml").services)
+    (line,) = [x for x in _problems(folder) if "thresholdz" in x]
+    assert line.startswith(f"{last}:2:15 services[{n}].thresholdz"), line
+
+
 @pytest.mark.parametrize("case, words", [
     ("empty", "holds no spec file"),
     ("no-project", "no file of the folder holds the project settings"),

@@ -9,6 +9,7 @@ nesting deeper than any spec needs, numbers no field can hold, and control chara
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -84,16 +85,35 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)  # values refused while loading (control characters)
     # a spec folder: which file each part comes from, by path prefix (`()`: the project file; a service's index)
     files: dict[Path, str] = field(default_factory=dict)
+    # a spec folder's files of services, in the order of their services: (the index of the first, how many, that
+    # file's marks). A service's places are looked up in its file by its index there, not copied under the merged
+    # indexes (half a million places for 10,000 services, of which a valid spec needs none).
+    parts: list[tuple[int, int, dict[Path, yaml.Mark]]] = field(default_factory=list)
 
     def mark_for(self, path: Path) -> Mark | None:
         """The closest known place for a path: itself, or the nearest parent that exists."""
         p = tuple(path)
         while True:
-            if p in self.marks:
-                return _mark(self.marks[p], self.file_of(p))
+            mark = self.marks.get(p)
+            if mark is None and self.parts and len(p) > 1 and p[0] == "services" and isinstance(p[1], int):
+                mark = self._service_mark(p)
+            if mark is not None:
+                return _mark(mark, self.file_of(p))
             if not p:
                 return None
             p = p[:-1]
+
+    def _service_mark(self, path: Path) -> yaml.Mark | None:
+        """The mark of a path under ("services", i) in the file that holds service i."""
+        i = path[1]
+        assert isinstance(i, int)
+        n = bisect.bisect_right(self.parts, i, key=lambda part: part[0]) - 1
+        if n < 0:
+            return None
+        first, count, marks = self.parts[n]
+        if not i < first + count:
+            return None
+        return marks.get(("services", i - first) + tuple(path[2:]))
 
     def file_of(self, path: Path) -> str | None:
         for n in range(len(path), -1, -1):
@@ -456,6 +476,7 @@ def load_folder(path: str | FsPath, cache: FileCache | None = None) -> Loaded:
     data = dict(main.data)
     marks = {p: m for p, m in main.marks.items() if p[:1] != ("services",)}
     where: dict[Path, str] = {(): main.filename}
+    parts: list[tuple[int, int, dict[Path, yaml.Mark]]] = []
     services: list[Any] = []
     for one in [main] + [x for x in loaded if x is not main]:
         if "version" in one.data and one is not main and one.data["version"] != main.data.get("version"):
@@ -473,17 +494,15 @@ def load_folder(path: str | FsPath, cache: FileCache | None = None) -> Loaded:
             where[("services",)] = one.filename
         offset = len(services)
         services += own
-        for p, m in one.marks.items():
-            if len(p) > 1 and p[0] == "services" and isinstance(p[1], int):
-                moved = ("services", p[1] + offset) + p[2:]
-                marks[moved] = m
+        if own:
+            parts.append((offset, len(own), one.marks))
         for i in range(len(own)):
             where[("services", offset + i)] = one.filename
     if problems:
         raise SpecError(name, problems)
     if services or "services" in data:
         data["services"] = services
-    return Loaded(name, data, marks, [], where)  # values refused while loading were raised above
+    return Loaded(name, data, marks, [], where, parts)  # values refused while loading were raised above
 
 
 def _mark_of(one: Loaded, path: Path) -> Mark | None:
