@@ -987,15 +987,7 @@ class Stage:
         return tmp
 
     def _stage_text(self, path: str, text: str) -> None:
-        fd = _create(self.guard.path(self._tmp(path)))
-        try:
-            os.fchmod(fd, 0o644)
-            f = os.fdopen(fd, "w", encoding="utf-8")
-        except BaseException:
-            os.close(fd)
-            raise
-        with f:
-            f.write(text)
+        _write_new(self.guard.path(self._tmp(path)), text)
 
     def put(self, files: Mapping[str, str]) -> None:
         """Stage `files`; an unchanged one keeps its inode and mtime (in place: is not touched at all)."""
@@ -1283,15 +1275,7 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
             head, _, name = path.rpartition("/")
             tmp = f"{head}/" * bool(head) + f".{name}.{_token()}{TMP_SUFFIX}"
             staged.append((tmp, path))
-            fd = _create(guard.path(tmp))
-            try:
-                f = os.fdopen(fd, "w", encoding="utf-8")
-            except BaseException:
-                os.close(fd)
-                raise
-            with f:
-                f.write(text)
-            os.chmod(guard.path(tmp), 0o644)
+            _write_new(guard.path(tmp), text)
         _write_journal(out, staged, removed, journal_tmp)
     except BaseException:
         if os.path.lexists(out / JOURNAL):  # stopped just after the journal was written: finish below
@@ -1306,6 +1290,19 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
         raise
     (out / JOURNAL).unlink()
     _unmark_staging(out)
+
+
+def _write_new(path: str, text: str) -> None:
+    """Create the file `path` (it must not exist), mode 0644 whatever the umask, holding `text`."""
+    fd = _create(path)
+    try:
+        os.fchmod(fd, 0o644)
+        f = os.fdopen(fd, "w", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        f.write(text)
 
 
 def _create(path: str) -> int:
