@@ -1294,14 +1294,11 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
 
 def _write_new(path: str, text: str) -> None:
     """Create the file `path` (it must not exist), mode 0644 whatever the umask, holding `text`."""
-    fd = _create(path)
-    try:
-        os.fchmod(fd, 0o644)
-        f = os.fdopen(fd, "w", encoding="utf-8")
-    except BaseException:
-        os.close(fd)
-        raise
-    with f:
+    # The file object owns the descriptor at once and is its only closer: a signal's exception raised just
+    # after a call returns (where Python runs handlers) must not close it a second time, which failed a
+    # SIGHUP'd render with "Bad file descriptor" instead of its exit 129.
+    with open(_create(path), "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o644)
         f.write(text)
 
 
