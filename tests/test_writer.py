@@ -103,17 +103,18 @@ def test_in_place_update_failure_leaves_the_old_output(tmp_path: Path, monkeypat
     (out / "notes.txt").write_text("mine\n")  # a foreign file forces the file-by-file path
     before = tree_digest(out)
     calls = {"n": 0}
-    real_fdopen = writer.os.fdopen
+    real_create = writer._create
 
-    def failing_fdopen(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def failing_create(path: str) -> int:  # the second staged file finds the disk full
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(28, "No space left on device")
-        return real_fdopen(*args, **kwargs)
+        return real_create(path)
 
-    monkeypatch.setattr(writer.os, "fdopen", failing_fdopen)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(writer, "_create", failing_create)
+    with pytest.raises(OSError, match="No space left"):
         write({"a.yml": "new\n", "b.yml": "new\n"}, out, "spec.yaml")
+    assert calls["n"] == 2
     assert tree_digest(out) == before
     assert not list(out.rglob("*.obsgen-tmp"))
 
