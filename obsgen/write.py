@@ -76,10 +76,10 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _shas(files: dict[str, str], known: dict[str, str] | None = None) -> dict[str, str]:
+def _shas(files: dict[str, str]) -> dict[str, str]:
     """sha256 of each text, once per text object (the Kubernetes ConfigMap sources are the other families'
-    very strings); `known`: the sha of some paths' texts, already known."""
-    by_id: dict[int, str] = {id(files[p]): sha for p, sha in (known or {}).items() if p in files}
+    very strings)."""
+    by_id: dict[int, str] = {}
     out = {}
     for path, text in files.items():
         sha = by_id.get(id(text))
@@ -815,14 +815,12 @@ def _foreign(out: Path, owned: dict[str, str]) -> list[str]:
     return sorted(found)
 
 
-def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] | None = None,
-          kept_shas: Mapping[str, str] | None = None) -> Changes:
+def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] | None = None) -> Changes:
     """Write `files` (and the manifest) into `out`: recover an earlier stopped run, then swap in a new
     tree, or update in place when the folder holds entries of the user's. Holds the exclusive lock.
 
     `inputs` (JSON data: what the files were rendered from) is recorded beside the output with the stat of
-    every file, for `recorded`; without it, what was recorded is removed. `kept_shas`: the sha256 of
-    texts among `files` that `read_kept` read (their manifest's), not computed again."""
+    every file, for `recorded`; without it, what was recorded is removed."""
     _check_generated(files)
     out = _resolve(out)
     if os.path.lexists(out) and not out.is_dir():
@@ -834,7 +832,7 @@ def write(files: dict[str, str], out: Path, source: str, inputs: dict[str, Any] 
         stats: dict[str, os.stat_result] = {}
         owned, manifest_sha = _manifest(out, stats) if exists else ({}, None)
         known = _known(out, manifest_sha, stats)
-        shas = _shas(files, dict(kept_shas) if kept_shas else None)
+        shas = _shas(files)
         foreign = _foreign(out, owned) if exists else []
         clash = sorted(set(foreign) & set(files))
         if clash:
