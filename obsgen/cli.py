@@ -67,6 +67,11 @@ def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = 
     from .spec import SpecError, load_spec
 
     notes = notes if notes is not None else []
+    if spec_path.is_dir():  # its files parsed side by side first, into a cache (of this run only, if none)
+        from .spec import FileCache
+
+        cache = cache if cache is not None else FileCache("")
+        _prefill(cache, spec_path)
     try:
         spec = load_spec(spec_path, notes, cache)
     except SpecError as e:
@@ -163,6 +168,19 @@ def render(
     with Progress("obsgen render", STEPS + 2, wanted(quiet)) as progress:
         files, changes, summary = _render_and_write(spec, output, check, source, before, progress.step)
     _done(spec, output, check, quiet, files, changes, summary)
+
+
+def _prefill(cache: FileCache, folder: Path) -> None:
+    """The folder's files the cache lacks parsed side by side (spec.prefill); a wrong OBSGEN_JOBS is said
+    by the render, after the spec's own problems."""
+    from .render import JobsError, jobs
+    from .spec.prefill import prefill
+
+    try:
+        processes = jobs()
+    except JobsError:
+        return
+    prefill(cache, folder, processes)
 
 
 def _render_and_write(spec: Path, output: Path, check: bool, source: str, before: Recorded | None,
