@@ -75,6 +75,7 @@ MIN_CHUNK = 4
 MAX_CHUNK = 200
 QUEUED = 2  # chunks given to each forked process at a time: it renders one while the other's files cross
 PIPE_SWITCH_INTERVAL = 0.0005  # seconds; see render_all
+SERVICE_MEMOS = ("service-coverage", "service-alerting")  # kept by the services' files for their parts
 PIPE_SIZE = 1 << 20  # bytes: Linux's largest for an unprivileged process by default (see _widen)
 
 # Families that leave out the files of kept services: each takes `keep`, the names of those services, and
@@ -202,6 +203,9 @@ def _service_work(model: Model, services: list[ServiceModel]) -> Work:
     for module in _JOINED_FAMILIES:
         mod = import_module(module)
         parts[mod.PATH] = {svc.name: mod.service_parts(model, svc) for svc in services}
+    for svc in services:  # what the parts read of the files is read; held on, it grows with the services
+        for key in SERVICE_MEMOS:
+            model.memo.pop((key, svc.name), None)
     return files, parts
 
 
