@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +40,7 @@ from importlib import import_module
 from multiprocessing import get_context
 from typing import Any, Protocol
 
+from ..forking import die_with_parent
 from ..model import Model, ServiceModel
 from .kubernetes import SIZES
 from .parts import Part, Record
@@ -228,23 +228,6 @@ def _widen(pool: ProcessPoolExecutor) -> None:
         pass
 
 
-def _die_with_parent(parent: int) -> None:
-    """The forked worker's start: it dies with this process, even one killed by SIGKILL, instead of
-    rendering on for nobody; and a SIGTERM or SIGHUP simply ends it (the parent does the cleaning up)."""
-    for name in ("SIGTERM", "SIGHUP"):
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
-    if sys.platform == "linux":
-        try:
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the death signal was set
-        os._exit(1)
-
-
 def _collect(model: Model, services: list[ServiceModel], left: _Left, futures: list[Future[Work]],
              got: Callable[[Work], None], lock: threading.RLock, failed: list[BaseException]) -> None:
     """`got` every chunk's files and parts: this process makes chunks from the back of those `left` until
@@ -420,7 +403,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             sys.setswitchinterval(PIPE_SWITCH_INTERVAL)
             _forked_model, _forked_services = model, todo
             pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
-                                       initializer=_die_with_parent, initargs=(os.getpid(),))
+                                       initializer=die_with_parent, initargs=(os.getpid(),))
             _widen(pool)
             for _ in range(QUEUED * (processes - 1)):
                 give()
