@@ -26,7 +26,7 @@ from ..spec.models import Panel
 from ..units import fmt
 from . import prometheus, scrape_jobs
 from .common import dump_json, dump_yaml
-from .grafana_normalize import normalize, to_json
+from .grafana_normalize import normalize
 from .grafana_panels import (
     DARK_RED,
     GREEN,
@@ -178,7 +178,7 @@ def _dashboard(model: Model, title: str, description: str, grid: Grid, uid: str,
         templating=g.Templating(list=variables), timezone="browser", refresh="1m",
         time=g.Time("now-6h", "now"),
     )
-    return normalize(to_json(dashboard), uid=uid, project=model.project, tags=["obsgen", model.project, *tags])
+    return normalize(dashboard, uid=uid, project=model.project, tags=["obsgen", model.project, *tags])
 
 
 def _common_links(model: Model) -> list[g.DashboardLink]:
