@@ -23,7 +23,7 @@ from obsgen.render.grafana_normalize import (
     SCHEMA_VERSION,
     UNIT_PANEL_TYPES,
 )
-from obsgen.render.grafana_panels import DATASOURCE_TYPES, PROM
+from obsgen.render.grafana_panels import DATASOURCE_TYPES, PROM, Query, stat, timeseries
 from obsgen.spec import load_spec
 
 ROOT = Path(__file__).parents[1]
@@ -212,3 +212,12 @@ def test_a_target_rewrites_its_rate_ranges_as_the_expression_did(expr: str) -> N
 def test_a_fixed_range_becomes_grafanas_rate_interval() -> None:
     got = gn._target({"expr": "rate(x[5m]) / rate(y[$__rate_interval])", "instant": False}, PROM)
     assert got["expr"] == "rate(x[$__rate_interval]) / rate(y[$__rate_interval])"
+
+
+def test_a_panel_without_a_description_or_a_unit_fails_the_render_saying_which() -> None:
+    bare = stat("Up", "", Query("up"), "percentunit")
+    with pytest.raises(ValueError, match=r"^dashboard 'p / D', panel 'Up': every panel needs a title and a descr"):
+        gn.panels([bare], first_id=1, dashboard="p / D")
+    unitless = timeseries("Rate", "Requests.", [Query("sum(rate(x[5m]))")], "")
+    with pytest.raises(ValueError, match=r"^dashboard 'p / D', panel 'Rate': a timeseries panel needs a unit$"):
+        gn.panels([unitless], first_id=1, dashboard="p / D")

@@ -196,11 +196,14 @@ def _target(raw: dict[str, Any], datasource: str | None) -> dict[str, Any]:
 
 def _check(panel: dict[str, Any], dashboard: str) -> None:
     """Problems no rewrite can fix are bugs in the builders: fail the render, never ship them."""
-    what = f"dashboard {dashboard!r}, panel {panel.get('title')!r}"
     if not panel.get("title") or not panel.get("description"):
-        raise ValueError(f"{what}: every panel needs a title and a description")
+        raise ValueError(f"{_what(panel, dashboard)}: every panel needs a title and a description")
     if panel["type"] in UNIT_PANEL_TYPES and not panel["fieldConfig"]["defaults"].get("unit"):
-        raise ValueError(f"{what}: a {panel['type']} panel needs a unit")
+        raise ValueError(f"{_what(panel, dashboard)}: a {panel['type']} panel needs a unit")
+
+
+def _what(panel: dict[str, Any], dashboard: str) -> str:
+    return f"dashboard {dashboard!r}, panel {panel.get('title')!r}"  # written only for an error: panels are many
 
 
 def panels(items: list[Any], *, first_id: int, dashboard: str) -> list[dict[str, Any]]:
