@@ -26,7 +26,7 @@ from ..spec.models import Panel
 from ..units import fmt
 from . import prometheus, scrape_jobs
 from .common import dump_json, dump_yaml
-from .grafana_normalize import normalize, to_json
+from .grafana_normalize import normalize
 from .grafana_panels import (
     DARK_RED,
     GREEN,
@@ -45,6 +45,7 @@ from .grafana_panels import (
     threshold_steps,
     threshold_text,
     timeseries,
+    unvalidated,
 )
 
 # Where the compose and Kubernetes manifests mount grafana/dashboards/ inside the Grafana container.
@@ -178,7 +179,7 @@ def _dashboard(model: Model, title: str, description: str, grid: Grid, uid: str,
         templating=g.Templating(list=variables), timezone="browser", refresh="1m",
         time=g.Time("now-6h", "now"),
     )
-    return normalize(to_json(dashboard), uid=uid, project=model.project, tags=["obsgen", model.project, *tags])
+    return normalize(dashboard, uid=uid, project=model.project, tags=["obsgen", model.project, *tags])
 
 
 def _common_links(model: Model) -> list[g.DashboardLink]:
@@ -277,6 +278,7 @@ def _alerts_table(title: str, matcher: str, by: str) -> g.Panel:
 # --------------------------------------------------------------------------- service dashboard
 
 
+@unvalidated
 def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
     inst = 'instance=~"$instance"'
     ths = _thresholds(svc)
@@ -712,6 +714,7 @@ def _logs_row(grid: Grid, svc: ServiceModel) -> None:
 # The overview dashboard is a file of its own family, joined from per-service parts: obsgen.render.grafana_overview.
 
 
+@unvalidated
 def overview_panels(model: Model, svc: ServiceModel) -> list[g.Panel]:
     """The overview's stats of one service (none: it has no row, its alerts are in the table above)."""
     ths = _thresholds(svc)
@@ -739,11 +742,13 @@ def overview_panels(model: Model, svc: ServiceModel) -> list[g.Panel]:
     return panels
 
 
+@unvalidated
 def overview_row(grid: Grid, svc: ServiceModel, panels: list[g.Panel]) -> None:
     grid.row(f"{svc.title}" + (f" ({svc.team})" if svc.team else ""))
     grid.fill(panels, h=5)
 
 
+@unvalidated
 def overview_head(model: Model) -> dict[str, Any]:
     """The overview dashboard with the table of firing alerts as its one panel; the services' rows follow it."""
     grid = Grid()
@@ -919,6 +924,7 @@ def _watch_row(grid: Grid, kind: str, sel: str) -> None:
                for w in _COMPONENT_WATCHES[kind]])
 
 
+@unvalidated
 def stack_dashboard(model: Model) -> dict[str, Any]:
     """Every component and exporter of the stack, each selected by its scrape job (`scrape_jobs`)."""
     stack = scrape_jobs.stack_jobs(model)

@@ -1,8 +1,8 @@
 """The one place where grafanalib 0.7.1's dashboard JSON becomes modern Grafana JSON.
 
 grafanalib writes an old format (schemaVersion 12, `style`, empty `rows`, datasources as bare strings,
-threshold bases as the string "null", targets without datasources). `normalize` rewrites a serialized
-dashboard so that every generated dashboard has: a given deterministic uid, `id` null, a current
+threshold bases as the string "null", targets without datasources). `normalize` writes a grafanalib
+dashboard's JSON so that every generated dashboard has: a given deterministic uid, `id` null, a current
 schemaVersion, `{type, uid}` datasource references, a `datasource` template variable, `$__rate_interval`
 in every rate/irate/increase, sequential unique panel ids, `editable: false`, tags and the project
 name as title prefix. It checks, too, what it cannot repair: titles, descriptions, units.
@@ -10,6 +10,7 @@ name as title prefix. It checks, too, what it cannot repair: titles, description
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
@@ -34,41 +35,43 @@ DATASOURCE_VARIABLE = {
 UNIT_PANEL_TYPES = {"stat", "timeseries", "gauge", "table", "bargauge", "graph", "singlestat"}
 
 _DASHBOARD_DROP = ("__inputs", "rows", "style", "sharedCrosshair", "hideControls", "gnetId")
-_PANEL_DROP = ("span", "height", "minSpan", "error", "editable", "cacheTimeout", "hideTimeOverride",
+_PANEL_DROP = frozenset({"span", "height", "minSpan", "error", "editable", "cacheTimeout", "hideTimeOverride",
                "repeatDirection", "maxPerRow", "columns", "fontSize", "color", "thresholds",
-               "maxDataPoints")  # grafanalib caps at 100 points; Grafana's default follows the panel width
+               "maxDataPoints"})  # grafanalib caps at 100 points; Grafana's default follows the panel width
 _TARGET_DROP = ("target", "metric", "step", "intervalFactor", "query", "interval")
 # rate(x[5m]) -> rate(x[$__rate_interval]); a subquery's `[1h:5m]` is left alone (it has a colon).
 _RATE_RANGE = re.compile(r"\b(rate|irate|increase)(\s*\((?:[^()\[\]]|\([^()]*\))*)\[[^\]:]+\]")
-
-
-def to_json(dashboard: Any) -> dict[str, Any]:
-    """A grafanalib Dashboard as plain data with every mapping's keys sorted: what its DashboardEncoder
-    would write, without the encode-and-parse round trip (which dominated rendering a thousand services)."""
-    data: dict[str, Any] = _plain(dashboard)
-    return data
 
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(obj: Any) -> Any:
-    # Hot: a thousand services are two million nodes, so leaves are tested by exact type, not recursed into.
+    # Hot: a thousand services are 650k containers and objects, so leaves are tested by exact type, not
+    # recursed into, nor empty lists (a quarter of the calls), nor the mapping a grafanalib object gives.
     kind = type(obj)
-    if kind is dict:  # sorting the keys alone is quicker than sorting (key, value) pairs
-        out = {}
-        for k in sorted(obj):
-            v = obj[k]
-            out[k] = v if type(v) in _LEAVES else _plain(v)
-        return out
-    if kind is list or kind is tuple:
-        return [v if type(v) in _LEAVES else _plain(v) for v in obj]
-    if kind in _LEAVES:
-        return obj
-    to_json_data = getattr(obj, "to_json_data", None)
-    if to_json_data is not None:
-        return _plain(to_json_data())
-    raise TypeError(f"grafanalib produced {kind.__name__}, which has no JSON form")
+    if kind is not dict:
+        if kind is list or kind is tuple:
+            return [v if type(v) in _LEAVES else _plain(v) for v in obj]
+        if kind in _LEAVES:
+            return obj
+        to_json_data = getattr(obj, "to_json_data", None)
+        if to_json_data is None:
+            raise TypeError(f"grafanalib produced {kind.__name__}, which has no JSON form")
+        obj = to_json_data()
+        if type(obj) is not dict:
+            return _plain(obj)
+    out = {}
+    for k in sorted(obj):  # sorting the keys alone is quicker than sorting (key, value) pairs
+        v = obj[k]
+        kind = type(v)
+        if kind in _LEAVES:
+            out[k] = v
+        elif kind is list and not v:
+            out[k] = []
+        else:
+            out[k] = _plain(v)
+    return out
 
 
 def _sorted(data: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +79,13 @@ def _sorted(data: dict[str, Any]) -> dict[str, Any]:
     return dict(sorted(data.items()))
 
 
-def normalize(data: dict[str, Any], *, uid: str, project: str, tags: list[str]) -> dict[str, Any]:
+def normalize(dashboard: Any, *, uid: str, project: str, tags: list[str]) -> dict[str, Any]:
+    """A grafanalib Dashboard as modern Grafana JSON, every mapping's keys sorted. Its panels are read from
+    grafanalib's objects in the one pass that fixes them (a walk over all of it first, then copies to fix,
+    was most of rendering a service's dashboard)."""
+    raw = dict(_mapping(dashboard))
+    items = raw.pop("panels", [])
+    data: dict[str, Any] = _plain(raw)
     for key in _DASHBOARD_DROP:
         data.pop(key, None)
     prefix = f"{project} / "
@@ -87,8 +96,18 @@ def normalize(data: dict[str, Any], *, uid: str, project: str, tags: list[str]) 
     data["timepicker"] = {"refresh_intervals": data["timepicker"]["refresh_intervals"]}
     data["templating"]["list"] = _variables(data["templating"]["list"])
     ids = iter(range(1, 1_000_000))
-    data["panels"] = [_panel(p, ids, data["title"]) for p in data["panels"]]
+    data["panels"] = [_panel(p, ids, data["title"]) for p in items]
     return _sorted(data)
+
+
+def _mapping(obj: Any) -> dict[str, Any]:
+    """A grafanalib object's JSON mapping, its values as grafanalib gave them (a mapping: itself)."""
+    while type(obj) is not dict:
+        to_json_data = getattr(obj, "to_json_data", None)
+        if to_json_data is None:
+            raise TypeError(f"grafanalib produced {type(obj).__name__}, which has no JSON form")
+        obj = to_json_data()
+    return obj
 
 
 def ref(datasource: str) -> dict[str, str]:
@@ -112,11 +131,25 @@ def _variables(variables: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _panel(panel: dict[str, Any], ids: Any, dashboard: str) -> dict[str, Any]:
-    for key in _PANEL_DROP:
-        panel.pop(key, None)
-    panel = {k: v for k, v in panel.items() if v is not None and v != ""}
-    panel["id"] = next(ids)
+def _panel(item: Any, ids: Any, dashboard: str) -> dict[str, Any]:
+    raw = _mapping(item)
+    keys = sorted(raw)
+    if "id" not in raw:
+        bisect.insort(keys, "id")
+    # The panel is built in key order, so it needs no sorting after: the fixes below only replace values.
+    # Keys it drops are never converted; its targets are converted once, by `_target`.
+    panel: dict[str, Any] = {}
+    for k in keys:
+        if k in _PANEL_DROP:
+            continue
+        if k == "id":
+            panel[k] = next(ids)
+            continue
+        v = raw[k]
+        if k != "targets" and type(v) not in _LEAVES:
+            v = _plain(v)
+        if v is not None and v != "":
+            panel[k] = v
     if panel["type"] == "row":
         row = {k: panel[k] for k in ("type", "title", "collapsed", "gridPos", "id")}
         return _sorted({**row, "panels": [_panel(p, ids, dashboard) for p in panel.get("panels", [])]})
@@ -124,7 +157,7 @@ def _panel(panel: dict[str, Any], ids: Any, dashboard: str) -> dict[str, Any]:
     if isinstance(datasource, str):
         panel["datasource"] = ref(datasource)
     if "targets" in panel:
-        panel["targets"] = [_target(target, datasource) for target in panel["targets"]]
+        panel["targets"] = [_target(_mapping(target), datasource) for target in panel["targets"]]
     defaults = panel.get("fieldConfig", {}).get("defaults", {})
     for key in ("min", "max", "decimals", "color"):
         if defaults.get(key) is None:
@@ -139,17 +172,20 @@ def _panel(panel: dict[str, Any], ids: Any, dashboard: str) -> dict[str, Any]:
             for s in defaults["thresholds"]["steps"]
         ]
     _check(panel, dashboard)
-    return _sorted(panel)
+    return panel
 
 
-def _target(target: dict[str, Any], datasource: str | None) -> dict[str, Any]:
-    for key in _TARGET_DROP:
-        target.pop(key, None)
+def _target(raw: dict[str, Any], datasource: str | None) -> dict[str, Any]:
+    target = {k: v if type(v) in _LEAVES else _plain(v) for k, v in raw.items() if k not in _TARGET_DROP}
     source = target.get("datasource") or datasource
     if isinstance(source, str):
         target["datasource"] = ref(source)
     if source == PROM:
-        target["expr"] = _RATE_RANGE.sub(r"\1\2[$__rate_interval]", target["expr"])
+        expr = target["expr"]
+        # only a range other than Grafana's own can change (most queries have none): skip the regex then
+        if "[" in expr.replace("[$__rate_interval]", ""):
+            expr = _RATE_RANGE.sub(r"\1\2[$__rate_interval]", expr)
+        target["expr"] = expr
         target["range"] = not target["instant"]
     else:
         target.pop("format", None)
@@ -160,15 +196,18 @@ def _target(target: dict[str, Any], datasource: str | None) -> dict[str, Any]:
 
 def _check(panel: dict[str, Any], dashboard: str) -> None:
     """Problems no rewrite can fix are bugs in the builders: fail the render, never ship them."""
-    what = f"dashboard {dashboard!r}, panel {panel.get('title')!r}"
     if not panel.get("title") or not panel.get("description"):
-        raise ValueError(f"{what}: every panel needs a title and a description")
+        raise ValueError(f"{_what(panel, dashboard)}: every panel needs a title and a description")
     if panel["type"] in UNIT_PANEL_TYPES and not panel["fieldConfig"]["defaults"].get("unit"):
-        raise ValueError(f"{what}: a {panel['type']} panel needs a unit")
+        raise ValueError(f"{_what(panel, dashboard)}: a {panel['type']} panel needs a unit")
+
+
+def _what(panel: dict[str, Any], dashboard: str) -> str:
+    return f"dashboard {dashboard!r}, panel {panel.get('title')!r}"  # written only for an error: panels are many
 
 
 def panels(items: list[Any], *, first_id: int, dashboard: str) -> list[dict[str, Any]]:
     """grafanalib panels as `normalize` writes them in the dashboard titled `dashboard` (its title with the
     project's prefix), numbered from `first_id`: for a dashboard assembled from parts."""
     ids = iter(range(first_id, 1_000_000))
-    return [_panel(_plain(p), ids, dashboard) for p in items]
+    return [_panel(p, ids, dashboard) for p in items]

@@ -7,9 +7,13 @@ serialized dashboard into modern JSON in one place.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import ParamSpec, TypeVar
 
+import attr
 from grafanalib import core as g
 
 from ..model import ThresholdModel, show
@@ -32,14 +36,42 @@ class Query:
     instant: bool = False
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def unvalidated(build: Callable[P, R]) -> Callable[P, R]:
+    """`build` with grafanalib's attrs validators off while it runs. They check only the types the builders
+    pass, never a value of the spec (the spec is checked when loaded), and were a tenth of building a
+    dashboard; the tests build every example's dashboards with them on too (tests/test_grafana_panels.py)."""
+    @functools.wraps(build)
+    def built(*args: P.args, **kwargs: P.kwargs) -> R:
+        was = attr.validators.get_disabled()
+        attr.validators.set_disabled(True)
+        try:
+            return build(*args, **kwargs)
+        finally:
+            attr.validators.set_disabled(was)
+    return built
+
+
 # --------------------------------------------------------------------------- thresholds
 
 
 def steps(base: str, *levels: tuple[Decimal, str]) -> list[g.Threshold]:
     """Grafana threshold steps: `base` colour below the first level, each level's colour from it up."""
+    try:
+        return list(_steps(base, levels))
+    except TypeError:  # a level that cannot be hashed (a signalling NaN): made afresh, to fail as it did
+        return list(_steps.__wrapped__(base, levels))
+
+
+@functools.lru_cache(maxsize=4096)
+def _steps(base: str, levels: tuple[tuple[Decimal, str], ...]) -> tuple[g.Threshold, ...]:
+    # Most panels draw the same few step lists; their Thresholds are shared, as nothing changes one once made.
     out = [g.Threshold(base, 0, 0.0)]
     out += [g.Threshold(color, i, float(value)) for i, (value, color) in enumerate(sorted(levels), start=1)]
-    return out
+    return tuple(out)
 
 
 def threshold_steps(th: ThresholdModel | None) -> list[g.Threshold]:
