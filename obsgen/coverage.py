@@ -105,8 +105,16 @@ def parse_labels(text: str) -> dict[str, str] | None:
 Matcher = tuple[str, str, str]
 
 
-def _matchers(selector: str) -> list[Matcher]:
-    return [(label, op, _unescape(raw)) for label, op, raw in _MATCHER.findall(selector[1:-1])]
+# A test file asserts the same few selectors and label sets at many times (each alert's, in every proof
+# that shows it): read once each, and never changed by their readers.
+@lru_cache(maxsize=4096)
+def _matchers(selector: str) -> tuple[Matcher, ...]:
+    return tuple((label, op, _unescape(raw)) for label, op, raw in _MATCHER.findall(selector[1:-1]))
+
+
+@lru_cache(maxsize=4096)
+def _sample_labels(text: str) -> dict[str, str] | None:
+    return parse_labels(text)
 
 
 @lru_cache(maxsize=4096)
@@ -114,7 +122,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _selects(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:
+def _selects(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> bool:
     for label, op, value in matchers:
         actual = labels.get(label, "")
         if op == "=":
@@ -188,7 +196,7 @@ def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]
                 if not str(item["expr"]).strip().startswith("ALERTS"):
                     continue  # a function of ALERTS: its samples are not the alerts' label sets
                 firing = [labels for sample in samples
-                          if (labels := parse_labels(str(sample.get("labels", ""))))
+                          if (labels := _sample_labels(str(sample.get("labels", ""))))
                           and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing"]
                 for fired_name in dict.fromkeys(labels.get("alertname") for labels in firing):
                     for r in named.get(fired_name, []) if fired_name is not None else []:

@@ -3,6 +3,8 @@ period, the SLO alerts' names and labels once per service, proof coverage read t
 
 from __future__ import annotations
 
+from typing import Any
+
 from obsgen import coverage, slo
 from obsgen.model import resolve
 from obsgen.slo_math import tiers
@@ -80,3 +82,54 @@ def test_a_group_counts_once_however_many_of_its_checks_show_the_alert() -> None
     found = coverage.proofs(rules, {"prometheus/tests/a.test.yml": {"rule_files": ["../rules/a.yml"],
                                                                     "tests": wrong}})
     assert found[0].fires == [] and found[0].silent == ["x"]
+
+
+THRESHOLDS = """\
+version: 1
+project: {name: shop}
+channels: {chat: {type: slack, channel: "#a", api_url_file: /s}}
+routing: {default: chat}
+services:
+  - name: checkout
+    scrape: {static: ["checkout:8080"]}
+    thresholds:
+      - {indicator: error_rate, warning: 0.5%, critical: 1%}
+      - {indicator: latency_p95, target: 100ms, warning: 250ms, critical: 500ms}
+  - name: cart
+    team: web
+    scrape: {static: ["cart:8080"]}
+    thresholds:
+      - {indicator: error_rate, warning: 0.5%, critical: 1%, for: {warning: 15m, critical: 2m}}
+      - {indicator: latency_p95, target: 100ms, warning: 250ms, critical: 500ms, description: "p95 {{ $value }}"}
+  - name: search
+    scrape: {static: ["search:8080"]}
+    thresholds:
+      - {indicator: error_rate, warning: 0.50%, critical: 1.0%}
+      - {indicator: latency_p95, warning: 250ms, critical: 500ms}
+"""
+
+
+def test_threshold_tests_are_each_services_own_whatever_was_planned_before() -> None:
+    from obsgen.render import prometheus_tests as pt
+
+    model = resolve(load_spec_text(THRESHOLDS))
+    alone = {}
+    for svc in model.services:
+        pt._threshold_plan.cache_clear()
+        alone[svc.name] = [pt.threshold_tests(svc, th) for th in svc.thresholds]
+    pt._threshold_plan.cache_clear()
+    in_a_row = {svc.name: [pt.threshold_tests(svc, th) for th in svc.thresholds] for svc in model.services}
+    assert in_a_row == alone
+    assert pt._threshold_plan.cache_info().hits >= 1  # search's error rate is checkout's, written otherwise
+    # each threshold's own `for`s and levels: cart's warning waits 15m, its critical 2m; search's latency has no
+    # target, so its silent phase is below the warning level, not at a target
+
+    def checks(group: dict[str, Any]) -> list[tuple[str, list[str]]]:
+        return [(c["eval_time"], [e["exp_labels"]["severity"] for e in c["exp_alerts"]]) for c in group["alert_rule_test"]]
+
+    assert checks(alone["checkout"][0][2]) == [("5m", []), ("8m", ["warning", "critical"])]
+    assert checks(alone["cart"][0][2]) == [("2m", []), ("15m", ["critical"]), ("18m", ["warning", "critical"])]
+    assert alone["cart"][0][1]["name"] == "CartErrorRateHigh: fires warning only at 0.75%"
+    assert alone["checkout"][1][0]["name"].endswith("silent inside the target at 95ms")
+    assert alone["search"][1][0]["name"].endswith("silent inside the target at 237.5ms")
+    assert alone["cart"][1][1]["alert_rule_test"][1]["exp_alerts"][0]["exp_annotations"]["description"] == "p95 0.4875"
