@@ -105,8 +105,16 @@ def parse_labels(text: str) -> dict[str, str] | None:
 Matcher = tuple[str, str, str]
 
 
-def _matchers(selector: str) -> list[Matcher]:
-    return [(label, op, _unescape(raw)) for label, op, raw in _MATCHER.findall(selector[1:-1])]
+# A test file asserts the same few selectors and label sets at many times (each alert's, in every proof
+# that shows it): read once each, and never changed by their readers.
+@lru_cache(maxsize=4096)
+def _matchers(selector: str) -> tuple[Matcher, ...]:
+    return tuple((label, op, _unescape(raw)) for label, op, raw in _MATCHER.findall(selector[1:-1]))
+
+
+@lru_cache(maxsize=4096)
+def _sample_labels(text: str) -> dict[str, str] | None:
+    return parse_labels(text)
 
 
 @lru_cache(maxsize=4096)
@@ -114,7 +122,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _selects(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:
+def _selects(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> bool:
     for label, op, value in matchers:
         actual = labels.get(label, "")
         if op == "=":
@@ -129,8 +137,16 @@ def _selects(matchers: list[Matcher], labels: Mapping[str, str]) -> bool:
 
 
 def _carries(alert_labels: Mapping[str, str], rule: AlertRule) -> bool:
-    return alert_labels.get("alertname", rule.alert) == rule.alert and all(
-        alert_labels.get(k) == v for k, v in rule.labels.items())
+    # every (label, value) of the rule among the alert's: a set comparison of the two items views (in C
+    # for dicts), as `all(alert_labels.get(k) == v ...)` would say it (the values are strings, never None)
+    return alert_labels.get("alertname", rule.alert) == rule.alert and rule.labels.items() <= alert_labels.items()
+
+
+def _add(names: list[str], name: str) -> None:
+    # a group's checks come one after another: a name just added is not added again (the lists are
+    # deduplicated at the end all the same, for a group name that comes back later)
+    if not names or names[-1] != name:
+        names.append(name)
 
 
 def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]]) -> list[Proof]:
@@ -162,7 +178,7 @@ def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]
                              "alertname": alertname} for a in item.get("exp_alerts") or ()]
                 for r in same:
                     fired = any(_carries(e, r) for e in expected)
-                    (found[id(r)].fires if fired else found[id(r)].silent).append(name)
+                    _add(found[id(r)].fires if fired else found[id(r)].silent, name)
             for item in group.get("promql_expr_test") or ():
                 m = ALERTS_SELECTOR.match(str(item.get("expr", "")))
                 if m is None:
@@ -175,20 +191,22 @@ def proofs(rules: list[AlertRule], tests_by_file: Mapping[str, Mapping[str, Any]
                     candidates = named.get(pinned[0], []) if pinned else covered
                     for r in candidates:
                         if _selects(matchers, full[id(r)]):
-                            found[id(r)].silent.append(name)
+                            _add(found[id(r)].silent, name)
                     continue
                 if not str(item["expr"]).strip().startswith("ALERTS"):
                     continue  # a function of ALERTS: its samples are not the alerts' label sets
                 firing = [labels for sample in samples
-                          if (labels := parse_labels(str(sample.get("labels", ""))))
+                          if (labels := _sample_labels(str(sample.get("labels", ""))))
                           and labels.get("__name__") == "ALERTS" and labels.get("alertstate") == "firing"]
                 for fired_name in dict.fromkeys(labels.get("alertname") for labels in firing):
                     for r in named.get(fired_name, []) if fired_name is not None else []:
                         if any(labels.get("alertname") == r.alert and _carries(labels, r) for labels in firing):
-                            found[id(r)].fires.append(name)
+                            _add(found[id(r)].fires, name)
     for p in found.values():  # a group counts once however many of its checks show it
-        p.fires = list(dict.fromkeys(p.fires))
-        p.silent = list(dict.fromkeys(p.silent))
+        if len(p.fires) > 1:  # (one name or none is unique already: most rules' lists)
+            p.fires = list(dict.fromkeys(p.fires))
+        if len(p.silent) > 1:
+            p.silent = list(dict.fromkeys(p.silent))
     return [found[id(r)] for r in rules]
 
 

@@ -75,11 +75,21 @@ def record_name(window: str) -> str:
 
 
 def slo_tiers(model: Model, slo: SloModel) -> list[Tier]:
-    return tiers(model.spec.defaults.slo_windows, slo.period)
+    return list(_model_tiers(model, slo.period))
+
+
+def _model_tiers(model: Model, period: str) -> tuple[Tier, ...]:
+    # asked for a dozen times by each SLO's rules and proofs: once per period and model (the model's
+    # `defaults.slo_windows` never change), each caller its own list
+    key = ("slo-tiers", period)
+    found: tuple[Tier, ...] | None = model.memo.get(key)
+    if found is None:
+        found = model.memo[key] = tuple(tiers(model.spec.defaults.slo_windows, period))
+    return found
 
 
 def enabled_tiers(model: Model, slo: SloModel) -> list[Tier]:
-    return [t for t in slo_tiers(model, slo) if (slo.page if t.tier == "page" else slo.ticket)]
+    return [t for t in _model_tiers(model, slo.period) if (slo.page if t.tier == "page" else slo.ticket)]
 
 
 def windows(model: Model, slo: SloModel) -> list[str]:
@@ -351,13 +361,36 @@ GROUP_LOOKBACK = "1h"  # how long a vanished group of an SLO with `by` is missed
 def rule_groups(model: Model, svc: ServiceModel, naive: bool = False) -> list[dict[str, Any]]:
     """Per SLO: `<service>-slo-<slo>-recordings` and `<service>-slo-<slo>-alerts`."""
     groups = []
+    heads = {}
     for slo in svc.slos:
         groups.append({"name": f"{svc.name}-slo-{slo.name}-recordings",
                        "rules": recording_rules(model, slo, naive)})
         alerts = alert_rules(model, svc, slo)
+        heads[slo.id] = _heads(alerts)
         if alerts:
             groups.append({"name": f"{svc.name}-slo-{slo.name}-alerts", "rules": alerts})
+    # the service's tests, built right after its rules, read these rather than build the alerts again;
+    # the last service's only, so that the memo never grows with the fleet
+    model.memo[_ALERT_HEADS] = (svc, heads)
     return groups
+
+
+AlertHead = tuple[str, dict[str, str], str | None]  # an alert rule's name, labels and `for`
+_ALERT_HEADS = "slo-alert-heads"  # model.memo's key of the last service's (service, {slo id: its heads})
+
+
+def _heads(rules: list[Rule]) -> list[AlertHead]:
+    return [(rule["alert"], dict(rule["labels"]), rule.get("for")) for rule in rules]
+
+
+def alert_heads(model: Model, svc: ServiceModel, slo: SloModel) -> list[AlertHead]:
+    """The name, labels and `for` of each of `alert_rules`, in its order: those `rule_groups` has just built
+    for the service when it has, else built now. Callers do not change them."""
+    last = model.memo.get(_ALERT_HEADS)
+    if last is not None and last[0] is svc and slo.id in last[1]:
+        found: list[AlertHead] = last[1][slo.id]
+        return found
+    return _heads(alert_rules(model, svc, slo))
 
 
 def test_cases(model: Model, svc: ServiceModel) -> list[dict[str, Any]]:

@@ -56,8 +56,8 @@ from .slo import (
     PERIOD_BURN_RATE,
     SLOTH_INFO,
     TIME_PERIOD,
+    alert_heads,
     alert_names,
-    alert_rules,
     enabled_tiers,
     labels,
     record_name,
@@ -771,16 +771,14 @@ def slo_alerts(model: Model, svc: ServiceModel, slo: SloModel,
     names = alert_names(svc, slo)
     kinds = {names["exhausted"]: "exhausted", names["absent"]: "absent"}
     out = {}
-    for rule in alert_rules(model, svc, slo):
-        kind = kinds.get(rule["alert"], rule["labels"]["tier"])
+    for name, rule_labels, for_ in alert_heads(model, svc, slo):
+        kind = kinds.get(name, rule_labels["tier"])
         # burn-rate and budget alerts return the recorded SLO series (with the group's labels); absent()
         # returns its equality matchers
         returned = {"slo_id": slo.id} if kind == "absent" else {**labels(slo), **(group or {})}
-        full = {"__name__": "ALERTS", "alertname": rule["alert"], "alertstate": "firing",
-                **returned, **rule["labels"]}
-        extra = f", tier={quote(rule['labels']['tier'])}" if kind in ("page", "ticket") else ""
-        out[kind] = SloAlert(rule["alert"], _alerts(rule["alert"], slo, extra), full,
-                             int(duration_seconds(rule.get("for", "0s"))))
+        full = {"__name__": "ALERTS", "alertname": name, "alertstate": "firing", **returned, **rule_labels}
+        extra = f", tier={quote(rule_labels['tier'])}" if kind in ("page", "ticket") else ""
+        out[kind] = SloAlert(name, _alerts(name, slo, extra), full, int(duration_seconds(for_ or "0s")))
     return out
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from .. import coverage, label_values, slo
@@ -184,8 +186,19 @@ def expand(template: str, value: float, labels: dict[str, str]) -> str | None:
 
 
 def _series(metric: str, labels: dict[str, str], per_step: Decimal, steps: int) -> dict[str, str]:
-    sel = ",".join(f"{k}={quote(v)}" for k, v in labels.items())
-    return {"series": f"{metric}{{{sel}}}", "values": f"0+{fmt(per_step)}x{steps}"}
+    return {"series": _series_name(metric, tuple(labels.items())), "values": _counter_values(per_step, steps)}
+
+
+# the phases of a threshold's tests feed the same series (and a fleet's thresholds the same counts)
+@lru_cache(maxsize=4096)
+def _series_name(metric: str, labels: tuple[tuple[str, str], ...]) -> str:
+    sel = ",".join(f"{k}={quote(v)}" for k, v in labels)
+    return f"{metric}{{{sel}}}"
+
+
+@lru_cache(maxsize=4096)
+def _counter_values(per_step: Decimal, steps: int) -> str:
+    return f"0+{fmt(per_step)}x{steps}"
 
 
 def _status_values(svc: ServiceModel) -> tuple[str, str] | None:
@@ -244,18 +257,24 @@ def _histogram_input(svc: ServiceModel, th: ThresholdModel, value: Decimal,
                      steps: int) -> tuple[list[dict[str, str]], float]:
     """All observations fall in one bucket (lo, hi] with lo <= value < hi, so the quantile is
     lo + (hi - lo) * q: inside the phase the test wants, and computable here exactly."""
-    q = Decimal(QUANTILES[th.indicator or ""])
-    levels = sorted({v for v in (th.target, th.warning, th.critical) if v is not None})
-    lo = max((lv for lv in levels if lv < value), default=Decimal(0))
-    hi = min((lv for lv in levels if lv >= value), default=max(levels) * 2)
-    bounds = sorted({b for b in (lo, hi, hi * 2) if b > 0})
+    lo, hi, bounds, actual = _bucket(th, value)
     series = []
     metric, labels = svc.histogram("bucket").split("{")[0], svc.request_labels(histogram=True)
     for b in bounds + [None]:
         count = REQUESTS_PER_STEP if b is None or b >= hi else Decimal(0)
         le = "+Inf" if b is None else _le(b)
         series.append(_series(metric, {**labels, "le": le}, count, steps))
-    return series, float(lo) + (float(hi) - float(lo)) * float(q)
+    return series, actual
+
+
+def _bucket(th: ThresholdModel, value: Decimal) -> tuple[Decimal, Decimal, list[Decimal], float]:
+    """`_histogram_input`'s bucket (lo, hi], the bounds it feeds, and the quantile they make."""
+    q = Decimal(QUANTILES[th.indicator or ""])
+    levels = sorted({v for v in (th.target, th.warning, th.critical) if v is not None})
+    lo = max((lv for lv in levels if lv < value), default=Decimal(0))
+    hi = min((lv for lv in levels if lv >= value), default=max(levels) * 2)
+    bounds = sorted({b for b in (lo, hi, hi * 2) if b > 0})
+    return lo, hi, bounds, float(lo) + (float(hi) - float(lo)) * float(q)
 
 
 def _le(v: Decimal) -> str:
@@ -386,9 +405,74 @@ def _lexically_from_nothing(expr: str) -> bool:
 def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
     if threshold_gap(svc, th) is not None:
         return []
+    steps, phases = _threshold_plan(*_plan_key(th))
+    tests: list[TestGroup] = []
+    for phase in phases:
+        made = _input(svc, th, phase.value, steps)
+        if made is None:
+            return []
+        series, actual = made
+        expected: dict[str, dict[str, Any]] = {}
+        # a hand-written description this generator cannot expand: assert the labels only (ALERTS)
+        labels_only = False
+        for severity in phase.crossed:
+            labels = {"severity": severity, **svc.labels}
+            if th.record:
+                labels = {**labels, "service": svc.name}
+            annotations = {"summary": th.summary}
+            description = expand(th.description, actual, labels)
+            labels_only = labels_only or description is None
+            annotations["description"] = description or ""
+            if th.runbook_url:
+                annotations["runbook_url"] = th.runbook_url
+            if svc.dashboard_url:
+                annotations["dashboard_url"] = svc.dashboard_url
+            expected[severity] = {"exp_labels": labels, "exp_annotations": annotations}
+        checks: list[dict[str, Any]] = [{"eval_time": at, "alertname": th.alert, "exp_alerts": [expected[s] for s in firing]}
+                  for at, firing in phase.checks]
+        group: TestGroup = {
+            "name": f"{th.alert}: {phase.name}",
+            "interval": format_duration(STEP),
+            "input_series": series,
+        }
+        if labels_only:
+            group["promql_expr_test"] = [alerts_check(c["alertname"], c["eval_time"],
+                                                      [e["exp_labels"] for e in c["exp_alerts"]]) for c in checks]
+        else:
+            group["alert_rule_test"] = checks
+        tests.append(group)
+    return tests
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """One phase of a threshold's tests, as far as the threshold's numbers decide it."""
+
+    value: Decimal  # what the input makes the expression evaluate to, about
+    crossed: tuple[str, ...]  # the severities whose level the exact value crosses
+    checks: tuple[tuple[str, tuple[str, ...]], ...]  # (eval_time, the severities firing then)
+    name: str  # the test group's name after the alert's
+
+
+def _plan_key(th: ThresholdModel) -> tuple[Any, ...]:
+    """Everything of a threshold `_threshold_plan` reads: its numbers, not its names or texts."""
+    return (th.record is not None, th.indicator, th.direction, th.target, th.warning, th.critical, th.kind,
+            th.for_, tuple(sorted(th.for_levels.items())))
+
+
+# The timings and values of a threshold's tests depend on its levels, direction and `for`s alone: a fleet's
+# thresholds share a few of them. The service's series, labels and descriptions are put in by the caller.
+@lru_cache(maxsize=1024)
+def _threshold_plan(recorded: bool, indicator: str | None, direction: str, target: Decimal | None,
+                    warning: Decimal | None, critical: Decimal | None, kind: str, for_: str,
+                    for_levels: tuple[tuple[str, str], ...]) -> tuple[int, tuple[_Phase, ...]]:
+    th = ThresholdModel(alert="", indicator=indicator, expr="", record="" if recorded else None,
+                        direction=direction, target=target, warning=warning, critical=critical, kind=kind,
+                        unit="", for_=for_, summary="", description="", runbook_url=None,
+                        for_levels=dict(for_levels))
     # rate() needs two samples, so a rate is first true one step in (a gauge, at once); then each level's
     # `for` must pass
-    first_true = 0 if th.record or th.indicator == "consumer_lag" else STEP
+    first_true = 0 if recorded or th.indicator == "consumer_lag" else STEP
     fors = {sev: int(duration_seconds(th.for_of(sev))) for sev, _ in th.levels()}
     fires_at = {sev: first_true + fors[sev] for sev in fors}
     # A ratio (errors over requests, a quantile of bucket rates) or a recorded value is the phase's from the
@@ -403,59 +487,27 @@ def threshold_tests(svc: ServiceModel, th: ThresholdModel) -> list[TestGroup]:
     holds_from = first_true if th.direction == "below" else settled
     eval_at = max(max(holds_from + f for f in fors.values()), settled) + 2 * STEP
     steps = eval_at // STEP + 5
-    tests: list[TestGroup] = []
+    phases = []
     for phase, value in _phase_values(th).items():
-        made = _input(svc, th, value, steps)
-        if made is None:
-            return []
-        series, actual = made
-        expected: dict[str, dict[str, Any]] = {}
-        # a hand-written description this generator cannot expand: assert the labels only (ALERTS)
-        labels_only = False
-        for severity, level in th.levels():
-            crossed = actual > float(level) if th.direction == "above" else actual < float(level)
-            if not crossed:
-                continue
-            labels = {"severity": severity, **svc.labels}
-            if th.record:
-                labels = {**labels, "service": svc.name}
-            annotations = {"summary": th.summary}
-            description = expand(th.description, actual, labels)
-            labels_only = labels_only or description is None
-            annotations["description"] = description or ""
-            if th.runbook_url:
-                annotations["runbook_url"] = th.runbook_url
-            if svc.dashboard_url:
-                annotations["dashboard_url"] = svc.dashboard_url
-            expected[severity] = {"exp_labels": labels, "exp_annotations": annotations}
-        checks: list[dict[str, Any]] = []
+        actual = _bucket(th, value)[3] if th.indicator in QUANTILES else float(value)  # as `_input` makes it
+        crossed = tuple(severity for severity, level in th.levels()
+                        if (actual > float(level) if th.direction == "above" else actual < float(level)))
+        checks: list[tuple[str, tuple[str, ...]]] = []
         # not before its `for` has passed: one step earlier only the faster levels fire (one check per
         # instant: levels with the same `for` share it)
-        for t in sorted({fires_at[sev] - STEP for sev in expected if fires_at[sev] - first_true >= STEP}):
-            firing = [s for s in expected if fires_at[s] <= t]
+        for t in sorted({fires_at[sev] - STEP for sev in crossed if fires_at[sev] - first_true >= STEP}):
+            firing = tuple(s for s in crossed if fires_at[s] <= t)
             unsettled = (firing and t < settled) or any(t - fors[s] < holds_from for s in firing) or any(
-                fires_at[s] <= t < settled + STEP for s in fors if s not in expected)  # an early one, not resolved
+                fires_at[s] <= t < settled + STEP for s in fors if s not in crossed)  # an early one, not resolved
             if not unsettled:
-                checks.append({"eval_time": format_duration(t), "alertname": th.alert,
-                               "exp_alerts": [expected[s] for s in firing]})
-        checks.append({"eval_time": format_duration(eval_at), "alertname": th.alert,
-                       "exp_alerts": list(expected.values())})
+                checks.append((format_duration(t), firing))
+        checks.append((format_duration(eval_at), crossed))
         what = {"ok": "stays silent inside the target", "warning": "fires warning only",
                 "critical": "fires critical (and warning)"}[phase]
         if phase == "critical" and th.critical is None:
             what = "fires warning well past its level"
-        group: TestGroup = {
-            "name": f"{th.alert}: {what} at {_shown(th, actual)}",
-            "interval": format_duration(STEP),
-            "input_series": series,
-        }
-        if labels_only:
-            group["promql_expr_test"] = [alerts_check(c["alertname"], c["eval_time"],
-                                                      [e["exp_labels"] for e in c["exp_alerts"]]) for c in checks]
-        else:
-            group["alert_rule_test"] = checks
-        tests.append(group)
-    return tests
+        phases.append(_Phase(value, crossed, tuple(checks), f"{what} at {_shown(th, actual)}"))
+    return steps, tuple(phases)
 
 
 def alerts_check(alert: str, eval_time: str, firing: list[dict[str, str]]) -> dict[str, Any]:
