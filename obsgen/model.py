@@ -299,7 +299,8 @@ class Model:
 
 
 def resolve(spec: Spec, source: str = "obsgen.yaml") -> Model:
-    services = [_service(spec, svc) for svc in spec.services]
+    memo = _Memo()
+    services = [_service(spec, svc, memo) for svc in spec.services]
     teams = sorted({s.team for s in services if s.team})
     periods = [slo.period for s in services for slo in s.slos]
     retention = spec.stack.prometheus.retention or max(
@@ -348,7 +349,14 @@ def _batch(svc: Service) -> BatchModel | None:
                       last_success=b.last_success or f"{naming.snake(svc.name)}_last_success_unixtime")
 
 
-def _service(spec: Spec, svc: Service) -> ServiceModel:
+@dataclass
+class _Memo:
+    """What resolve() works out once for a spec and reuses for every service that asks alike."""
+
+    levels: dict[tuple[Any, ...], _Levels] = field(default_factory=dict)  # _threshold's
+
+
+def _service(spec: Spec, svc: Service, memo: _Memo | None = None) -> ServiceModel:
     labels = {"service": svc.name}
     if svc.team:
         labels["team"] = svc.team
@@ -384,7 +392,7 @@ def _service(spec: Spec, svc: Service) -> ServiceModel:
         batch=_batch(svc),
         consumer=svc.consumer if svc.kind == "consumer" else None,
     )
-    base.thresholds.extend(_threshold(spec, base, th) for th in svc.thresholds)
+    base.thresholds.extend(_threshold(spec, base, th, memo.levels if memo else None) for th in svc.thresholds)
     base.slos.extend(_slos(spec, svc, base))
     base.log_alerts.extend(_log_alerts(spec, base))
     return base
@@ -425,7 +433,24 @@ def _log_alerts(spec: Spec, svc: ServiceModel) -> list[LogAlertModel]:
     return out
 
 
-def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
+@dataclass(frozen=True)
+class _Levels:
+    """What a threshold compares, read from its levels alone: thousands of services write the same ones."""
+
+    values: dict[str, Decimal | None]  # target, warning, critical
+    kind: str
+    direction: str
+    levels: str  # `warning 0.5%, critical 1%`, as the description shows them
+    for_levels: dict[str, str]
+
+
+def _levels_key(th: Threshold) -> tuple[Any, ...]:
+    """Everything _levels reads of a threshold. The levels by their repr: 1 and 1.0 (and 0.0 and -0.0) are
+    equal, but parse and show apart."""
+    return (th.indicator, th.direction, repr(th.target), repr(th.warning), repr(th.critical), repr(th.for_))
+
+
+def _levels(th: Threshold, default_for: str) -> _Levels:
     written = {"target": th.target, "warning": th.warning, "critical": th.critical}
     values = {k: parse_quantity(raw).value if raw is not None else None for k, raw in written.items()}
     if th.indicator:
@@ -436,6 +461,22 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         kinds = {parse_quantity(raw).kind for raw in written.values() if raw is not None}
         kind = "duration" if "duration" in kinds else "ratio" if kinds == {"percent"} else "number"
         direction = th.direction or "above"  # higher is worse unless the spec says otherwise (validate.py)
+    levels = ", ".join(f"{k} {show(kind, v)}" for k, v in values.items() if v is not None)
+    for_levels = _for_levels(th, default_for, [k for k in ("warning", "critical") if values[k] is not None])
+    return _Levels(values, kind, direction, levels, for_levels)
+
+
+def _threshold(spec: Spec, svc: ServiceModel, th: Threshold,
+               memo: dict[tuple[Any, ...], _Levels] | None = None) -> ThresholdModel:
+    """`memo`: the _Levels of each _levels_key, for the spec's `defaults.threshold_for`."""
+    if memo is None:
+        found = _levels(th, spec.defaults.threshold_for)
+    else:
+        key = _levels_key(th)
+        if key not in memo:
+            memo[key] = _levels(th, spec.defaults.threshold_for)
+        found = memo[key]
+    values, kind, direction = found.values, found.kind, found.direction
     name = th.name or naming.threshold_alert_name(svc.name, th.indicator or "", direction)
     window = THRESHOLD_RATE_WINDOW
     if th.indicator == "error_rate":
@@ -474,10 +515,8 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         f"{what} of {svc.name} is {word} its threshold." if th.indicator
         else f"{name} is {word} its threshold."
     )
-    levels = ", ".join(f"{k} {show(kind, v)}" for k, v in values.items() if v is not None)
-    description = th.description or f"{what} of {svc.name} is {shown} ({levels})."
-    for_levels = _for_levels(th, spec.defaults.threshold_for, [k for k in ("warning", "critical") if values[k]
-                                                                is not None])
+    description = th.description or f"{what} of {svc.name} is {shown} ({found.levels})."
+    for_levels = dict(found.for_levels)  # each threshold its own dict, as before
     return ThresholdModel(
         alert=name,
         indicator=th.indicator,
