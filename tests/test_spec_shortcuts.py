@@ -4,6 +4,7 @@ the thresholds resolve() works out once for every service writing the same level
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +12,8 @@ import yaml
 from conftest import ROOT
 
 from obsgen import model, naming
+from obsgen.spec import SpecError, load_spec, load_spec_text
 from obsgen.spec import load as spec_load
-from obsgen.spec import load_spec_text
 
 QUICKSTART = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
 
@@ -94,3 +95,80 @@ def test_thresholds_equal_but_written_apart_resolve_apart() -> None:
     assert targets == ["Decimal('0.0')", "Decimal('-0.0')"]
     warnings = [repr(s.thresholds[0].warning) for s in resolved.services[:3]]
     assert warnings == ["Decimal('1')", "Decimal('1.0')", "Decimal('1')"]
+
+
+# YAML that loads, or is refused, in every way the loader tells apart
+DOCUMENTS = [
+    "a: x\nb: [1, 2.5, true, null, '3']\nc: {d: 2024-01-01, e: ~}\n",
+    "a: x\na: y\n",  # a duplicate key
+    "a: x\n1: y\n",  # a key other than a string
+    "a: x\ntrue: y\nnull: z\n",
+    "a: &x {b: 1}\nc: *x\nd: *x\n",  # an alias, built at each use
+    "a: &x [1, *x]\n",  # an alias that contains itself
+    "a: {<<: {b: 1}, c: 2}\n",  # a merge key
+    "a: !!python/name:os.system x\n",
+    "a: !custom x\n",
+    "a: !!binary aGVsbG8=\n",
+    "a: 1" + "0" * 30 + "\n",  # too large a number
+    "a: .nan\n",
+    "a: .inf\n",
+    "a: '\\u0007'\n".replace("'", '"'),  # a control character in a value
+    'description: "tab\\tand\\nnewline"\n',  # where they are fine
+    'summary: "a\\tb"\n',
+    'name: "a\\tb"\n',
+    '"k\\u0085ey": x\n',  # in a key
+    "- a\n- b\n",  # not a mapping
+    "just text\n",
+    "a: " + "[" * 31 + "x" + "]" * 31 + "\n",  # 32 levels: fine
+    "a: " + "[" * 32 + "x" + "]" * 32 + "\n",  # 33: too deep
+    "a: " + "[" * 31 + "{k: v}" + "]" * 31 + "\n",
+    "a: " + "[" * 30 + "{k: [v]}" + "]" * 30 + "\n",
+    "a: [" + ", ".join(["x"] * 60) + "]\n",  # too many nodes below (MAX_NODES is lowered)
+    "a: {" + ", ".join(f"k{i}: v" for i in range(60)) + "}\n",
+    "a: &x [x, x, x, x, x, x, x, x]\nb: [*x, *x, *x, *x, *x, *x, *x, *x]\n",  # aliases that expand too far
+]
+
+
+def _outcome(text: str, places: bool) -> tuple[Any, ...]:
+    try:
+        one = spec_load.load_text(text, "s.yaml", places)
+    except spec_load.SpecError as e:
+        return ("refused", e.lines())
+    return ("loaded", one.data, [(p.path, p.message, p.mark) for p in one.problems],
+            {path: (m.line, m.column) for path, m in one.marks.items()})
+
+
+@pytest.mark.parametrize("text", DOCUMENTS)
+def test_a_file_loaded_without_places_is_the_same_data_or_loaded_with_them(text: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spec_load, "MAX_NODES", 50)
+    full = _outcome(text, True)
+    quick = _outcome(text, False)
+    if quick[0] == "loaded" and not quick[3]:  # built without places: only a file without problems
+        assert full[0] == "loaded" and not full[2], full
+        assert quick[1] == full[1] and quick[2] == []
+    else:  # anything else: exactly what the loader with places says
+        assert quick == full
+
+
+@pytest.mark.parametrize("as_folder", [False, True])
+def test_a_spec_with_a_problem_is_told_at_its_place_though_first_loaded_without(tmp_path: Path,
+                                                                              as_folder: bool) -> None:
+    data = copy.deepcopy(QUICKSTART)
+    data["services"][1]["class"] = "no-such-class"
+    text = yaml.safe_dump(data, sort_keys=False)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "no-such-class" in t)
+    if as_folder:
+        services = {"services": data.pop("services")}
+        (tmp_path / "project.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        text = yaml.safe_dump(services, sort_keys=False)
+        line = next(i for i, t in enumerate(text.splitlines(), 1) if "no-such-class" in t)
+        (tmp_path / "services.yaml").write_text(text)
+        path, name = tmp_path, tmp_path / "services.yaml"
+    else:
+        path = name = tmp_path / "spec.yaml"
+        name.write_text(text)
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    assert any(f"{name}:{line}:" in problem and "unknown SLO class 'no-such-class'" in problem
+               for problem in e.value.lines()), e.value.lines()
