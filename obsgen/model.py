@@ -354,6 +354,7 @@ class _Memo:
     """What resolve() works out once for a spec and reuses for every service that asks alike."""
 
     levels: dict[tuple[Any, ...], _Levels] = field(default_factory=dict)  # _threshold's
+    class_slos: dict[str, list[Slo]] = field(default_factory=dict)  # each SLO class's, _slos'
 
 
 def _service(spec: Spec, svc: Service, memo: _Memo | None = None) -> ServiceModel:
@@ -393,7 +394,7 @@ def _service(spec: Spec, svc: Service, memo: _Memo | None = None) -> ServiceMode
         consumer=svc.consumer if svc.kind == "consumer" else None,
     )
     base.thresholds.extend(_threshold(spec, base, th, memo.levels if memo else None) for th in svc.thresholds)
-    base.slos.extend(_slos(spec, svc, base))
+    base.slos.extend(_slos(spec, svc, base, memo))
     base.log_alerts.extend(_log_alerts(spec, base))
     return base
 
@@ -551,18 +552,30 @@ def show(kind: str, value: Decimal) -> str:
     return fmt(value)
 
 
-def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
+def _class_slos(spec: Spec, name: str) -> list[Slo]:
+    """The SLOs an SLO class gives each of its services."""
+    cls = spec.slo_classes[name]
+    out: list[Slo] = []
+    if cls.availability is not None:
+        out.append(Slo(name="availability", objective=cls.availability, period=cls.period,
+                       sli=Sli(type="availability"), by=cls.by))
+    if cls.latency is not None:
+        out.append(Slo(name="latency", objective=cls.latency.objective, period=cls.period,
+                       sli=Sli(type="latency", threshold=cls.latency.threshold), by=cls.by))
+    return out
+
+
+def _slos(spec: Spec, svc: Service, model: ServiceModel, memo: _Memo | None = None) -> list[SloModel]:
     """The service's SLOs: its class's, then its own (an own SLO of the same name replaces the class's)."""
     own = {s.name: s for s in svc.slos}
     merged: list[Slo] = []
     if svc.class_:
-        cls = spec.slo_classes[svc.class_]
-        if cls.availability is not None:
-            merged.append(Slo(name="availability", objective=cls.availability, period=cls.period,
-                              sli=Sli(type="availability"), by=cls.by))
-        if cls.latency is not None:
-            merged.append(Slo(name="latency", objective=cls.latency.objective, period=cls.period,
-                              sli=Sli(type="latency", threshold=cls.latency.threshold), by=cls.by))
+        if memo is None:
+            merged = _class_slos(spec, svc.class_)
+        else:  # validated once for every service of the class, and shared (frozen)
+            if svc.class_ not in memo.class_slos:
+                memo.class_slos[svc.class_] = _class_slos(spec, svc.class_)
+            merged = list(memo.class_slos[svc.class_])
     from_class = {s.name for s in merged}
     merged = [own.pop(s.name, s) for s in merged] + [s for s in svc.slos if s.name in own]
     cls_alerting = spec.slo_classes[svc.class_].alerting if svc.class_ else None

@@ -172,3 +172,40 @@ def test_a_spec_with_a_problem_is_told_at_its_place_though_first_loaded_without(
         load_spec(path)
     assert any(f"{name}:{line}:" in problem and "unknown SLO class 'no-such-class'" in problem
                for problem in e.value.lines()), e.value.lines()
+
+
+def test_services_of_a_class_get_its_slos_as_each_would_alone() -> None:
+    data: dict[str, Any] = {k: v for k, v in copy.deepcopy(QUICKSTART).items() if k != "routing"}
+    data["routing"] = {"default": next(iter(data["channels"]))}
+    data["slo_classes"] = {"gold": {"availability": 99.9, "latency": {"objective": 99, "threshold": "250ms"}},
+                           "bronze": {"availability": 99, "period": "7d", "by": ["route"]}}
+    own = {"name": "availability", "objective": 99.5, "sli": {"type": "availability"}}
+    data["services"] = [{"name": f"svc-{i}", "scrape": {"static": [f"svc-{i}:8080"]}, "class": cls,
+                         **({"slos": [own]} if i == 4 else {})}
+                        for i, cls in enumerate(["gold", "bronze", "gold", "bronze", "gold"])]
+    spec = load_spec_text(yaml.safe_dump(data, sort_keys=False))
+    resolved = model.resolve(spec)
+    alone = [model._service(spec, svc) for svc in spec.services]
+    assert [repr(s.slos) for s in resolved.services] == [repr(s.slos) for s in alone]
+    assert [[(slo.name, str(slo.objective), slo.period) for slo in s.slos] for s in resolved.services[:2]] == [
+        [("availability", "99.9", "30d"), ("latency", "99.0", "30d")], [("availability", "99.0", "7d")]]
+    assert [str(slo.objective) for slo in resolved.services[4].slos] == ["99.5", "99.0"]
+
+
+def test_an_slo_with_obsgens_tiers_alone_has_no_tier_problem_and_one_under_a_class_is_checked() -> None:
+    from obsgen.spec import slo_tiers
+    from obsgen.spec.models import DEFAULT_ALERTING, Spec
+
+    # what slo_tiers.problems skips for an SLO without `alerting` nor a class's: the long way finds nothing
+    for tier in slo_tiers.TIERS:
+        assert list(slo_tiers._shape(getattr(DEFAULT_ALERTING, f"{tier}_alert"), (), [], "replica")) == []
+    assert list(slo_tiers._severities(None, [DEFAULT_ALERTING], ())) == []
+    # an SLO without `alerting` that replaces its class's is still held to the class's tiers
+    data: dict[str, Any] = {k: v for k, v in copy.deepcopy(QUICKSTART).items() if k != "routing"}
+    data["routing"] = {"default": next(iter(data["channels"]))}
+    data["slo_classes"] = {"gold": {"availability": 99.9, "alerting": {"page_alert": {"severity": "warning"},
+                                                                       "ticket_alert": {"severity": "critical"}}}}
+    own = {"name": "availability", "objective": 99.5, "sli": {"type": "availability"}}
+    data["services"] = [{"name": "svc-0", "scrape": {"static": ["svc-0:8080"]}, "class": "gold", "slos": [own]}]
+    found = list(slo_tiers.problems(Spec.model_validate(data)))
+    assert [path for path, _ in found] == [("services", 0, "slos", 0, "alerting", "ticket_alert", "severity")]
