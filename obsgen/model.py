@@ -299,7 +299,8 @@ class Model:
 
 
 def resolve(spec: Spec, source: str = "obsgen.yaml") -> Model:
-    services = [_service(spec, svc) for svc in spec.services]
+    memo = _Memo()
+    services = [_service(spec, svc, memo) for svc in spec.services]
     teams = sorted({s.team for s in services if s.team})
     periods = [slo.period for s in services for slo in s.slos]
     retention = spec.stack.prometheus.retention or max(
@@ -348,7 +349,15 @@ def _batch(svc: Service) -> BatchModel | None:
                       last_success=b.last_success or f"{naming.snake(svc.name)}_last_success_unixtime")
 
 
-def _service(spec: Spec, svc: Service) -> ServiceModel:
+@dataclass
+class _Memo:
+    """What resolve() works out once for a spec and reuses for every service that asks alike."""
+
+    levels: dict[tuple[Any, ...], _Levels] = field(default_factory=dict)  # _threshold's
+    class_slos: dict[str, list[Slo]] = field(default_factory=dict)  # each SLO class's, _slos'
+
+
+def _service(spec: Spec, svc: Service, memo: _Memo | None = None) -> ServiceModel:
     labels = {"service": svc.name}
     if svc.team:
         labels["team"] = svc.team
@@ -384,8 +393,8 @@ def _service(spec: Spec, svc: Service) -> ServiceModel:
         batch=_batch(svc),
         consumer=svc.consumer if svc.kind == "consumer" else None,
     )
-    base.thresholds.extend(_threshold(spec, base, th) for th in svc.thresholds)
-    base.slos.extend(_slos(spec, svc, base))
+    base.thresholds.extend(_threshold(spec, base, th, memo.levels if memo else None) for th in svc.thresholds)
+    base.slos.extend(_slos(spec, svc, base, memo))
     base.log_alerts.extend(_log_alerts(spec, base))
     return base
 
@@ -425,7 +434,24 @@ def _log_alerts(spec: Spec, svc: ServiceModel) -> list[LogAlertModel]:
     return out
 
 
-def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
+@dataclass(frozen=True)
+class _Levels:
+    """What a threshold compares, read from its levels alone: thousands of services write the same ones."""
+
+    values: dict[str, Decimal | None]  # target, warning, critical
+    kind: str
+    direction: str
+    levels: str  # `warning 0.5%, critical 1%`, as the description shows them
+    for_levels: dict[str, str]
+
+
+def _levels_key(th: Threshold) -> tuple[Any, ...]:
+    """Everything _levels reads of a threshold. The levels by their repr: 1 and 1.0 (and 0.0 and -0.0) are
+    equal, but parse and show apart."""
+    return (th.indicator, th.direction, repr(th.target), repr(th.warning), repr(th.critical), repr(th.for_))
+
+
+def _levels(th: Threshold, default_for: str) -> _Levels:
     written = {"target": th.target, "warning": th.warning, "critical": th.critical}
     values = {k: parse_quantity(raw).value if raw is not None else None for k, raw in written.items()}
     if th.indicator:
@@ -436,6 +462,22 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         kinds = {parse_quantity(raw).kind for raw in written.values() if raw is not None}
         kind = "duration" if "duration" in kinds else "ratio" if kinds == {"percent"} else "number"
         direction = th.direction or "above"  # higher is worse unless the spec says otherwise (validate.py)
+    levels = ", ".join(f"{k} {show(kind, v)}" for k, v in values.items() if v is not None)
+    for_levels = _for_levels(th, default_for, [k for k in ("warning", "critical") if values[k] is not None])
+    return _Levels(values, kind, direction, levels, for_levels)
+
+
+def _threshold(spec: Spec, svc: ServiceModel, th: Threshold,
+               memo: dict[tuple[Any, ...], _Levels] | None = None) -> ThresholdModel:
+    """`memo`: the _Levels of each _levels_key, for the spec's `defaults.threshold_for`."""
+    if memo is None:
+        found = _levels(th, spec.defaults.threshold_for)
+    else:
+        key = _levels_key(th)
+        if key not in memo:
+            memo[key] = _levels(th, spec.defaults.threshold_for)
+        found = memo[key]
+    values, kind, direction = found.values, found.kind, found.direction
     name = th.name or naming.threshold_alert_name(svc.name, th.indicator or "", direction)
     window = THRESHOLD_RATE_WINDOW
     if th.indicator == "error_rate":
@@ -474,10 +516,8 @@ def _threshold(spec: Spec, svc: ServiceModel, th: Threshold) -> ThresholdModel:
         f"{what} of {svc.name} is {word} its threshold." if th.indicator
         else f"{name} is {word} its threshold."
     )
-    levels = ", ".join(f"{k} {show(kind, v)}" for k, v in values.items() if v is not None)
-    description = th.description or f"{what} of {svc.name} is {shown} ({levels})."
-    for_levels = _for_levels(th, spec.defaults.threshold_for, [k for k in ("warning", "critical") if values[k]
-                                                                is not None])
+    description = th.description or f"{what} of {svc.name} is {shown} ({found.levels})."
+    for_levels = dict(found.for_levels)  # each threshold its own dict, as before
     return ThresholdModel(
         alert=name,
         indicator=th.indicator,
@@ -512,18 +552,30 @@ def show(kind: str, value: Decimal) -> str:
     return fmt(value)
 
 
-def _slos(spec: Spec, svc: Service, model: ServiceModel) -> list[SloModel]:
+def _class_slos(spec: Spec, name: str) -> list[Slo]:
+    """The SLOs an SLO class gives each of its services."""
+    cls = spec.slo_classes[name]
+    out: list[Slo] = []
+    if cls.availability is not None:
+        out.append(Slo(name="availability", objective=cls.availability, period=cls.period,
+                       sli=Sli(type="availability"), by=cls.by))
+    if cls.latency is not None:
+        out.append(Slo(name="latency", objective=cls.latency.objective, period=cls.period,
+                       sli=Sli(type="latency", threshold=cls.latency.threshold), by=cls.by))
+    return out
+
+
+def _slos(spec: Spec, svc: Service, model: ServiceModel, memo: _Memo | None = None) -> list[SloModel]:
     """The service's SLOs: its class's, then its own (an own SLO of the same name replaces the class's)."""
     own = {s.name: s for s in svc.slos}
     merged: list[Slo] = []
     if svc.class_:
-        cls = spec.slo_classes[svc.class_]
-        if cls.availability is not None:
-            merged.append(Slo(name="availability", objective=cls.availability, period=cls.period,
-                              sli=Sli(type="availability"), by=cls.by))
-        if cls.latency is not None:
-            merged.append(Slo(name="latency", objective=cls.latency.objective, period=cls.period,
-                              sli=Sli(type="latency", threshold=cls.latency.threshold), by=cls.by))
+        if memo is None:
+            merged = _class_slos(spec, svc.class_)
+        else:  # validated once for every service of the class, and shared (frozen)
+            if svc.class_ not in memo.class_slos:
+                memo.class_slos[svc.class_] = _class_slos(spec, svc.class_)
+            merged = list(memo.class_slos[svc.class_])
     from_class = {s.name for s in merged}
     merged = [own.pop(s.name, s) for s in merged] + [s for s in svc.slos if s.name in own]
     cls_alerting = spec.slo_classes[svc.class_].alerting if svc.class_ else None

@@ -380,9 +380,9 @@ def test_files_moved_added_and_deleted_render_what_a_full_render_writes(
     parsed: list[str] = []
     real_load_text = spec_load.load_text
 
-    def load_text(text: Any, filename: str = "<spec>") -> Any:
+    def load_text(text: Any, filename: str = "<spec>", *args: Any) -> Any:
         parsed.append(Path(filename).name)
-        return real_load_text(text, filename)
+        return real_load_text(text, filename, *args)
 
     monkeypatch.setattr(spec_load, "load_text", load_text)
     for edit in (moved, split, deleted, added, project, threshold, again):

@@ -85,9 +85,10 @@ def test_a_worker_that_fails_leaves_its_files_to_the_loading(folder: Path, monke
     assert cache.new == serial.new
 
 
-def test_a_file_with_a_problem_is_loaded_again_and_located(folder: Path) -> None:
+@pytest.mark.parametrize("broken", ["name: [", 'name: "\\u0007" #'])  # YAML syntax; a value the loader refuses
+def test_a_file_with_a_problem_is_loaded_again_and_located(folder: Path, broken: str) -> None:
     bad = sorted(folder.rglob("*.yml"))[1]
-    bad.write_text(bad.read_text().replace("name:", "name: [", 1))
+    bad.write_text(bad.read_text().replace("name:", broken, 1))
     cache = FileCache(digest.code_digest())
     spec_prefill.prefill(cache, folder, 2)
     assert FileCache(cache.salt).key(bad.read_bytes()) not in cache.old
@@ -96,7 +97,8 @@ def test_a_file_with_a_problem_is_loaded_again_and_located(folder: Path) -> None
     with pytest.raises(SpecError) as alone:
         load_spec(folder)
     assert e.value.lines() == alone.value.lines()
-    assert re.match(rf"{re.escape(str(bad))}:\d+:\d+: YAML syntax error", e.value.lines()[0])
+    assert re.match(rf"{re.escape(str(bad))}:\d+:\d+" + (": YAML syntax error" if "[" in broken else
+                    r" \S+: the value contains U\+0007"), e.value.lines()[0])
 
 
 def test_render_with_side_by_side_parsing_writes_the_same_output(folder: Path, tmp_path: Path,

@@ -44,17 +44,19 @@ def parse(loaded: Loaded, notes: list[str] | None = None) -> Spec:
 def load_spec(path: str | FsPath, notes: list[str] | None = None, cache: FileCache | None = None) -> Spec:
     """A spec file, or a spec folder (load.load_folder; `cache`: its files loaded before). Every file's data
     is validated, cached or not."""
-    if cache is not None and FsPath(path).is_dir():
-        found: list[str] = []
-        try:
-            spec = parse(load_folder(path, cache), found)
-        except SpecError:
-            pass  # the problems' places need every file's marks: loaded again below, without the cache
-        else:
-            if notes is not None:
-                notes += found
-            return spec
-    return parse(load_folder(path) if FsPath(path).is_dir() else load_file(path), notes)
+    folder = FsPath(path).is_dir()
+    # First without the places of the values, which only a problem's message needs: a spec with problems is
+    # loaded again below with every place (and without the cache, whose files have none).
+    found: list[str] = []
+    try:
+        spec = parse(load_folder(path, cache, places=False) if folder else load_file(path, places=False), found)
+    except SpecError:
+        pass
+    else:
+        if notes is not None:
+            notes += found
+        return spec
+    return parse(load_folder(path) if folder else load_file(path), notes)
 
 
 def load_spec_text(text: str | bytes, filename: str = "<spec>", notes: list[str] | None = None) -> Spec:

@@ -31,23 +31,33 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 
 class _SpecLoader(_Loader):
-    """The safe loader, remembering the tag of each plain scalar: a spec repeats its values (`0.5%`, `250ms`,
-    `true`) by the thousand, and PyYAML's resolver tries its regexes on every one."""
+    """The safe loader, resolving tags faster: a spec repeats its values (`0.5%`, `250ms`, `true`) by the
+    thousand, and PyYAML's resolver tries its regexes on every one."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode:
+        if not _PLAIN_RESOLVER:  # pragma: no cover - a PyYAML with path or wildcard resolvers
             return super().resolve(kind, value, implicit)
-        # a scalar's tag depends on its text and how it was written (plain or quoted) alone: the safe
-        # loader has no path resolvers
+        if kind is not yaml.ScalarNode:  # without path resolvers a collection's tag is its kind's
+            return _MAP if kind is yaml.MappingNode else _SEQ
+        # what PyYAML's resolver does: only a plain scalar whose first character keys an implicit resolver (a
+        # digit, `t`, `~`, ...) can be other than a string, and its regexes are tried once per text and style
+        if not implicit[0] or value[:1] not in _RESOLVED_FIRST:
+            return _STR
         key = (value, implicit)
         tag = self._tags.get(key)
         if tag is None:
             tag = self._tags[key] = super().resolve(kind, value, implicit)
         return tag
+
+
+# The first characters (and '' for the empty text) PyYAML's implicit resolvers are keyed by
+_RESOLVED_FIRST = frozenset(k for k in _Loader.yaml_implicit_resolvers if k is not None)
+# The shortcut above holds for the safe loader's resolvers: none by path, none for any first character
+_PLAIN_RESOLVER = not _Loader.yaml_path_resolvers and None not in _Loader.yaml_implicit_resolvers
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 500_000  # after alias expansion: a 1,000-service spec is ~60k nodes
@@ -70,7 +80,8 @@ _TEXT_KEYS = frozenset({"summary", "title"})
 _STR = "tag:yaml.org,2002:str"
 _PREFIX = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_PREFIX + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
-_COLLECTION_TAGS = frozenset({_PREFIX + "map", _PREFIX + "seq"})
+_MAP, _SEQ = _PREFIX + "map", _PREFIX + "seq"
+_COLLECTION_TAGS = frozenset({_MAP, _SEQ})
 _MERGE = _PREFIX + "merge"
 _TIMESTAMP = _PREFIX + "timestamp"
 _NAMES = {0x00: "NUL", 0x09: "tab", 0x0A: "newline", 0x0D: "carriage return", 0x1B: "ESC", 0x7F: "DEL",
@@ -273,12 +284,66 @@ class _Builder:
         return out
 
 
+class _Unusual(Exception):
+    """What _data does not build: the builder that keeps the places decides what it is."""
+
+
+def _data(node: yaml.Node, depth: int, builder: _Builder) -> Any:
+    """What `_Builder.build` returns for a node of a spec without problems, without the place of each value (a
+    spec that loads and validates needs none). Anything that could be a problem, or is not usual (a control
+    character, a duplicate or other than a string key, nesting near the limit), raises _Unusual, and the node
+    is built again by _Builder, which says where and what it is. Aliases are built at each use, as there; one
+    that contains itself nests past the limit. `builder.count` counts the nodes, as there."""
+    if isinstance(node, yaml.ScalarNode):
+        builder.count += 1
+        if node.tag == _STR:
+            value = node.value
+        else:
+            try:
+                value = builder.scalar(node, ())
+            except SpecError:
+                raise _Unusual from None
+            if not isinstance(value, str):
+                return value
+        if _BAD_LINE.search(value) is not None:
+            raise _Unusual
+        return value
+    # a collection's children are one level down: within the limit whatever they are
+    if depth >= MAX_DEPTH or node.tag not in _COLLECTION_TAGS:
+        raise _Unusual
+    builder.count += 1
+    if builder.count > MAX_NODES:
+        raise _Unusual
+    if not isinstance(node, yaml.MappingNode):
+        return [_data(item, depth + 1, builder) for item in node.value]
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag != _STR or not isinstance(key_node, yaml.ScalarNode):
+            raise _Unusual
+        key = key_node.value
+        if key in out or _BAD_LINE.search(key) is not None:
+            raise _Unusual
+        if value_node.tag == _STR and isinstance(value_node, yaml.ScalarNode):  # most values: inline
+            builder.count += 1
+            value = value_node.value
+            if _BAD_LINE.search(value) is not None:
+                raise _Unusual
+            out[key] = value
+        else:
+            out[key] = _data(value_node, depth + 1, builder)
+    if builder.count > MAX_NODES:
+        raise _Unusual
+    return out
+
+
 def _too_large(filename: str, size: int) -> SpecError:
     return SpecError(filename, [Problem((), f"the spec is {size / 1e6:.1f} MB; "
                                             f"specs larger than {MAX_BYTES // 2**20} MiB are refused")])
 
 
-def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
+def load_text(text: str | bytes, filename: str = "<spec>", places: bool = True) -> Loaded:
+    """The spec's data, with the place of every value; without them (`places=False`) when the file has no
+    problem the loader sees, for a caller that loads it again with them if it meets one."""
     if isinstance(text, bytes):
         raw = text
         if len(raw) > MAX_BYTES:
@@ -317,6 +382,15 @@ def load_text(text: str | bytes, filename: str = "<spec>") -> Loaded:
     if node is None:
         raise SpecError(filename, [Problem((), "the spec is empty; `obsgen init` writes a starter spec")])
     builder = _Builder(filename)
+    if not places:
+        try:
+            data = _data(node, 0, builder)
+        except _Unusual:
+            pass
+        else:
+            if isinstance(data, dict):
+                return Loaded(filename, data)
+        builder = _Builder(filename)
     data = builder.build(node, ())
     if not isinstance(data, dict):
         raise SpecError(filename, [Problem((), "the spec must be a mapping (version, project, services, ...)",
@@ -359,7 +433,7 @@ def _read(path: str | FsPath, name: str) -> bytes:
         os.close(fd)
 
 
-def load_file(path: str | FsPath) -> Loaded:
+def load_file(path: str | FsPath, places: bool = True) -> Loaded:
     name = str(path)
     try:
         raw = _read(path, name)
@@ -369,7 +443,7 @@ def load_file(path: str | FsPath) -> Loaded:
         raise SpecError(name, [Problem((), f"cannot read the spec: {e.strerror or e}")]) from None
     except ValueError:  # a NUL in the file name
         raise SpecError(name, [Problem((), "cannot read the spec: the file name contains a NUL")]) from None
-    return load_text(raw, name)
+    return load_text(raw, name, places)
 
 
 # --------------------------------------------------------------------------- a spec folder
@@ -406,7 +480,7 @@ class FileCache:
     def key(self, raw: bytes) -> str:
         return hashlib.sha256(self.salt.encode() + b"\0" + raw).hexdigest()
 
-    def load(self, path: FsPath) -> Loaded:
+    def load(self, path: FsPath, places: bool = True) -> Loaded:
         name = str(path)
         try:
             raw = _read(path, name)
@@ -420,17 +494,18 @@ class FileCache:
                 if isinstance(data, dict):
                     self.new[key] = text
                     return Loaded(name, data)
-        one = load_text(raw, name)
+        one = load_text(raw, name, places)
         if not one.problems:
             self.new[key] = json.dumps(one.data)  # plain data (load_text makes nothing else): JSON holds it exactly
         return one
 
 
-def load_folder(path: str | FsPath, cache: FileCache | None = None) -> Loaded:
+def load_folder(path: str | FsPath, cache: FileCache | None = None, places: bool = True) -> Loaded:
     """A spec written as a folder: one project file (the one holding anything but `services` and `version`)
     and any number of files of `services`, merged in the order of `folder_files`; every place keeps its
     file. Each file has the limits of a spec file, and all of them together MAX_FOLDER_BYTES. With `cache`,
-    files loaded before are taken from it, without their marks."""
+    files loaded before are taken from it, without their marks; with `places=False` the files parsed have none
+    either unless they have problems (load_text)."""
     root, name = FsPath(path), str(path)
     files = folder_files(root)
     if not files:
@@ -452,7 +527,7 @@ def load_folder(path: str | FsPath, cache: FileCache | None = None) -> Loaded:
     loaded: list[Loaded] = []
     for f in files:
         try:
-            one = load_file(f) if cache is None else cache.load(f)
+            one = load_file(f, places) if cache is None else cache.load(f, places)
         except SpecError as e:
             problems += [_in_file(p, e.filename) for p in e.problems]
             continue

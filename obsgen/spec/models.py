@@ -410,6 +410,8 @@ class SloAlerting(Base):
 
 
 _ALERTING = SloAlerting()
+# An SLO without `alerting` has this very object (checks skip what it cannot get wrong: `is DEFAULT_ALERTING`)
+DEFAULT_ALERTING = _ALERTING
 
 
 class Slo(Base):

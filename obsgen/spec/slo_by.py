@@ -39,7 +39,11 @@ OWNED = {
 }
 
 
+_AVAILABILITY = Sli(type="availability")  # a class's availability SLI (frozen): one for every service
+
+
 def problems(spec: Spec) -> Found:
+    latency: dict[str, Sli] = {}  # each class's latency SLI, validated once for all its services
     for i, svc in enumerate(spec.services):
         own = {slo.name for slo in svc.slos}
         for j, slo in enumerate(svc.slos):
@@ -50,9 +54,11 @@ def problems(spec: Spec) -> Found:
         where: Path = ("slo_classes", svc.class_, "by")
         note = f" (for service {svc.name!r}, which has this class)"
         if cls.availability is not None and "availability" not in own:
-            yield from _check(spec, svc, Sli(type="availability"), cls.by, where, note)
+            yield from _check(spec, svc, _AVAILABILITY, cls.by, where, note)
         if cls.latency is not None and "latency" not in own:
-            yield from _check(spec, svc, Sli(type="latency", threshold=cls.latency.threshold), cls.by, where, note)
+            if svc.class_ not in latency:
+                latency[svc.class_] = Sli(type="latency", threshold=cls.latency.threshold)
+            yield from _check(spec, svc, latency[svc.class_], cls.by, where, note)
     for cname, cls in spec.slo_classes.items():
         if not any(s.class_ == cname for s in spec.services):  # the per-service checks cover the rest
             yield from _names(cls.by, ("slo_classes", cname, "by"))

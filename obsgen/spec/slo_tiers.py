@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from . import ha
 from .errors import Path
-from .models import Service, SloAlerting, SloClassAlerting, SloTier, Spec
+from .models import DEFAULT_ALERTING, Service, SloAlerting, SloClassAlerting, SloTier, Spec
 
 Found = Iterator[tuple[Path, str]]
 
@@ -56,10 +56,12 @@ def problems(spec: Spec) -> Found:
             class_slos = {n for n, on in (("availability", cls.availability is not None),
                                           ("latency", cls.latency is not None)) if on}
         for j, slo in enumerate(svc.slos):
+            layers: list[SloClassAlerting | SloAlerting] = [cls.alerting] if cls is not None and slo.name in class_slos else []
+            if slo.alerting is DEFAULT_ALERTING and not layers:
+                continue  # most SLOs: obsgen's tiers alone, without labels or annotations, which have no problem
             base = ("services", i, "slos", j, "alerting")
             for tier in TIERS:
                 yield from _shape(getattr(slo.alerting, f"{tier}_alert"), base + (f"{tier}_alert",), slo.by, replica)
-            layers: list[SloClassAlerting | SloAlerting] = [cls.alerting] if cls is not None and slo.name in class_slos else []
             yield from _severities(svc, [*layers, slo.alerting], base)
         if cls is not None:
             for name in sorted(class_slos - {s.name for s in svc.slos}):

@@ -38,6 +38,7 @@ from .errors import Path, place
 from .expressions import checked as expression_problems
 from .ha import problems as ha_problems
 from .models import (
+    DEFAULT_ALERTING,
     GRPC_METRICS,
     LABEL_NAME_RE,
     PROBE_KINDS,
@@ -214,7 +215,7 @@ def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str
     for slo, path in names:
         written: list[tuple[str, Path]] = []  # the page's and the ticket's own names (a shared one once)
         both = False
-        if slo in own:
+        if slo in own and svc.slos[own[slo]].alerting is not DEFAULT_ALERTING:  # whose tiers name no alert
             tiers_ = [(t, getattr(svc.slos[own[slo]].alerting, f"{t}_alert").name) for t in ("page", "ticket")]
             both = all(name is not None for _, name in tiers_)
             for tier, name in tiers_:
