@@ -375,15 +375,16 @@ def _known(out: Path, manifest_sha: str | None, owned: dict[str, str], stats: di
 
 
 def _write_cache(out: Path, manifest_sha: str, inputs: dict[str, Any], paths: list[str],
-                 taken: Mapping[str, os.stat_result] | None = None) -> None:
+                 taken: Mapping[str, os.stat_result] | None = None, untouched: set[str] | None = None) -> None:
     """Record `inputs` and the stat of every generated file (`taken`: those of files left untouched since
-    they were found to hold their text), in the manifest's order; a failure only costs the next run its
-    speed."""
+    they were found to hold their text; of those only the `untouched`, where given), in the manifest's
+    order; a failure only costs the next run its speed."""
     flat: list[int] = []
     taken = taken or {}
     root = str(out)
     for rel in sorted(paths):
-        st = taken.get(rel) or os.lstat(os.path.join(root, rel))
+        st = taken.get(rel) if untouched is None or rel in untouched else None
+        st = st or os.lstat(os.path.join(root, rel))
         flat += (st.st_size, st.st_mtime_ns, st.st_ino)
     text = json.dumps({"format": CACHE_FORMAT, "manifest": manifest_sha, "inputs": inputs, "stat": flat},
                       separators=(",", ":"))
@@ -961,10 +962,11 @@ class Stage:
         """Note `path`'s sha256 and whether the output holds it already (`same`, when known)."""
         if path in self.shas:
             raise RuntimeError(f"{path} is staged twice")
-        why = _bad_path(path)
+        owned = path in self.owned  # a path of the manifest is a normalized one (`_manifest` checked it)
+        why = None if owned else _bad_path(path)
         if why is not None:
             raise ValueError(f"generated path {path!r} {why}")
-        if path in self.foreign or (self.manifest_sha is not None and path not in self.owned
+        if path in self.foreign or (self.manifest_sha is not None and not owned
                                     and self.guard.lstat(path) is not None):
             raise WriteError(f"{self.out} already holds files obsgen did not generate and would overwrite: "
                              f"{path}; move them away or render into another folder")
@@ -1081,8 +1083,7 @@ class Stage:
         self.committed = True
         if inputs is not None:
             # the files not touched are as their stat was taken when they were found unchanged
-            _write_cache(self.out, _sha(manifest), inputs, paths,
-                         {p: self.stats[p] for p in self.unchanged if p in self.stats})
+            _write_cache(self.out, _sha(manifest), inputs, paths, self.stats, self.unchanged)
         return self.changes
 
     def _commit_in_place(self, manifest: str) -> None:

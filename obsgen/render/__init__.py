@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 from ..model import Model, ServiceModel
 from .kubernetes import SIZES
+from .loki import TENANT
 from .parts import Part, Record
 
 FAMILIES: list[tuple[str, str]] = [
@@ -142,8 +143,6 @@ class JobsError(ValueError):
 def own_files(svc: ServiceModel) -> list[str]:
     """The files that are a service's alone (a function of its digest, `obsgen.digest`), which the KEEPING
     families leave out for a kept service."""
-    from .loki import TENANT
-
     paths = [f"grafana/dashboards/{svc.name}.json", f"prometheus/rules/{svc.name}.yml",
              f"prometheus/tests/{svc.name}.test.yml"]
     if svc.log_alerts:
