@@ -1013,7 +1013,7 @@ class Stage:
         self.staged[path] = tmp
         return tmp
 
-    def _stage_text(self, path: str, text: str) -> None:
+    def _stage_text(self, path: str, text: str | bytes) -> None:
         _write_new(self.guard.path(self._tmp(path)), text)
 
     def put(self, files: Mapping[str, str]) -> None:
@@ -1022,14 +1022,15 @@ class Stage:
             if text is ON_DISK:
                 self._classify(path, self.on_disk[path], same=True)
                 continue
-            self._classify(path, _sha(text))
+            data = text.encode("utf-8")  # once, for its sha256 and to write (a hundred MB for the largest)
+            self._classify(path, hashlib.sha256(data).hexdigest())
             if self.in_place:
                 if path not in self.unchanged:
-                    self._stage_text(path, text)
+                    self._stage_text(path, data)
                 continue
             target = self._target(path)
             if path not in self.unchanged or not self._link(self.out / path, target):
-                target.write_text(text, "utf-8")
+                target.write_bytes(data)
 
     def copy(self, path: str, source: str) -> None:
         """Stage `path` with the bytes of the staged `source` (hard-linked where they are written)."""
@@ -1052,8 +1053,9 @@ class Stage:
         if not self._link(self.tree / source, target):
             target.write_text(self.read(source), "utf-8")
 
-    def read(self, path: str) -> str:
-        """The text staged at `path`, read back (from the output where it was unchanged, or once committed)."""
+    def read(self, path: str, limit: int | None = None) -> str:
+        """The text staged at `path`, read back (from the output where it was unchanged, or once committed);
+        its first `limit` characters only, where given."""
         if path not in self.shas:
             raise KeyError(path)
         if self.tree is not None:
@@ -1064,7 +1066,7 @@ class Stage:
                 raise FileNotFoundError(errno.ENOENT, "no such file", self.guard.path(rel))
         fd = os.open(os.path.join(root, rel), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with open(fd, encoding="utf-8", newline="") as f:
-            return f.read()
+            return f.read() if limit is None else f.read(limit)
 
     def commit(self, source: str, inputs: dict[str, Any] | None) -> Changes:
         """Add the manifest and put the staged files in place; what `write` returns."""
@@ -1318,14 +1320,15 @@ def _in_place(out: Path, files: dict[str, str], unchanged: set[str], removed: li
     _unmark_staging(out)
 
 
-def _write_new(path: str, text: str) -> None:
-    """Create the file `path` (it must not exist), mode 0644 whatever the umask, holding `text`."""
+def _write_new(path: str, text: str | bytes) -> None:
+    """Create the file `path` (it must not exist), mode 0644 whatever the umask, holding `text` (or its
+    UTF-8 bytes)."""
     # The file object owns the descriptor at once and is its only closer: a signal's exception raised just
     # after a call returns (where Python runs handlers) must not close it a second time, which failed a
     # SIGHUP'd render with "Bad file descriptor" instead of its exit 129.
-    with open(_create(path), "w", encoding="utf-8") as f:
+    with open(_create(path), "wb") as f:
         os.fchmod(f.fileno(), 0o644)
-        f.write(text)
+        f.write(text.encode("utf-8") if isinstance(text, str) else text)
 
 
 def _create(path: str) -> int:

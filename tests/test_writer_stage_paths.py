@@ -3,6 +3,8 @@ were checked when the manifest was read."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,19 @@ def test_a_stage_in_place_takes_the_listed_paths(tmp_path: Path) -> None:
         changes = st.commit("s", None)
     assert (changes.unchanged, changes.changed, changes.added) == (["a/b.yml"], ["c.yml"], ["d/e.yml"])
     assert (out / "c.yml").read_text() == "3\n" and (out / "d/e.yml").read_text() == "4\n"
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["new-tree", "in-place"])
+def test_a_staged_text_is_its_utf8_bytes_under_its_sha(tmp_path: Path, fresh: bool) -> None:
+    out = tmp_path / "out"
+    if not fresh:
+        write({"a.yml": "old\n"}, out, "s")
+    texts = {"a.yml": "naïve ✓ \u2028 line\r\nnext\n", "b/c.json": "{}\n" * 1000}
+    with stage(out) as st:
+        st.put(texts)
+        st.commit("s", None)
+    listed = json.loads((out / MANIFEST).read_text())["files"]
+    for path, text in texts.items():
+        data = (out / path).read_bytes()
+        assert data == text.encode("utf-8")
+        assert listed[path] == hashlib.sha256(data).hexdigest()

@@ -102,7 +102,7 @@ class Sink(Protocol):
 
     def copy(self, path: str, source: str) -> None: ...
 
-    def read(self, path: str) -> str: ...
+    def read(self, path: str, limit: int | None = None) -> str: ...
 
     def sha(self, path: str) -> str: ...
 
@@ -125,6 +125,12 @@ class Staged(Mapping[str, str]):
     def sha(self, path: str) -> str:
         """The sha256 of the text at `path`, known to the sink without reading it."""
         return self.sink.sha(path)
+
+    def head(self, path: str, size: int) -> str:
+        """The first `size` characters of the text at `path` (the whole text if shorter)."""
+        if path not in self.paths:
+            raise KeyError(path)
+        return self.sink.read(path, size)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.paths)
