@@ -94,8 +94,9 @@ def manifest_text(files: dict[str, str], source: str, shas: dict[str, str] | Non
     indent, json encodes in Python, and a manifest lists every file."""
     shas = shas if shas is not None else _shas(files)
     enc = json.encoder.encode_basestring_ascii  # json.dumps' encoding of a str (ensure_ascii)
-    entries = ",\n".join(f"    {enc(path)}: {enc(shas[path])}" for path in sorted(files))
-    listed = "{\n" + entries + "\n  }" if entries else "{}"
+    # without an indent json encodes in C, and its item separator may hold the next line's indent
+    flat = json.dumps({path: shas[path] for path in sorted(files)}, separators=(",\n    ", ": "))
+    listed = "{\n    " + flat[1:-1] + "\n  }" if files else "{}"
     return (f'{{\n  "files": {listed},\n  "generator": {enc(f"obsgen {__version__}")},\n'
             f'  "spec": {enc(source)}\n}}\n')
 
