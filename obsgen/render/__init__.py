@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from ..forking import die_with_parent
 from ..model import Model, ServiceModel
 from .kubernetes import SIZES
+from .loki import TENANT
 from .parts import Part, Record
 
 FAMILIES: list[tuple[str, str]] = [
@@ -102,7 +103,7 @@ class Sink(Protocol):
 
     def copy(self, path: str, source: str) -> None: ...
 
-    def read(self, path: str) -> str: ...
+    def read(self, path: str, limit: int | None = None) -> str: ...
 
     def sha(self, path: str) -> str: ...
 
@@ -126,6 +127,12 @@ class Staged(Mapping[str, str]):
         """The sha256 of the text at `path`, known to the sink without reading it."""
         return self.sink.sha(path)
 
+    def head(self, path: str, size: int) -> str:
+        """The first `size` characters of the text at `path` (the whole text if shorter)."""
+        if path not in self.paths:
+            raise KeyError(path)
+        return self.sink.read(path, size)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.paths)
 
@@ -143,8 +150,6 @@ class JobsError(ValueError):
 def own_files(svc: ServiceModel) -> list[str]:
     """The files that are a service's alone (a function of its digest, `obsgen.digest`), which the KEEPING
     families leave out for a kept service."""
-    from .loki import TENANT
-
     paths = [f"grafana/dashboards/{svc.name}.json", f"prometheus/rules/{svc.name}.yml",
              f"prometheus/tests/{svc.name}.test.yml"]
     if svc.log_alerts:

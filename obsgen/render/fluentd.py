@@ -196,12 +196,17 @@ def _service(svc: ServiceModel) -> dict[str, Any]:
     }
 
 
+_PLAIN = re.compile(r'[^\\"#\n\r\t]*')  # what fluent_string escapes none of
+
+
 def fluent_string(value: str) -> str:
     """A double-quoted fluent.conf string that reads back as `value`.
 
     Fluentd's parser evaluates `#{...}` as Ruby inside double quotes and ends an unquoted value at
     ` #`, so every value from the spec is quoted, with backslash, quote, `#` and line breaks escaped.
     """
+    if _PLAIN.fullmatch(value):  # the usual value (a name, a path): nothing to escape
+        return '"' + value + '"'
     escaped = re.sub(r'([\\"#])', r"\\\1", value)
     return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
 

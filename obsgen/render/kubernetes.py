@@ -308,7 +308,11 @@ def configmap_names(volume: Obj) -> list[str]:
 
 def dns_name(path: str) -> str:
     """A file's stem as part of an object name (`_overview.json` -> `0-overview`; names start with a letter)."""
-    stem = posixpath.splitext(posixpath.basename(path))[0]
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    # posixpath.splitext's stem without its calls (once per rule file and dashboard): a name of leading
+    # dots only has no extension
+    stem = name[:dot] if dot > 0 and name[:dot].lstrip(".") else name
     return stem.replace("_", "0-", 1) if stem.startswith("_") else stem.replace("_", "-")
 
 

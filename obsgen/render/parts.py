@@ -58,22 +58,24 @@ def json_document(data: dict[str, Any], key: str, parts: Iterable[tuple[str, Par
     at = text.index(token)
     line = text.rindex("\n", 0, at) + 1
     head, tail = text[:line], text[at + len(token):]
-    chunks: list[str] = []
+    chunks: list[str] = [head]  # joined once with the tail: the text is copied once (a hundred MB at 10,000 services)
     spans: dict[str, tuple[int, int]] = {}
     pos = len(head)
     for name, part in parts:
-        if part.text:
-            if chunks:
+        text = part.text
+        if text:
+            if len(chunks) > 1:
                 chunks.append(",\n")
                 pos += 2
-            chunks.append(part.text)
-        spans[name] = (pos, pos + len(part.text))
-        pos += len(part.text)
-    if not chunks:  # an empty list is written `[]`, on the key's line
+            chunks.append(text)
+        spans[name] = (pos, pos + len(text))
+        pos += len(text)
+    if len(chunks) == 1:  # an empty list is written `[]`, on the key's line
         head = head[:head.rindex("[") + 1]
         tail = tail[tail.index("]"):]
-        spans = {name: (len(head), len(head)) for name in spans}
-    return Joined(head + "".join(chunks) + tail, spans)
+        return Joined(head + tail, {name: (len(head), len(head)) for name in spans})
+    chunks.append(tail)
+    return Joined("".join(chunks), spans)
 
 
 @dataclass
