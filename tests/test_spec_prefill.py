@@ -16,6 +16,7 @@ from obsgen import digest
 from obsgen.spec import SpecError, load_spec
 from obsgen.spec import prefill as spec_prefill
 from obsgen.spec.load import FileCache, load_folder
+from obsgen.write import read_spec_cache
 
 EXAMPLE = ROOT / "examples/platform-four-services.yaml"
 
@@ -43,7 +44,8 @@ def test_the_prefilled_cache_holds_what_loading_file_by_file_keeps(folder: Path)
     added = spec_prefill.prefill(cache, folder, 3)
     serial = _serial(folder)
     assert added == len(list(folder.rglob("*.y*ml"))) > 2
-    assert cache.old == serial.new  # the same digests, and the same texts of the same data
+    assert cache.ahead == serial.new  # the same digests, and the same texts of the same data
+    assert cache.old == {}  # what was loaded before: nothing
     assert load_folder(folder, cache).data == load_folder(folder).data
     assert cache.new == serial.new  # what the next run finds
 
@@ -91,7 +93,7 @@ def test_a_file_with_a_problem_is_loaded_again_and_located(folder: Path, broken:
     bad.write_text(bad.read_text().replace("name:", broken, 1))
     cache = FileCache(digest.code_digest())
     spec_prefill.prefill(cache, folder, 2)
-    assert FileCache(cache.salt).key(bad.read_bytes()) not in cache.old
+    assert FileCache(cache.salt).key(bad.read_bytes()) not in cache.ahead
     with pytest.raises(SpecError) as e:
         load_spec(folder, cache=cache)
     with pytest.raises(SpecError) as alone:
@@ -118,3 +120,5 @@ def test_render_with_side_by_side_parsing_writes_the_same_output(folder: Path, t
         obsgen_in_process("render", str(folder), "-o", str(outs[-1]), "--quiet", check=True)
     assert calls[0] == 0 and calls[1] > 2  # one process parsed alone; two side by side
     assert tree_digest(outs[0]) == tree_digest(outs[1])
+    # what was parsed ahead is kept for the next run, as what was parsed one by one is
+    assert read_spec_cache(outs[1]) == read_spec_cache(outs[0]) == _serial(folder).new

@@ -471,11 +471,13 @@ class FileCache:
     """The data of spec files loaded before, as JSON text by a digest of their bytes and of obsgen's code
     (`key`): a file found in `old` is not parsed again. Its data has no marks, so a caller that meets a
     problem loads the folder again without the cache, for the places. `new` gets the text of every file
-    loaded, taken before anything reads the data, for the next run."""
+    loaded, taken before anything reads the data, for the next run. `ahead` holds the same of files parsed
+    ahead in this run (obsgen.spec.prefill): found there as in `old`, but not loaded before."""
 
     def __init__(self, salt: str, old: dict[str, str] | None = None) -> None:
         self.salt, self.old = salt, old or {}
         self.new: dict[str, str] = {}
+        self.ahead: dict[str, str] = {}
 
     def key(self, raw: bytes) -> str:
         return hashlib.sha256(self.salt.encode() + b"\0" + raw).hexdigest()
@@ -487,7 +489,7 @@ class FileCache:
         except (OSError, ValueError):
             return load_file(path)  # which says why it cannot be read
         key = self.key(raw)
-        text = self.old.get(key)
+        text = self.old.get(key, self.ahead.get(key))
         if isinstance(text, str):
             with contextlib.suppress(ValueError):
                 data = json.loads(text)

@@ -26,7 +26,7 @@ MIN_BYTES = 256 * 1024  # below this, forking costs about what it saves (a spec 
 
 def prefill(cache: FileCache, folder: FsPath, processes: int) -> int:
     """Parse the files of `folder` that `cache` does not hold, in up to `processes` processes (this one
-    included), into `cache.old`; returns how many were added. Does nothing for one process, off Linux
+    included), into `cache.ahead`; returns how many were added. Does nothing for one process, off Linux
     (forking is what makes it cheap), or when there is too little to parse."""
     if processes < 2 or sys.platform != "linux":
         return 0
@@ -47,7 +47,7 @@ def prefill(cache: FileCache, folder: FsPath, processes: int) -> int:
                 pass
     finally:
         pool.shutdown(cancel_futures=True)
-    cache.old.update(parsed)
+    cache.ahead.update(parsed)
     return len(parsed)
 
 
@@ -59,7 +59,8 @@ def _unparsed(cache: FileCache, folder: FsPath) -> list[tuple[int, str]]:
             raw = _read(path, str(path))
         except (OSError, ValueError, SpecError):
             continue  # loading it says why
-        if cache.key(raw) not in cache.old:
+        key = cache.key(raw)
+        if key not in cache.old and key not in cache.ahead:
             todo.append((len(raw), str(path)))
     return todo
 
