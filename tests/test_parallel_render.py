@@ -16,7 +16,7 @@ from conftest import ROOT
 import obsgen.render as render
 from obsgen import write
 from obsgen.model import Model, ServiceModel, resolve
-from obsgen.render import grafana, grafana_overview, prometheus, proof, routes
+from obsgen.render import grafana, grafana_overview, kubernetes, prometheus, proof, routes
 from obsgen.spec import load_spec_text
 
 SERVICES = render.FORK_FROM_SERVICES + 10
@@ -99,10 +99,10 @@ def _spoiled(monkeypatch: pytest.MonkeyPatch, spoil: Callable[[render.Parts, Mod
     parent = os.getpid()
 
     def spoiled(model: Model, services: list[ServiceModel]) -> render.Work:
-        files, parts = service_work(model, services)
+        files, parts, sizes = service_work(model, services)
         if os.getpid() != parent:
             spoil(parts, model)
-        return files, parts
+        return files, parts, sizes
 
     monkeypatch.setattr(render, "_service_work", spoiled)
 
@@ -127,10 +127,10 @@ def test_parts_of_no_service_are_an_error(monkeypatch: pytest.MonkeyPatch) -> No
     service_work = render._service_work
 
     def more(model: Model, services: list[ServiceModel]) -> render.Work:
-        files, parts = service_work(model, services)
+        files, parts, sizes = service_work(model, services)
         if services[-1] is model.services[-1]:
             parts[grafana_overview.PATH]["ghost"] = {}
-        return files, parts
+        return files, parts, sizes
 
     monkeypatch.setattr(render, "_service_work", more)
     monkeypatch.setenv("OBSGEN_JOBS", "1")
@@ -211,6 +211,24 @@ def test_files_staged_as_they_are_rendered_are_render_alls(tmp_path: Path, jobs:
     copy = out / "kubernetes/config/grafana/dashboards/svc-000.json"
     assert copy.stat().st_ino == (out / "grafana/dashboards/svc-000.json").stat().st_ino
     assert staged["grafana/dashboards/svc-000.json"] == full["grafana/dashboards/svc-000.json"]  # read back
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_configmaps_read_back_no_service_file_measured_where_it_was_rendered(
+        tmp_path: Path, jobs: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSGEN_JOBS", jobs)
+    model = many_services(SERVICES, ("kubernetes",))
+    read: list[str] = []
+    with write.stage(tmp_path / "out") as sink:
+        real = sink.read
+        monkeypatch.setattr(sink, "read", lambda path, *a: read.append(path) or real(path, *a))
+        staged = render.render_into(sink, model)
+        packed = {p for p in staged if p.startswith(kubernetes.PACKED)}
+        own = {p for svc in model.services for p in render.own_files(svc) if p in packed}
+        assert len(own) == 2 * SERVICES  # every service's dashboard and rules
+        assert set(read) & packed == packed - own  # read back: only what no service owns (the overview, ...)
+        sizes = model.memo[kubernetes.SIZES]
+        assert all(sizes[sink.sha(p)] == kubernetes.apply_size(real(p)) for p in own)
 
 
 def test_the_scrape_jobs_are_built_once_per_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from ..forking import die_with_parent
 from ..model import Model, ServiceModel
-from .kubernetes import SIZES
+from .kubernetes import SIZES, measured
 from .loki import TENANT
 from .parts import Part, Record
 
@@ -89,7 +89,7 @@ _SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
 _JOINED_FAMILIES = [module for family, module in FAMILIES if family in JOINED]
 # The parts of the JOINED files made with the services' files: a file's path -> service -> key -> Part
 Parts = dict[str, dict[str, dict[str, Part]]]
-Work = tuple[dict[str, str], Parts]  # a chunk's files and parts
+Work = tuple[dict[str, str], Parts, dict[str, int]]  # a chunk's files, parts and sizes (kubernetes.measured)
 
 # What the forked processes render: inherited, never pickled
 _forked_model: Model | None = None
@@ -202,7 +202,7 @@ def _service_files(model: Model, services: list[ServiceModel]) -> dict[str, str]
 
 def _service_work(model: Model, services: list[ServiceModel]) -> Work:
     """The services' files, then their parts of the JOINED files (which read what rendering the files
-    memoized: the coverage, the alerting rules)."""
+    memoized: the coverage, the alerting rules), and the sizes kubernetes/ packs the files at."""
     files = _service_files(model, services)
     parts: Parts = {}
     for module in _JOINED_FAMILIES:
@@ -211,7 +211,7 @@ def _service_work(model: Model, services: list[ServiceModel]) -> Work:
     for svc in services:  # what the parts read of the files is read; held on, it grows with the services
         for key in SERVICE_MEMOS:
             model.memo.pop((key, svc.name), None)
-    return files, parts
+    return files, parts, measured(model, files)
 
 
 def _render_chunk(chunk: slice) -> Work:
@@ -354,10 +354,14 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
     made: Parts = {}  # the todo services' parts of the JOINED files, as their files are rendered
 
     def got(work: Work) -> None:
-        texts, parts = work
+        texts, parts, sizes = work
         with lock:
             _add_parts(made, parts)
             add("services", texts)
+            if sink is not None:  # by the shas just staged: kubernetes/ need not read these texts back
+                known = model.memo.setdefault(SIZES, {})
+                for path, size in sizes.items():
+                    known[sink.sha(path)] = size
 
     def give() -> None:
         """Give a forked process the next chunk from the front, if one is left."""

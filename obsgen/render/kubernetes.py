@@ -230,6 +230,18 @@ def apply_size(text: str) -> int:
 # re-render seeds it with the sizes the render before recorded. Used where the files are staged, whose shas
 # are known without hashing (`rendered.sha`); elsewhere each text is measured (Kustomization.entries).
 SIZES = "apply-sizes"
+# The folders of services' own files that the ConfigMaps hold whole: measured where those are rendered
+# (`measured`), so that packing them reads none back.
+PACKED = ("grafana/dashboards/", "prometheus/rules/", "loki/rules/")
+
+
+def measured(model: Model, files: Mapping[str, str]) -> dict[str, int]:
+    """The apply_size of each of a service's `files` that kubernetes/ packs, by path (SIZES takes them by
+    their sha once they are staged); none when there is no kubernetes/."""
+    if "kubernetes" not in model.stack.deploy:
+        return {}
+    packed = PACKED[::2] if model.stack.kubernetes.prometheus_operator else PACKED  # its rules are CRDs
+    return {path: apply_size(text) for path, text in files.items() if path.startswith(packed)}
 
 
 def parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[str]:
