@@ -45,6 +45,8 @@ from ..model import Model, ServiceModel
 from .kubernetes import SIZES, measured
 from .loki import TENANT
 from .parts import Part, Record
+from .prometheus import ALERTING_MEMO
+from .prometheus_tests import COVERAGE_MEMO
 
 FAMILIES: list[tuple[str, str]] = [
     ("prometheus", "obsgen.render.prometheus"),
@@ -76,7 +78,7 @@ MIN_CHUNK = 4
 MAX_CHUNK = 200
 QUEUED = 2  # chunks given to each forked process at a time: it renders one while the other's files cross
 PIPE_SWITCH_INTERVAL = 0.0005  # seconds; see render_all
-SERVICE_MEMOS = ("service-coverage", "service-alerting")  # kept by the services' files for their parts
+SERVICE_MEMOS = (COVERAGE_MEMO, ALERTING_MEMO)  # kept by the services' files for their parts
 PIPE_SIZE = 1 << 20  # bytes: Linux's largest for an unprivileged process by default (see _widen)
 
 # Families that leave out the files of kept services: each takes `keep`, the names of those services, and

@@ -240,7 +240,9 @@ def measured(model: Model, files: Mapping[str, str]) -> dict[str, int]:
     their sha once they are staged); none when there is no kubernetes/."""
     if "kubernetes" not in model.stack.deploy:
         return {}
-    packed = PACKED[::2] if model.stack.kubernetes.prometheus_operator else PACKED  # its rules are CRDs
+    packed: tuple[str, ...] = PACKED
+    if model.stack.kubernetes.prometheus_operator:  # the rules become PrometheusRule objects, not ConfigMaps
+        packed = tuple(folder for folder in PACKED if folder != "prometheus/rules/")
     return {path: apply_size(text) for path, text in files.items() if path.startswith(packed)}
 
 

@@ -50,6 +50,9 @@ def render(model: Model, keep: frozenset[str] = frozenset()) -> dict[str, str]:
     return files
 
 
+ALERTING_MEMO = "service-alerting"  # model.memo's (key, service name): the names and labels routes.json reads
+
+
 def service_files(model: Model, svc: ServiceModel) -> dict[str, str]:
     """The rule and test files of one service (what `render_all` may render in another process)."""
     groups = service_rule_groups(model, svc)
@@ -57,7 +60,7 @@ def service_files(model: Model, svc: ServiceModel) -> dict[str, str]:
     prometheus_tests.service_coverage(model, svc, groups, tests)  # counted now, while the data is here
     # what routes.json reads of the alerting rules (their names and labels, not their expressions), so
     # that it need not build the groups a second time
-    model.memo[("service-alerting", svc.name)] = [{k: r[k] for k in ("alert", "labels") if k in r}
+    model.memo[(ALERTING_MEMO, svc.name)] = [{k: r[k] for k in ("alert", "labels") if k in r}
                                                   for r in alerting(groups)]
     return {f"prometheus/rules/{svc.name}.yml": dump_yaml({"groups": groups}, model.source),
             f"prometheus/tests/{svc.name}.test.yml": dump_yaml(tests, model.source)}
@@ -66,7 +69,7 @@ def service_files(model: Model, svc: ServiceModel) -> dict[str, str]:
 def service_alerting_rules(model: Model, svc: ServiceModel) -> list[Rule]:
     """The alerting rules of the service's rule file (`coverage.alerting`): their names and labels only once
     the file has been rendered (`service_files`), else the whole rules."""
-    found: list[Rule] | None = model.memo.get(("service-alerting", svc.name))
+    found: list[Rule] | None = model.memo.get((ALERTING_MEMO, svc.name))
     return found if found is not None else alerting(service_rule_groups(model, svc))
 
 

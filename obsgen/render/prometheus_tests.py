@@ -58,11 +58,14 @@ def group_eval_order(model: Model, svc: ServiceModel) -> list[str]:
     return [first] + [g["name"] for g in service_rule_groups(model, svc) if g["name"] != first]
 
 
+COVERAGE_MEMO = "service-coverage"  # model.memo's (key, service name): what service_coverage counted
+
+
 def service_coverage(model: Model, svc: ServiceModel, groups: list[dict[str, Any]] | None = None,
                      tests: dict[str, Any] | None = None) -> list[coverage.Proof]:
     """Which alerts of the service's rule file its generated tests prove (`obsgen.coverage`). Counted once
     per model: the Prometheus renderer passes the data it has just built, the proof renderer reads that."""
-    key = ("service-coverage", svc.name)
+    key = (COVERAGE_MEMO, svc.name)
     if key not in model.memo:
         from .prometheus import service_rule_groups  # here: prometheus.py imports this module
 
