@@ -11,11 +11,13 @@ from obsgen.slo_math import tiers
 from obsgen.slo_proofs import slo_alerts
 from obsgen.spec import load_spec_text
 
-SPEC = """\
+PROJECT = """\
 version: 1
 project: {name: shop}
 channels: {chat: {type: slack, channel: "#a", api_url_file: /s}}
 routing: {default: chat}
+"""
+SPEC = PROJECT + """\
 services:
   - name: checkout
     scrape: {static: ["checkout:8080"]}
@@ -84,11 +86,7 @@ def test_a_group_counts_once_however_many_of_its_checks_show_the_alert() -> None
     assert found[0].fires == [] and found[0].silent == ["x"]
 
 
-THRESHOLDS = """\
-version: 1
-project: {name: shop}
-channels: {chat: {type: slack, channel: "#a", api_url_file: /s}}
-routing: {default: chat}
+THRESHOLDS = PROJECT + """\
 services:
   - name: checkout
     scrape: {static: ["checkout:8080"]}
