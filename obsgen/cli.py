@@ -66,16 +66,18 @@ def _load(spec_path: Path, strict: bool = False, notes: list[str] | None = None)
 def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = None,
                cache: FileCache | None = None) -> tuple[Spec, Model]:
     from .model import resolve
-    from .spec import SpecError, load_spec
+    from .spec import SpecError, load_spec_and
 
     notes = notes if notes is not None else []
+    processes = _processes()
     if spec_path.is_dir():  # its files parsed side by side first, into a cache (of this run only, if none)
         from .spec import FileCache
+        from .spec.prefill import prefill
 
         cache = cache if cache is not None else FileCache("")
-        _prefill(cache, spec_path)
-    try:
-        spec = load_spec(spec_path, notes, cache)
+        prefill(cache, spec_path, processes)
+    try:  # a large spec's model is resolved while another process checks it
+        spec, model = load_spec_and(spec_path, lambda s: resolve(s, spec_path.name), notes, cache, processes)
     except SpecError as e:
         n = len(e.problems)
         _fail([f"warning: {note}" for note in notes] + e.lines()
@@ -86,7 +88,7 @@ def _load_spec(spec_path: Path, strict: bool = False, notes: list[str] | None = 
         _fail(warnings + [f"{n} warning{'s' if n != 1 else ''} in {spec_path}, which --strict does not accept"])
     for line in warnings:
         print(line, file=sys.stderr)
-    return spec, resolve(spec, spec_path.name)
+    return spec, model
 
 
 def _render(spec_path: Path) -> tuple[Model, dict[str, str]]:
@@ -172,17 +174,15 @@ def render(
     _done(spec, output, check, quiet, files, changes, summary)
 
 
-def _prefill(cache: FileCache, folder: Path) -> None:
-    """The folder's files the cache lacks parsed side by side (spec.prefill); a wrong OBSGEN_JOBS is said
-    by the render, after the spec's own problems."""
+def _processes() -> int:
+    """How many processes loading may use (as many as render may); a wrong OBSGEN_JOBS is said by the
+    render, after the spec's own problems."""
     from .render import JobsError, jobs
-    from .spec.prefill import prefill
 
     try:
-        processes = jobs()
+        return jobs()
     except JobsError:
-        return
-    prefill(cache, folder, processes)
+        return 1
 
 
 def _render_and_write(spec: Path, output: Path, check: bool, source: str, before: Recorded | None,
