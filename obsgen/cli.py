@@ -345,11 +345,16 @@ def check(
 
     from .check import UNPROVEN, exit_code, run_checks, unchecked_files
     from .progress import Progress, wanted
+    from .render import JobsError, jobs
 
     if not directory.is_dir():
         _fail([f"{directory}: not a folder; run obsgen render first"])
+    try:
+        processes = jobs()
+    except JobsError as e:
+        _fail([f"obsgen: {e}"])
     with Progress("obsgen check", None, wanted(quiet=False)) as progress:
-        results = run_checks(directory, live=live, step=progress.step)
+        results = run_checks(directory, live=live, step=progress.step, processes=processes)
     unchecked = unchecked_files(directory, results)
     table = Table(title=f"obsgen check {directory}", title_justify="left")
     for col in ("validator", "target", "result"):
