@@ -19,11 +19,12 @@ from obsgen.render.grafana_normalize import (
     _PANEL_DROP,
     _RATE_RANGE,
     _TARGET_DROP,
+    DATASOURCE_TYPES,
     DATASOURCE_VARIABLE,
     SCHEMA_VERSION,
     UNIT_PANEL_TYPES,
 )
-from obsgen.render.grafana_panels import DATASOURCE_TYPES, PROM, Query, grafanalib_panels, stat, timeseries
+from obsgen.render.grafana_panels import PROM, Query, grafanalib_panels, stat, timeseries
 from obsgen.spec import load_spec
 
 ROOT = Path(__file__).parents[1]

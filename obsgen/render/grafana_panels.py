@@ -2,9 +2,10 @@
 
 A builder returns its panel as the modern JSON `grafana_normalize` writes (a `Prepared` panel, from a
 `Template` of grafanalib's panel made once per shape), or, inside `grafanalib_panels()`, as the grafanalib
-object in grafanalib's own (old) vocabulary: datasources as the short names of `DATASOURCE_TYPES`,
-thresholds as `Threshold` lists, which `grafana_normalize` turns into modern JSON in one place. The two
-write the same dashboards (tests/test_grafana_panels.py).
+object in grafanalib's own (old) vocabulary: datasources as the short names of DATASOURCE_TYPES (PROM, LOKI,
+defined in grafana_normalize with the JSON they become), thresholds as `Threshold` lists, which
+`grafana_normalize` turns into modern JSON in one place. The two write the same dashboards
+(tests/test_grafana_panels.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import attr
 from grafanalib import core as g
 
 from ..model import ThresholdModel, show
-from .grafana_normalize import DATASOURCE_TYPES, LOKI, PROM, Prepared, Template, plain, rate_interval, target
-
-__all__ = ["DATASOURCE_TYPES", "LOKI", "PROM"]  # the builders' datasource names, defined with their JSON
+from .grafana_normalize import LOKI, PROM, Prepared, Template, plain, rate_interval, target
 
 GREEN, YELLOW, ORANGE, RED, DARK_RED = "green", "yellow", "orange", "red", "dark-red"
 SEVERITY_COLOR = {"warning": ORANGE, "critical": RED}
