@@ -19,11 +19,12 @@ from obsgen.render.grafana_normalize import (
     _PANEL_DROP,
     _RATE_RANGE,
     _TARGET_DROP,
+    DATASOURCE_TYPES,
     DATASOURCE_VARIABLE,
     SCHEMA_VERSION,
     UNIT_PANEL_TYPES,
 )
-from obsgen.render.grafana_panels import DATASOURCE_TYPES, PROM, Query, stat, timeseries
+from obsgen.render.grafana_panels import PROM, Query, grafanalib_panels, stat, timeseries
 from obsgen.spec import load_spec
 
 ROOT = Path(__file__).parents[1]
@@ -193,8 +194,9 @@ def test_dashboards_and_overview_parts_are_the_oracles(path: Path, monkeypatch: 
 
     monkeypatch.setattr(grafana, "normalize", normalize)
     monkeypatch.setattr(grafana_overview, "normal_panels", panels)
-    grafana.render(model)
-    grafana_overview.render(model)
+    with grafanalib_panels():  # the oracles read grafanalib's panels (the templates: test_grafana_panels)
+        grafana.render(model)
+        grafana_overview.render(model)
     assert seen["dashboards"] == len(model.services) + 2  # theirs, stack health, the overview's head
     assert seen["parts"] == sum(1 for svc in model.services if grafana.overview_panels(model, svc))
 

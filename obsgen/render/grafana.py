@@ -2,7 +2,8 @@
 
 A dashboard per service (golden signals with the spec's thresholds drawn as the lines that page, a row
 per SLO, saturation, logs), an overview of every service, and the monitoring stack's own health. Built
-with grafanalib, then made modern JSON by `grafana_normalize.normalize`, the one place that does so.
+with grafanalib, then made modern JSON by `grafana_normalize.normalize`, the one place that does so
+(the panels come as that JSON already, from templates it made of grafanalib's: `grafana_panels`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .grafana_panels import (
     PROM,
     RED,
     YELLOW,
+    BuiltPanel,
     Grid,
     Query,
     link,
@@ -244,7 +246,7 @@ def _runbook_links(th: ThresholdModel | None) -> list[dict[str, object]]:
     return [link(f"Runbook: {th.alert}", th.runbook_url, new_tab=True)] if th and th.runbook_url else []
 
 
-def _indicator_panel(svc: ServiceModel, indicator: str, th: ThresholdModel | None, extra: str) -> g.Panel:
+def _indicator_panel(svc: ServiceModel, indicator: str, th: ThresholdModel | None, extra: str) -> BuiltPanel:
     title, unit = INDICATORS[indicator]
     description = f"{title} of {svc.name}, all instances selected by $instance.{threshold_text(th)}"
     return timeseries(title, description, [Query(indicator_query(svc, indicator, extra), title)], unit,
@@ -253,14 +255,14 @@ def _indicator_panel(svc: ServiceModel, indicator: str, th: ThresholdModel | Non
 
 
 def _indicator_stat(svc: ServiceModel, indicator: str, th: ThresholdModel | None, extra: str,
-                    links: list[dict[str, object]]) -> g.Panel:
+                    links: list[dict[str, object]]) -> BuiltPanel:
     title, unit = INDICATORS[indicator]
     description = f"{title} of {svc.name} now, coloured by the alert's thresholds.{threshold_text(th)}"
     return stat(title, description, Query(indicator_query(svc, indicator, extra)), unit,
                 thresholds=threshold_steps(th), links=links)
 
 
-def _up_stat(svc: ServiceModel, extra: str, links: list[dict[str, object]]) -> g.Panel:
+def _up_stat(svc: ServiceModel, extra: str, links: list[dict[str, object]]) -> BuiltPanel:
     up = f"up{{{_sel(svc.selector, extra)}}}"
     return stat("Targets up", f"Share of {svc.name}'s scrape targets that answer (100% = all up). "
                 "No data means Prometheus has no target for it at all.",
@@ -268,11 +270,10 @@ def _up_stat(svc: ServiceModel, extra: str, links: list[dict[str, object]]) -> g
                 thresholds=steps(RED, (Decimal("0.5"), ORANGE), (Decimal(1), GREEN)))
 
 
-def _alerts_table(title: str, matcher: str, by: str) -> g.Panel:
-    panel = table(title, f"Alerts firing now ({matcher}), from Prometheus' ALERTS series.",
-                  Query(f'sum by ({by}) (ALERTS{{alertstate="firing",{matcher}}})', instant=True))
-    panel.transformations = [{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}]
-    return panel
+def _alerts_table(title: str, matcher: str, by: str) -> BuiltPanel:
+    return table(title, f"Alerts firing now ({matcher}), from Prometheus' ALERTS series.",
+                 Query(f'sum by ({by}) (ALERTS{{alertstate="firing",{matcher}}})', instant=True),
+                 transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}])
 
 
 # --------------------------------------------------------------------------- service dashboard
@@ -334,7 +335,7 @@ def service_dashboard(model: Model, svc: ServiceModel) -> dict[str, Any]:
     )
 
 
-def _http_rows(grid: Grid, svc: ServiceModel, ths: dict[str, ThresholdModel], inst: str, alerts: g.Panel) -> None:
+def _http_rows(grid: Grid, svc: ServiceModel, ths: dict[str, ThresholdModel], inst: str, alerts: BuiltPanel) -> None:
     """The golden signals of a service Prometheus scrapes: its own job's request metrics."""
     grid.fill([
         _up_stat(svc, inst, []),
@@ -346,7 +347,7 @@ def _http_rows(grid: Grid, svc: ServiceModel, ths: dict[str, ThresholdModel], in
     grid.row("Traffic and errors")
     by_status = (f"sum by ({svc.metrics.status_label}) "
                  f"(rate({svc.requests(inst)}[{RATE}]))")
-    traffic: list[g.Panel] = [timeseries(
+    traffic: list[BuiltPanel] = [timeseries(
         "Requests by status", f"Requests per second to {svc.name}, split by {svc.metrics.status_label}.",
         [Query(by_status, "{{" + svc.metrics.status_label + "}}")], "reqps")]
     traffic += [_indicator_panel(svc, i, ths.get(i), inst)
@@ -362,7 +363,7 @@ def _batch_age(svc: ServiceModel) -> str:
     return f"time() - max({svc.batch.last_success}{{{svc.selector}}})"
 
 
-def _batch_stat(svc: ServiceModel, links: list[dict[str, object]]) -> g.Panel:
+def _batch_stat(svc: ServiceModel, links: list[dict[str, object]]) -> BuiltPanel:
     b = svc.batch
     assert b is not None
     return stat("Last success", f"Time since {svc.name} last succeeded (its {b.last_success}); "
@@ -371,7 +372,7 @@ def _batch_stat(svc: ServiceModel, links: list[dict[str, object]]) -> g.Panel:
                 thresholds=steps(GREEN, (Decimal(b.allowed_seconds), RED)))
 
 
-def _batch_rows(grid: Grid, svc: ServiceModel, alerts: g.Panel) -> None:
+def _batch_rows(grid: Grid, svc: ServiceModel, alerts: BuiltPanel) -> None:
     """A batch job pushes to a Pushgateway: when it last succeeded, when it last pushed, how long runs take."""
     b = svc.batch
     assert b is not None
@@ -396,7 +397,7 @@ def _batch_rows(grid: Grid, svc: ServiceModel, alerts: g.Panel) -> None:
 
 
 def _consumer_rows(grid: Grid, svc: ServiceModel, ths: dict[str, ThresholdModel], inst: str,
-                   alerts: g.Panel) -> None:
+                   alerts: BuiltPanel) -> None:
     """A message consumer: how far behind it is and how fast it works."""
     grid.fill([
         _up_stat(svc, inst, []),
@@ -442,7 +443,7 @@ def _exporter_of(metric: str, running: set[str]) -> str | None:
 
 
 def _exporters_up(svc: ServiceModel, exporters: list[str], extra: str,
-                  links: list[dict[str, object]]) -> list[g.Panel]:
+                  links: list[dict[str, object]]) -> list[BuiltPanel]:
     if not exporters:
         return []
     jobs = [prometheus.EXPORTER_TARGETS[kind][0] for kind in exporters]
@@ -459,7 +460,7 @@ def _exporters_up(svc: ServiceModel, exporters: list[str], extra: str,
     return panels
 
 
-def _health_stat(svc: ServiceModel, links: list[dict[str, object]]) -> list[g.Panel]:
+def _health_stat(svc: ServiceModel, links: list[dict[str, object]]) -> list[BuiltPanel]:
     """A stat per health check: 1 while its probe succeeds."""
     if _lone_http_check(svc):
         probe = f"probe_success{{job={pql(prometheus.BLACKBOX_JOB)},service={pql(svc.name)}}}"
@@ -479,7 +480,7 @@ def _lone_http_check(svc: ServiceModel) -> bool:
     return len(svc.probes) == 1 and svc.probes[0].kind == "http"
 
 
-def _custom_panel(svc: ServiceModel, th: ThresholdModel) -> g.Panel:
+def _custom_panel(svc: ServiceModel, th: ThresholdModel) -> BuiltPanel:
     # The Prometheus rules record a custom expression (labelled with the service) before alerting on it;
     # the panel shows that recorded series, the very value the alert compares.
     title = naming.snake(th.alert).replace("_", " ").capitalize()
@@ -497,7 +498,7 @@ _EXPORTER_NAMESPACES = {"node_": "node", "container_": "cadvisor", "machine_": "
                         "redis_": "redis", "nginx_": "nginx"}
 
 
-def _spec_panel(model: Model, svc: ServiceModel, panel: Panel) -> g.Panel:
+def _spec_panel(model: Model, svc: ServiceModel, panel: Panel) -> BuiltPanel:
     """A panel the spec adds, its selectors scoped to the service's job and the $instance variable."""
     expr = with_matchers(panel.expr, _required_matchers(model, svc))
     by = re.search(r"\bby\s*\(([^)]*)\)", panel.expr)
@@ -693,7 +694,7 @@ def _logs_row(grid: Grid, svc: ServiceModel) -> None:
     grid.row("Logs")
     volume = (f"sum by (level) (count_over_time({stream} [$__auto]))" if by_level
               else f"sum(count_over_time({stream} [$__auto]))")
-    panels: list[g.Panel] = [timeseries(
+    panels: list[BuiltPanel] = [timeseries(
         "Log lines", f"Log lines of {svc.name} in Loki{' by level' if by_level else ''}.",
         [Query(volume, "{{level}}" if by_level else "lines")], "short", datasource=LOKI)]
     errors = error_lines_selector(svc)
@@ -715,7 +716,7 @@ def _logs_row(grid: Grid, svc: ServiceModel) -> None:
 
 
 @unvalidated
-def overview_panels(model: Model, svc: ServiceModel) -> list[g.Panel]:
+def overview_panels(model: Model, svc: ServiceModel) -> list[BuiltPanel]:
     """The overview's stats of one service (none: it has no row, its alerts are in the table above)."""
     ths = _thresholds(svc)
     links = [link(f"Open {svc.title}", f"/d/{svc.dashboard_uid}?${{__url_time_range}}")]
@@ -743,7 +744,7 @@ def overview_panels(model: Model, svc: ServiceModel) -> list[g.Panel]:
 
 
 @unvalidated
-def overview_row(grid: Grid, svc: ServiceModel, panels: list[g.Panel]) -> None:
+def overview_row(grid: Grid, svc: ServiceModel, panels: list[BuiltPanel]) -> None:
     grid.row(f"{svc.title}" + (f" ({svc.team})" if svc.team else ""))
     grid.fill(panels, h=5)
 

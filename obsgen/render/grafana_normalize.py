@@ -6,15 +6,23 @@ dashboard's JSON so that every generated dashboard has: a given deterministic ui
 schemaVersion, `{type, uid}` datasource references, a `datasource` template variable, `$__rate_interval`
 in every rate/irate/increase, sequential unique panel ids, `editable: false`, tags and the project
 name as title prefix. It checks, too, what it cannot repair: titles, descriptions, units.
+
+A panel builder need not make the grafanalib panel each time: a `Template` is one normalized here once,
+filled with each panel's values, and its `Prepared` panels only get their ids and places here.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from .grafana_panels import DATASOURCE_TYPES, PROM
+# Datasource names the builders use -> (plugin type, uid). `${datasource}` is the dashboard's
+# Prometheus variable; the others are the fixed uids of grafana/provisioning/datasources.
+PROM = "${datasource}"
+LOKI = "loki"
+DATASOURCE_TYPES = {PROM: "prometheus", "prometheus": "prometheus", LOKI: "loki", "alertmanager": "alertmanager"}
 
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11; newer Grafana migrates forward on load
 DATASOURCE_VARIABLE = {
@@ -132,6 +140,11 @@ def _variables(variables: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _panel(item: Any, ids: Any, dashboard: str) -> dict[str, Any]:
+    if type(item) is Prepared:
+        made = item.placed(next(ids))
+        if made["type"] != "row":  # a row has neither a description nor a unit
+            _check(made, dashboard)
+        return made
     raw = _mapping(item)
     keys = sorted(raw)
     if "id" not in raw:
@@ -181,17 +194,21 @@ def _target(raw: dict[str, Any], datasource: str | None) -> dict[str, Any]:
     if isinstance(source, str):
         target["datasource"] = ref(source)
     if source == PROM:
-        expr = target["expr"]
-        # only a range other than Grafana's own can change (most queries have none): skip the regex then
-        if "[" in expr.replace("[$__rate_interval]", ""):
-            expr = _RATE_RANGE.sub(r"\1\2[$__rate_interval]", expr)
-        target["expr"] = expr
+        target["expr"] = rate_interval(target["expr"])
         target["range"] = not target["instant"]
     else:
         target.pop("format", None)
         target.pop("instant", None)
         target["queryType"] = "range"
     return _sorted(target)
+
+
+def rate_interval(expr: str) -> str:
+    """A Prometheus query with Grafana's rate interval as the range of every rate, irate and increase."""
+    # only a range other than Grafana's own can change (most queries have none): skip the regex then
+    if "[" in expr.replace("[$__rate_interval]", ""):
+        return _RATE_RANGE.sub(r"\1\2[$__rate_interval]", expr)
+    return expr
 
 
 def _check(panel: dict[str, Any], dashboard: str) -> None:
@@ -211,3 +228,88 @@ def panels(items: list[Any], *, first_id: int, dashboard: str) -> list[dict[str,
     project's prefix), numbered from `first_id`: for a dashboard assembled from parts."""
     ids = iter(range(first_id, 1_000_000))
     return [_panel(p, ids, dashboard) for p in items]
+
+
+# --------------------------------------------------------------------------- panels made as modern JSON
+
+
+class Prepared:
+    """A panel already in the form `normalize` writes, but for its id and its place (`gridPos`, which a
+    `Grid` sets, as on a grafanalib panel): what the builders make from a `Template`."""
+
+    __slots__ = ("data", "gridPos")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.gridPos: Any = None
+
+    def placed(self, id: int) -> dict[str, Any]:
+        panel = dict(self.data)  # the rest is shared with the template: nothing changes a panel once made
+        pos = self.gridPos
+        if pos is None:
+            if panel["type"] == "row":
+                raise KeyError("gridPos")  # as a grafanalib row never placed fails in `_panel`
+            del panel["gridPos"]
+        else:
+            panel["gridPos"] = {"h": pos.h, "w": pos.w, "x": pos.x, "y": pos.y}
+        panel["id"] = id
+        return panel
+
+
+class Template:
+    """The modern JSON of the panels a builder makes in one shape (the arguments that decide which keys they
+    have), from one grafanalib panel of that shape normalized once; a panel of it is that JSON with its
+    own values at the template's slots (name -> the keys leading to it), the mappings holding them copied.
+    Building the grafanalib panel and normalizing it was most of the time of a service's dashboard."""
+
+    def __init__(self, sample: Any, slots: Mapping[str, tuple[str, ...]]) -> None:
+        sample.gridPos = _SAMPLE_PLACE  # so that the JSON has the key, in its place
+        self.data = _panel(sample, iter([0]), "the template")
+        inner = sorted({path[:i] for path in slots.values() for i in range(1, len(path))}, key=len)
+        # the mappings to copy, parents first: (index of the parent copy or -1 for the panel, key)
+        self._copies = [(inner.index(p[:-1]) if len(p) > 1 else -1, p[-1]) for p in inner]
+        self._sets = [(name, inner.index(p[:-1]) if len(p) > 1 else -1, p[-1]) for name, p in slots.items()]
+        self._top = [name for name, path in slots.items() if len(path) == 1]
+        for path in slots.values():  # a slot grafanalib does not write would be a new key, out of order
+            node = self.data
+            for k in path[:-1]:
+                node = node[k]
+            if path[-1] not in node:
+                raise KeyError(f"the template has no {'.'.join(path)}")
+
+    def panel(self, **values: Any) -> Prepared | None:
+        """The panel with these values (each as it stands in the JSON), or None where `normalize` would
+        leave out a key for its value (empty or None at the top): the caller makes that one the slow way."""
+        for name in self._top:
+            value = values[name]
+            if value is None or value == "":
+                return None
+        data = dict(self.data)
+        copies: list[dict[str, Any]] = []
+        for parent, key in self._copies:
+            holder = data if parent < 0 else copies[parent]
+            copy = holder[key] = dict(holder[key])
+            copies.append(copy)
+        for name, parent, key in self._sets:
+            (data if parent < 0 else copies[parent])[key] = values[name]
+        return Prepared(data)
+
+
+class _Place:  # a grafanalib GridPos' fields, for a template's sample
+    h, w, x, y = 1, 1, 0, 0
+
+    def to_json_data(self) -> dict[str, int]:
+        return {"h": self.h, "w": self.w, "x": self.x, "y": self.y}
+
+
+_SAMPLE_PLACE = _Place()
+
+
+def target(sample: Any) -> dict[str, Any]:
+    """A grafanalib target (naming its datasource) as `normalize` writes it."""
+    return _target(_mapping(sample), None)
+
+
+def plain(data: Any) -> Any:
+    """Data as `normalize` writes it: grafanalib objects as their JSON, every mapping's keys sorted."""
+    return _plain(data)
