@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from .promql import regex_literal as _re2_literal
 
@@ -28,6 +29,11 @@ def regex_literal(value: str) -> str:
 
 def any_of(values: Iterable[str]) -> str:
     """An RE2 alternation matching exactly one of `values` (Loki anchors label regexes)."""
+    return _any_of(tuple(values))
+
+
+@lru_cache(maxsize=256)  # every service of a spec asks for the same error levels
+def _any_of(values: tuple[str, ...]) -> str:
     return "|".join(regex_literal(v) for v in values)
 
 

@@ -335,7 +335,8 @@ def _high_availability(spec: Spec) -> dict[str, Any]:
 
 def _metrics(spec: Spec, svc: Service) -> MetricConventions:
     """The kind's conventions (`defaults.metrics` for http), then the service's own names."""
-    overrides = {k: v for k, v in svc.metrics.model_dump().items() if v is not None}
+    # its fields' values as model_dump has them (flat strings), without dumping for each service
+    overrides = {k: v for k, v in svc.metrics.__dict__.items() if v is not None}
     base = GRPC_METRICS if svc.kind == "grpc" else spec.defaults.metrics
     # without overrides the conventions themselves (frozen), not a copy for each service
     return base.model_copy(update=overrides) if overrides else base
