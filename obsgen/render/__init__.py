@@ -12,7 +12,8 @@ The aggregate files about every service (grafana/dashboards/_overview.json, proo
 proof/routes.json: the JOINED families) are joined from per-service parts (`obsgen.render.parts`): given a
 `Record`, a re-render reuses the parts of unchanged services, cut from the previous text at the spans
 recorded beside the output, and renders only the others'; the join is the same either way, so are the
-bytes (the overview's join shifts a kept part's panel ids and places to where it now stands).
+bytes (the overview's join shifts a kept part's panel ids and places to where it now stands). What the
+README reads of proof/alerts.json is read as it is joined (`_read_joined`), not read back from the sink.
 
 Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
 and test files, LogQL rules, dashboards, most of the work) are rendered in chunks by forked processes, one
@@ -302,9 +303,16 @@ def _joined(module: str, model: Model, record: Record | None, made: Parts, todo:
         spans: dict[str, dict[str, list[object]]] = {}
         for key, (start, end) in joined.spans.items():
             if key in owner:
-                spans.setdefault(owner[key], {})[key] = [start, end, parts[key].meta]
+                spans.setdefault(owner[key], {})[key] = [start, end, joined.metas.get(key, parts[key].meta)]
         record.made[mod.PATH] = spans
     return {mod.PATH: joined.text}
+
+
+def _read_joined(mod: Any, model: Model, joined: dict[str, str], sink: Sink) -> None:
+    """What a packaging family reads of a JOINED file (its module's `read`), read while the text is at hand
+    and memoized by the sha256 the sink staged it under (`READ_MEMO`): not read back from the sink."""
+    if hasattr(mod, "READ_MEMO"):
+        model.memo.setdefault(mod.READ_MEMO, {})[sink.sha(mod.PATH)] = mod.read(joined[mod.PATH])
 
 
 def render_all(model: Model, kept: dict[str, str] | None = None,
@@ -422,7 +430,10 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
         for i, (family, module) in enumerate(FAMILIES):
             step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
             if family in JOINED:
-                add(family, _joined(module, model, record, made, todo))
+                joined = _joined(module, model, record, made, todo)
+                add(family, joined)
+                if sink is not None:
+                    _read_joined(import_module(module), model, joined, sink)
             else:
                 render = import_module(module).render
                 add(family, render(model, keep=left_out) if family in KEEPING else render(model))

@@ -4,8 +4,9 @@
 A service's row holds its place on the grid (`gridPos.y`) and its panels' ids, and both count every earlier
 service's panels. A part is rendered as if its service came first (ids from 1, its row at y 0), with how
 many ids and grid lines it takes as its meta; the join adds the running offsets to those numbers. A part cut
-from an earlier output already holds the offsets it had there: it is used as it stands when they are still
-its offsets (every service before it kept its panel count and height), else shifted by the difference. Only
+from an earlier output already holds the offsets it had there, which its meta records ("at", [0, 0] as
+rendered): it is used as it stands, its text not even read, when they are still its offsets (every service
+before it kept its panel count and height), else shifted by the difference its numbers show. Only
 a part's panel ids and its panels' `gridPos.y` depend on its place, so shifted, it is the part rendered there.
 
 The numbers to shift are found by their indentation in the serialized text, which is `dump_json`'s: a panel's
@@ -50,7 +51,7 @@ def service_parts(model: Model, svc: ServiceModel) -> dict[str, Part]:
     overview_row(grid, svc, panels)
     height = max(p.gridPos.y + p.gridPos.h for p in grid.panels)  # type: ignore[attr-defined]
     items = normal_panels(grid.panels, first_id=1, dashboard=f"{model.project} / Overview")
-    return {part_key(svc): Part(json_items(items, 2), {"ids": len(items), "h": height})}
+    return {part_key(svc): Part(json_items(items, 2), {"ids": len(items), "h": height, "at": [0, 0]})}
 
 
 def join(model: Model, parts: Mapping[str, Part]) -> Joined:
@@ -62,14 +63,18 @@ def join(model: Model, parts: Mapping[str, Part]) -> Joined:
     for svc in model.services:
         key = part_key(svc)
         part = parts[key]
-        ordered.append((key, _placed(part, ids, y) if part.text else part))
+        ordered.append((key, _placed(part, ids, y) if part.size else part))
         ids += part.meta["ids"]
         y += part.meta["h"]
     return json_document(head, "panels", ordered)
 
 
 def _placed(part: Part, ids: int, y: int) -> Part:
-    """The part with its first id `ids + 1` and its row at `y`."""
+    """The part with its first id `ids + 1` and its row at `y`, which its meta's "at" records (`[ids, y]`)."""
+    place = [ids, y]
+    if part.meta.get("at") == place:  # where it stands already: not read (the numbers are read where unknown)
+        return part
+    meta = {**part.meta, "at": place}
     found = list(_NUMBER.finditer(part.text))
     first_id = next((int(m[2]) for m in found if m[1]), None)
     first_y = next((int(m[2]) for m in found if not m[1]), None)
@@ -77,7 +82,7 @@ def _placed(part: Part, ids: int, y: int) -> Part:
         raise RuntimeError(f"{PATH}: a part without a panel id or place")
     d_id, d_y = ids + 1 - first_id, y - first_y
     if d_id == d_y == 0:
-        return part
+        return part.with_meta(meta)
     # the text between the numbers, and each number shifted (a regular expression's substitution with a
     # function for each took three times as long: a second at 10,000 services)
     pieces, at = [], 0
@@ -89,4 +94,4 @@ def _placed(part: Part, ids: int, y: int) -> Part:
     n_ys = len(found) - n_ids
     if not n_ids == n_ys == part.meta["ids"]:
         raise RuntimeError(f"{PATH}: a part's {part.meta['ids']} panels hold {n_ids} ids and {n_ys} places")
-    return Part("".join(pieces), part.meta)
+    return Part("".join(pieces), meta)
