@@ -397,7 +397,12 @@ def _long_list(items: list[Obj], indent: str) -> str:
         keys = tuple(item)
         text = None
         if keys == ("name", "files"):  # a ConfigMap generator
-            name, files = _one_line(item["name"]), item["files"]
+            name, files = item["name"], item["files"]
+            if (type(files) is list and len(files) == 1 and type(name) is str and type(files[0]) is str
+                    and _PLAIN(name) and _PLAIN(files[0])):  # the usual: one file, plain names
+                out.append(f"{indent}- name: {name}\n{sub}files:\n{sub}- {files[0]}\n")
+                continue
+            name = _one_line(name)
             if name is not None and type(files) is list and files:
                 lines = [f"{indent}- name: {name}\n{sub}files:\n"]
                 for f in files:
@@ -409,6 +414,9 @@ def _long_list(items: list[Obj], indent: str) -> str:
                     text = "".join(lines)
         elif keys == ("configMap",):  # a projected volume's source
             ref = item["configMap"]
+            if type(ref) is dict and tuple(ref) == ("name",) and type(name := ref["name"]) is str and _PLAIN(name):
+                out.append(f"{indent}- configMap:\n{sub}  name: {name}\n")
+                continue
             if type(ref) is dict and tuple(ref) == ("name",) and (name := _one_line(ref["name"])) is not None:
                 text = f"{indent}- configMap:\n{sub}  name: {name}\n"
         elif keys == ("name", "hostPath"):  # fluentd's log folders
@@ -598,11 +606,14 @@ class Kustomization:
         # another family's files (`rendered_under`), whose shas the staging knows
         sha_of = self.sha_of if isinstance(files, Under) and files.files is self.rendered else None
         known = self.model.memo.setdefault(SIZES, {})
-        replaced, staged, copies, generators = self.replaced, self.staged, self.copies, self.generators
+        replaced, copies, generators = self.replaced, self.copies, self.generators
         for path in sorted(files):
             name = f"{prefix}-{dns_name(path)}"
-            if sha_of is not None and path not in replaced and path in staged:
-                size = known.get(sha_of(path))
+            if sha_of is not None and path not in replaced:
+                try:
+                    size = known.get(sha_of(path))
+                except KeyError:  # not staged
+                    size = None
                 if size is not None and size <= CONFIGMAP_DATA_BUDGET:
                     copies[f"{ROOT}/config/{path}"] = path
                     generators.append({"name": name, "files": [f"{path.rpartition('/')[2]}=config/{path}"]})
