@@ -19,7 +19,8 @@ from obsgen.render.common import dump_yaml
 # values yamlout quotes, writes as blocks, or reads as other types; and plain ones
 ODD = ["yes", "true", "Null", "0x1f", "1e3", "a: b", "x #y", "-", "- x", "", " lead", "it's", "a\nb", "a\nb\n",
        "line\n\nafter\n", "\u2028", "caf\u00e9-dashboard", "~", "<<", "=", "2024-01-01", ".inf", "svc-0001.json",
-       "falsey", "config/grafana/dashboards/svc-0001.json", "a=b", "x" * 300]
+       "falsey", "config/grafana/dashboards/svc-0001.json", "a=b", "x" * 300, "/var/log/svc-0001", "/", "/a b",
+       "/x:", "Directory", "logs-12"]
 
 
 def _value(rng: random.Random) -> Any:
@@ -66,7 +67,9 @@ def test_what_is_written_plain_without_asking_yamlout_is_what_yamlout_writes_pla
     alphabet = string.ascii_letters + string.digits + "._/=-"
     for _ in range(20000):
         text = rng.choice(string.ascii_letters) + "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 12)))
-        assert kubernetes._PLAIN(text)
+        path = "/" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert kubernetes._PLAIN(text) and kubernetes._PLAIN(path)
+        assert yamlout.scalar.__wrapped__(path) == path, path
         assert yamlout.scalar.__wrapped__(text) == text, text
     for word in ["false", "FALSE", "Null", "yes", "on", "off", "true", "y", "n", "no"]:  # too short to pass
         assert not kubernetes._PLAIN(word)

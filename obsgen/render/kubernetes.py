@@ -421,11 +421,20 @@ def _long_list(items: list[Obj], indent: str) -> str:
                 text = f"{indent}- configMap:\n{sub}  name: {name}\n"
         elif keys == ("name", "hostPath"):  # fluentd's log folders
             host = item["hostPath"]
+            if (type(host) is dict and tuple(host) == ("path", "type") and type(name := item["name"]) is str
+                    and type(path := host["path"]) is str and type(kind := host["type"]) is str
+                    and _PLAIN(name) and _PLAIN(path) and _PLAIN(kind)):
+                out.append(f"{indent}- name: {name}\n{sub}hostPath:\n{sub}  path: {path}\n{sub}  type: {kind}\n")
+                continue
             if type(host) is dict and tuple(host) == ("path", "type"):
                 name, path, kind = _one_line(item["name"]), _one_line(host["path"]), _one_line(host["type"])
                 if name is not None and path is not None and kind is not None:
                     text = f"{indent}- name: {name}\n{sub}hostPath:\n{sub}  path: {path}\n{sub}  type: {kind}\n"
         elif keys == ("name", "mountPath", "readOnly") and item["readOnly"] is True:
+            name, path = item["name"], item["mountPath"]
+            if type(name) is str and type(path) is str and _PLAIN(name) and _PLAIN(path):
+                out.append(f"{indent}- name: {name}\n{sub}mountPath: {path}\n{sub}readOnly: true\n")
+                continue
             name, path = _one_line(item["name"]), _one_line(item["mountPath"])
             if name is not None and path is not None:
                 text = f"{indent}- name: {name}\n{sub}mountPath: {path}\n{sub}readOnly: true\n"
@@ -437,9 +446,10 @@ def _long_list(items: list[Obj], indent: str) -> str:
 
 
 # Written plain by yamlout.scalar, which is not asked (its cache holds 65,536 strings; ten thousand services'
-# names and paths are more): a letter first (no indicator, and of no number, timestamp, `=` or `<<`), no
-# space, colon or other punctuation, and longer than every YAML 1.1 and Go word of another type (`false`).
-_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/=-]{5,}").fullmatch
+# names and paths are more): no space, colon or other punctuation, and either a letter first (no indicator,
+# and of no number, timestamp, `=` or `<<`) and longer than every YAML 1.1 and Go word of another type
+# (`false`), or an absolute path (no resolver of either reads one starting with `/`).
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/=-]{5,}|/[A-Za-z0-9._/=-]*").fullmatch
 
 
 def _one_line(value: Any) -> str | None:
