@@ -142,3 +142,20 @@ def test_the_kustomization_reads_back_as_its_data(rendered: tuple[Any, dict[str,
     assert len(k.generators) >= kubernetes.LONG_LIST  # written by `_long_list`
     assert yaml.safe_load(text) == k.kustomization()
     assert text.endswith(dump_yaml(k.kustomization()))
+
+
+def test_the_cut_guessed_from_the_last_parts_escapes_is_the_cut_line_by_line() -> None:
+    """Each part's end is guessed from the density of escapes in the part before (one measure per part, not
+    two): wherever that density changes, the parts are those of the plain line-by-line cut."""
+    rng = random.Random("guessed-cut")
+    plain, escaped = ["abc", "0.99", " " * 8, "x" * 40], ['"', "<", "&", "\\", '"expr": "a"', "\x01"]
+    for _ in range(400):
+        lines = []
+        for _ in range(rng.randint(1, 12)):  # stretches of lines, some with many escapes, some with none
+            words = rng.choice([plain, escaped, plain + escaped])
+            lines += ["".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(1, 40))]
+        text = "\n".join(lines) + rng.choice(["", "\n"])
+        budget = rng.randint(200, 3000)
+        if max(kubernetes.apply_size(line + "\n") for line in lines) > budget:
+            continue
+        assert kubernetes.sized_parts(text, budget) == kubernetes._parts_by_line(text, budget)

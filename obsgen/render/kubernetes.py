@@ -266,6 +266,7 @@ def sized_parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[tuple[st
     limit = budget - 4  # what the lines of a part of more than one line hold (as `_parts_by_line` counts)
     out: list[tuple[str, int]] = []
     pos, n = 0, len(text)
+    ratio = 0.0  # characters per byte of the last part of many lines (its size less quotes): 0 for none
     while pos < n:
         first = text.find("\n", pos) + 1 or n  # a part's first line is always its own
         cost = apply_size(text[pos:first]) - 2
@@ -274,11 +275,18 @@ def sized_parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[tuple[st
         # every character costs a byte at least: the part ends at or before the last line end within `limit`
         end = n if n - pos <= limit else text.rfind("\n", pos, pos + limit) + 1
         if end > first:
-            cost = apply_size(text[pos:end]) - 2
-            if cost > limit:  # escapes: guess the end from their density, then correct it line by line
-                guess = pos + (end - pos) * limit // cost
+            guess = pos + int(limit * ratio) if ratio else end
+            if guess < end:  # the end guessed from the last part's density of escapes: one measure, not two
                 e = max(text.rfind("\n", pos, guess) + 1, first)
                 cost = apply_size(text[pos:e]) - 2
+            else:
+                cost = apply_size(text[pos:end]) - 2
+                e = end
+                if cost > limit:  # escapes: guess the end from their density
+                    guess = pos + (end - pos) * limit // cost
+                    e = max(text.rfind("\n", pos, guess) + 1, first)
+                    cost = apply_size(text[pos:e]) - 2
+            if e < end or cost > limit:  # corrected line by line: the most lines within `limit`
                 while cost > limit and e > first:
                     prev = max(text.rfind("\n", pos, e - 1) + 1, first)
                     cost -= apply_size(text[prev:e]) - 2
@@ -289,7 +297,8 @@ def sized_parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[tuple[st
                     if cost + more > limit:
                         break
                     cost, e = cost + more, nxt
-                end = e
+            end = e
+            ratio = (end - pos) / cost if end > first and cost > 0 else 0.0
         # `cost` is that of text[pos:end], or of the first line alone where that is the part
         out.append((text[pos:max(end, first)], cost + 2))
         pos = max(end, first)
