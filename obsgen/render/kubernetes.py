@@ -18,13 +18,14 @@ user creates from the files the spec names (see kustomization.yaml's header).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..model import Model
 from ..stack_targets import BUILT_IN
-from . import alertmanager, blackbox, fluentd, grafana, loki, prometheus
+from . import alertmanager, blackbox, fluentd, grafana, loki, prometheus, yamlout
 from .common import comment, dump_yaml, header
 from .compose import (
     ALERTMANAGER_CLUSTER_PORT,
@@ -208,6 +209,8 @@ def empty_dir(volume: str) -> Obj:
 # (\u001f), U+2028 and U+2029 three (Go writes \u2028 for their three bytes).
 _ASCII_EXTRA = {**{b: 5 for b in range(0x20)}, **dict.fromkeys(b'\t\r\b\f"\\\n', 1), **dict.fromkeys(b"<>&", 5)}
 _FREE_BYTES = bytes(b for b in range(256) if b not in _ASCII_EXTRA)  # deleted before counting the others
+_ONE_MORE = bytes(b for b, extra in _ASCII_EXTRA.items() if extra == 1)  # deleted to count those costing five
+assert set(_ASCII_EXTRA.values()) == {1, 5}
 # Where str.splitlines ends a line besides "\n": looked for one at a time (`in`, a memchr each), ten times
 # faster over the overview's hundred MB than a regex's character class
 _OTHER_LINE_ENDS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -217,10 +220,12 @@ def apply_size(text: str) -> int:
     """Bytes of `text` as a string in the JSON kubectl stores, quotes included: `"`, `\\` and newlines
     escaped (one byte more each), and as Go's encoder writes them <, > and & as \\u003c and so on (five more).
     Hot (every file packed into a ConfigMap): the bytes that cost more are picked
-    out in one C pass and counted there, and a multi-byte U+2028 is looked for only when present."""
+    out in one C pass, those costing most in another over them, and a multi-byte U+2028 is looked for only
+    when present."""
     data = text.encode()
     costly = data.translate(None, _FREE_BYTES)  # usually a small part of the text (JSON's quotes)
-    size = len(data) + 2 + sum(extra * costly.count(b) for b, extra in _ASCII_EXTRA.items() if b in costly)
+    # each costs one byte more, and those costing five four more again
+    size = len(data) + 2 + len(costly) + 4 * len(costly.translate(None, _ONE_MORE))
     if "\u2028" in text or "\u2029" in text:
         size += 3 * (text.count("\u2028") + text.count("\u2029"))
     return size
@@ -261,6 +266,7 @@ def sized_parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[tuple[st
     limit = budget - 4  # what the lines of a part of more than one line hold (as `_parts_by_line` counts)
     out: list[tuple[str, int]] = []
     pos, n = 0, len(text)
+    ratio = 0.0  # characters per byte of the last part of many lines (its size less quotes): 0 for none
     while pos < n:
         first = text.find("\n", pos) + 1 or n  # a part's first line is always its own
         cost = apply_size(text[pos:first]) - 2
@@ -269,11 +275,18 @@ def sized_parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[tuple[st
         # every character costs a byte at least: the part ends at or before the last line end within `limit`
         end = n if n - pos <= limit else text.rfind("\n", pos, pos + limit) + 1
         if end > first:
-            cost = apply_size(text[pos:end]) - 2
-            if cost > limit:  # escapes: guess the end from their density, then correct it line by line
-                guess = pos + (end - pos) * limit // cost
+            guess = pos + int(limit * ratio) if ratio else end
+            if guess < end:  # the end guessed from the last part's density of escapes: one measure, not two
                 e = max(text.rfind("\n", pos, guess) + 1, first)
                 cost = apply_size(text[pos:e]) - 2
+            else:
+                cost = apply_size(text[pos:end]) - 2
+                e = end
+                if cost > limit:  # escapes: guess the end from their density
+                    guess = pos + (end - pos) * limit // cost
+                    e = max(text.rfind("\n", pos, guess) + 1, first)
+                    cost = apply_size(text[pos:e]) - 2
+            if e < end or cost > limit:  # corrected line by line: the most lines within `limit`
                 while cost > limit and e > first:
                     prev = max(text.rfind("\n", pos, e - 1) + 1, first)
                     cost -= apply_size(text[prev:e]) - 2
@@ -284,7 +297,8 @@ def sized_parts(text: str, budget: int = CONFIGMAP_DATA_BUDGET) -> list[tuple[st
                     if cost + more > limit:
                         break
                     cost, e = cost + more, nxt
-                end = e
+            end = e
+            ratio = (end - pos) / cost if end > first and cost > 0 else 0.0
         # `cost` is that of text[pos:end], or of the first line alone where that is the part
         out.append((text[pos:max(end, first)], cost + 2))
         pos = max(end, first)
@@ -331,7 +345,128 @@ def dns_name(path: str) -> str:
 
 
 def dump_all(objects: list[Obj], source: str) -> str:
-    return header(source) + "---\n".join(dump_yaml(o) for o in objects)
+    return header(source) + "---\n".join(dump_objects(o) for o in objects)
+
+
+# A list under a key holding at least this many mappings is written by `_long_list` (ten thousand
+# services: as many ConfigMap generators, projected sources, fluentd's log volumes and mounts).
+LONG_LIST = 32
+_SPLICE = "obsgen-long-list-"  # stands in for such a list while the rest is dumped: a plain scalar
+
+
+def dump_objects(data: Obj) -> str:
+    """`dump_yaml(data)`, byte for byte, with each long list of mappings (LONG_LIST) written by `_long_list`,
+    which knows the few shapes of the items kubernetes/ repeats per service, instead of by the general
+    emitter, one call per mapping (a third of packing ten thousand services)."""
+    lists: list[list[Obj]] = []
+
+    def swap(node: Any) -> Any:
+        if type(node) is dict:
+            out = {}
+            for key, value in node.items():
+                if type(value) is list and len(value) >= LONG_LIST and all(type(v) is dict and v for v in value):
+                    out[key] = f"{_SPLICE}{len(lists)}"
+                    lists.append(value)
+                else:
+                    out[key] = swap(value)
+            return out
+        if type(node) is list:
+            return [swap(item) for item in node]
+        return node
+
+    swapped = swap(data)
+    if not lists:
+        return dump_yaml(data)
+    text = dump_yaml(swapped)
+    marks = [f": {_SPLICE}{i}\n" for i in range(len(lists))]
+    if any(text.count(mark) != 1 for mark in marks):  # the data holds such a string itself
+        return dump_yaml(data)
+    chunks: list[str] = []
+    pos = 0
+    for mark, items in zip(marks, lists, strict=True):  # in the order the dump writes them
+        at = text.index(mark, pos)
+        start = text.rfind("\n", 0, at) + 1
+        line = text[start:at]
+        column = len(line) - len(line.lstrip(" "))
+        if line.startswith("- ", column):  # the first key of a mapping in a list
+            column += 2
+        # a list under a key is indentless: its items at the key's column
+        chunks += [text[pos:at], ":\n", _long_list(items, " " * column)]
+        pos = at + len(mark)
+    chunks.append(text[pos:])
+    return "".join(chunks)
+
+
+def _long_list(items: list[Obj], indent: str) -> str:
+    """The lines of `items` (non-empty mappings), as yamlout writes a list at `indent`: the shapes kubernetes/
+    repeats per service in one format each (their values strings on one line), any other item by yamlout."""
+    out: list[str] = []
+    sub = indent + "  "
+    for item in items:
+        keys = tuple(item)
+        text = None
+        if keys == ("name", "files"):  # a ConfigMap generator
+            name, files = item["name"], item["files"]
+            if (type(files) is list and len(files) == 1 and type(name) is str and type(files[0]) is str
+                    and _PLAIN(name) and _PLAIN(files[0])):  # the usual: one file, plain names
+                out.append(f"{indent}- name: {name}\n{sub}files:\n{sub}- {files[0]}\n")
+                continue
+            name = _one_line(name)
+            if name is not None and type(files) is list and files:
+                lines = [f"{indent}- name: {name}\n{sub}files:\n"]
+                for f in files:
+                    value = _one_line(f)
+                    if value is None:
+                        break
+                    lines.append(f"{sub}- {value}\n")
+                else:
+                    text = "".join(lines)
+        elif keys == ("configMap",):  # a projected volume's source
+            ref = item["configMap"]
+            if type(ref) is dict and tuple(ref) == ("name",) and type(name := ref["name"]) is str and _PLAIN(name):
+                out.append(f"{indent}- configMap:\n{sub}  name: {name}\n")
+                continue
+            if type(ref) is dict and tuple(ref) == ("name",) and (name := _one_line(ref["name"])) is not None:
+                text = f"{indent}- configMap:\n{sub}  name: {name}\n"
+        elif keys == ("name", "hostPath"):  # fluentd's log folders
+            host = item["hostPath"]
+            if (type(host) is dict and tuple(host) == ("path", "type") and type(name := item["name"]) is str
+                    and type(path := host["path"]) is str and type(kind := host["type"]) is str
+                    and _PLAIN(name) and _PLAIN(path) and _PLAIN(kind)):
+                out.append(f"{indent}- name: {name}\n{sub}hostPath:\n{sub}  path: {path}\n{sub}  type: {kind}\n")
+                continue
+            if type(host) is dict and tuple(host) == ("path", "type"):
+                name, path, kind = _one_line(item["name"]), _one_line(host["path"]), _one_line(host["type"])
+                if name is not None and path is not None and kind is not None:
+                    text = f"{indent}- name: {name}\n{sub}hostPath:\n{sub}  path: {path}\n{sub}  type: {kind}\n"
+        elif keys == ("name", "mountPath", "readOnly") and item["readOnly"] is True:
+            name, path = item["name"], item["mountPath"]
+            if type(name) is str and type(path) is str and _PLAIN(name) and _PLAIN(path):
+                out.append(f"{indent}- name: {name}\n{sub}mountPath: {path}\n{sub}readOnly: true\n")
+                continue
+            name, path = _one_line(item["name"]), _one_line(item["mountPath"])
+            if name is not None and path is not None:
+                text = f"{indent}- name: {name}\n{sub}mountPath: {path}\n{sub}readOnly: true\n"
+        if text is None:  # yamlout's lines at `indent`: each but the empty lines of a block indented
+            rows = yamlout.dump([item]).split("\n")[:-1]
+            text = "".join(f"{indent}{row}\n" if row else "\n" for row in rows)
+        out.append(text)
+    return "".join(out)
+
+
+# Written plain by yamlout.scalar, which is not asked (its cache holds 65,536 strings; ten thousand services'
+# names and paths are more): no space, colon or other punctuation, and either a letter first (no indicator,
+# and of no number, timestamp, `=` or `<<`) and longer than every YAML 1.1 and Go word of another type
+# (`false`), or an absolute path (no resolver of either reads one starting with `/`).
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/=-]{5,}|/[A-Za-z0-9._/=-]*").fullmatch
+
+
+def _one_line(value: Any) -> str | None:
+    """`value` as yamlout writes a string on its key's line; None for what it writes otherwise (no
+    string, or one it may write as a block)."""
+    if type(value) is not str or "\n" in value:
+        return None
+    return value if _PLAIN(value) else yamlout.scalar(value)
 
 
 class Under(Mapping[str, str]):
@@ -355,6 +490,8 @@ class Under(Mapping[str, str]):
 
 def under(files: Mapping[str, str], folder: str) -> Under:
     """The files of `files` below `folder` (its path with the '/')."""
+    if isinstance(files, Under):  # of the same mapping: `Kustomization.config_maps` knows its shas
+        return Under(files.files, [p for p in files.paths if p.startswith(folder)])
     return Under(files, [p for p in files if p.startswith(folder)])
 
 
@@ -415,22 +552,34 @@ class Kustomization:
         if copy and self.sha_of is not None and path in self.staged:
             sha = self.sha_of(path)
             size = self.model.memo.setdefault(SIZES, {}).get(sha)
-        text = None if size is not None else files[path]  # one at a time: `files` may read them on demand
-        if text is not None:
-            size = apply_size(text)
+        if size is not None and size <= CONFIGMAP_DATA_BUDGET:  # whole, and a copy needs no text
+            if copy:
+                self.copies[f"{ROOT}/config/{path}"] = path
+            else:
+                self.out[f"{ROOT}/config/{path}"] = files[path]
+            return [(key, f"config/{path}", size)]
+        text = files[path]  # one at a time: `files` may read them on demand
+        # every character is a byte of JSON at least: a longer text is cut into parts without being
+        # measured whole first (the cut measures each part, and the parts' sizes add up to the text's)
+        pieces = None
+        if size is None:
+            if len(text) + 2 > CONFIGMAP_DATA_BUDGET and not stable_name:
+                pieces = sized_parts(text)
+                size = sum(n for _, n in pieces) - 2 * len(pieces) + 2
+            else:
+                size = apply_size(text)
             if sha is not None:
                 self.model.memo[SIZES][sha] = size
-        assert size is not None
         if size <= CONFIGMAP_DATA_BUDGET:
             if copy:
                 self.copies[f"{ROOT}/config/{path}"] = path
             else:
-                self.out[f"{ROOT}/config/{path}"] = text if text is not None else files[path]
+                self.out[f"{ROOT}/config/{path}"] = text
             return [(key, f"config/{path}", size)]
         if stable_name:  # read by a Pod obsgen does not write, which cannot join parts
             raise ValueError(f"{path} is too large for the ConfigMap {name}")
         entries = []
-        for i, (part, part_size) in enumerate(sized_parts(text if text is not None else files[path])):
+        for i, (part, part_size) in enumerate(pieces if pieces is not None else sized_parts(text)):
             part_path = f"{path}{PART}{i:03d}"
             self.out[f"{ROOT}/config/{part_path}"] = part
             entries.append((f"{key}{PART}{i:03d}", f"config/{part_path}", part_size))
@@ -469,10 +618,26 @@ class Kustomization:
         return under(self.rendered, folder + "/")
 
     def config_maps(self, prefix: str, files: Mapping[str, str]) -> list[str]:
-        """One ConfigMap (or more, for a file in parts) per file: `<prefix>-<the file's stem>`."""
+        """One ConfigMap (or more, for a file in parts) per file: `<prefix>-<the file's stem>`. Hot (a
+        ConfigMap per service's rule file and dashboard): a staged file whose size is known and within the
+        budget, the usual, is packed here without `entries` and `generate`, as they would pack it."""
         names: list[str] = []
+        # another family's files (`rendered_under`), whose shas the staging knows
+        sha_of = self.sha_of if isinstance(files, Under) and files.files is self.rendered else None
+        known = self.model.memo.setdefault(SIZES, {})
+        replaced, copies, generators = self.replaced, self.copies, self.generators
         for path in sorted(files):
             name = f"{prefix}-{dns_name(path)}"
+            if sha_of is not None and path not in replaced:
+                try:
+                    size = known.get(sha_of(path))
+                except KeyError:  # not staged
+                    size = None
+                if size is not None and size <= CONFIGMAP_DATA_BUDGET:
+                    copies[f"{ROOT}/config/{path}"] = path
+                    generators.append({"name": name, "files": [f"{path.rpartition('/')[2]}=config/{path}"]})
+                    names.append(name)
+                    continue
             names += self.generate(name, self.entries(name, path, files))
         return names
 
@@ -529,7 +694,7 @@ class Kustomization:
                 self.exporter(kind, spec)
         if self.model.stack.tracing != "none":
             self.tracing(self.model.stack.tracing)
-        self.out[f"{ROOT}/kustomization.yaml"] = self.header() + dump_yaml(self.kustomization())
+        self.out[f"{ROOT}/kustomization.yaml"] = self.header() + dump_objects(self.kustomization())
         return self.out
 
     def kustomization(self) -> Obj:
