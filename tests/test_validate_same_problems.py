@@ -10,6 +10,7 @@ The record is of the check before its per-spec memos and fast paths; `python tes
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -35,9 +36,10 @@ def _spec(data: Any) -> Spec | None:
 
 
 def _merged(source: Any, mutants: list[fuzzing.Mutant]) -> Any:
-    """The spec `source` with the services of every mutant pydantic accepts, each renamed after its mutant."""
+    """The spec `source` with, after its own services, those of every mutant pydantic accepts, each renamed
+    after its mutant."""
     data = fuzzing.load_yaml(fuzzing.dump(source))
-    services = []
+    services = list(data.get("services") or [])
     for k, m in enumerate(mutants):
         mdata = fuzzing.load_yaml(m.text)
         if _spec(mdata) is None:
@@ -59,6 +61,10 @@ def cases() -> dict[str, Any]:
         for m in mutants:
             out[m.id] = fuzzing.load_yaml(m.text)
         out[f"{path.stem}#merged"] = _merged(source, mutants[:MERGED])
+        for block in ("slos", "thresholds"):  # each field of these, changed in one copy of many alike
+            changed = fuzzing.mutants(path, MERGED, SEED, where=lambda p, b=block: p[:1] == ("services",)
+                                      and len(p) > 3 and p[2] == b)
+            out[f"{path.stem}#{block}"] = _merged(source, changed)
     return out
 
 
@@ -82,8 +88,8 @@ def test_the_record_covers_many_problems() -> None:
     assert len(checked) >= 300
     assert sum(bool(v) for v in checked) >= 100  # mutants check_spec refuses
     assert sum(len(v) for v in checked) >= 1000
-    merged = [v for k, v in record.items() if k.endswith("#merged")]
-    assert len(merged) >= 8 and all(v for v in merged)
+    merged = [v for k, v in record.items() if k.rsplit("#", 1)[1] in ("merged", "slos", "thresholds")]
+    assert len(merged) >= 24 and sum(bool(v) for v in merged) >= 20
 
 
 def test_check_spec_finds_the_recorded_problems() -> None:
@@ -93,6 +99,18 @@ def test_check_spec_finds_the_recorded_problems() -> None:
     differ = [name for name in record if found[name] != record[name]]
     assert not differ, (f"{len(differ)} cases differ, e.g. {differ[0]}: "
                         f"{found[differ[0]]!r} != {record[differ[0]]!r}")
+
+
+def test_camel_case_is_the_alert_name_pattern() -> None:
+    from obsgen.naming import CAMEL_CASE_RE  # (here: the record is written with the check before it)
+    from obsgen.spec.models import ALERT_NAME_RE
+
+    # every string of up to 6 of these characters: capitals, small letters, digits, and what either refuses
+    alphabet = "Aa0Z9z-_\nÉ "
+    strings = ["".join(p) for n in range(6) for p in itertools.product(alphabet, repeat=n)]
+    differ = [s for s in strings if bool(CAMEL_CASE_RE.match(s)) != bool(ALERT_NAME_RE.match(s))]
+    assert not differ, differ[:10]
+    assert sum(bool(CAMEL_CASE_RE.match(s)) for s in strings) > 1000
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

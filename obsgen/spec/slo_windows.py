@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
+from functools import partial
 from typing import NamedTuple
 
 from ..slo_math import (
@@ -80,10 +81,13 @@ def periods_in_use(spec: Spec) -> dict[str, list[_Use]]:
     for cname, cls in spec.slo_classes.items():
         if (cls.availability is not None or cls.latency is not None) and (found := users(cls.period)) is not None:
             found.append(_Use(("slo_classes", cname, "period"), True, True))
+    use = partial(tuple.__new__, _Use)  # _Use(...) without the Python call NamedTuple makes of it
     for i, svc in enumerate(spec.services):
         for j, slo in enumerate(svc.slos):
-            if (found := users(slo.period)) is not None:
-                found.append(_Use(("services", i, "slos", j, "period"), slo.alerting.page, slo.alerting.ticket))
+            value = slo.period or default
+            found = normed[value] if value in normed else users(value)
+            if found is not None:
+                found.append(use((("services", i, "slos", j, "period"), slo.alerting.page, slo.alerting.ticket)))
     return dict(sorted(out.items(), key=lambda kv: seconds(kv[0])))
 
 

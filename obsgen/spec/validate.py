@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from .. import probes
 from ..naming import (
+    CAMEL_CASE_RE,
     MAX_ALERT_NAME,
     alert_name_problem,
     batch_failed_alert,
@@ -39,7 +40,6 @@ from .errors import Path, place
 from .expressions import checked as expression_problems
 from .ha import problems as ha_problems
 from .models import (
-    ALERT_NAME_RE,
     DEFAULT_ALERTING,
     GRPC_METRICS,
     LABEL_NAME_RE,
@@ -205,10 +205,10 @@ def _slo_fit_problems(spec: Spec, objective: float, period: str | None, path: Pa
 
 
 def _slo_key(slo: Slo) -> tuple[Any, ...]:
-    """Everything _slo_problems reads of an SLO. Values a message quotes by their repr: 1 and 1.0 (and 0.0
-    and -0.0) are equal, but not written alike."""
+    """Everything _slo_problems reads of an SLO. A threshold by its repr: 1 and 1.0 are equal, but not written
+    alike; the objective by its value, as _slo_fit's memo has it, but 0.0 and -0.0 apart (a message quotes it)."""
     sli, ev = slo.sli, slo.sli.events
-    return (repr(slo.objective), slo.period, slo.alerting.page, slo.alerting.ticket, slo.min_request_rate is None,
+    return (slo.objective or repr(slo.objective), slo.period, slo.alerting.page, slo.alerting.ticket, slo.min_request_rate is None,
             sli.type, repr(sli.threshold), sli.metric, sli.expr,
             None if ev is None else (ev.errors, ev.good, ev.total))
 
@@ -221,9 +221,10 @@ def _slo_problems(spec: Spec, slo: Slo, fits: dict[Any, list[tuple[Path, str]]])
     yield from _sli_problems(slo, ())
 
 
-def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str, Path, str | None]]:
+def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> list[tuple[str, Path, str | None]]:
     """The alert names the SLO engine will give this service's SLOs (class ones too), with their places, and
-    the service a name must start with (None for a name obsgen derives)."""
+    the service a name must start with (None for a name obsgen derives). A list: one call per service."""
+    out: list[tuple[str, Path, str | None]] = []
     own = {slo.name: j for j, slo in enumerate(svc.slos)}
     names: list[tuple[str, Path]] = []
     cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
@@ -243,16 +244,16 @@ def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str
                     written.append((name, base + ("slos", own[slo], "alerting", f"{tier}_alert", "name")))
         if not written:  # most SLOs: no tier names its alert, so every derived name is kept
             for kind in ALERT_SUFFIXES:
-                yield slo_alert_name(svc.name, slo, kind), path, None
+                out.append((slo_alert_name(svc.name, slo, kind), path, None))
             continue
         for kind in ALERT_SUFFIXES:  # first: a written name that repeats one of these is the one refused
             if kind == "burn" and both:
                 continue  # neither tier keeps the derived name
             derived = slo_alert_name(svc.name, slo, kind)
             if kind != "burn" or derived not in [n for n, _ in written]:
-                yield derived, path, None
-        for name, wpath in written:
-            yield name, wpath, svc.name
+                out.append((derived, path, None))
+        out += [(name, wpath, svc.name) for name, wpath in written]
+    return out
 
 
 def stack_alert_names(spec: Spec) -> dict[str, str]:
@@ -276,6 +277,8 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
     verdicts: dict[Any, tuple[list[tuple[Path, str]], str | None]] = {}
     slo_verdicts: dict[Any, list[tuple[Path, str]]] = {}  # each SLO's problems by _slo_key, after the SLO's path
 
+    camel_case = CAMEL_CASE_RE.match
+
     def alerts(named: Iterable[tuple[str, Path, str | None]]) -> list[tuple[Path, str]]:
         """The problems of alert names, each with its place and the service it must start with (None for a
         name obsgen derives). A list, not a generator: called a few times per service, each time for all of
@@ -283,7 +286,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
         found: list[tuple[Path, str]] = []
         for name, path, service in named:
             # a derived name that fits and is CamelCase is what alert_name_problem passes without asking it
-            if service is not None or len(name) > MAX_ALERT_NAME or not ALERT_NAME_RE.match(name):
+            if service is not None or len(name) > MAX_ALERT_NAME or not camel_case(name):
                 problem = alert_name_problem(name, service)
                 if problem:
                     found.append((path, problem))
@@ -297,9 +300,6 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
             if first is not path and first != path:
                 found.append((path, f"alert name {name!r} is already used at {_fmt(first)}"))
         return found
-
-    def alert(name: str, path: Path, service: str | None) -> list[tuple[Path, str]]:
-        return alerts(((name, path, service),))
 
     for cname, cls in spec.slo_classes.items():
         base: Path = ("slo_classes", cname)
@@ -335,11 +335,11 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
             if svc.scrape.static is None and svc.scrape.kubernetes is None:
                 yield base + ("scrape",), "name `static` targets or a `kubernetes` namespace to scrape"
         if svc.scrape is not None or svc.health is not None:
-            yield from alert(service_down_alert(svc.name), base + ("name",), None)
+            yield from alerts(((service_down_alert(svc.name), base + ("name",), None),))
         if svc.health is not None:
             kinds = yield from _check_health(svc.health, base + ("health",))
             for kind, path in kinds.items():
-                yield from alert(probes.alert_name(svc.name, kind), path, None)
+                yield from alerts(((probes.alert_name(svc.name, kind), path, None),))
 
         slo_names: set[str] = set()
         for j, slo in enumerate(svc.slos):
@@ -357,8 +357,8 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
         yield from _grafana_units(svc, base)
         yield from _check_kind(spec, svc, base)
         if svc.kind == "batch" and svc.scrape is not None and svc.batch is not None:
-            yield from alert(batch_stale_alert(svc.name), base + ("batch",), None)
-            yield from alert(batch_failed_alert(svc.name), base + ("batch",), None)
+            yield from alerts(((batch_stale_alert(svc.name), base + ("batch",), None),))
+            yield from alerts(((batch_failed_alert(svc.name), base + ("batch",), None),))
         if svc.scrape is None:
             yield from _unscraped(spec, svc, base)
         yield from alerts(_slo_alert_names(spec, svc, base))
@@ -384,7 +384,7 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
         yield from alerts(named)
 
         for j, al in enumerate(svc.alerts):
-            yield from alert(al.name, base + ("alerts", j, "name"), svc.name)
+            yield from alerts(((al.name, base + ("alerts", j, "name"), svc.name),))
             if al.runbook_url:
                 yield from _check_pattern(al.runbook_url, base + ("alerts", j, "runbook_url"))
             for n, test in enumerate(al.tests):
@@ -395,13 +395,14 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
                 yield base + ("logs", "source"), "name either `tail: <glob>` or `forward: true`"
             yield from _check_logs(svc.logs, base + ("logs",))
             if svc.logs.error_lines_per_minute is not None and src.format == "json":
-                yield from alert(error_logs_alert(svc.name), base + ("logs", "error_lines_per_minute"), None)
+                yield from alerts(((error_logs_alert(svc.name), base + ("logs", "error_lines_per_minute"), None),))
             for j, la in enumerate(svc.logs.alerts):
-                yield from alert(la.name, base + ("logs", "alerts", j, "name"), svc.name)
+                yield from alerts(((la.name, base + ("logs", "alerts", j, "name"), svc.name),))
 
     yield from _check_log_tags(spec, duplicates)
+    teams = {s.team for s in spec.services if s.team} if spec.routing.teams else set()
     for team in spec.routing.teams:
-        if team not in {s.team for s in spec.services if s.team}:
+        if team not in teams:
             yield ("routing", "teams", team), f"no service has team {team!r}"
 
 
@@ -568,11 +569,12 @@ def _check_log_tags(spec: Spec, duplicates: frozenset[int] | None = None) -> Fou
         if svc.logs is None or i in duplicates:
             continue
         tag = svc.logs.source.tag or f"logs.{svc.name}"
-        path: Path = ("services", i, "logs", "source", "tag")
         if tag == "fluent" or tag.startswith("fluent."):
-            yield path, f"{tag!r}: tags starting with `fluent.` are Fluentd's own log events"
+            yield ("services", i, "logs", "source", "tag"), (
+                f"{tag!r}: tags starting with `fluent.` are Fluentd's own log events")
         elif tag in seen:
-            yield path, f"tag {tag!r} is already used by {_fmt(('services', seen[tag]))}"
+            yield ("services", i, "logs", "source", "tag"), (
+                f"tag {tag!r} is already used by {_fmt(('services', seen[tag]))}")
         seen.setdefault(tag, i)
 
 
@@ -1593,16 +1595,28 @@ def _check_unique(spec: Spec, duplicates: frozenset[int] | None = None) -> Found
 def _check_names(spec: Spec) -> Found:
     """Metric names that land in selectors: Prometheus' grammar, so every query reads them unquoted."""
     conventions: list[tuple[Path, BaseModel]] = [(("defaults", "metrics"), spec.defaults.metrics)]
-    conventions += [(("services", i, "metrics"), svc.metrics) for i, svc in enumerate(spec.services)]
-    conventions += [(("services", i, block), getattr(svc, block)) for i, svc in enumerate(spec.services)
-                    for block in ("batch", "consumer") if getattr(svc, block) is not None]
-    for path, metrics in conventions:
-        fields = type(metrics).model_fields  # (asking a model for a field it lacks takes pydantic's slow path)
-        for key in ("requests_total", "duration_histogram", "last_success", "lag", "processed_total"):
-            name = getattr(metrics, key) if key in fields else None
-            if name is not None and not METRIC_NAME_RE.match(name):
-                yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
-                                      "not starting with a digit (e.g. http_requests_total)")
+    blocks: list[tuple[Path, BaseModel]] = []  # after every service's metrics
+    for i, svc in enumerate(spec.services):
+        conventions.append((("services", i, "metrics"), svc.metrics))
+        for block in ("batch", "consumer"):
+            if (value := getattr(svc, block)) is not None:
+                blocks.append((("services", i, block), value))
+    # by the model's identity: the services without `metrics` share one (their problems: after its path)
+    found: dict[int, list[tuple[str, str]]] = {}
+    for path, metrics in conventions + blocks:
+        if id(metrics) not in found:
+            found[id(metrics)] = list(_metric_name_problems(metrics))
+        for key, message in found[id(metrics)]:
+            yield path + (key,), message
+
+
+def _metric_name_problems(metrics: BaseModel) -> Iterator[tuple[str, str]]:
+    fields = type(metrics).model_fields  # (asking a model for a field it lacks takes pydantic's slow path)
+    for key in ("requests_total", "duration_histogram", "last_success", "lag", "processed_total"):
+        name = getattr(metrics, key) if key in fields else None
+        if name is not None and not METRIC_NAME_RE.match(name):
+            yield key, (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
+                        "not starting with a digit (e.g. http_requests_total)")
 
 
 def _check_recording_rules(spec: Spec, duplicates: frozenset[int] | None = None) -> Found:
