@@ -366,9 +366,10 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
         named: list[tuple[str, Path, str | None]] = []  # the thresholds' alerts, checked after their problems
         for j, th in enumerate(svc.thresholds):
             key = _threshold_key(th)
-            if key not in verdicts:
-                verdicts[key] = _threshold_verdict(th)
-            found, direction = verdicts[key]
+            verdict = verdicts.get(key)  # (one look-up: a key's hash is worked out anew each time)
+            if verdict is None:
+                verdict = verdicts[key] = _threshold_verdict(th)
+            found, direction = verdict
             if found:  # each threshold's problems come before its alert's
                 yield from alerts(named)
                 named = []
@@ -1622,9 +1623,7 @@ def _metric_name_problems(metrics: BaseModel) -> Iterator[tuple[str, str]]:
 def _check_recording_rules(spec: Spec, duplicates: frozenset[int] | None = None) -> Found:
     """A recorded series is one service's: its name clashes with no other service's recording nor with a
     name obsgen records itself, and one service records a series (a name and its labels) once."""
-    thresholds = {threshold_record(th.name): ("services", i, "thresholds", j, "name")
-                  for i, svc in enumerate(spec.services) for j, th in enumerate(svc.thresholds)
-                  if th.expr is not None and th.indicator is None and th.name}
+    thresholds: dict[str, Path] | None = None  # what custom thresholds record: asked for at the first rule
     owner: dict[str, tuple[str, Path]] = {}  # record -> (service, its first place)
     if duplicates is None:
         duplicates = _duplicates(spec)
@@ -1645,6 +1644,10 @@ def _check_recording_rules(spec: Spec, duplicates: frozenset[int] | None = None)
                     "slo:objective:ratio, ...), which its dashboards and burn-rate alerts read by name; name this "
                     "one otherwise (level:metric:operations, e.g. job:http_errors:ratio_rate5m)")
                 continue
+            if thresholds is None:
+                thresholds = {threshold_record(th.name): ("services", n, "thresholds", k, "name")
+                              for n, other in enumerate(spec.services) for k, th in enumerate(other.thresholds)
+                              if th.expr is not None and th.indicator is None and th.name}
             if rr.record in thresholds:
                 yield path + ("record",), (
                     f"{rr.record!r} is what the threshold at {_fmt(thresholds[rr.record])} records its "
@@ -1684,7 +1687,8 @@ def _check_owned_labels(spec: Spec) -> Found:
     for i, svc in enumerate(spec.services):
         base: Path = ("services", i)
         owned = [(base + ("labels",), svc.labels)] + [
-            (base + ("alerts", j, "labels"), a.labels) for j, a in enumerate(svc.alerts)]
+            (base + ("alerts", j, "labels"), a.labels) for j, a in enumerate(svc.alerts)
+        ] if svc.labels or svc.alerts else []  # (most services set no labels of their own)
         for path, labels in owned:
             for name in labels:
                 # a free-form alert is no SLO alert: its own `tier` or `slo` label is the user's
