@@ -343,16 +343,15 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozen
 
         slo_names: set[str] = set()
         for j, slo in enumerate(svc.slos):
-            sbase = base + ("slos", j)
             if slo.name in slo_names:
-                yield sbase + ("name",), f"SLO {slo.name!r} is defined twice in this service"
+                yield base + ("slos", j, "name"), f"SLO {slo.name!r} is defined twice in this service"
             slo_names.add(slo.name)
             key = _slo_key(slo)
             found = slo_verdicts.get(key)
             if found is None:
                 found = slo_verdicts[key] = list(_slo_problems(spec, slo, fits))
             for sub, message in found:
-                yield sbase + sub, message
+                yield base + ("slos", j) + sub, message
 
         yield from _grafana_units(svc, base)
         yield from _check_kind(spec, svc, base)
