@@ -156,6 +156,8 @@ def collect(spec: Spec) -> list[Expression]:
             out.append(Expression(base + ("recording_rules", j, "expr"), "promql", text, text, "recording"))
         for j, slo in enumerate(svc.slos):
             sli = slo.sli
+            if sli.type not in ("events", "bool_gauge", "latency_native", "ratio"):
+                continue  # availability and latency: obsgen writes their expressions
             spath = base + ("slos", j, "sli")
             if sli.type == "events" and sli.events is not None:
                 for key in ("errors", "good", "total"):

@@ -45,12 +45,13 @@ _AVAILABILITY = Sli(type="availability")  # a class's availability SLI (frozen):
 def problems(spec: Spec) -> Found:
     latency: dict[str, Sli] = {}  # each class's latency SLI, validated once for all its services
     for i, svc in enumerate(spec.services):
-        own = {slo.name for slo in svc.slos}
         for j, slo in enumerate(svc.slos):
-            yield from _check(spec, svc, slo.sli, slo.by, ("services", i, "slos", j, "by"), "")
+            if slo.by:  # (no labels: nothing to check, most SLOs)
+                yield from _check(spec, svc, slo.sli, slo.by, ("services", i, "slos", j, "by"), "")
         cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
         if cls is None or not cls.by or svc.class_ is None:
             continue
+        own = {slo.name for slo in svc.slos}
         where: Path = ("slo_classes", svc.class_, "by")
         note = f" (for service {svc.name!r}, which has this class)"
         if cls.availability is not None and "availability" not in own:

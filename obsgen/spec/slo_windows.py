@@ -17,9 +17,10 @@ last the whole period, which is noise. Refused, each at its place with the fix:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
+from functools import partial
+from typing import NamedTuple
 
 from ..slo_math import (
     DAY,
@@ -45,9 +46,9 @@ Found = Iterator[tuple[Path, str]]
 BASE: Path = ("defaults", "slo_windows")
 
 
-@dataclass(frozen=True)
-class _Use:
-    """An SLO (or class) of one period: where its period is written, which tiers it alerts with."""
+class _Use(NamedTuple):
+    """An SLO (or class) of one period: where its period is written, which tiers it alerts with (one per SLO
+    of the spec: a tuple is quicker to make than a frozen dataclass)."""
 
     place: Path
     page: bool
@@ -68,18 +69,25 @@ def _valid_period(value: str) -> bool:
 def periods_in_use(spec: Spec) -> dict[str, list[_Use]]:
     """The SLO periods of the spec's classes and services (normalized, e.g. `4w` as `28d`), with their places."""
     out: dict[str, list[_Use]] = {}
+    normed: dict[str, list[_Use] | None] = {}  # each period as written: its list in `out`, None if not valid
+    default = spec.defaults.slo_period
 
-    def add(period: str | None, where: Path, page: bool, ticket: bool) -> None:
-        value = period or spec.defaults.slo_period
-        if _valid_period(value):  # anything else is refused by the period check
-            out.setdefault(norm(value), []).append(_Use(where, page, ticket))
+    def users(period: str | None) -> list[_Use] | None:
+        value = period or default
+        if value not in normed:  # anything not valid is refused by the period check
+            normed[value] = out.setdefault(norm(value), []) if _valid_period(value) else None
+        return normed[value]
 
     for cname, cls in spec.slo_classes.items():
-        if cls.availability is not None or cls.latency is not None:
-            add(cls.period, ("slo_classes", cname, "period"), True, True)
+        if (cls.availability is not None or cls.latency is not None) and (found := users(cls.period)) is not None:
+            found.append(_Use(("slo_classes", cname, "period"), True, True))
+    use = partial(tuple.__new__, _Use)  # _Use(...) without the Python call NamedTuple makes of it
     for i, svc in enumerate(spec.services):
         for j, slo in enumerate(svc.slos):
-            add(slo.period, ("services", i, "slos", j, "period"), slo.alerting.page, slo.alerting.ticket)
+            value = slo.period or default
+            found = normed[value] if value in normed else users(value)
+            if found is not None:
+                found.append(use((("services", i, "slos", j, "period"), slo.alerting.page, slo.alerting.ticket)))
     return dict(sorted(out.items(), key=lambda kv: seconds(kv[0])))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -23,6 +23,8 @@ from pydantic import BaseModel
 
 from .. import probes
 from ..naming import (
+    CAMEL_CASE_RE,
+    MAX_ALERT_NAME,
     alert_name_problem,
     batch_failed_alert,
     batch_stale_alert,
@@ -90,15 +92,16 @@ def check_spec(spec: Spec, notes: list[str] | None = None) -> list[tuple[Path, s
 
 def _check(spec: Spec, notes: list[str] | None = None) -> Found:
     alerts: dict[str, Path] = {}
-    yield from _check_services(spec, alerts)
+    duplicates = _duplicates(spec)  # once: four checks leave these services out
+    yield from _check_services(spec, alerts, duplicates)
     yield from _check_proof(spec, alerts)
     yield from _check_channels(spec)
     yield from _check_routing(spec)
     yield from _check_stack(spec)
-    yield from _check_hostile(spec)
-    yield from _check_unique(spec)
+    yield from _check_hostile(spec, duplicates)
+    yield from _check_unique(spec, duplicates)
     yield from _check_names(spec)
-    yield from _check_recording_rules(spec)
+    yield from _check_recording_rules(spec, duplicates)
     yield from _check_owned_labels(spec)
     yield from _check_slo_by(spec)
     yield from _check_slo_tiers(spec)
@@ -201,9 +204,27 @@ def _slo_fit_problems(spec: Spec, objective: float, period: str | None, path: Pa
             "raise the objective or switch the tier off in `alerting`")
 
 
-def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str, Path, str | None]]:
+def _slo_key(slo: Slo) -> tuple[Any, ...]:
+    """Everything _slo_problems reads of an SLO. A threshold by its repr: 1 and 1.0 are equal, but not written
+    alike; the objective by its value, as _slo_fit's memo has it, but 0.0 and -0.0 apart (a message quotes it)."""
+    sli, ev = slo.sli, slo.sli.events
+    return (slo.objective or repr(slo.objective), slo.period, slo.alerting.page, slo.alerting.ticket, slo.min_request_rate is None,
+            sli.type, repr(sli.threshold), sli.metric, sli.expr,
+            None if ev is None else (ev.errors, ev.good, ev.total))
+
+
+def _slo_problems(spec: Spec, slo: Slo, fits: dict[Any, list[tuple[Path, str]]]) -> Found:
+    """An SLO's own problems, at paths after the SLO's: the same for every SLO of one _slo_key in a spec."""
+    yield from _objective(slo.objective, ("objective",))
+    yield from _period(slo.period, ("period",))
+    yield from _slo_fit(spec, slo.objective, slo.period, (), (slo.alerting.page, slo.alerting.ticket), fits)
+    yield from _sli_problems(slo, ())
+
+
+def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> list[tuple[str, Path, str | None]]:
     """The alert names the SLO engine will give this service's SLOs (class ones too), with their places, and
-    the service a name must start with (None for a name obsgen derives)."""
+    the service a name must start with (None for a name obsgen derives). A list: one call per service."""
+    out: list[tuple[str, Path, str | None]] = []
     own = {slo.name: j for j, slo in enumerate(svc.slos)}
     names: list[tuple[str, Path]] = []
     cls = spec.slo_classes.get(svc.class_) if svc.class_ else None
@@ -221,14 +242,18 @@ def _slo_alert_names(spec: Spec, svc: Service, base: Path) -> Iterator[tuple[str
             for tier, name in tiers_:
                 if name is not None and name not in [n for n, _ in written]:
                     written.append((name, base + ("slos", own[slo], "alerting", f"{tier}_alert", "name")))
+        if not written:  # most SLOs: no tier names its alert, so every derived name is kept
+            for kind in ALERT_SUFFIXES:
+                out.append((slo_alert_name(svc.name, slo, kind), path, None))
+            continue
         for kind in ALERT_SUFFIXES:  # first: a written name that repeats one of these is the one refused
             if kind == "burn" and both:
                 continue  # neither tier keeps the derived name
             derived = slo_alert_name(svc.name, slo, kind)
             if kind != "burn" or derived not in [n for n, _ in written]:
-                yield derived, path, None
-        for name, wpath in written:
-            yield name, wpath, svc.name
+                out.append((derived, path, None))
+        out += [(name, wpath, svc.name) for name, wpath in written]
+    return out
 
 
 def stack_alert_names(spec: Spec) -> dict[str, str]:
@@ -241,25 +266,40 @@ def stack_alert_names(spec: Spec) -> dict[str, str]:
     return names
 
 
-def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
-    """Also fills `seen_alerts`: every alert name the services will get, with its place."""
+def _check_services(spec: Spec, seen_alerts: dict[str, Path], duplicates: frozenset[int] | None = None) -> Found:
+    """Also fills `seen_alerts`: every alert name the services will get, with its place. `duplicates`:
+    _duplicates(spec), when the caller has it."""
     seen_services: dict[str, int] = {}
     stack_names = stack_alert_names(spec)
     fits: dict[Any, list[tuple[Path, str]]] = {}  # _slo_fit's
-    verdicts: dict[Any, tuple[list[tuple[Path, str]], str | None]] = {}  # _check_threshold's
+    # each threshold's problems (after its path) and direction, by _threshold_key: thousands of services share
+    # their levels
+    verdicts: dict[Any, tuple[list[tuple[Path, str]], str | None]] = {}
+    slo_verdicts: dict[Any, list[tuple[Path, str]]] = {}  # each SLO's problems by _slo_key, after the SLO's path
 
-    def alert(name: str, path: Path, service: str | None) -> tuple[tuple[Path, str], ...]:
-        # a tuple, not a generator: called a dozen times per service, and almost always empty
-        problem = alert_name_problem(name, service)
-        if problem:
-            return ((path, problem),)
-        if name in stack_names:
-            return ((path, (f"alert name {name!r} is a built-in alert of rules/_stack.yml (for {stack_names[name]}); "
-                            "drop this one if the built-in does the job, or name it otherwise")),)
-        if name in seen_alerts and seen_alerts[name] != path:
-            return ((path, f"alert name {name!r} is already used at {_fmt(seen_alerts[name])}"),)
-        seen_alerts[name] = path
-        return ()
+    camel_case = CAMEL_CASE_RE.match
+
+    def alerts(named: Iterable[tuple[str, Path, str | None]]) -> list[tuple[Path, str]]:
+        """The problems of alert names, each with its place and the service it must start with (None for a
+        name obsgen derives). A list, not a generator: called a few times per service, each time for all of
+        a service's SLO or threshold alerts, and almost always empty."""
+        found: list[tuple[Path, str]] = []
+        for name, path, service in named:
+            # a derived name that fits and is CamelCase is what alert_name_problem passes without asking it
+            if service is not None or len(name) > MAX_ALERT_NAME or not camel_case(name):
+                problem = alert_name_problem(name, service)
+                if problem:
+                    found.append((path, problem))
+                    continue
+            if name in stack_names:
+                found.append((path, (f"alert name {name!r} is a built-in alert of rules/_stack.yml (for "
+                                     f"{stack_names[name]}); drop this one if the built-in does the job, or name "
+                                     "it otherwise")))
+                continue
+            first = seen_alerts.setdefault(name, path)
+            if first is not path and first != path:
+                found.append((path, f"alert name {name!r} is already used at {_fmt(first)}"))
+        return found
 
     for cname, cls in spec.slo_classes.items():
         base: Path = ("slo_classes", cname)
@@ -295,41 +335,56 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
             if svc.scrape.static is None and svc.scrape.kubernetes is None:
                 yield base + ("scrape",), "name `static` targets or a `kubernetes` namespace to scrape"
         if svc.scrape is not None or svc.health is not None:
-            yield from alert(service_down_alert(svc.name), base + ("name",), None)
+            yield from alerts(((service_down_alert(svc.name), base + ("name",), None),))
         if svc.health is not None:
             kinds = yield from _check_health(svc.health, base + ("health",))
             for kind, path in kinds.items():
-                yield from alert(probes.alert_name(svc.name, kind), path, None)
+                yield from alerts(((probes.alert_name(svc.name, kind), path, None),))
 
         slo_names: set[str] = set()
         for j, slo in enumerate(svc.slos):
-            sbase = base + ("slos", j)
             if slo.name in slo_names:
-                yield sbase + ("name",), f"SLO {slo.name!r} is defined twice in this service"
+                yield base + ("slos", j, "name"), f"SLO {slo.name!r} is defined twice in this service"
             slo_names.add(slo.name)
-            yield from _objective(slo.objective, sbase + ("objective",))
-            yield from _period(slo.period, sbase + ("period",))
-            yield from _slo_fit(spec, slo.objective, slo.period, sbase, (slo.alerting.page, slo.alerting.ticket), fits)
-            yield from _sli_problems(slo, sbase)
+            key = _slo_key(slo)
+            found = slo_verdicts.get(key)
+            if found is None:
+                found = slo_verdicts[key] = list(_slo_problems(spec, slo, fits))
+            for sub, message in found:
+                yield base + ("slos", j) + sub, message
 
         yield from _grafana_units(svc, base)
         yield from _check_kind(spec, svc, base)
         if svc.kind == "batch" and svc.scrape is not None and svc.batch is not None:
-            yield from alert(batch_stale_alert(svc.name), base + ("batch",), None)
-            yield from alert(batch_failed_alert(svc.name), base + ("batch",), None)
+            yield from alerts(((batch_stale_alert(svc.name), base + ("batch",), None),))
+            yield from alerts(((batch_failed_alert(svc.name), base + ("batch",), None),))
         if svc.scrape is None:
             yield from _unscraped(spec, svc, base)
-        for slo_alert, path, prefix in _slo_alert_names(spec, svc, base):
-            yield from alert(slo_alert, path, prefix)
+        yield from alerts(_slo_alert_names(spec, svc, base))
 
+        named: list[tuple[str, Path, str | None]] = []  # the thresholds' alerts, checked after their problems
         for j, th in enumerate(svc.thresholds):
-            tbase = base + ("thresholds", j)
-            name = yield from _check_threshold(th, svc.name, tbase, verdicts)
-            if name:
-                yield from alert(name, tbase + (("name",) if th.name else ("indicator",)), svc.name if th.name else None)
+            key = _threshold_key(th)
+            verdict = verdicts.get(key)  # (one look-up: a key's hash is worked out anew each time)
+            if verdict is None:
+                verdict = verdicts[key] = _threshold_verdict(th)
+            found, direction = verdict
+            if found:  # each threshold's problems come before its alert's
+                yield from alerts(named)
+                named = []
+                for sub, message in found:
+                    yield base + ("thresholds", j) + sub, message
+            if direction is not None:
+                if th.name:
+                    named.append((th.name, base + ("thresholds", j, "name"), svc.name))
+                else:
+                    assert th.indicator is not None
+                    named.append((threshold_alert_name(svc.name, th.indicator, direction),
+                                  base + ("thresholds", j, "indicator"), None))
+        yield from alerts(named)
 
         for j, al in enumerate(svc.alerts):
-            yield from alert(al.name, base + ("alerts", j, "name"), svc.name)
+            yield from alerts(((al.name, base + ("alerts", j, "name"), svc.name),))
             if al.runbook_url:
                 yield from _check_pattern(al.runbook_url, base + ("alerts", j, "runbook_url"))
             for n, test in enumerate(al.tests):
@@ -340,13 +395,14 @@ def _check_services(spec: Spec, seen_alerts: dict[str, Path]) -> Found:
                 yield base + ("logs", "source"), "name either `tail: <glob>` or `forward: true`"
             yield from _check_logs(svc.logs, base + ("logs",))
             if svc.logs.error_lines_per_minute is not None and src.format == "json":
-                yield from alert(error_logs_alert(svc.name), base + ("logs", "error_lines_per_minute"), None)
+                yield from alerts(((error_logs_alert(svc.name), base + ("logs", "error_lines_per_minute"), None),))
             for j, la in enumerate(svc.logs.alerts):
-                yield from alert(la.name, base + ("logs", "alerts", j, "name"), svc.name)
+                yield from alerts(((la.name, base + ("logs", "alerts", j, "name"), svc.name),))
 
-    yield from _check_log_tags(spec)
+    yield from _check_log_tags(spec, duplicates)
+    teams = {s.team for s in spec.services if s.team} if spec.routing.teams else set()
     for team in spec.routing.teams:
-        if team not in {s.team for s in spec.services if s.team}:
+        if team not in teams:
             yield ("routing", "teams", team), f"no service has team {team!r}"
 
 
@@ -484,8 +540,11 @@ def _check_alert_test(test: AlertTest, path: Path) -> Found:
                 "or `a+bxn` / `a-bxn` / `axn` (start a, step b, n more samples)")
 
 
+_LABEL_NAME = re.compile(LABEL_NAME_RE)
+
+
 def _check_logs(logs: Logs, path: Path) -> Found:
-    if not re.match(LABEL_NAME_RE, logs.level_key):
+    if not _LABEL_NAME.match(logs.level_key):
         yield path + ("level_key",), (f"{logs.level_key!r} must be a plain JSON key (letters, digits, _) "
                                       "so LogQL can filter on it")
     for j, label in enumerate(logs.labels):
@@ -500,19 +559,22 @@ def _check_logs(logs: Logs, path: Path) -> Found:
                                                     "put {{ $value }} and {{ $labels }} in `description`")
 
 
-def _check_log_tags(spec: Spec) -> Found:
-    """Fluentd routes by tag: two services sharing one would swap logs, `fluent.*` is Fluentd's own."""
+def _check_log_tags(spec: Spec, duplicates: frozenset[int] | None = None) -> Found:
+    """Fluentd routes by tag: two services sharing one would swap logs, `fluent.*` is Fluentd's own.
+    `duplicates`: _duplicates(spec), when the caller has it."""
     seen: dict[str, int] = {}
-    duplicates = _duplicates(spec)  # once: per service it made loading 10,000 services take minutes
+    if duplicates is None:
+        duplicates = _duplicates(spec)  # once: per service it made loading 10,000 services take minutes
     for i, svc in enumerate(spec.services):
         if svc.logs is None or i in duplicates:
             continue
         tag = svc.logs.source.tag or f"logs.{svc.name}"
-        path: Path = ("services", i, "logs", "source", "tag")
         if tag == "fluent" or tag.startswith("fluent."):
-            yield path, f"{tag!r}: tags starting with `fluent.` are Fluentd's own log events"
+            yield ("services", i, "logs", "source", "tag"), (
+                f"{tag!r}: tags starting with `fluent.` are Fluentd's own log events")
         elif tag in seen:
-            yield path, f"tag {tag!r} is already used by {_fmt(('services', seen[tag]))}"
+            yield ("services", i, "logs", "source", "tag"), (
+                f"tag {tag!r} is already used by {_fmt(('services', seen[tag]))}")
         seen.setdefault(tag, i)
 
 
@@ -600,29 +662,6 @@ def _latency_threshold(raw: object, path: Path) -> Found:
         return
     if q.kind not in ("duration", "number") or q.value <= 0:
         yield path, f"a latency threshold is a positive duration such as 100ms, got {raw!r}"
-
-
-def _check_threshold(th: Threshold, service: str, path: Path,
-                     memo: dict[Any, tuple[list[tuple[Path, str]], str | None]] | None = None
-                     ) -> Generator[tuple[Path, str], None, str | None]:
-    """Yields problems; returns the alert name the threshold will get (None if it has none). `memo`: the verdict
-    for each threshold of this spec as _threshold_key sees it (thousands of services share their levels); its
-    problems' paths are after the threshold's, which each threshold's own are put before."""
-    if memo is None:
-        found, direction = _threshold_verdict(th)
-    else:
-        key = _threshold_key(th)
-        if key not in memo:
-            memo[key] = _threshold_verdict(th)
-        found, direction = memo[key]
-    for sub, message in found:
-        yield path + sub, message
-    if direction is None:
-        return None
-    if th.name:
-        return th.name
-    assert th.indicator is not None
-    return threshold_alert_name(service, th.indicator, direction)
 
 
 def _threshold_key(th: Threshold) -> tuple[Any, ...]:
@@ -1299,8 +1338,9 @@ def _stack_job_names() -> dict[str, str]:
     return jobs
 
 
-def _check_hostile(spec: Spec) -> Found:
-    """Values that are well typed but would break, leak a secret, or clash in what obsgen writes."""
+def _check_hostile(spec: Spec, duplicates: frozenset[int] | None = None) -> Found:
+    """Values that are well typed but would break, leak a secret, or clash in what obsgen writes.
+    `duplicates`: _duplicates(spec), when the caller has it."""
     d = spec.defaults
     for key in ("scrape_interval", "evaluation_interval", "scrape_timeout"):
         yield from _positive(getattr(d, key), ("defaults", key), key)
@@ -1328,7 +1368,9 @@ def _check_hostile(spec: Spec) -> Found:
         yield from _pattern_url(p.runbook_url, ("project", "runbook_url"))
 
     jobs = _stack_job_names()
-    duplicates = _duplicates(spec)
+    if duplicates is None:
+        duplicates = _duplicates(spec)
+    secret_params: dict[str, str | None] = {}
     for i, svc in enumerate(spec.services):
         base: Path = ("services", i)
         if i in duplicates:
@@ -1341,10 +1383,12 @@ def _check_hostile(spec: Spec) -> Found:
         if svc.metrics.error_status is not None:
             yield from _regex(svc.metrics.error_status, base + ("metrics", "error_status"))
         if svc.scrape is not None:
-            yield from _positive(svc.scrape.interval, base + ("scrape", "interval"), "a scrape interval")
             if svc.scrape.interval is not None:
+                yield from _positive(svc.scrape.interval, base + ("scrape", "interval"), "a scrape interval")
                 yield from _scrape_interval(svc.scrape.interval, base + ("scrape", "interval"))
-            name = _secret_param("http://x" + svc.scrape.path)
+            if svc.scrape.path not in secret_params:  # most services share their path
+                secret_params[svc.scrape.path] = _secret_param("http://x" + svc.scrape.path)
+            name = secret_params[svc.scrape.path]
             if name:
                 yield base + ("scrape", "path"), (f"the query parameter {name!r} looks like a secret, which would "
                                                   "be written into prometheus.yml")
@@ -1359,24 +1403,27 @@ def _check_hostile(spec: Spec) -> Found:
                     yield from _regex(value, base + ("scrape", "kubernetes", "pod_labels", name))
                 if k.port:
                     yield from _regex(k.port, base + ("scrape", "kubernetes", "port"))
-        texts: list[tuple[Path, str | None]] = []
+        texts: list[tuple[Path, str]] = []  # (place after the service's, text): those written, checked last
         for j, th in enumerate(svc.thresholds):
-            texts += [(base + ("thresholds", j, k), getattr(th, k)) for k in ("summary", "description")]
+            if th.summary:
+                texts.append((("thresholds", j, "summary"), th.summary))
+            if th.description:
+                texts.append((("thresholds", j, "description"), th.description))
             if th.runbook_url:
                 yield from _pattern_url(th.runbook_url, base + ("thresholds", j, "runbook_url"))
         for j, al in enumerate(svc.alerts):
-            texts += [(base + ("alerts", j, k), getattr(al, k)) for k in ("summary", "description")]
+            texts += [(("alerts", j, k), text) for k in ("summary", "description") if (text := getattr(al, k))]
             if al.runbook_url:
                 yield from _pattern_url(al.runbook_url, base + ("alerts", j, "runbook_url"))
             for n, test in enumerate(al.tests):
                 yield from _positive(test.interval, base + ("alerts", j, "tests", n, "interval"), "interval")
         if svc.logs is not None:
             for j, la in enumerate(svc.logs.alerts):
-                texts += [(base + ("logs", "alerts", j, k), getattr(la, k)) for k in ("summary", "description")]
+                texts += [(("logs", "alerts", j, k), text) for k in ("summary", "description") if (text := getattr(la, k))]
         for tpath, text in texts:
-            problem = template_problem(text) if text else None
+            problem = template_problem(text)
             if problem:
-                yield tpath, _template_message(problem)
+                yield base + tpath, _template_message(problem)
 
     for name, ch in spec.channels.items():
         cbase: Path = ("channels", name)
@@ -1501,7 +1548,7 @@ def _listed_twice(values: list[object], path: Path, what: str, why: str) -> Foun
             first[value] = j
 
 
-def _check_unique(spec: Spec) -> Found:
+def _check_unique(spec: Spec, duplicates: frozenset[int] | None = None) -> Found:
     rws = spec.stack.prometheus.remote_write
     yield from _listed_twice([rw.name for rw in rws], ("stack", "prometheus", "remote_write"), "remote_write name",
                              "promtool refuses two remote_write entries with one name")
@@ -1527,43 +1574,58 @@ def _check_unique(spec: Spec) -> Found:
     for name, ch in spec.channels.items():
         if ch.type == "email":
             yield from _listed_twice(list(ch.to), ("channels", name, "to"), "address", "it would get every mail twice")
-    duplicates = _duplicates(spec)
+    if duplicates is None:
+        duplicates = _duplicates(spec)
     for i, svc in enumerate(spec.services):
         if i in duplicates:
             continue
         base: Path = ("services", i)
-        if svc.scrape is not None and svc.scrape.static:
+        # (a list of one entry lists none twice: most services' lists)
+        if svc.scrape is not None and svc.scrape.static and len(svc.scrape.static) > 1:
             yield from _listed_twice(list(svc.scrape.static), base + ("scrape", "static"), "target",
                                      "Prometheus would scrape it twice")
         if svc.logs is not None:
-            yield from _listed_twice(list(svc.logs.labels), base + ("logs", "labels"), "label", "list it once")
-            yield from _listed_twice(list(svc.logs.error_levels), base + ("logs", "error_levels"), "level",
-                                     "list it once")
+            if len(svc.logs.labels) > 1:
+                yield from _listed_twice(list(svc.logs.labels), base + ("logs", "labels"), "label", "list it once")
+            if len(svc.logs.error_levels) > 1:
+                yield from _listed_twice(list(svc.logs.error_levels), base + ("logs", "error_levels"), "level",
+                                         "list it once")
 
 
 def _check_names(spec: Spec) -> Found:
     """Metric names that land in selectors: Prometheus' grammar, so every query reads them unquoted."""
     conventions: list[tuple[Path, BaseModel]] = [(("defaults", "metrics"), spec.defaults.metrics)]
-    conventions += [(("services", i, "metrics"), svc.metrics) for i, svc in enumerate(spec.services)]
-    conventions += [(("services", i, block), getattr(svc, block)) for i, svc in enumerate(spec.services)
-                    for block in ("batch", "consumer") if getattr(svc, block) is not None]
-    for path, metrics in conventions:
-        fields = type(metrics).model_fields  # (asking a model for a field it lacks takes pydantic's slow path)
-        for key in ("requests_total", "duration_histogram", "last_success", "lag", "processed_total"):
-            name = getattr(metrics, key) if key in fields else None
-            if name is not None and not METRIC_NAME_RE.match(name):
-                yield path + (key,), (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
-                                      "not starting with a digit (e.g. http_requests_total)")
+    blocks: list[tuple[Path, BaseModel]] = []  # after every service's metrics
+    for i, svc in enumerate(spec.services):
+        conventions.append((("services", i, "metrics"), svc.metrics))
+        for block in ("batch", "consumer"):
+            if (value := getattr(svc, block)) is not None:
+                blocks.append((("services", i, block), value))
+    # by the model's identity: the services without `metrics` share one (their problems: after its path)
+    found: dict[int, list[tuple[str, str]]] = {}
+    for path, metrics in conventions + blocks:
+        if id(metrics) not in found:
+            found[id(metrics)] = list(_metric_name_problems(metrics))
+        for key, message in found[id(metrics)]:
+            yield path + (key,), message
 
 
-def _check_recording_rules(spec: Spec) -> Found:
+def _metric_name_problems(metrics: BaseModel) -> Iterator[tuple[str, str]]:
+    fields = type(metrics).model_fields  # (asking a model for a field it lacks takes pydantic's slow path)
+    for key in ("requests_total", "duration_histogram", "last_success", "lag", "processed_total"):
+        name = getattr(metrics, key) if key in fields else None
+        if name is not None and not METRIC_NAME_RE.match(name):
+            yield key, (f"{_short(name)} is not a Prometheus metric name: letters, digits, _ and :, "
+                        "not starting with a digit (e.g. http_requests_total)")
+
+
+def _check_recording_rules(spec: Spec, duplicates: frozenset[int] | None = None) -> Found:
     """A recorded series is one service's: its name clashes with no other service's recording nor with a
     name obsgen records itself, and one service records a series (a name and its labels) once."""
-    thresholds = {threshold_record(th.name): ("services", i, "thresholds", j, "name")
-                  for i, svc in enumerate(spec.services) for j, th in enumerate(svc.thresholds)
-                  if th.expr is not None and th.indicator is None and th.name}
+    thresholds: dict[str, Path] | None = None  # what custom thresholds record: asked for at the first rule
     owner: dict[str, tuple[str, Path]] = {}  # record -> (service, its first place)
-    duplicates = _duplicates(spec)
+    if duplicates is None:
+        duplicates = _duplicates(spec)
     for i, svc in enumerate(spec.services):
         if i in duplicates:
             continue
@@ -1581,6 +1643,10 @@ def _check_recording_rules(spec: Spec) -> Found:
                     "slo:objective:ratio, ...), which its dashboards and burn-rate alerts read by name; name this "
                     "one otherwise (level:metric:operations, e.g. job:http_errors:ratio_rate5m)")
                 continue
+            if thresholds is None:
+                thresholds = {threshold_record(th.name): ("services", n, "thresholds", k, "name")
+                              for n, other in enumerate(spec.services) for k, th in enumerate(other.thresholds)
+                              if th.expr is not None and th.indicator is None and th.name}
             if rr.record in thresholds:
                 yield path + ("record",), (
                     f"{rr.record!r} is what the threshold at {_fmt(thresholds[rr.record])} records its "
@@ -1620,7 +1686,8 @@ def _check_owned_labels(spec: Spec) -> Found:
     for i, svc in enumerate(spec.services):
         base: Path = ("services", i)
         owned = [(base + ("labels",), svc.labels)] + [
-            (base + ("alerts", j, "labels"), a.labels) for j, a in enumerate(svc.alerts)]
+            (base + ("alerts", j, "labels"), a.labels) for j, a in enumerate(svc.alerts)
+        ] if svc.labels or svc.alerts else []  # (most services set no labels of their own)
         for path, labels in owned:
             for name in labels:
                 # a free-form alert is no SLO alert: its own `tier` or `slo` label is the user's
