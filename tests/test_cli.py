@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -62,3 +65,38 @@ def test_schema_rejects_what_the_models_reject() -> None:
     data["services"][0]["teem"] = "typo"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
+
+
+def _buffered(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command line with its standard streams buffered, as a user's are (PYTHONUNBUFFERED unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.run([sys.executable, "-m", "obsgen", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_exit_skips_teardown_but_keeps_codes_and_streams(tmp_path: Path) -> None:
+    """obsgen leaves without tearing the interpreter down (cli._leave): every exit code and every line
+    written to stdout and stderr still arrive."""
+    assert _buffered("schema").stdout == (ROOT / "specs" / "obsgen.schema.json").read_text()
+    valid = _buffered("validate", str(EXAMPLES[0]))  # a short line, still in the stream's buffer at the end
+    assert valid.returncode == 0 and valid.stdout.startswith(f"{EXAMPLES[0]}: valid ("), valid.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLES[0].read_text().replace("version: 1", "version: 7", 1))
+    proc = _buffered("validate", str(bad))
+    assert proc.returncode == 2 and proc.stderr.rstrip().endswith(f"1 problem in {bad}"), proc.stderr
+    out = tmp_path / "o"
+    obsgen("render", str(EXAMPLES[0]), "-o", str(out), "--quiet", check=True)
+    (out / "prometheus/prometheus.yml").write_text("changed\n")
+    stale = _buffered("render", str(EXAMPLES[0]), "-o", str(out), "--check")
+    assert stale.returncode == 1 and "prometheus/prometheus.yml" in stale.stdout + stale.stderr
+
+
+def test_a_closed_pipe_on_stdout_ends_without_a_traceback() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen([sys.executable, "-m", "obsgen", "schema"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)
+    proc.stdout.close()  # as `obsgen schema | head -c 10` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 1) and "Traceback" not in err, err
