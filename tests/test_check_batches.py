@@ -91,7 +91,7 @@ def test_a_call_that_outlasts_its_bound_fails_naming_its_files(ledger: Path, mon
         assert f"promtool test rules {' '.join(tests[i:i + 3])}:\ntimed out after 0.001 s" in result.output
 
 
-def test_check_through_the_command_line_uses_the_batches(ledger: Path) -> None:
+def test_check_through_the_command_line_takes_its_processes_from_obsgen_jobs(ledger: Path) -> None:
     proc = obsgen("check", str(ledger), env={"OBSGEN_JOBS": "2"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     bad = obsgen("check", str(ledger), env={"OBSGEN_JOBS": "none"})
