@@ -177,7 +177,7 @@ def render(
 def _processes() -> int:
     """How many processes loading may use (as many as render may); a wrong OBSGEN_JOBS is said by the
     render, after the spec's own problems."""
-    from .render import JobsError, jobs
+    from .forking import JobsError, jobs
 
     try:
         return jobs()
@@ -344,8 +344,8 @@ def check(
     from rich.table import Table
 
     from .check import UNPROVEN, exit_code, run_checks, unchecked_files
+    from .forking import JobsError, jobs
     from .progress import Progress, wanted
-    from .render import JobsError, jobs
 
     if not directory.is_dir():
         _fail([f"{directory}: not a folder; run obsgen render first"])

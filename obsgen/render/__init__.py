@@ -41,7 +41,8 @@ from importlib import import_module
 from multiprocessing import get_context
 from typing import Any, Protocol
 
-from ..forking import die_with_parent
+from ..forking import JobsError as JobsError  # the render commands report it
+from ..forking import die_with_parent, jobs
 from ..model import Model, ServiceModel
 from .kubernetes import SIZES, measured
 from .loki import TENANT
@@ -68,7 +69,6 @@ PACKAGING: list[tuple[str, str]] = [
 ]
 STEPS = len(FAMILIES) + len(PACKAGING)  # the calls of render_all's `step`
 FORK_FROM_SERVICES = 50  # below this, forking costs about what it saves
-MAX_JOBS = 8  # by default: each process more copies pages of the model it shares, for less and less gain
 # Chunks of services a process renders at a time: the forked processes take them from the front of the
 # services left, this one from the back, each a 1/(SHARE * processes) of what is left, so that processes that
 # started late or run on a busier core do fewer, and the last chunks are small: none waits long for another's
@@ -146,10 +146,6 @@ class Staged(Mapping[str, str]):
 _TAKEN: Future[Any] = Future()  # in the list of futures, one whose files were added
 
 
-class JobsError(ValueError):
-    """OBSGEN_JOBS holds something other than a number of processes."""
-
-
 def own_files(svc: ServiceModel) -> list[str]:
     """The files that are a service's alone (a function of its digest, `obsgen.digest`), which the KEEPING
     families leave out for a kept service."""
@@ -158,17 +154,6 @@ def own_files(svc: ServiceModel) -> list[str]:
     if svc.log_alerts:
         paths.append(f"loki/rules/{TENANT}/{svc.name}.yml")
     return paths
-
-
-def jobs() -> int:
-    """How many processes may render: OBSGEN_JOBS (1: this one only), else the cores this process may run
-    on, at most MAX_JOBS."""
-    value = os.environ.get("OBSGEN_JOBS", "").strip()
-    if value:
-        if not value.isdigit() or not 1 <= int(value) <= 64:
-            raise JobsError(f"OBSGEN_JOBS must be a number of processes from 1 to 64, got {value!r}")
-        return int(value)
-    return min(len(os.sched_getaffinity(0)), MAX_JOBS) if hasattr(os, "sched_getaffinity") else 1
 
 
 def _processes(services: int) -> int:
