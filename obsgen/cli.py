@@ -217,7 +217,7 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
         for path in joined:
             text = texts.pop(path, None)
             if text is not None:
-                record.keep(path, text, spans[path], same)
+                record.keep(path, text, spans[path], same, before.files[path])
         kept = texts
         record.keep_sizes(before.inputs.get("sizes"))
     try:

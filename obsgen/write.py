@@ -1033,6 +1033,16 @@ class Stage:
             if path not in self.unchanged or not self._link(self.out / path, target):
                 target.write_bytes(data)
 
+    def put_read(self, path: str, text: str, sha: str) -> None:
+        """`put` a text read from the output whose sha256 is `sha` (`read_kept` checked it): it is not hashed
+        again, and not encoded either where the output still holds it."""
+        if not self.in_place:
+            self.put({path: text})
+            return
+        self._classify(path, sha)
+        if path not in self.unchanged:
+            self._stage_text(path, text)
+
     def copy(self, path: str, source: str) -> None:
         """Stage `path` with the bytes of the staged `source` (hard-linked where they are written)."""
         self._classify(path, self.shas[source])

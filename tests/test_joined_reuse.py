@@ -5,11 +5,13 @@ proof's join rather than reading a hundred MB back."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_parallel_render import many_services
 
 from obsgen import write
@@ -128,3 +130,58 @@ def test_the_readme_reads_the_proof_it_has_not_seen_staged() -> None:
     model.memo[proof.READ_MEMO] = {"some sha": ({"alerts": -1}, [])}
     others = Other({path: text for path, text in files.items() if path != readme.PATH})
     assert readme.render(model, others)[readme.PATH] == files[readme.PATH]
+
+
+def test_a_joined_file_nothing_moved_in_is_staged_by_the_sha_it_was_read_with(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-service change that leaves proof/routes.json as it was: the join gives back the text read, which
+    is staged by the sha256 read_kept checked (not hashed nor written again); the output is a full render's."""
+    from typer.testing import CliRunner
+
+    from obsgen.cli import app
+    from obsgen.render import routes
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml").read_text())
+    template = {k: v for k, v in spec["services"][0].items() if k != "alerts"}
+    spec["services"] += [{**template, "name": f"svc-{i:03d}"} for i in range(6)]
+    path, out = tmp_path / "spec.yaml", tmp_path / "out"
+    path.write_text(yaml.safe_dump(spec))
+    runner = CliRunner()
+    assert runner.invoke(app, ["render", str(path), "-o", str(out), "--quiet"]).exit_code == 0
+    routes_inode = (out / routes.PATH).stat().st_ino
+    spec["services"][-1]["thresholds"][0]["critical"] = "2%"  # its alert's proof, not where the alert goes
+    path.write_text(yaml.safe_dump(spec))
+    read, put = [], []
+    put_read, put_files = write.Stage.put_read, write.Stage.put
+    monkeypatch.setattr(write.Stage, "put_read", lambda self, p, text, sha: (read.append(p), put_read(self, p, text, sha))[1])
+    monkeypatch.setattr(write.Stage, "put", lambda self, files: (put.extend(files), put_files(self, files))[1])
+    assert runner.invoke(app, ["render", str(path), "-o", str(out), "--quiet"]).exit_code == 0
+    monkeypatch.undo()
+    assert read == [routes.PATH]  # the overview and proof/alerts.json did change: put
+    assert routes.PATH not in put and {grafana_overview.PATH, proof.PATH} <= set(put)
+    assert (out / routes.PATH).stat().st_ino == routes_inode
+    assert runner.invoke(app, ["render", str(path), "-o", str(tmp_path / "fresh"), "--quiet"]).exit_code == 0
+    for p in json.loads((out / write.MANIFEST).read_text())["files"]:
+        assert (out / p).read_bytes() == (tmp_path / "fresh" / p).read_bytes(), p
+
+
+def test_put_read_trusts_the_sha_only_where_the_output_holds_that_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write.write({"a.json": "old\n"}, out, "s.yaml")
+    old_sha = write._sha("old\n")
+    with write.stage(out) as sink:  # the sha said is the manifest's and the file is intact: nothing staged
+        sink.put_read("a.json", "not hashed\n", old_sha)
+        assert sink.sha("a.json") == old_sha and not sink.staged
+        changes = sink.commit("s.yaml", None)
+    assert changes.unchanged == ["a.json"] and (out / "a.json").read_text() == "old\n"
+    (out / "a.json").write_text("edited by hand\n")
+    with write.stage(out) as sink:  # not what the manifest says any more: staged as any text is
+        sink.put_read("a.json", "old\n", old_sha)
+        changes = sink.commit("s.yaml", None)
+    assert changes.changed == ["a.json"] and (out / "a.json").read_text() == "old\n"
+    fresh = tmp_path / "fresh"
+    with write.stage(fresh) as sink:  # a new tree: written
+        sink.put_read("a.json", "new\n", "whatever the caller says")
+        assert sink.sha("a.json") == write._sha("new\n")
+        sink.commit("s.yaml", None)
+    assert (fresh / "a.json").read_text() == "new\n"

@@ -12,7 +12,9 @@ The aggregate files about every service (grafana/dashboards/_overview.json, proo
 proof/routes.json: the JOINED families) are joined from per-service parts (`obsgen.render.parts`): given a
 `Record`, a re-render reuses the parts of unchanged services, cut from the previous text at the spans
 recorded beside the output, and renders only the others'; the join is the same either way, so are the
-bytes (the overview's join shifts a kept part's panel ids and places to where it now stands). What the
+bytes (the overview's join shifts a kept part's panel ids and places to where it now stands). A join in
+which nothing moved gives back the earlier text itself, which the sink takes by the sha256 it was read
+with (`Sink.put_read`: not encoded nor hashed again, nor written where the output holds it). What the
 README reads of proof/alerts.json is read as it is joined (`_read_joined`), not read back from the sink.
 
 Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
@@ -109,6 +111,9 @@ class Sink(Protocol):
     def read(self, path: str, limit: int | None = None) -> str: ...
 
     def sha(self, path: str) -> str: ...
+
+    def put_read(self, path: str, text: str, sha: str) -> None:
+        """Put `text`, read from the output, whose sha256 is `sha`."""
 
 
 class Staged(Mapping[str, str]):
@@ -416,7 +421,15 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
             if family in JOINED:
                 joined = _joined(module, model, record, made, todo)
-                add(family, joined)
+                (path, text), = joined.items()
+                earlier = record.earlier.get(path) if record is not None and sink is not None else None
+                if earlier is not None and earlier[0] is text:  # the text read: not encoded nor hashed again
+                    assert sink is not None
+                    with lock:
+                        claim(family, path)
+                        sink.put_read(path, text, earlier[1])
+                else:
+                    add(family, joined)
                 if sink is not None:
                     _read_joined(import_module(module), model, joined, sink)
             else:

@@ -186,10 +186,16 @@ class Record:
     # function of the text alone): `sizes` as an earlier render recorded them, `made_sizes` this render's.
     sizes: dict[str, int] = field(default_factory=dict)
     made_sizes: dict[str, int] = field(default_factory=dict)
+    # path -> the earlier text (the object the parts are cut from) and its sha256: a join that gives it back
+    # whole (nothing moved) is staged by that sha, neither encoded nor hashed again
+    earlier: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def keep(self, path: str, text: str, spans: Any, services: set[str]) -> None:
+    def keep(self, path: str, text: str, spans: Any, services: set[str], sha: str | None = None) -> None:
         """Take the parts of `services` from the earlier `text` of `path`, at the `spans` recorded for it
-        (as `made` holds them); a record that does not fit the text is not used."""
+        (as `made` holds them); a record that does not fit the text is not used. `sha`: the text's sha256,
+        when known."""
+        if sha is not None:
+            self.earlier[path] = (text, sha)
         try:
             own: dict[str, dict[str, Part]] = {}
             for name, keyed in spans.items():
