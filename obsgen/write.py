@@ -892,7 +892,7 @@ ON_DISK = OnDisk()
 class Stage:
     """An output written as its files arrive (`stage`): each is staged at once and only its sha256 kept, so
     a render need not hold every text. A fresh folder gets its new tree written beside it and swapped in by
-    `commit`. An output obsgen wrote before (or a folder holding the user's entries) is updated in place:
+    `commit` (forked renderers may write their files into that tree themselves: `write_forked`, `adopt`). An output obsgen wrote before (or a folder holding the user's entries) is updated in place:
     only a file that is new or changed is staged, beside its target, and `commit` renames the staged files
     into place through a journal (as `write` does in place), so a re-render costs what changed. Until
     `commit` nothing is changed: a stop leaves staged files, which `abort` or the next run's recovery
@@ -1032,6 +1032,38 @@ class Stage:
             target = self._target(path)
             if path not in self.unchanged or not self._link(self.out / path, target):
                 target.write_bytes(data)
+
+    def forked_writes(self) -> bool:
+        """Whether a forked process may write files into this stage itself (`write_forked`), handing this one
+        only their sha256s (`adopt`): where a new tree is written, which an `abort` removes whole, whatever
+        a process wrote into it. (In place, each staged file must be known here to be removed.)"""
+        return not self.in_place and self.tree is not None
+
+    def write_forked(self, files: Mapping[str, str]) -> dict[str, str]:
+        """In a forked process: write `files` into the new tree, as `put` would; their sha256s, by path, for
+        this stage's owner to `adopt`. Nothing of this process's copy of the stage changes."""
+        assert self.forked_writes() and self.tree is not None
+        shas: dict[str, str] = {}
+        made: set[str] = set()
+        for path, text in files.items():
+            why = _bad_path(path)
+            if why is not None:
+                raise ValueError(f"generated path {path!r} {why}")
+            data = text.encode("utf-8")
+            shas[path] = hashlib.sha256(data).hexdigest()
+            target = self.tree / path
+            folder = str(target.parent)
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            target.write_bytes(data)
+        return shas
+
+    def adopt(self, shas: Mapping[str, str]) -> None:
+        """The files a forked process wrote (`write_forked`), by their sha256s, staged as if `put` here."""
+        assert self.forked_writes()
+        for path, sha in shas.items():
+            self._classify(path, sha)
 
     def put_read(self, path: str, text: str, sha: str) -> None:
         """`put` a text read from the output whose sha256 is `sha` (`read_kept` checked it): it is not hashed

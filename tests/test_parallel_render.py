@@ -99,10 +99,10 @@ def _spoiled(monkeypatch: pytest.MonkeyPatch, spoil: Callable[[render.Parts, Mod
     parent = os.getpid()
 
     def spoiled(model: Model, services: list[ServiceModel]) -> render.Work:
-        files, parts, sizes = service_work(model, services)
+        files, parts, sizes, written = service_work(model, services)
         if os.getpid() != parent:
             spoil(parts, model)
-        return files, parts, sizes
+        return files, parts, sizes, written
 
     monkeypatch.setattr(render, "_service_work", spoiled)
 
@@ -127,10 +127,10 @@ def test_parts_of_no_service_are_an_error(monkeypatch: pytest.MonkeyPatch) -> No
     service_work = render._service_work
 
     def more(model: Model, services: list[ServiceModel]) -> render.Work:
-        files, parts, sizes = service_work(model, services)
+        files, parts, sizes, written = service_work(model, services)
         if services[-1] is model.services[-1]:
             parts[grafana_overview.PATH]["ghost"] = {}
-        return files, parts, sizes
+        return files, parts, sizes, written
 
     monkeypatch.setattr(render, "_service_work", more)
     monkeypatch.setenv("OBSGEN_JOBS", "1")
@@ -246,3 +246,57 @@ def test_the_scrape_jobs_are_built_once_per_model(monkeypatch: pytest.MonkeyPatc
     jobs.clear()
     assert prometheus.scrape_configs(model) == scrape_configs(model)
     assert files == render.render_all(many_services(3, ("kubernetes",)))
+
+
+def test_forked_processes_write_their_files_into_a_new_tree_and_send_only_shas(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Into a new folder, a forked process writes its chunks' files itself and this one adopts their sha256s
+    (the texts do not cross the pipe); over an output (in place, where every staged file must be known here
+    to be removed) they send the texts. Either way the files are render_all's."""
+    monkeypatch.setenv("OBSGEN_JOBS", "2")
+    parent = os.getpid()
+    writers = tmp_path / "writers"
+    real_write, real_adopt = write.Stage.write_forked, write.Stage.adopt
+    adopted: list[str] = []
+
+    def noted(self: write.Stage, files: dict[str, str]) -> dict[str, str]:
+        with writers.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real_write(self, files)
+
+    monkeypatch.setattr(write.Stage, "write_forked", noted)
+    monkeypatch.setattr(write.Stage, "adopt", lambda self, shas: (adopted.extend(shas), real_adopt(self, shas))[1])
+    full = render.render_all(many_services(SERVICES))
+    out = tmp_path / "out"
+    for fresh in (True, False):
+        adopted.clear()
+        with write.stage(out) as sink:
+            assert sink.forked_writes() is fresh
+            render.render_into(sink, many_services(SERVICES))
+            sink.commit("many.yaml", None)
+        on_disk = {p.relative_to(out).as_posix(): p.read_text("utf-8") for p in out.rglob("*") if p.is_file()}
+        assert on_disk.pop(write.MANIFEST) == write.manifest_text(full, "many.yaml")
+        assert on_disk == full
+        if fresh:
+            pids = set(writers.read_text().split())
+            assert pids and str(parent) not in pids
+            assert adopted and set(adopted) <= {p for svc in many_services(SERVICES).services
+                                                for p in render.own_files(svc)}
+            writers.unlink()
+        else:
+            assert adopted == [] and not writers.exists()
+
+
+def test_a_forked_process_failing_after_it_wrote_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSGEN_JOBS", "2")
+    real_write = write.Stage.write_forked
+
+    def broken(self: write.Stage, files: dict[str, str]) -> dict[str, str]:
+        real_write(self, files)  # its files are in the new tree
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(write.Stage, "write_forked", broken)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"), write.stage(out) as sink:
+        render.render_into(sink, many_services(SERVICES))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.obsgen-lock"]  # no tree, no output

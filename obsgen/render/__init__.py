@@ -26,7 +26,9 @@ service. Every file is a function of the model alone and the joined files take t
 order, so the bytes never depend on how many processes there were, nor on which made what.
 
 Given a `Sink` (obsgen.write's Stage), render_all hands every family's files, and every chunk of the
-processes', to it as soon as they are rendered, and holds none of them: the packaging families read the
+processes', to it as soon as they are rendered, and holds none of them (where the sink is a new tree, a
+forked process writes its chunks' files into it itself and sends only their sha256s: the texts, most of
+the output's bytes, never cross a pipe, and their encoding, hashing and writing is spread over the processes): the packaging families read the
 files they pack back from it one at a time (a Kubernetes ConfigMap's copy of another file is staged as a
 copy, not as a text), so a large spec's output is never in memory as a whole.
 """
@@ -94,11 +96,14 @@ _SERVICE_FAMILIES = [module for family, module in FAMILIES if family in KEEPING]
 _JOINED_FAMILIES = [module for family, module in FAMILIES if family in JOINED]
 # The parts of the JOINED files made with the services' files: a file's path -> service -> key -> Part
 Parts = dict[str, dict[str, dict[str, Part]]]
-Work = tuple[dict[str, str], Parts, dict[str, int]]  # a chunk's files, parts and sizes (kubernetes.measured)
+# a chunk's files (their texts, or their sha256s where a forked process wrote them into the sink: `written`),
+# parts and sizes (kubernetes.measured)
+Work = tuple[dict[str, str], Parts, dict[str, int], bool]
 
 # What the forked processes render: inherited, never pickled
 _forked_model: Model | None = None
 _forked_services: list[ServiceModel] = []
+_forked_sink: Sink | None = None  # where they write their chunks' files (a new tree), if anywhere
 
 
 class Sink(Protocol):
@@ -114,6 +119,15 @@ class Sink(Protocol):
 
     def put_read(self, path: str, text: str, sha: str) -> None:
         """Put `text`, read from the output, whose sha256 is `sha`."""
+
+    def forked_writes(self) -> bool:
+        """Whether a forked process may `write_forked` into this sink, for this one to `adopt`."""
+
+    def write_forked(self, files: Mapping[str, str]) -> dict[str, str]:
+        """In a forked process: write `files`; their sha256s by path."""
+
+    def adopt(self, shas: Mapping[str, str]) -> None:
+        """Take the files a forked process wrote, by their sha256s."""
 
 
 class Staged(Mapping[str, str]):
@@ -204,14 +218,18 @@ def _service_work(model: Model, services: list[ServiceModel]) -> Work:
     for svc in services:  # what the parts read of the files is read; held on, it grows with the services
         for key in SERVICE_MEMOS:
             model.memo.pop((key, svc.name), None)
-    return files, parts, measured(model, files)
+    return files, parts, measured(model, files), False
 
 
 def _render_chunk(chunk: slice) -> Work:
     """A forked process's chunk: its files and parts. What the renderers memoized on the way stays there:
     only the parts read it, and they are made here."""
     assert _forked_model is not None
-    return _service_work(_forked_model, _forked_services[chunk])
+    files, parts, sizes, _ = _service_work(_forked_model, _forked_services[chunk])
+    if _forked_sink is None:
+        return files, parts, sizes, False
+    # written here, not sent through the pipe to be written there: only their sha256s cross it
+    return _forked_sink.write_forked(files), parts, sizes, True
 
 
 def _widen(pool: ProcessPoolExecutor) -> None:
@@ -327,7 +345,7 @@ def render_into(sink: Sink, model: Model, kept: dict[str, str] | None = None,
 
 def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], None], record: Record | None,
             sink: Sink | None) -> Mapping[str, str]:
-    global _forked_model, _forked_services
+    global _forked_model, _forked_services, _forked_sink
     files: dict[str, str] = {}
     paths: dict[str, None] = {}
     keep: frozenset[str] = frozenset()
@@ -354,10 +372,16 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
     made: Parts = {}  # the todo services' parts of the JOINED files, as their files are rendered
 
     def got(work: Work) -> None:
-        texts, parts, sizes = work
+        texts, parts, sizes, written = work
         with lock:
             _add_parts(made, parts)
-            add("services", texts)
+            if written:
+                assert sink is not None
+                for path in texts:
+                    claim("services", path)
+                sink.adopt(texts)
+            else:
+                add("services", texts)
             if sink is not None:  # by the shas just staged: kubernetes/ need not read these texts back
                 known = model.memo.setdefault(SIZES, {})
                 for path, size in sizes.items():
@@ -411,6 +435,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             # waited for their pipes to drain longer than they rendered (measured at 1,000 services).
             sys.setswitchinterval(PIPE_SWITCH_INTERVAL)
             _forked_model, _forked_services = model, todo
+            _forked_sink = sink if sink is not None and sink.forked_writes() else None
             pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
                                        initializer=die_with_parent, initargs=(os.getpid(),))
             _widen(pool)
@@ -446,7 +471,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         sys.setswitchinterval(switch)
-        _forked_model, _forked_services = None, []
+        _forked_model, _forked_services, _forked_sink = None, [], None
     for family, module in PACKAGING:
         step(family)
         mod = import_module(module)

@@ -121,9 +121,10 @@ class _Runs:
             whole: str = runs[0][0]  # every character where it was: no copy
             return whole
         last, a, b = runs[-1]
-        if b == len(last) and b - a > a:
+        if b == len(last) and 0 < a < b - a:
             # most of the text is the end of one string: that string with what comes before in place of its
             # head, copied once (`last[:a]` first occurs at 0), not sliced out then copied again by a join
+            # (with a == 0 the join alone copies once: the replace would copy the joined text again)
             return last.replace(last[:a], "".join(_pieces(runs[:-1])), 1)
         return "".join(_pieces(runs))
 
