@@ -1065,6 +1065,38 @@ class Stage:
         for path, sha in shas.items():
             self._classify(path, sha)
 
+    def reserve(self, path: str) -> str:
+        """The file a forked process is to write `path`'s text at (`write_reserved`), recorded here first, as
+        any staged file is, so that `abort` removes it whatever that process did; then `adopt_reserved` it,
+        or `unreserve` it."""
+        if self.in_place:
+            return self.guard.path(self._tmp(path))
+        return str(self._target(path))
+
+    def write_reserved(self, place: str, data: bytes) -> None:
+        """In the forked process: the text's bytes at the place `reserve` gave."""
+        if self.in_place:
+            _write_new(place, data)
+        else:
+            Path(place).write_bytes(data)
+
+    def adopt_reserved(self, path: str, sha: str) -> None:
+        """The file written at `path`'s reserved place, whose sha256 is `sha`, staged as if `put` here (in
+        place and unchanged, it is removed: the output holds it)."""
+        self._classify(path, sha)
+        if self.in_place and path in self.unchanged:
+            self.unreserve(path)
+
+    def unreserve(self, path: str) -> None:
+        """The reserved place given up: what may have been written there is removed."""
+        if self.in_place:
+            place = self.guard.path(self.staged.pop(path))
+        else:
+            assert self.tree is not None
+            place = str(self.tree / path)
+        with suppress(FileNotFoundError):
+            os.unlink(place)
+
     def put_read(self, path: str, text: str, sha: str) -> None:
         """`put` a text read from the output whose sha256 is `sha` (`read_kept` checked it): it is not hashed
         again, and not encoded either where the output still holds it."""

@@ -15,7 +15,10 @@ recorded beside the output, and renders only the others'; the join is the same e
 bytes (the overview's join shifts a kept part's panel ids and places to where it now stands). A join in
 which nothing moved gives back the earlier text itself, which the sink takes by the sha256 it was read
 with (`Sink.put_read`: not encoded nor hashed again, nor written where the output holds it). What the
-README reads of proof/alerts.json is read as it is joined (`_read_joined`), not read back from the sink.
+README reads of proof/alerts.json is read as it is joined (`_read_joined`), not read back from the sink. For a
+large spec, each joined file is joined by a forked child, all three side by side with what this process
+renders meanwhile: the child writes the file at a place the sink reserves for it and sends back its sha256,
+its parts' spans and what is read of it (`_join_beside`); a child that fails leaves the join to this process.
 
 Because renderers are pure, a large spec's per-service files (the KEEPING families' `service_files`: rule
 and test files, LogQL rules, dashboards, most of the work) are rendered in chunks by forked processes, one
@@ -36,6 +39,7 @@ copy, not as a text), so a large spec's output is never in memory as a whole.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import sys
 import threading
@@ -45,8 +49,8 @@ from importlib import import_module
 from multiprocessing import get_context
 from typing import Any, Protocol
 
+from ..forking import Forked, die_with_parent, fork_json, jobs
 from ..forking import JobsError as JobsError  # the render commands report it
-from ..forking import die_with_parent, jobs
 from ..model import Model, ServiceModel
 from .kubernetes import SIZES, measured
 from .loki import TENANT
@@ -73,6 +77,7 @@ PACKAGING: list[tuple[str, str]] = [
 ]
 STEPS = len(FAMILIES) + len(PACKAGING)  # the calls of render_all's `step`
 FORK_FROM_SERVICES = 50  # below this, forking costs about what it saves
+JOIN_BESIDE_FROM = 200  # services; below this, joining a file takes a few ms
 # Chunks of services a process renders at a time: the forked processes take them from the front of the
 # services left, this one from the back, each a 1/(SHARE * processes) of what is left, so that processes that
 # started late or run on a busier core do fewer, and the last chunks are small: none waits long for another's
@@ -128,6 +133,18 @@ class Sink(Protocol):
 
     def adopt(self, shas: Mapping[str, str]) -> None:
         """Take the files a forked process wrote, by their sha256s."""
+
+    def reserve(self, path: str) -> str:
+        """The file a forked process is to write `path` at (`write_reserved`)."""
+
+    def write_reserved(self, place: str, data: bytes) -> None:
+        """In the forked process: `data` at the reserved `place`."""
+
+    def adopt_reserved(self, path: str, sha: str) -> None:
+        """Take the file written at `path`'s reserved place, by its sha256."""
+
+    def unreserve(self, path: str) -> None:
+        """Give up `path`'s reserved place."""
 
 
 class Staged(Mapping[str, str]):
@@ -316,6 +333,59 @@ def _joined(module: str, model: Model, record: Record | None, made: Parts, todo:
     return {mod.PATH: joined.text}
 
 
+def _join_beside(module: str, model: Model, record: Record | None, made: Parts, todo: list[ServiceModel],
+                 sink: Sink) -> Forked | None:
+    """A forked child joining `module`'s file (as `_joined`) and writing it at the place the sink reserves
+    for it; it sends back the text's sha256 (or that it is the earlier text) and where the parts stand."""
+    mod = import_module(module)
+    path = mod.PATH
+    place = sink.reserve(path)
+
+    def joined() -> dict[str, Any]:
+        text = _joined(module, model, record, made, todo)[path]
+        spans = record.made[path] if record is not None else None
+        # what the packaging reads of the file (`_read_joined`), read here too
+        read = list(mod.read(text)) if hasattr(mod, "READ_MEMO") else None
+        earlier = record.earlier.get(path) if record is not None else None
+        if earlier is not None and earlier[0] is text:
+            return {"earlier": True, "spans": spans, "read": read}
+        data = text.encode("utf-8")
+        sink.write_reserved(place, data)
+        return {"sha": hashlib.sha256(data).hexdigest(), "spans": spans, "read": read}
+
+    child = fork_json(joined)
+    if child is None:
+        sink.unreserve(path)
+    return child
+
+
+def _joined_beside(child: Forked, module: str, model: Model, record: Record | None, sink: Sink) -> bool:
+    """Stage the file a `_join_beside` child wrote, and record where its parts stand (and what is read of it);
+    False (its place given up) if the child did not finish well, for this process to join the file itself."""
+    mod = import_module(module)
+    path = mod.PATH
+    found = child.collect()
+    value = found["value"] if found is not None else None
+    if (not isinstance(value, dict) or (record is not None) != isinstance(value.get("spans"), dict)
+            or hasattr(mod, "READ_MEMO") != (isinstance(value.get("read"), list) and len(value["read"]) == 2)):
+        sink.unreserve(path)
+        return False
+    earlier = record.earlier.get(path) if record is not None else None
+    if value.get("earlier") is True and earlier is not None:
+        sink.unreserve(path)
+        sink.put_read(path, *earlier)
+    elif isinstance(value.get("sha"), str) and len(value["sha"]) == 64:
+        sink.adopt_reserved(path, value["sha"])
+    else:
+        sink.unreserve(path)
+        return False
+    if record is not None:
+        record.made[path] = value["spans"]
+    if hasattr(mod, "READ_MEMO"):  # as `_read_joined` notes it
+        model.memo.setdefault(mod.READ_MEMO, {})[sink.sha(path)] = tuple(value["read"])
+    return True
+
+
 def _read_joined(mod: Any, model: Model, joined: dict[str, str], sink: Sink) -> None:
     """What a packaging family reads of a JOINED file (its module's `read`), read while the text is at hand
     and memoized by the sha256 the sink staged it under (`READ_MEMO`): not read back from the sink."""
@@ -371,6 +441,20 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
 
     made: Parts = {}  # the todo services' parts of the JOINED files, as their files are rendered
 
+    def put_joined(module: str, joined: dict[str, str]) -> None:
+        """A JOINED family's file (its path claimed): the earlier text itself by its sha256 (`put_read`)."""
+        (path, text), = joined.items()
+        earlier = record.earlier.get(path) if record is not None else None
+        with lock:
+            if sink is None:
+                files.update(joined)
+            elif earlier is not None and earlier[0] is text:  # the text read: not encoded nor hashed again
+                sink.put_read(path, text, earlier[1])
+            else:
+                sink.put(joined)
+        if sink is not None:
+            _read_joined(import_module(module), model, joined, sink)
+
     def got(work: Work) -> None:
         texts, parts, sizes, written = work
         with lock:
@@ -425,6 +509,11 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
     pool = None
     left = _Left(len(todo), processes)
     futures: list[Future[Work]] = []
+    # A large spec's JOINED files are joined side by side, each by a forked child that writes it into the sink
+    # (`_join_beside`) while this process renders on
+    beside = (sink is not None and len(model.services) >= JOIN_BESIDE_FROM
+              and _processes(len(model.services)) > 1)
+    joining: list[tuple[str, Forked]] = []
     # what the families render here leave out: every service's files are rendered with its parts (below)
     left_out = keep | {svc.name for svc in todo}
     switch = sys.getswitchinterval()
@@ -445,18 +534,16 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
         for i, (family, module) in enumerate(FAMILIES):
             step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
             if family in JOINED:
-                joined = _joined(module, model, record, made, todo)
-                (path, text), = joined.items()
-                earlier = record.earlier.get(path) if record is not None and sink is not None else None
-                if earlier is not None and earlier[0] is text:  # the text read: not encoded nor hashed again
+                mod = import_module(module)
+                with lock:
+                    claim(family, mod.PATH)
+                if beside:
                     assert sink is not None
-                    with lock:
-                        claim(family, path)
-                        sink.put_read(path, text, earlier[1])
-                else:
-                    add(family, joined)
-                if sink is not None:
-                    _read_joined(import_module(module), model, joined, sink)
+                    child = _join_beside(module, model, record, made, todo, sink)
+                    if child is not None:
+                        joining.append((module, child))
+                        continue
+                put_joined(module, _joined(module, model, record, made, todo))
             else:
                 render = import_module(module).render
                 add(family, render(model, keep=left_out) if family in KEEPING else render(model))
@@ -467,7 +554,17 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
             elif i == last_keeping:  # one service at a time: with a sink, its files are not held
                 for svc in todo:
                     got(_service_work(model, [svc]))
+        while joining:
+            module, child = joining[0]
+            assert sink is not None
+            path = import_module(module).PATH
+            if not _joined_beside(child, module, model, record, sink):  # joined here after all
+                put_joined(module, _joined(module, model, record, made, todo))
+            made.pop(path, None)
+            joining.pop(0)
     finally:
+        for _, child in joining:  # interrupted: they go too, by their own handles
+            child.end()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
         sys.setswitchinterval(switch)

@@ -11,16 +11,11 @@ leaves the checks to this process: the result is the same, only not side by side
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import json
-import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..forking import die_with_parent
+from ..forking import Forked, fork_json
 from .errors import Path
 from .models import Spec
 
@@ -46,7 +41,7 @@ def checked_beside(spec: Spec, notes: list[str] | None, check: Checker, work: Ca
             done["value"] = work(spec)
         except Exception as e:  # noqa: BLE001 - kept for when the checks find no problem (see the docstring)
             done["error"] = e
-        found = child.collect()
+        found = _collected(child)
     finally:
         child.end()  # when interrupted (Ctrl-C, a signal), the child goes too, by its own handle
     if found is None:
@@ -64,76 +59,27 @@ def checked_beside(spec: Spec, notes: list[str] | None, check: Checker, work: Ca
     return problems, result
 
 
-class _Child:
-    """The forked checker: its pid and the read end of the pipe its result comes through."""
-
-    def __init__(self, pid: int, read_end: int) -> None:
-        self.pid, self.read_end = pid, read_end
-
-    def collect(self) -> tuple[list[tuple[Path, str]], list[str]] | None:
-        """The child's problems and notes, or None if it did not finish well (the caller checks again)."""
-        chunks = []
-        while chunk := os.read(self.read_end, 1 << 20):
-            chunks.append(chunk)
-        self._close()
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
-        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-            return None
-        try:
-            data = json.loads(b"".join(chunks))
-            problems = [(tuple(p), m) for p, m in data["problems"]]
-            notes = data["notes"]
-        except (ValueError, KeyError, TypeError):
-            return None
-        if not (all(isinstance(m, str) and all(isinstance(e, (str, int)) for e in p) for p, m in problems)
-                and isinstance(notes, list) and all(isinstance(n, str) for n in notes)):
-            return None
-        return problems, notes
-
-    def end(self) -> None:
-        """Stop and reap the child if `collect` did not (idempotent)."""
-        self._close()
-        if self.pid:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.waitpid(self.pid, 0)
-            self.pid = 0
-
-    def _close(self) -> None:
-        if self.read_end >= 0:
-            os.close(self.read_end)
-            self.read_end = -1
-
-
-def _fork(spec: Spec, check: Checker) -> _Child | None:
-    try:
-        read_end, write_end = os.pipe()
-    except OSError:
+def _collected(child: Forked) -> tuple[list[tuple[Path, str]], list[str]] | None:
+    """The child's problems and notes, or None if it did not finish well (the caller checks again)."""
+    found = child.collect()
+    if found is None:
         return None
-    parent = os.getpid()
     try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
+        data = found["value"]
+        problems = [(tuple(p), m) for p, m in data["problems"]]
+        notes = data["notes"]
+    except (ValueError, KeyError, TypeError):
         return None
-    if pid == 0:  # the child: check, send, and leave without running anything of the parent's (atexit, finally)
-        code = 1
-        try:
-            os.close(read_end)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            die_with_parent(parent)
-            gc.disable()  # short-lived: collecting would only copy the parent's pages it touches
-            notes: list[str] = []
-            problems = check(spec, notes)
-            data = json.dumps({"problems": [[list(p), m] for p, m in problems], "notes": notes}).encode()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write_end, view):]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    return _Child(pid, read_end)
+    if not (all(isinstance(m, str) and all(isinstance(e, (str, int)) for e in p) for p, m in problems)
+            and isinstance(notes, list) and all(isinstance(n, str) for n in notes)):
+        return None
+    return problems, notes
+
+
+def _fork(spec: Spec, check: Checker) -> Forked | None:
+    def checked() -> dict[str, Any]:
+        notes: list[str] = []
+        problems = check(spec, notes)
+        return {"problems": [[list(p), m] for p, m in problems], "notes": notes}
+
+    return fork_json(checked)

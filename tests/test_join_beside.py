@@ -1,0 +1,117 @@
+"""A large spec's joined files (the overview, proof/alerts.json, proof/routes.json) are joined by forked children
+that write them into the stage, and read what the README reads of proof/alerts.json, while this process renders
+on; the output is a one-process render's, a child that fails leaves the join to this process, and an
+interrupted render leaves no child behind."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from test_parallel_render import SERVICES, many_services
+
+import obsgen.render as render
+from obsgen import write
+from obsgen.render import grafana_overview, proof, routes, ruler
+from obsgen.render.parts import Record
+
+
+@pytest.fixture
+def beside(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSGEN_JOBS", "2")
+    monkeypatch.setattr(render, "JOIN_BESIDE_FROM", 3)
+
+
+def _render(out: Path, record: Record | None = None, deploy: tuple[str, ...] = ()) -> dict[str, str]:
+    with write.stage(out) as sink:
+        render.render_into(sink, many_services(SERVICES, deploy), record=record)
+        sink.commit("many.yaml", None)
+    return {p.relative_to(out).as_posix(): p.read_text("utf-8") for p in out.rglob("*")
+            if p.is_file() and p.name != write.MANIFEST}
+
+
+def _writers(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
+    real = write.Stage.write_reserved
+
+    def noted(self: write.Stage, place: str, data: bytes) -> None:
+        with log.open("a") as f:
+            f.write(f"{os.getpid()} {Path(place).name}\n")
+        real(self, place, data)
+
+    monkeypatch.setattr(write.Stage, "write_reserved", noted)
+
+
+def test_joined_beside_in_a_new_tree_and_in_place(beside: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "log"
+    _writers(monkeypatch, log)
+    monkeypatch.setenv("OBSGEN_JOBS", "1")
+    full = render.render_all(many_services(SERVICES, ("kubernetes",)))
+    monkeypatch.setenv("OBSGEN_JOBS", "2")
+    parent, real_read = os.getpid(), proof.read
+
+    def read_in_a_child(text: str) -> object:
+        assert os.getpid() != parent, "the README's counts read here, not by the child that joined the file"
+        return real_read(text)
+
+    monkeypatch.setattr(proof, "read", read_in_a_child)
+    assert _render(tmp_path / "out", deploy=("kubernetes",)) == full  # the ConfigMaps read the overview back
+    written = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(name for _, name in written) == ["_overview.json", "alerts.json", "routes.json"]
+    assert str(os.getpid()) not in {pid for pid, _ in written}
+    # in place, over the output: staged beside their targets, renamed at the commit
+    log.unlink()
+    record = Record()
+    assert _render(tmp_path / "out", record, deploy=("kubernetes",)) == full
+    assert {p for p in record.made} == {grafana_overview.PATH, proof.PATH, routes.PATH}
+    assert len(record.made[grafana_overview.PATH]) == SERVICES
+    assert not list((tmp_path / "out").rglob(f"*{write.TMP_SUFFIX}"))  # unchanged: the staged copies are gone
+    assert len(log.read_text().splitlines()) == 3
+
+
+def test_a_child_that_fails_leaves_the_join_here(beside: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBSGEN_JOBS", "1")
+    full = render.render_all(many_services(SERVICES))
+    monkeypatch.setenv("OBSGEN_JOBS", "2")
+    parent = os.getpid()
+    real = write.Stage.write_reserved
+
+    def broken(self: write.Stage, place: str, data: bytes) -> None:
+        real(self, place, data[: len(data) // 2])  # half written, then the child dies
+        if os.getpid() != parent:
+            os._exit(3)
+
+    monkeypatch.setattr(write.Stage, "write_reserved", broken)
+    assert _render(tmp_path / "out") == full
+    _render(tmp_path / "out")  # in place: its staged half removed, the file staged again here
+    assert _render(tmp_path / "out") == full
+    assert not list((tmp_path / "out").rglob(f"*{write.TMP_SUFFIX}"))
+
+
+def test_an_interrupted_render_leaves_no_join_child(beside: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_file = tmp_path / "child"
+    parent = os.getpid()
+    real_join = render._joined
+
+    def slow(module: str, *args: object) -> dict[str, str]:
+        if os.getpid() != parent:
+            pid_file.write_text(str(os.getpid()))
+            time.sleep(60)
+        return real_join(module, *args)  # type: ignore[arg-type]
+
+    def interrupted(*args: object) -> object:
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "_joined", slow)
+    monkeypatch.setattr(ruler, "render", interrupted)  # a family this process renders while the children join
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), write.stage(tmp_path / "out") as sink:
+        render.render_into(sink, many_services(SERVICES))
+    assert time.monotonic() - started < 10  # not waiting for the child's minute
+    with pytest.raises(ProcessLookupError):  # killed and reaped, no zombie
+        os.kill(int(pid_file.read_text()), 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.obsgen-lock", "child"]
