@@ -210,15 +210,20 @@ def _render_and_write(spec: Path, output: Path, check: bool, source: str, before
         spans = spans if isinstance(spans, dict) else {}
         joined = list(spans) if same else []
         own_kept = [p for svc in model.services if svc.name in same for p in own_files(svc) if p in before.files]
-        try:  # a render reads only the joined files' texts (their parts are cut from them); a check all
-            texts = read_kept(output, before, own_kept + joined if check else joined)
-        except (OSError, WriteError):
-            texts = {}
-        for path in joined:
-            text = texts.pop(path, None)
-            if text is not None:
-                record.keep(path, text, spans[path], same, before.files[path])
-        kept = texts
+        if check:  # a check reads the kept texts and the joined files' (their parts are cut from them)
+            try:
+                texts = read_kept(output, before, own_kept + joined)
+            except (OSError, WriteError):
+                texts = {}
+            for path in joined:
+                text = texts.pop(path, None)
+                if text is not None:
+                    record.keep(path, text, spans[path], same, before.files[path])
+            kept = texts
+        else:  # a render reads the joined files where it joins them (from the stage: `Stage.read_held`)
+            for path in joined:
+                if path in before.files:
+                    record.keep_later(path, spans[path], same, before.files[path])
         record.keep_sizes(before.inputs.get("sizes"))
     try:
         if check:

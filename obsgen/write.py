@@ -1097,6 +1097,36 @@ class Stage:
         with suppress(FileNotFoundError):
             os.unlink(place)
 
+    def holds(self, path: str, sha: str) -> bool:
+        """Whether the output holds `path` with the bytes whose sha256 is `sha`, as its manifest and the stat
+        its cache recorded say: staging it again would leave it as it is."""
+        return self.in_place and path in self.known and self.owned.get(path) == sha
+
+    def read_held(self, path: str, sha: str) -> str | None:
+        """The text of the output's `path` if its bytes are those of the manifest, whose sha256 is `sha` (by
+        the stat its cache recorded, else by hashing them), else None; never through a link. Under this
+        stage's lock: nothing of the output is changed before `commit`."""
+        if not self.in_place or self.owned.get(path) != sha or not self.guard.parents(path):
+            return None
+        try:
+            fd = os.open(self.guard.path(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        with open(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            seen = self.stats.get(path)
+            held = (path in self.known and seen is not None
+                    and (st.st_size, st.st_mtime_ns, st.st_ino) == (seen.st_size, seen.st_mtime_ns, seen.st_ino))
+            data = f.read()
+        if not held and hashlib.sha256(data).hexdigest() != sha:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
     def put_read(self, path: str, text: str, sha: str) -> None:
         """`put` a text read from the output whose sha256 is `sha` (`read_kept` checked it): it is not hashed
         again, and not encoded either where the output still holds it."""

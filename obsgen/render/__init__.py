@@ -143,6 +143,12 @@ class Sink(Protocol):
     def adopt_reserved(self, path: str, sha: str) -> None:
         """Take the file written at `path`'s reserved place, by its sha256."""
 
+    def holds(self, path: str, sha: str) -> bool:
+        """Whether the output holds `path` with the bytes whose sha256 is `sha` (staging them changes nothing)."""
+
+    def read_held(self, path: str, sha: str) -> str | None:
+        """The output's text of `path` if its sha256 is `sha` (the earlier text a Record's parts are cut from)."""
+
     def unreserve(self, path: str) -> None:
         """Give up `path`'s reserved place."""
 
@@ -150,13 +156,15 @@ class Sink(Protocol):
 class Staged(Mapping[str, str]):
     """The files put into a sink, by path, each text read back from it when asked for."""
 
-    def __init__(self, sink: Sink, paths: dict[str, None]) -> None:
+    def __init__(self, sink: Sink, paths: dict[str, None], settle: Callable[[str], None] = lambda _: None) -> None:
         self.sink = sink
         self.paths = paths
+        self.settle = settle  # called with a path before it is read: a file still being joined is staged first
 
     def __getitem__(self, path: str) -> str:
         if path not in self.paths:
             raise KeyError(path)
+        self.settle(path)
         return self.sink.read(path)
 
     def __contains__(self, path: object) -> bool:
@@ -164,12 +172,14 @@ class Staged(Mapping[str, str]):
 
     def sha(self, path: str) -> str:
         """The sha256 of the text at `path`, known to the sink without reading it."""
+        self.settle(path)
         return self.sink.sha(path)
 
     def head(self, path: str, size: int) -> str:
         """The first `size` characters of the text at `path` (the whole text if shorter)."""
         if path not in self.paths:
             raise KeyError(path)
+        self.settle(path)
         return self.sink.read(path, size)
 
     def __iter__(self) -> Iterator[str]:
@@ -302,10 +312,14 @@ def _add_parts(made: Parts, parts: Parts) -> None:
             into[name] = own
 
 
-def _joined(module: str, model: Model, record: Record | None, made: Parts, todo: list[ServiceModel]) -> dict[str, str]:
+def _joined(module: str, model: Model, record: Record | None, made: Parts, todo: list[ServiceModel],
+            sink: Sink | None = None) -> dict[str, str]:
     """A JOINED family's file from the parts `made` with the services' files (those of `todo`, every one
-    of them) and, for the others, the kept parts of `record` (else made here); records where they stand."""
+    of them) and, for the others, the kept parts of `record` (else made here; those it keeps for later are
+    cut from the earlier text the sink reads now); records where they stand."""
     mod = import_module(module)
+    if record is not None and sink is not None:
+        record.load(mod.PATH, sink.read_held)
     kept = record.kept.get(mod.PATH, {}) if record is not None else {}
     fresh = made.pop(mod.PATH, {})
     rendered = {svc.name for svc in todo}
@@ -335,20 +349,21 @@ def _joined(module: str, model: Model, record: Record | None, made: Parts, todo:
 
 def _join_beside(module: str, model: Model, record: Record | None, made: Parts, todo: list[ServiceModel],
                  sink: Sink) -> Forked | None:
-    """A forked child joining `module`'s file (as `_joined`) and writing it at the place the sink reserves
-    for it; it sends back the text's sha256 (or that it is the earlier text) and where the parts stand."""
+    """A forked child joining `module`'s file (as `_joined`: the earlier text its kept parts are cut from is
+    read there, not here) and writing it at the place the sink reserves for it, unless the output holds it
+    already; it sends back the text's sha256 (`held`: unwritten), where the parts stand and what is read of it."""
     mod = import_module(module)
     path = mod.PATH
     place = sink.reserve(path)
 
     def joined() -> dict[str, Any]:
-        text = _joined(module, model, record, made, todo)[path]
+        text = _joined(module, model, record, made, todo, sink)[path]
         spans = record.made[path] if record is not None else None
         # what the packaging reads of the file (`_read_joined`), read here too
         read = list(mod.read(text)) if hasattr(mod, "READ_MEMO") else None
         earlier = record.earlier.get(path) if record is not None else None
-        if earlier is not None and earlier[0] is text:
-            return {"earlier": True, "spans": spans, "read": read}
+        if earlier is not None and earlier[0] is text and sink.holds(path, earlier[1]):
+            return {"held": earlier[1], "spans": spans, "read": read}
         data = text.encode("utf-8")
         sink.write_reserved(place, data)
         return {"sha": hashlib.sha256(data).hexdigest(), "spans": spans, "read": read}
@@ -370,10 +385,9 @@ def _joined_beside(child: Forked, module: str, model: Model, record: Record | No
             or hasattr(mod, "READ_MEMO") != (isinstance(value.get("read"), list) and len(value["read"]) == 2)):
         sink.unreserve(path)
         return False
-    earlier = record.earlier.get(path) if record is not None else None
-    if value.get("earlier") is True and earlier is not None:
-        sink.unreserve(path)
-        sink.put_read(path, *earlier)
+    held = value.get("held")
+    if isinstance(held, str) and sink.holds(path, held):  # unwritten: the output holds it as it is
+        sink.adopt_reserved(path, held)
     elif isinstance(value.get("sha"), str) and len(value["sha"]) == 64:
         sink.adopt_reserved(path, value["sha"])
     else:
@@ -513,75 +527,82 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
     # (`_join_beside`) while this process renders on
     beside = (sink is not None and len(model.services) >= JOIN_BESIDE_FROM
               and _processes(len(model.services)) > 1)
-    joining: list[tuple[str, Forked]] = []
+    joining: list[tuple[str, Forked]] = []  # in the order of FAMILIES
+
+    def settle(path: str | None = None) -> None:
+        """Stage the files the join children write, in order, up to `path`'s (every one: None); a packaging
+        family reads what it packs from the sink, so the children join on while it reads other files."""
+        while joining and (path is None or any(import_module(m).PATH == path for m, _ in joining)):
+            module, child = joining[0]
+            assert sink is not None
+            if not _joined_beside(child, module, model, record, sink):  # joined here after all
+                put_joined(module, _joined(module, model, record, made, todo, sink))
+            made.pop(import_module(module).PATH, None)
+            joining.pop(0)
     # what the families render here leave out: every service's files are rendered with its parts (below)
     left_out = keep | {svc.name for svc in todo}
     switch = sys.getswitchinterval()
     try:
-        if processes > 1:
-            # The executor's thread here reads each chunk's files from a pipe, a pipeful at a time, taking
-            # the interpreter lock from this thread for each; at the default 5 ms a turn, the processes
-            # waited for their pipes to drain longer than they rendered (measured at 1,000 services).
-            sys.setswitchinterval(PIPE_SWITCH_INTERVAL)
-            _forked_model, _forked_services = model, todo
-            _forked_sink = sink if sink is not None and sink.forked_writes() else None
-            pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
-                                       initializer=die_with_parent, initargs=(os.getpid(),))
-            _widen(pool)
-            for _ in range(QUEUED * (processes - 1)):
-                give()
-        last_keeping = max(i for i, (family, _) in enumerate(FAMILIES) if family in KEEPING)
-        for i, (family, module) in enumerate(FAMILIES):
-            step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
-            if family in JOINED:
-                mod = import_module(module)
-                with lock:
-                    claim(family, mod.PATH)
-                if beside:
-                    assert sink is not None
-                    child = _join_beside(module, model, record, made, todo, sink)
-                    if child is not None:
-                        joining.append((module, child))
-                        continue
-                put_joined(module, _joined(module, model, record, made, todo))
+        try:
+            if processes > 1:
+                # The executor's thread here reads each chunk's files from a pipe, a pipeful at a time, taking
+                # the interpreter lock from this thread for each; at the default 5 ms a turn, the processes
+                # waited for their pipes to drain longer than they rendered (measured at 1,000 services).
+                sys.setswitchinterval(PIPE_SWITCH_INTERVAL)
+                _forked_model, _forked_services = model, todo
+                _forked_sink = sink if sink is not None and sink.forked_writes() else None
+                pool = ProcessPoolExecutor(processes - 1, mp_context=get_context("fork"),
+                                           initializer=die_with_parent, initargs=(os.getpid(),))
+                _widen(pool)
+                for _ in range(QUEUED * (processes - 1)):
+                    give()
+            last_keeping = max(i for i, (family, _) in enumerate(FAMILIES) if family in KEEPING)
+            for i, (family, module) in enumerate(FAMILIES):
+                step(f"{family} ({len(todo):,} of {len(model.services):,} services)" if family in KEEPING else family)
+                if family in JOINED:
+                    mod = import_module(module)
+                    with lock:
+                        claim(family, mod.PATH)
+                    if beside:
+                        assert sink is not None
+                        child = _join_beside(module, model, record, made, todo, sink)
+                        if child is not None:
+                            joining.append((module, child))
+                            continue
+                    put_joined(module, _joined(module, model, record, made, todo, sink))
+                else:
+                    render = import_module(module).render
+                    add(family, render(model, keep=left_out) if family in KEEPING else render(model))
+                if i == last_keeping and futures:  # the families after it join every service's parts
+                    _collect(model, todo, left, futures, got, lock, failed)
+                    if failed:
+                        raise failed[0]
+                elif i == last_keeping:  # one service at a time: with a sink, its files are not held
+                    for svc in todo:
+                        got(_service_work(model, [svc]))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            sys.setswitchinterval(switch)
+            _forked_model, _forked_services, _forked_sink = None, [], None
+        for family, module in PACKAGING:
+            step(family)
+            mod = import_module(module)
+            if sink is None:
+                add(family, mod.render(model, dict(files)))
+            elif hasattr(mod, "package"):  # its copies of other files are staged as copies, not read back
+                own_texts, copies = mod.package(model, Staged(sink, dict(paths), settle))
+                add(family, own_texts)
+                for path, source in copies.items():
+                    settle(source)
+                    claim(family, path)
+                    sink.copy(path, source)
             else:
-                render = import_module(module).render
-                add(family, render(model, keep=left_out) if family in KEEPING else render(model))
-            if i == last_keeping and futures:  # the families after it join every service's parts
-                _collect(model, todo, left, futures, got, lock, failed)
-                if failed:
-                    raise failed[0]
-            elif i == last_keeping:  # one service at a time: with a sink, its files are not held
-                for svc in todo:
-                    got(_service_work(model, [svc]))
-        while joining:
-            module, child = joining[0]
-            assert sink is not None
-            path = import_module(module).PATH
-            if not _joined_beside(child, module, model, record, sink):  # joined here after all
-                put_joined(module, _joined(module, model, record, made, todo))
-            made.pop(path, None)
-            joining.pop(0)
+                add(family, mod.render(model, Staged(sink, dict(paths), settle)))
+        settle()
     finally:
         for _, child in joining:  # interrupted: they go too, by their own handles
             child.end()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        sys.setswitchinterval(switch)
-        _forked_model, _forked_services, _forked_sink = None, [], None
-    for family, module in PACKAGING:
-        step(family)
-        mod = import_module(module)
-        if sink is None:
-            add(family, mod.render(model, dict(files)))
-        elif hasattr(mod, "package"):  # its copies of other files are staged as copies, not read back
-            own_texts, copies = mod.package(model, Staged(sink, dict(paths)))
-            add(family, own_texts)
-            for path, source in copies.items():
-                claim(family, path)
-                sink.copy(path, source)
-        else:
-            add(family, mod.render(model, Staged(sink, dict(paths))))
     ordered = sorted(paths)
     if record is not None and sink is not None:  # for the next re-render: the sizes of this output's texts
         live = {sink.sha(p) for p in ordered}

@@ -21,7 +21,7 @@ and so, when nothing moved, gives back the earlier text itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,6 +190,9 @@ class Record:
     # path -> the earlier text (the object the parts are cut from) and its sha256: a join that gives it back
     # whole (nothing moved) is staged by that sha, neither encoded nor hashed again
     earlier: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # path -> (spans, services, sha256) of an earlier text not read yet (`keep_later`): read by `load` where the
+    # file is joined (for a large spec, a forked child), not by a process that only stages what it joined
+    later: dict[str, tuple[Any, set[str], str]] = field(default_factory=dict)
 
     def keep(self, path: str, text: str, spans: Any, services: set[str], sha: str | None = None) -> None:
         """Take the parts of `services` from the earlier `text` of `path`, at the `spans` recorded for it
@@ -212,6 +215,22 @@ class Record:
         except (AttributeError, TypeError, ValueError):
             return
         self.kept[path] = own
+
+    def keep_later(self, path: str, spans: Any, services: set[str], sha: str) -> None:
+        """`keep` the parts of `services` from the earlier text of `path`, whose sha256 is `sha`, when `load`
+        reads it."""
+        self.later[path] = (spans, services, sha)
+
+    def load(self, path: str, read: Callable[[str, str], str | None]) -> None:
+        """Keep the parts `keep_later` noted for `path`, from `read(path, sha)`: the earlier text, or None
+        where the output no longer holds it (then the parts are made again)."""
+        pending = self.later.pop(path, None)
+        if pending is None:
+            return
+        spans, services, sha = pending
+        text = read(path, sha)
+        if text is not None:
+            self.keep(path, text, spans, services, sha)
 
     def keep_sizes(self, sizes: Any) -> None:
         """The sizes an earlier render recorded (as `made_sizes`); ignored unless a mapping of shas to sizes."""

@@ -57,7 +57,8 @@ def _report(model: Model, files: Mapping[str, str]) -> tuple[dict[str, int], lis
     text's sha256, which the staged files know: `Staged.sha`), else read from its text."""
     sha = getattr(files, "sha", None)
     if sha is not None:
-        known: tuple[dict[str, int], list[dict[str, Any]]] | None = model.memo.get(proof.READ_MEMO, {}).get(sha(proof.PATH))
+        staged = sha(proof.PATH)  # first: a file still being joined is staged, and what is read of it noted
+        known: tuple[dict[str, int], list[dict[str, Any]]] | None = model.memo.get(proof.READ_MEMO, {}).get(staged)
         if known is not None:
             return known
     return proof.read(files[proof.PATH])  # a hundred MB at 10,000 services: decoded in part
