@@ -39,7 +39,7 @@ def _writers(monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
 
     def noted(self: write.Stage, place: str, data: bytes) -> None:
         with log.open("a") as f:
-            f.write(f"{os.getpid()} {Path(place).name}\n")
+            f.write(f"{os.getpid()} {Path(place).name} {os.nice(0)}\n")
         real(self, place, data)
 
     monkeypatch.setattr(write.Stage, "write_reserved", noted)
@@ -60,8 +60,11 @@ def test_joined_beside_in_a_new_tree_and_in_place(beside: None, tmp_path: Path, 
     monkeypatch.setattr(proof, "read", read_in_a_child)
     assert _render(tmp_path / "out", deploy=("kubernetes",)) == full  # the ConfigMaps read the overview back
     written = [line.split() for line in log.read_text().splitlines()]
-    assert sorted(name for _, name in written) == ["_overview.json", "alerts.json", "routes.json"]
-    assert str(os.getpid()) not in {pid for pid, _ in written}
+    assert sorted(name for _, name, _ in written) == ["_overview.json", "alerts.json", "routes.json"]
+    assert str(os.getpid()) not in {pid for pid, _, _ in written}
+    # the packaging reads the overview first: the later children ask for less CPU
+    nice = {name: int(n) - os.nice(0) for _, name, n in written}
+    assert nice == {"_overview.json": 0, "alerts.json": render.JOIN_NICE, "routes.json": 2 * render.JOIN_NICE}
     # in place, over the output: staged beside their targets, renamed at the commit
     log.unlink()
     record = Record()

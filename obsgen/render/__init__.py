@@ -78,6 +78,9 @@ PACKAGING: list[tuple[str, str]] = [
 STEPS = len(FAMILIES) + len(PACKAGING)  # the calls of render_all's `step`
 FORK_FROM_SERVICES = 50  # below this, forking costs about what it saves
 JOIN_BESIDE_FROM = 200  # services; below this, joining a file takes a few ms
+# Each join child after the first asks for this much less CPU than the one before (os.nice): the packaging
+# reads the overview first, and waited for it while the other two children shared the cores with it
+JOIN_NICE = 5
 # Chunks of services a process renders at a time: the forked processes take them from the front of the
 # services left, this one from the back, each a 1/(SHARE * processes) of what is left, so that processes that
 # started late or run on a busier core do fewer, and the last chunks are small: none waits long for another's
@@ -348,7 +351,7 @@ def _joined(module: str, model: Model, record: Record | None, made: Parts, todo:
 
 
 def _join_beside(module: str, model: Model, record: Record | None, made: Parts, todo: list[ServiceModel],
-                 sink: Sink) -> Forked | None:
+                 sink: Sink, nice: int = 0) -> Forked | None:
     """A forked child joining `module`'s file (as `_joined`: the earlier text its kept parts are cut from is
     read there, not here) and writing it at the place the sink reserves for it, unless the output holds it
     already; it sends back the text's sha256 (`held`: unwritten), where the parts stand and what is read of it."""
@@ -368,7 +371,7 @@ def _join_beside(module: str, model: Model, record: Record | None, made: Parts, 
         sink.write_reserved(place, data)
         return {"sha": hashlib.sha256(data).hexdigest(), "spans": spans, "read": read}
 
-    child = fork_json(joined)
+    child = fork_json(joined, nice)
     if child is None:
         sink.unreserve(path)
     return child
@@ -565,7 +568,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
                         claim(family, mod.PATH)
                     if beside:
                         assert sink is not None
-                        child = _join_beside(module, model, record, made, todo, sink)
+                        child = _join_beside(module, model, record, made, todo, sink, JOIN_NICE * len(joining))
                         if child is not None:
                             joining.append((module, child))
                             continue
