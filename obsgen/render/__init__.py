@@ -388,14 +388,12 @@ def _joined_beside(child: Forked, module: str, model: Model, record: Record | No
             or hasattr(mod, "READ_MEMO") != (isinstance(value.get("read"), list) and len(value["read"]) == 2)):
         sink.unreserve(path)
         return False
-    held = value.get("held")
-    if isinstance(held, str) and sink.holds(path, held):  # unwritten: the output holds it as it is
-        sink.adopt_reserved(path, held)
-    elif isinstance(value.get("sha"), str) and len(value["sha"]) == 64:
-        sink.adopt_reserved(path, value["sha"])
-    else:
+    held = value.get("held")  # unwritten: the output holds it as it is
+    sha = held if isinstance(held, str) and sink.holds(path, held) else value.get("sha")
+    if not (isinstance(sha, str) and len(sha) == 64):
         sink.unreserve(path)
         return False
+    sink.adopt_reserved(path, sha)
     if record is not None:
         record.made[path] = value["spans"]
     if hasattr(mod, "READ_MEMO"):  # as `_read_joined` notes it
@@ -530,18 +528,19 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
     # (`_join_beside`) while this process renders on
     beside = (sink is not None and len(model.services) >= JOIN_BESIDE_FROM
               and _processes(len(model.services)) > 1)
-    joining: list[tuple[str, Forked]] = []  # in the order of FAMILIES
+    joining: dict[str, tuple[str, Forked]] = {}  # path -> its module and child, in the order of FAMILIES
 
     def settle(path: str | None = None) -> None:
         """Stage the files the join children write, in order, up to `path`'s (every one: None); a packaging
         family reads what it packs from the sink, so the children join on while it reads other files."""
-        while joining and (path is None or any(import_module(m).PATH == path for m, _ in joining)):
-            module, child = joining[0]
+        while joining and (path is None or path in joining):
+            first = next(iter(joining))
+            module, child = joining[first]  # left there until staged: an interrupt meanwhile ends the child
             assert sink is not None
             if not _joined_beside(child, module, model, record, sink):  # joined here after all
                 put_joined(module, _joined(module, model, record, made, todo, sink))
-            made.pop(import_module(module).PATH, None)
-            joining.pop(0)
+            made.pop(first, None)
+            del joining[first]
     # what the families render here leave out: every service's files are rendered with its parts (below)
     left_out = keep | {svc.name for svc in todo}
     switch = sys.getswitchinterval()
@@ -570,7 +569,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
                         assert sink is not None
                         child = _join_beside(module, model, record, made, todo, sink, JOIN_NICE * len(joining))
                         if child is not None:
-                            joining.append((module, child))
+                            joining[mod.PATH] = (module, child)
                             continue
                     put_joined(module, _joined(module, model, record, made, todo, sink))
                 else:
@@ -604,7 +603,7 @@ def _render(model: Model, kept: dict[str, str] | None, step: Callable[[str], Non
                 add(family, mod.render(model, Staged(sink, dict(paths), settle)))
         settle()
     finally:
-        for _, child in joining:  # interrupted: they go too, by their own handles
+        for _, child in joining.values():  # interrupted: they go too, by their own handles
             child.end()
     ordered = sorted(paths)
     if record is not None and sink is not None:  # for the next re-render: the sizes of this output's texts
